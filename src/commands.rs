@@ -1,0 +1,151 @@
+//! The CLI commands of DESIGN §10.
+
+use anyhow::{anyhow, bail, Context};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::db::audit::{self, NewEvent};
+use crate::db::models::accounts::{Account, Organization};
+use crate::db::models::users::{self as rows, User};
+use crate::domain::validate;
+use crate::ops::users::NewUserInput;
+use crate::ops::{self, Actor, OpError};
+use crate::startup::Application;
+
+fn clock() -> SharedClock {
+    Arc::new(SystemClock)
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<AsyncPgConnection> {
+    crate::db::run_migrations(&settings.database_url).await?;
+    AsyncPgConnection::establish(&settings.database_url)
+        .await
+        .with_context(|| format!("connecting to {}", crate::db::redact_url(&settings.database_url)))
+}
+
+/// Turns an operation's field errors into one readable CLI message.
+fn op_error(e: OpError) -> anyhow::Error {
+    match e.field_errors() {
+        Some(errors) => anyhow!(errors.0.iter().map(|(f, m)| format!("--{} {m}", f.replace('_', "-"))).collect::<Vec<_>>().join("; ")),
+        None => anyhow!("{e}"),
+    }
+}
+
+async fn account_by_slug(conn: &mut AsyncPgConnection, slug: &str) -> anyhow::Result<Account> {
+    Account::by_slug(conn, slug).await?.ok_or_else(|| anyhow!("there is no account with slug {slug:?}"))
+}
+
+pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let app = Application::build(settings.clone(), clock()).await?;
+    tracing::info!(bind = %settings.bind, base_url = %settings.base_url, "Railyard is listening");
+    eprintln!("Railyard is serving on http://{} (base URL {})", settings.bind, settings.base_url);
+    app.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
+    crate::db::run_migrations(&settings.database_url).await?;
+    println!("migrations are up to date");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn create_account(conn: &mut AsyncPgConnection, slug: &str, name: &str, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Account> {
+    let slug = validate::slug(slug).map_err(|m| anyhow!("--slug {m}"))?;
+    let name = validate::name(name).map_err(|m| anyhow!("--name {m}"))?;
+    if Account::by_slug(conn, &slug).await?.is_some() {
+        bail!("an account with slug {slug:?} already exists");
+    }
+    let account = conn
+        .transaction(async |conn| {
+            let account = Account::create(conn, &slug, &name, now).await?;
+            audit::append(conn, NewEvent::account(account.id, "system:cli", "account.create", format!("account:{slug}")), now).await?;
+            Ok::<_, diesel::result::Error>(account)
+        })
+        .await?;
+    Ok(account)
+}
+
+pub async fn account_add(settings: Settings, slug: &str, name: &str) -> anyhow::Result<ExitCode> {
+    let mut conn = connect(&settings).await?;
+    let account = create_account(&mut conn, slug, name, SystemClock.now()).await?;
+    println!("account {} created (id {})", account.slug, account.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn org_add(settings: Settings, account: &str, slug: &str, name: &str) -> anyhow::Result<ExitCode> {
+    let mut conn = connect(&settings).await?;
+    let account = account_by_slug(&mut conn, account).await?;
+    let actor = Actor::system(account.id, "cli");
+    let org = ops::catalog::create_org(&mut conn, &actor, slug, name, SystemClock.now()).await.map_err(op_error)?;
+    println!("organization {} created in {} (id {})", org.slug, account.slug, org.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn user_add(settings: Settings, account: &str, email: &str, name: &str, role: &str, org: Option<&str>) -> anyhow::Result<ExitCode> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    let mut conn = connect(&settings).await?;
+    let account = account_by_slug(&mut conn, account).await?;
+    let actor = Actor::system(account.id, "cli");
+    let input = NewUserInput { email: email.into(), name: name.into(), password, role: role.into(), org: org.unwrap_or_default().into() };
+    let user = ops::users::create_user(&mut conn, &actor, &input, SystemClock.now()).await.map_err(op_error)?;
+    println!("user {} created in {} as {role}", user.email, account.slug);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn token_create(settings: Settings, email: &str) -> anyhow::Result<ExitCode> {
+    let mut conn = connect(&settings).await?;
+    let user = User::by_email(&mut conn, email).await?.ok_or_else(|| anyhow!("there is no user with e-mail {email:?}"))?;
+    if user.disabled_at.is_some() {
+        bail!("{} is disabled; enable the user before creating a token", user.email);
+    }
+    let now = SystemClock.now();
+    let token = conn
+        .transaction(async |conn| {
+            let token = rows::create_api_token(conn, &user, "cli", now).await?;
+            audit::append(conn, NewEvent::account(user.account_id, "system:cli", "token.create", format!("user:{}", user.email)), now).await?;
+            Ok::<_, diesel::result::Error>(token)
+        })
+        .await?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn seed_demo(settings: Settings) -> anyhow::Result<ExitCode> {
+    let mut conn = connect(&settings).await?;
+    let logins = crate::seed::seed_demo(&mut conn, SystemClock.now()).await?;
+    println!("Demo account ready. Log in at {}/login with:", settings.base_url);
+    for (email, password, role) in logins {
+        println!("  {email:<34} {password:<18} {role}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn audit_verify(settings: Settings, account: Option<&str>) -> anyhow::Result<ExitCode> {
+    let mut conn = connect(&settings).await?;
+    let account_id = match account {
+        Some(slug) => Some(account_by_slug(&mut conn, slug).await?.id),
+        None => None,
+    };
+    let report = audit::verify(&mut conn, account_id).await?;
+    match report.broken {
+        None => {
+            println!("audit trail intact: {} chains, {} events verified", report.chains, report.events);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(row) => {
+            println!("audit trail BROKEN at chain {} seq {} (row id {}): {}", row.chain, row.seq, row.id, row.problem);
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Looks up an organization slug for messages and seeding.
+pub async fn org_by_slug(conn: &mut AsyncPgConnection, account_id: i64, slug: &str) -> anyhow::Result<Organization> {
+    Organization::by_slug(conn, account_id, slug).await.map_err(|_| anyhow!("there is no organization {slug:?}"))
+}

@@ -1,0 +1,127 @@
+//! Settings from the environment (DESIGN §10). Secrets are never logged.
+
+use std::fmt;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://root@%2Fvar%2Frun%2Fpostgresql/railyard";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const MIN_SECRET_KEY_BYTES: usize = 64;
+
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub bind: String,
+    pub base_url: String,
+    /// `None` outside production: a development key is then kept in the database.
+    pub secret_key: Option<Vec<u8>>,
+    pub smtp_url: Option<String>,
+    pub retention_days: u32,
+    pub pool_size: usize,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("base_url", &self.base_url)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<set>"))
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<set>"))
+            .field("retention_days", &self.retention_days)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("RAILYARD_SECRET_KEY is required when RAILYARD_BASE_URL is https (production); set it to at least {MIN_SECRET_KEY_BYTES} random bytes")]
+    MissingSecretKey,
+    #[error("RAILYARD_SECRET_KEY is {0} bytes long; it must be at least {MIN_SECRET_KEY_BYTES} bytes")]
+    ShortSecretKey(usize),
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let bind = get("RAILYARD_BIND").unwrap_or_else(|| DEFAULT_BIND.to_string());
+        let base_url = get("RAILYARD_BASE_URL").unwrap_or_else(|| format!("http://{bind}"));
+        let base_url = base_url.trim_end_matches('/').to_string();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid { name: "RAILYARD_BASE_URL", reason: "must start with http:// or https://".into() });
+        }
+        let production = base_url.starts_with("https://");
+        let secret_key = match get("RAILYARD_SECRET_KEY") {
+            Some(key) if key.len() < MIN_SECRET_KEY_BYTES => {
+                if production {
+                    return Err(ConfigError::ShortSecretKey(key.len()));
+                }
+                tracing::warn!("RAILYARD_SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes; using the development key kept in the database instead");
+                None
+            }
+            Some(key) => Some(key.into_bytes()),
+            None if production => return Err(ConfigError::MissingSecretKey),
+            None => None,
+        };
+        let retention_days = match get("RAILYARD_RETENTION_DAYS") {
+            Some(v) => v.parse::<u32>().ok().filter(|d| *d > 0).ok_or(ConfigError::Invalid {
+                name: "RAILYARD_RETENTION_DAYS",
+                reason: format!("{v:?} is not a positive number of days"),
+            })?,
+            None => 365,
+        };
+        let pool_size = match get("RAILYARD_POOL_SIZE") {
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid {
+                name: "RAILYARD_POOL_SIZE",
+                reason: format!("{v:?} is not a positive number"),
+            })?,
+            None => 16,
+        };
+        Ok(Self {
+            database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+            bind,
+            base_url,
+            secret_key,
+            smtp_url: get("SMTP_URL"),
+            retention_days,
+            pool_size,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn production_needs_a_long_secret_key() {
+        assert!(matches!(settings(&[("RAILYARD_BASE_URL", "https://r.example.com")]), Err(ConfigError::MissingSecretKey)));
+        assert!(matches!(
+            settings(&[("RAILYARD_BASE_URL", "https://r.example.com"), ("RAILYARD_SECRET_KEY", "short")]),
+            Err(ConfigError::ShortSecretKey(5))
+        ));
+        let key = "k".repeat(64);
+        assert!(settings(&[("RAILYARD_BASE_URL", "https://r.example.com"), ("RAILYARD_SECRET_KEY", &key)]).is_ok());
+    }
+
+    #[test]
+    fn development_defaults() {
+        let s = settings(&[]).expect("defaults");
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert_eq!(s.base_url, "http://127.0.0.1:8080");
+        assert!(s.secret_key.is_none());
+        assert_eq!(s.retention_days, 365);
+    }
+}

@@ -1,0 +1,218 @@
+//! Appending to and verifying the audit hash chains (DESIGN §8).
+
+use crate::domain::audit::{chain_for, ChainEvent, GENESIS_HASH};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use super::schema::{audit_chain_heads, audit_events};
+
+/// What a caller records; chain, sequence and hashes are filled in by `append`.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub account_id: Option<i64>,
+    pub release_id: Option<i64>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub reason: Option<String>,
+    pub details: Value,
+}
+
+impl NewEvent {
+    pub fn account(account_id: i64, actor: impl Into<String>, action: &str, subject: impl Into<String>) -> Self {
+        Self {
+            account_id: Some(account_id),
+            release_id: None,
+            actor: actor.into(),
+            action: action.to_string(),
+            subject: subject.into(),
+            reason: None,
+            details: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub chain: String,
+    pub seq: i64,
+    pub account_id: Option<i64>,
+    pub release_id: Option<i64>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub reason: Option<String>,
+    pub details: Value,
+    pub at: DateTime<Utc>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditEvent {
+    fn chain_event(&self) -> ChainEvent {
+        ChainEvent {
+            chain: self.chain.clone(),
+            seq: self.seq,
+            account_id: self.account_id,
+            release_id: self.release_id,
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            subject: self.subject.clone(),
+            reason: self.reason.clone(),
+            details: self.details.clone(),
+            at: self.at,
+        }
+    }
+}
+
+/// Appends one event. Call inside the transaction of the change it records: the chain's head
+/// row stays locked until that transaction ends, so concurrent appends serialise per chain.
+pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<Utc>) -> QueryResult<AuditEvent> {
+    let chain = chain_for(event.account_id, event.release_id);
+    diesel::insert_into(audit_chain_heads::table)
+        .values((
+            audit_chain_heads::chain.eq(&chain),
+            audit_chain_heads::account_id.eq(event.account_id),
+            audit_chain_heads::last_seq.eq(0i64),
+            audit_chain_heads::last_hash.eq(GENESIS_HASH),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    let (last_seq, last_hash): (i64, String) = audit_chain_heads::table
+        .find(&chain)
+        .select((audit_chain_heads::last_seq, audit_chain_heads::last_hash))
+        .for_update()
+        .first(conn)
+        .await?;
+    let at = crate::clock::to_micros(at);
+    let hashed = ChainEvent {
+        chain: chain.clone(),
+        seq: last_seq + 1,
+        account_id: event.account_id,
+        release_id: event.release_id,
+        actor: event.actor,
+        action: event.action,
+        subject: event.subject,
+        reason: event.reason,
+        details: event.details,
+        at,
+    };
+    let hash = hashed.hash(&last_hash);
+    let stored: AuditEvent = diesel::insert_into(audit_events::table)
+        .values((
+            audit_events::chain.eq(&hashed.chain),
+            audit_events::seq.eq(hashed.seq),
+            audit_events::account_id.eq(hashed.account_id),
+            audit_events::release_id.eq(hashed.release_id),
+            audit_events::actor.eq(&hashed.actor),
+            audit_events::action.eq(&hashed.action),
+            audit_events::subject.eq(&hashed.subject),
+            audit_events::reason.eq(&hashed.reason),
+            audit_events::details.eq(&hashed.details),
+            audit_events::at.eq(hashed.at),
+            audit_events::prev_hash.eq(&last_hash),
+            audit_events::hash.eq(&hash),
+        ))
+        .returning(AuditEvent::as_returning())
+        .get_result(conn)
+        .await?;
+    diesel::update(audit_chain_heads::table.find(&chain))
+        .set((audit_chain_heads::last_seq.eq(hashed.seq), audit_chain_heads::last_hash.eq(&hash)))
+        .execute(conn)
+        .await?;
+    Ok(stored)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenRow {
+    pub chain: String,
+    pub seq: i64,
+    pub id: i64,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VerifyReport {
+    pub chains: usize,
+    pub events: usize,
+    pub broken: Option<BrokenRow>,
+}
+
+/// Recomputes every hash of every chain (of one account, or all), stopping at the first broken row.
+pub async fn verify(conn: &mut AsyncPgConnection, account_id: Option<i64>) -> QueryResult<VerifyReport> {
+    let mut heads_query = audit_chain_heads::table.into_boxed();
+    if let Some(account) = account_id {
+        heads_query = heads_query.filter(audit_chain_heads::account_id.eq(account));
+    }
+    let heads: Vec<(String, i64, String)> = heads_query
+        .select((audit_chain_heads::chain, audit_chain_heads::last_seq, audit_chain_heads::last_hash))
+        .order(audit_chain_heads::chain)
+        .load(conn)
+        .await?;
+    let mut report = VerifyReport::default();
+    for (chain, last_seq, last_hash) in heads {
+        report.chains += 1;
+        let mut previous = GENESIS_HASH.to_string();
+        let mut expected_seq = 1;
+        let mut last_id = 0;
+        // Paged so a chain of millions of events never sits in memory at once.
+        loop {
+            let page: Vec<AuditEvent> = audit_events::table
+                .filter(audit_events::chain.eq(&chain))
+                .filter(audit_events::seq.ge(expected_seq))
+                .order(audit_events::seq)
+                .limit(5_000)
+                .select(AuditEvent::as_select())
+                .load(conn)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for event in page {
+                report.events += 1;
+                last_id = event.id;
+                let broken = |problem: String| BrokenRow { chain: chain.clone(), seq: event.seq, id: event.id, problem };
+                if event.seq != expected_seq {
+                    report.broken = Some(broken(format!("expected seq {expected_seq}, found {}", event.seq)));
+                    return Ok(report);
+                }
+                if event.prev_hash != previous {
+                    report.broken = Some(broken("prev_hash does not match the previous row's hash".into()));
+                    return Ok(report);
+                }
+                let recomputed = event.chain_event().hash(&previous);
+                if recomputed != event.hash {
+                    report.broken = Some(broken(format!("hash mismatch: stored {}, recomputed {recomputed}", event.hash)));
+                    return Ok(report);
+                }
+                previous = event.hash;
+                expected_seq += 1;
+            }
+        }
+        if expected_seq - 1 != last_seq || previous != last_hash {
+            report.broken = Some(BrokenRow {
+                chain: chain.clone(),
+                seq: expected_seq - 1,
+                id: last_id,
+                problem: format!("chain head says seq {last_seq}, the rows end at seq {}", expected_seq - 1),
+            });
+            return Ok(report);
+        }
+    }
+    Ok(report)
+}

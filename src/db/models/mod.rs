@@ -1,0 +1,5 @@
+//! Row types that own their queries. Every tenant query filters by `account_id`.
+
+pub mod accounts;
+pub mod catalog;
+pub mod users;

@@ -1,0 +1,225 @@
+// @generated-style: mirrors migrations/ exactly (diesel print-schema layout); edit both together.
+
+diesel::table! {
+    accounts (id) {
+        id -> Int8,
+        slug -> Text,
+        name -> Text,
+        time_zone -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    account_settings (account_id) {
+        account_id -> Int8,
+        release_level -> Text,
+        webhook_allow_list -> Array<Text>,
+        reminder_interval_minutes -> Int4,
+        chat_webhook_url -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    app_secrets (name) {
+        name -> Text,
+        value -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    organizations (id) {
+        id -> Int8,
+        account_id -> Int8,
+        slug -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        account_id -> Int8,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        time_zone -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> Int8,
+        account_id -> Int8,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        account_id -> Int8,
+        group_id -> Int8,
+        user_id -> Int8,
+    }
+}
+
+diesel::table! {
+    role_bindings (id) {
+        id -> Int8,
+        account_id -> Int8,
+        user_id -> Int8,
+        role -> Text,
+        org_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        account_id -> Int8,
+        user_id -> Int8,
+        csrf_token -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        account_id -> Int8,
+        user_id -> Int8,
+        token_hash -> Text,
+        name -> Text,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> Int8,
+        email -> Text,
+        client_addr -> Text,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    environments (id) {
+        id -> Int8,
+        account_id -> Int8,
+        name -> Text,
+        position -> Int4,
+        production -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    services (id) {
+        id -> Int8,
+        account_id -> Int8,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Int8,
+        account_id -> Int8,
+        user_id -> Int8,
+        kind -> Text,
+        subject -> Text,
+        body -> Text,
+        link -> Nullable<Text>,
+        created_at -> Timestamptz,
+        read_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    notification_outbox (id) {
+        id -> Int8,
+        account_id -> Int8,
+        user_id -> Nullable<Int8>,
+        channel -> Text,
+        kind -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_chain_heads (chain) {
+        chain -> Text,
+        account_id -> Nullable<Int8>,
+        last_seq -> Int8,
+        last_hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Int8,
+        chain -> Text,
+        seq -> Int8,
+        account_id -> Nullable<Int8>,
+        release_id -> Nullable<Int8>,
+        actor -> Text,
+        action -> Text,
+        subject -> Text,
+        reason -> Nullable<Text>,
+        details -> Jsonb,
+        at -> Timestamptz,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::joinable!(account_settings -> accounts (account_id));
+diesel::joinable!(organizations -> accounts (account_id));
+diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(groups -> accounts (account_id));
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(group_members -> users (user_id));
+diesel::joinable!(role_bindings -> users (user_id));
+diesel::joinable!(role_bindings -> organizations (org_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(environments -> accounts (account_id));
+diesel::joinable!(services -> accounts (account_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    account_settings,
+    app_secrets,
+    organizations,
+    users,
+    groups,
+    group_members,
+    role_bindings,
+    sessions,
+    api_tokens,
+    login_failures,
+    environments,
+    services,
+    notifications,
+    notification_outbox,
+    audit_chain_heads,
+    audit_events,
+);

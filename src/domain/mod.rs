@@ -1,0 +1,5 @@
+//! Pure domain logic: no I/O, unit- and property-tested.
+
+pub mod audit;
+pub mod policy;
+pub mod validate;

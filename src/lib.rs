@@ -1,0 +1,13 @@
+//! Railyard: self-hosted release orchestration.
+
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod ops;
+pub mod domain;
+pub mod security;
+pub mod seed;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,137 @@
+use clap::{Parser, Subcommand};
+use railyard::commands;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "railyard", version, about = "Railyard: self-hosted release orchestration")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrations, HTTP server and embedded worker (the default).
+    Serve,
+    /// Run pending database migrations and exit.
+    Migrate,
+    /// Accounts (tenants).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Organizations inside an account.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Create the demo account, users, groups and catalog (idempotent).
+    SeedDemo,
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    Add {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    Add {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    Add {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// account_admin, account_release_manager, org_release_manager (needs --org) or viewer.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        org: Option<String>,
+        /// Read the password from standard input (one line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Prints the API token alone on stdout.
+    Create {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every hash chain; non-zero exit and the first broken row on tampering.
+    Verify {
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    railyard::telemetry::init();
+    let cli = Cli::parse();
+    let settings = match railyard::config::Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => commands::serve(settings).await,
+        Command::Migrate => commands::migrate(settings).await,
+        Command::Account { command: AccountCommand::Add { slug, name } } => commands::account_add(settings, &slug, &name).await,
+        Command::Org { command: OrgCommand::Add { account, slug, name } } => commands::org_add(settings, &account, &slug, &name).await,
+        Command::User { command: UserCommand::Add { account, email, name, role, org, password_stdin: _ } } => {
+            commands::user_add(settings, &account, &email, &name, &role, org.as_deref()).await
+        }
+        Command::Token { command: TokenCommand::Create { email } } => commands::token_create(settings, &email).await,
+        Command::SeedDemo => commands::seed_demo(settings).await,
+        Command::Audit { command: AuditCommand::Verify { account } } => commands::audit_verify(settings, account.as_deref()).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Use cases shared by pages, the API and the CLI: validate, change, audit — in one transaction.
+
+pub mod catalog;
+pub mod users;
+pub mod settings;
+
+use crate::domain::validate::FieldErrors;
+
+/// Who performs an operation, as written on the audit trail.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: Option<i64>,
+    pub account_id: i64,
+    pub label: String,
+}
+
+impl Actor {
+    pub fn user(user_id: i64, account_id: i64, email: &str) -> Self {
+        Self { user_id: Some(user_id), account_id, label: format!("user:{email}") }
+    }
+    pub fn system(account_id: i64, what: &str) -> Self {
+        Self { user_id: None, account_id, label: format!("system:{what}") }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error("not found")]
+    NotFound,
+    #[error("{message}")]
+    Duplicate { field: &'static str, message: String },
+    #[error("{message}")]
+    Rule { code: &'static str, message: String, field: Option<&'static str> },
+    #[error(transparent)]
+    Db(diesel::result::Error),
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+impl From<diesel::result::Error> for OpError {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::NotFound => OpError::NotFound,
+            other => OpError::Db(other),
+        }
+    }
+}
+
+impl From<FieldErrors> for OpError {
+    fn from(e: FieldErrors) -> Self {
+        OpError::Invalid(e)
+    }
+}
+
+impl OpError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.add(field, message);
+        OpError::Invalid(errors)
+    }
+
+    /// Field errors to show on a form; `None` for errors that are not about a field.
+    pub fn field_errors(&self) -> Option<FieldErrors> {
+        match self {
+            OpError::Invalid(errors) => Some(errors.clone()),
+            OpError::Duplicate { field, message } => {
+                let mut errors = FieldErrors::new();
+                errors.add(field, message.clone());
+                Some(errors)
+            }
+            OpError::Rule { field: Some(field), message, .. } => {
+                let mut errors = FieldErrors::new();
+                errors.add(field, message.clone());
+                Some(errors)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Maps a unique-key violation to a message about the field the user typed.
+pub fn duplicate(e: diesel::result::Error, field: &'static str, message: impl FnOnce() -> String) -> OpError {
+    match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            OpError::Duplicate { field, message: message() }
+        }
+        other => other.into(),
+    }
+}

@@ -1,0 +1,88 @@
+//! `seed-demo`: a demo account to explore (idempotent: a second run changes nothing).
+
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
+
+use crate::db::models::accounts::{Account, Organization};
+use crate::db::models::catalog::{Environment, Group, Service};
+use crate::db::models::users::User;
+use crate::ops::catalog::{self as catalog, EnvironmentInput};
+use crate::ops::users::{self as users, NewUserInput};
+use crate::ops::{Actor, OpError};
+
+pub const DEMO_ACCOUNT: &str = "demo";
+
+/// (e-mail, password, name, role, org) — fixed so the README and the start-up banner can print them.
+pub const DEMO_USERS: &[(&str, &str, &str, &str, &str)] = &[
+    ("admin@demo.railyard.dev", "demo-admin-pass", "Ada Admin", "account_admin", ""),
+    ("release.manager@demo.railyard.dev", "demo-release-pass", "Rhea Release", "account_release_manager", ""),
+    ("payments.manager@demo.railyard.dev", "demo-payments-pass", "Paolo Payments", "org_release_manager", "payments"),
+    ("viewer@demo.railyard.dev", "demo-viewer-pass", "Vera Viewer", "viewer", ""),
+    ("approver1@demo.railyard.dev", "demo-approver-pass", "Quinn QA", "viewer", ""),
+    ("approver2@demo.railyard.dev", "demo-approver-pass", "Quentin QA", "viewer", ""),
+];
+
+const ORGS: &[(&str, &str)] = &[("payments", "Payments"), ("identity", "Identity")];
+
+const GROUPS: &[(&str, &[&str])] = &[
+    ("development", &["release.manager@demo.railyard.dev", "payments.manager@demo.railyard.dev"]),
+    ("qa", &["approver1@demo.railyard.dev", "approver2@demo.railyard.dev"]),
+    ("operations", &["admin@demo.railyard.dev", "release.manager@demo.railyard.dev"]),
+    ("release-stakeholders", &["viewer@demo.railyard.dev", "payments.manager@demo.railyard.dev"]),
+];
+
+const ENVIRONMENTS: &[(&str, bool)] =
+    &[("DEV", false), ("QA", false), ("UAT", false), ("PROD0", true), ("PROD1", true), ("PROD2", true), ("PROD3", true)];
+
+const SERVICES: &[&str] = &["payments-api", "ledger", "identity-service", "web-frontend"];
+
+fn ignore_duplicate<T>(result: Result<T, OpError>) -> anyhow::Result<()> {
+    match result {
+        Ok(_) | Err(OpError::Duplicate { .. }) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("{e}: {:?}", e.field_errors())),
+    }
+}
+
+/// Creates whatever of the demo is missing and returns the log-ins (e-mail, password, role).
+pub async fn seed_demo(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, String, String)>> {
+    let account = match Account::by_slug(conn, DEMO_ACCOUNT).await? {
+        Some(a) => a,
+        None => crate::commands::create_account(conn, DEMO_ACCOUNT, "Demo Corp", now).await?,
+    };
+    let actor = Actor::system(account.id, "seed-demo");
+    for (slug, name) in ORGS {
+        if Organization::by_slug(conn, account.id, slug).await.is_err() {
+            ignore_duplicate(catalog::create_org(conn, &actor, slug, name, now).await)?;
+        }
+    }
+    for (email, password, name, role, org) in DEMO_USERS {
+        if User::by_email(conn, email).await?.is_none() {
+            let input = NewUserInput { email: email.to_string(), name: name.to_string(), password: password.to_string(), role: role.to_string(), org: org.to_string() };
+            ignore_duplicate(users::create_user(conn, &actor, &input, now).await)?;
+        }
+    }
+    for (name, members) in GROUPS {
+        if Group::by_name(conn, account.id, name).await.is_err() {
+            let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+            ignore_duplicate(catalog::create_group(conn, &actor, name, &members, now).await)?;
+        }
+    }
+    for (name, production) in ENVIRONMENTS {
+        if Environment::by_name(conn, account.id, name).await.is_err() {
+            let input = EnvironmentInput { name: Some(name.to_string()), production: Some(*production), position: None };
+            ignore_duplicate(catalog::create_environment(conn, &actor, &input, now).await)?;
+        }
+    }
+    for name in SERVICES {
+        if Service::by_name(conn, account.id, name).await.is_err() {
+            ignore_duplicate(catalog::create_service(conn, &actor, name, now).await)?;
+        }
+    }
+    Ok(DEMO_USERS
+        .iter()
+        .map(|(email, password, _, role, org)| {
+            let role = if org.is_empty() { role.to_string() } else { format!("{role} ({org})") };
+            (email.to_string(), password.to_string(), role)
+        })
+        .collect())
+}

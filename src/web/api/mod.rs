@@ -1,0 +1,41 @@
+//! JSON API under `/api/v1` (DESIGN §10): Bearer tokens, the same policy, the JSON error shape.
+
+pub mod account;
+pub mod catalog;
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/me", web::get().to(account::me))
+        .route("/settings", web::get().to(account::get_settings))
+        .route("/settings", web::patch().to(account::patch_settings))
+        .route("/orgs", web::get().to(catalog::list_orgs))
+        .route("/orgs", web::post().to(catalog::create_org))
+        .route("/orgs/{slug}", web::get().to(catalog::get_org))
+        .route("/orgs/{slug}", web::patch().to(catalog::patch_org))
+        .route("/orgs/{slug}", web::delete().to(catalog::delete_org))
+        .route("/environments", web::get().to(catalog::list_environments))
+        .route("/environments", web::post().to(catalog::create_environment))
+        .route("/environments/{name}", web::get().to(catalog::get_environment))
+        .route("/environments/{name}", web::patch().to(catalog::patch_environment))
+        .route("/environments/{name}", web::delete().to(catalog::delete_environment))
+        .route("/services", web::get().to(catalog::list_services))
+        .route("/services", web::post().to(catalog::create_service))
+        .route("/services/{name}", web::get().to(catalog::get_service))
+        .route("/services/{name}", web::patch().to(catalog::patch_service))
+        .route("/services/{name}", web::delete().to(catalog::delete_service))
+        .route("/groups", web::get().to(catalog::list_groups))
+        .route("/groups", web::post().to(catalog::create_group))
+        .route("/groups/{name}", web::get().to(catalog::get_group))
+        .route("/groups/{name}", web::patch().to(catalog::patch_group))
+        .route("/groups/{name}", web::delete().to(catalog::delete_group));
+}
+
+pub fn created<T: Serialize>(body: &T) -> HttpResponse {
+    HttpResponse::Created().json(body)
+}
+
+pub fn ok<T: Serialize>(body: &T) -> HttpResponse {
+    HttpResponse::Ok().json(body)
+}

@@ -1,0 +1,87 @@
+//! Every route in one place.
+
+pub mod api;
+pub mod error;
+pub mod extractors;
+pub mod flash;
+pub mod health;
+pub mod middleware;
+pub mod pages;
+pub mod static_files;
+
+use actix_web::web;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::{DbConn, DbPool};
+use error::AppError;
+
+/// Shared by every handler; servers keep no other state (sessions live in PostgreSQL).
+pub struct AppState {
+    pub pool: DbPool,
+    pub clock: SharedClock,
+    pub settings: Settings,
+    pub metrics: health::Metrics,
+}
+
+impl AppState {
+    pub async fn db(&self) -> Result<DbConn, AppError> {
+        Ok(self.pool.get().await?)
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}
+
+pub const FORM_LIMIT_BYTES: usize = 64 * 1024;
+pub const JSON_LIMIT_BYTES: usize = 1024 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use pages::{admin_catalog, admin_groups, admin_settings, admin_users, auth, dashboard, profile};
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/static/{path:.*}", web::get().to(static_files::serve))
+        .service(web::scope("/api/v1").configure(api::routes))
+        .route("/login", web::get().to(auth::login_page))
+        .route("/login", web::post().to(auth::login))
+        .route("/logout", web::post().to(auth::logout))
+        .route("/", web::get().to(dashboard::dashboard))
+        .route("/profile", web::get().to(profile::show))
+        .route("/profile", web::post().to(profile::update))
+        .route("/profile/password", web::post().to(profile::change_password))
+        .route("/admin", web::get().to(admin_users::admin_home))
+        .route("/admin/users", web::get().to(admin_users::list))
+        .route("/admin/users", web::post().to(admin_users::create))
+        .route("/admin/users/{id}", web::get().to(admin_users::show))
+        .route("/admin/users/{id}/disable", web::post().to(admin_users::disable))
+        .route("/admin/users/{id}/enable", web::post().to(admin_users::enable))
+        .route("/admin/users/{id}/password", web::post().to(admin_users::reset_password))
+        .route("/admin/users/{id}/roles", web::post().to(admin_users::add_role))
+        .route("/admin/users/{id}/roles/{binding}/delete", web::post().to(admin_users::remove_role))
+        .route("/admin/groups", web::get().to(admin_groups::list))
+        .route("/admin/groups", web::post().to(admin_groups::create))
+        .route("/admin/groups/{id}", web::get().to(admin_groups::show))
+        .route("/admin/groups/{id}/members", web::post().to(admin_groups::add_member))
+        .route("/admin/groups/{id}/members/{user}/delete", web::post().to(admin_groups::remove_member))
+        .route("/admin/groups/{id}/delete", web::post().to(admin_groups::delete))
+        .route("/admin/orgs", web::get().to(admin_catalog::orgs))
+        .route("/admin/orgs", web::post().to(admin_catalog::create_org))
+        .route("/admin/orgs/{id}", web::get().to(admin_catalog::org))
+        .route("/admin/orgs/{id}", web::post().to(admin_catalog::rename_org))
+        .route("/admin/orgs/{id}/delete", web::post().to(admin_catalog::delete_org))
+        .route("/admin/environments", web::get().to(admin_catalog::environments))
+        .route("/admin/environments", web::post().to(admin_catalog::create_environment))
+        .route("/admin/environments/{id}", web::get().to(admin_catalog::environment))
+        .route("/admin/environments/{id}", web::post().to(admin_catalog::update_environment))
+        .route("/admin/environments/{id}/move", web::post().to(admin_catalog::move_environment))
+        .route("/admin/environments/{id}/delete", web::post().to(admin_catalog::delete_environment))
+        .route("/admin/services", web::get().to(admin_catalog::services))
+        .route("/admin/services", web::post().to(admin_catalog::create_service))
+        .route("/admin/services/{id}", web::get().to(admin_catalog::service))
+        .route("/admin/services/{id}", web::post().to(admin_catalog::rename_service))
+        .route("/admin/services/{id}/delete", web::post().to(admin_catalog::delete_service))
+        .route("/admin/settings", web::get().to(admin_settings::show))
+        .route("/admin/settings", web::post().to(admin_settings::update))
+        .default_service(web::to(pages::not_found));
+}

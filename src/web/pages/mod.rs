@@ -1,0 +1,125 @@
+//! Server-rendered pages: the layout frame (`Chrome`) and response helpers.
+
+pub mod admin_catalog;
+pub mod admin_groups;
+pub mod admin_settings;
+pub mod admin_users;
+pub mod auth;
+pub mod dashboard;
+pub mod profile;
+
+use actix_session::Session;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, HttpMessage};
+use askama::Template;
+
+use super::error::AppError;
+use super::extractors::{Htmx, Principal};
+use super::flash::{self, Flash};
+use crate::domain::policy::{Action, Scope};
+
+#[derive(Debug, Clone)]
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub active: bool,
+}
+
+/// What the layout needs: title, user, CSRF token for htmx, navigation, flash messages.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub title: String,
+    pub user_name: Option<String>,
+    pub csrf_token: String,
+    pub hx_headers: String,
+    pub nav: Vec<NavLink>,
+    pub admin_nav: Vec<NavLink>,
+    pub flashes: Vec<Flash>,
+}
+
+impl Chrome {
+    pub fn new(user: &Principal, session: &Session, title: impl Into<String>, current: &str) -> Self {
+        let csrf = user.csrf_token.clone().unwrap_or_default();
+        let link = |href: &'static str, label: &'static str| NavLink { href, label, active: current == href };
+        let mut nav = vec![link("/", "Dashboard")];
+        nav.push(link("/profile", "Profile"));
+        let mut admin_nav = Vec::new();
+        if user.may(Action::ManageUsers, Scope::Account) {
+            admin_nav.push(link("/admin/users", "Users"));
+        }
+        if user.may(Action::ManageCatalog, Scope::Account) {
+            admin_nav.push(link("/admin/groups", "Groups"));
+            admin_nav.push(link("/admin/orgs", "Organizations"));
+            admin_nav.push(link("/admin/environments", "Environments"));
+            admin_nav.push(link("/admin/services", "Services"));
+        }
+        if user.may(Action::ManageSettings, Scope::Account) {
+            admin_nav.push(link("/admin/settings", "Settings"));
+        }
+        Self {
+            title: title.into(),
+            user_name: Some(user.name.clone()),
+            hx_headers: hx_headers(&csrf),
+            csrf_token: csrf,
+            nav,
+            admin_nav,
+            flashes: flash::take(session),
+        }
+    }
+
+    pub fn anonymous(title: impl Into<String>, csrf_token: String) -> Self {
+        Self {
+            title: title.into(),
+            user_name: None,
+            hx_headers: hx_headers(&csrf_token),
+            csrf_token,
+            nav: Vec::new(),
+            admin_nav: Vec::new(),
+            flashes: Vec::new(),
+        }
+    }
+}
+
+fn hx_headers(csrf: &str) -> String {
+    serde_json::json!({ super::middleware::CSRF_HEADER: csrf }).to_string()
+}
+
+fn html(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::VARY, "HX-Request"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+pub fn render<T: Template>(page: &T) -> Result<HttpResponse, AppError> {
+    render_status(page, StatusCode::OK)
+}
+
+pub fn render_status<T: Template>(page: &T, status: StatusCode) -> Result<HttpResponse, AppError> {
+    let body = page.render().map_err(|e| AppError::Unexpected(anyhow::anyhow!("template: {e}")))?;
+    Ok(html(status, body))
+}
+
+/// A form with errors: htmx swaps only 2xx, so it gets 200; a plain browser POST gets 422.
+pub fn render_form_errors<T: Template>(page: &T, htmx: Htmx) -> Result<HttpResponse, AppError> {
+    render_status(page, if htmx.0 { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY })
+}
+
+/// After a successful POST: 303 for browsers, `HX-Redirect` for htmx (a 303 would nest a page).
+pub fn redirect(htmx: Htmx, to: &str) -> HttpResponse {
+    if htmx.0 {
+        HttpResponse::Ok().insert_header(("HX-Redirect", to.to_string())).finish()
+    } else {
+        HttpResponse::SeeOther().insert_header((header::LOCATION, to.to_string())).finish()
+    }
+}
+
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    // Unknown API paths answer in JSON like the rest of the API.
+    if req.path().starts_with("/api/") {
+        return Ok(AppError::NotFound.json_response());
+    }
+    let _ = req.extensions();
+    Err(AppError::NotFound)
+}
