@@ -53,7 +53,12 @@ pub async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn create_account(conn: &mut AsyncPgConnection, slug: &str, name: &str, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Account> {
+pub async fn create_account(
+    conn: &mut AsyncPgConnection,
+    slug: &str,
+    name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Account> {
     let slug = validate::slug(slug).map_err(|m| anyhow!("--slug {m}"))?;
     let name = validate::name(name).map_err(|m| anyhow!("--name {m}"))?;
     if Account::by_slug(conn, &slug).await?.is_some() {
@@ -85,7 +90,14 @@ pub async fn org_add(settings: Settings, account: &str, slug: &str, name: &str) 
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn user_add(settings: Settings, account: &str, email: &str, name: &str, role: &str, org: Option<&str>) -> anyhow::Result<ExitCode> {
+pub async fn user_add(
+    settings: Settings,
+    account: &str,
+    email: &str,
+    name: &str,
+    role: &str,
+    org: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
     let password = line.trim_end_matches(['\n', '\r']).to_string();
@@ -108,7 +120,8 @@ pub async fn token_create(settings: Settings, email: &str) -> anyhow::Result<Exi
     let token = conn
         .transaction(async |conn| {
             let token = rows::create_api_token(conn, &user, "cli", now).await?;
-            audit::append(conn, NewEvent::account(user.account_id, "system:cli", "token.create", format!("user:{}", user.email)), now).await?;
+            audit::append(conn, NewEvent::account(user.account_id, "system:cli", "token.create", format!("user:{}", user.email)), now)
+                .await?;
             Ok::<_, diesel::result::Error>(token)
         })
         .await?;

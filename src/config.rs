@@ -16,6 +16,8 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     pub retention_days: u32,
     pub pool_size: usize,
+    /// HTTP worker threads (default: one per core).
+    pub http_workers: usize,
 }
 
 impl fmt::Debug for Settings {
@@ -73,13 +75,23 @@ impl Settings {
             None => 365,
         };
         let pool_size = match get("RAILYARD_POOL_SIZE") {
-            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid {
-                name: "RAILYARD_POOL_SIZE",
-                reason: format!("{v:?} is not a positive number"),
-            })?,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid { name: "RAILYARD_POOL_SIZE", reason: format!("{v:?} is not a positive number") })?,
             None => 16,
         };
+        let http_workers = match get("RAILYARD_HTTP_WORKERS") {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid { name: "RAILYARD_HTTP_WORKERS", reason: format!("{v:?} is not a positive number") })?,
+            None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        };
         Ok(Self {
+            http_workers,
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
             bind,
             base_url,

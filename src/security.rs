@@ -46,9 +46,7 @@ fn dummy_hash() -> &'static String {
 }
 
 pub async fn hash_password(password: String) -> Result<String, HashError> {
-    tokio::task::spawn_blocking(move || hash_password_blocking(&password))
-        .await
-        .map_err(|e| HashError(e.to_string()))?
+    tokio::task::spawn_blocking(move || hash_password_blocking(&password)).await.map_err(|e| HashError(e.to_string()))?
 }
 
 pub async fn verify_password(password: String, phc: Option<String>) -> bool {

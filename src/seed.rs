@@ -57,7 +57,13 @@ pub async fn seed_demo(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyh
     }
     for (email, password, name, role, org) in DEMO_USERS {
         if User::by_email(conn, email).await?.is_none() {
-            let input = NewUserInput { email: email.to_string(), name: name.to_string(), password: password.to_string(), role: role.to_string(), org: org.to_string() };
+            let input = NewUserInput {
+                email: email.to_string(),
+                name: name.to_string(),
+                password: password.to_string(),
+                role: role.to_string(),
+                org: org.to_string(),
+            };
             ignore_duplicate(users::create_user(conn, &actor, &input, now).await)?;
         }
     }

@@ -6,8 +6,8 @@ use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer};
 use actix_web::web as aweb;
+use actix_web::{App, HttpServer};
 use anyhow::Context;
 use sha2::{Digest, Sha512};
 use std::net::TcpListener;
@@ -15,7 +15,7 @@ use std::net::TcpListener;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db;
-use crate::web::error::{AppError, ApiError};
+use crate::web::error::{ApiError, AppError};
 use crate::web::{self, AppState, FORM_LIMIT_BYTES};
 
 pub struct Application {
@@ -28,7 +28,9 @@ pub struct Application {
 pub fn bind(address: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(address).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
-            anyhow::anyhow!("{address} is already in use — is Railyard (or something else) already running there? Stop it or set RAILYARD_BIND.")
+            anyhow::anyhow!(
+                "{address} is already in use — is Railyard (or something else) already running there? Stop it or set RAILYARD_BIND."
+            )
         } else {
             anyhow::anyhow!("cannot listen on {address}: {e}")
         }
@@ -55,6 +57,7 @@ impl Application {
         // Any secret length works: the signing key is derived with SHA-512 (64 bytes).
         let key = Key::from(&Sha512::digest(&secret));
         let secure_cookies = settings.is_production();
+        let http_workers = settings.http_workers;
         let state = aweb::Data::new(AppState { pool, clock, settings, metrics: Default::default() });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -76,11 +79,19 @@ impl Application {
                 }))
                 .app_data(aweb::PathConfig::default().error_handler(|err, req| {
                     let e = AppError::BadRequest { field: Some("path".into()), message: err.to_string() };
-                    if req.path().starts_with("/api/") { ApiError(e).into() } else { e.into() }
+                    if req.path().starts_with("/api/") {
+                        ApiError(e).into()
+                    } else {
+                        e.into()
+                    }
                 }))
                 .app_data(aweb::QueryConfig::default().error_handler(|err, req| {
                     let e = AppError::BadRequest { field: Some("query".into()), message: err.to_string() };
-                    if req.path().starts_with("/api/") { ApiError(e).into() } else { e.into() }
+                    if req.path().starts_with("/api/") {
+                        ApiError(e).into()
+                    } else {
+                        e.into()
+                    }
                 }))
                 .wrap(from_fn(web::middleware::session_guard))
                 .wrap(session)
@@ -89,9 +100,14 @@ impl Application {
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(web::routes)
         })
+        .workers(http_workers)
         .listen(listener)?
         .run();
         Ok(Application { server, port, state })
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub fn port(&self) -> u16 {

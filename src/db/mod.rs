@@ -62,7 +62,11 @@ pub fn redact_url(url: &str) -> String {
 
 /// The key that signs cookies: `RAILYARD_SECRET_KEY`, or outside production a development key
 /// generated once and kept in the database (shared by every server on it).
-pub async fn secret_key(conn: &mut AsyncPgConnection, configured: Option<Vec<u8>>, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Vec<u8>> {
+pub async fn secret_key(
+    conn: &mut AsyncPgConnection,
+    configured: Option<Vec<u8>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<u8>> {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
     use schema::app_secrets::dsl as s;

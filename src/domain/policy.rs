@@ -266,14 +266,14 @@ mod tests {
             Role::AccountAdmin => all,
             Role::AccountReleaseManager => match action {
                 ViewCalendar | ViewRelease | ViewProcess | ViewAudit | ExportAudit | ManageFreeze | OverrideFreeze => all,
-                CreateRelease | EditDraft | Activate | RunNow | Abort | Restart | DeleteRelease | DecideFailure
-                | ActOnActivity | ManageProcess | ManageReleaseGroup => (true, false, false),
+                CreateRelease | EditDraft | Activate | RunNow | Abort | Restart | DeleteRelease | DecideFailure | ActOnActivity
+                | ManageProcess | ManageReleaseGroup => (true, false, false),
                 ManageUsers | ManageCatalog | ManageSettings => none,
             },
             Role::OrgReleaseManager => match action {
                 ViewCalendar | ViewRelease | ViewProcess => (true, true, false),
-                CreateRelease | EditDraft | Activate | RunNow | Abort | Restart | DeleteRelease | DecideFailure
-                | ActOnActivity | ManageProcess | ManageReleaseGroup | ViewAudit => (false, true, false),
+                CreateRelease | EditDraft | Activate | RunNow | Abort | Restart | DeleteRelease | DecideFailure | ActOnActivity
+                | ManageProcess | ManageReleaseGroup | ViewAudit => (false, true, false),
                 ManageFreeze | OverrideFreeze | ManageUsers | ManageCatalog | ManageSettings | ExportAudit => none,
             },
             Role::Viewer => match action {

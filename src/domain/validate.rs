@@ -106,9 +106,7 @@ pub fn slug(value: &str) -> Result<String, String> {
     if v.is_empty() {
         return Err("is required".into());
     }
-    let ok = v.len() <= 63
-        && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !v.starts_with('-');
+    let ok = v.len() <= 63 && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && !v.starts_with('-');
     if !ok {
         return Err("must be 1–63 lower-case letters, digits or dashes, not starting with a dash".into());
     }
@@ -126,7 +124,9 @@ pub fn catalog_name(value: &str) -> Result<String, String> {
 
 pub fn time_zone(value: &str) -> Result<String, String> {
     let v = value.trim();
-    v.parse::<chrono_tz::Tz>().map(|tz| tz.name().to_string()).map_err(|_| format!("{v:?} is not a known IANA time zone (e.g. Europe/Berlin)"))
+    v.parse::<chrono_tz::Tz>()
+        .map(|tz| tz.name().to_string())
+        .map_err(|_| format!("{v:?} is not a known IANA time zone (e.g. Europe/Berlin)"))
 }
 
 /// `host` or `host:port`, lower-cased; no scheme or path.
@@ -136,9 +136,7 @@ pub fn allow_list_host(value: &str) -> Result<String, String> {
         Some((h, p)) => (h, Some(p)),
         None => (v.as_str(), None),
     };
-    let host_ok = !host.is_empty()
-        && host.len() <= 253
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '*'));
+    let host_ok = !host.is_empty() && host.len() <= 253 && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '*'));
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
     if !(host_ok && port_ok) {
         return Err(format!("{value:?} is not a host or host:port"));

@@ -15,7 +15,13 @@ fn event(actor: &Actor, action: &str, subject: String) -> NewEvent {
     NewEvent::account(actor.account_id, &actor.label, action, subject)
 }
 
-pub async fn create_org(conn: &mut AsyncPgConnection, actor: &Actor, slug: &str, name: &str, now: DateTime<Utc>) -> Result<Organization, OpError> {
+pub async fn create_org(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    slug: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Organization, OpError> {
     let mut errors = FieldErrors::new();
     let slug = errors.check("slug", validate::slug(slug));
     let name = errors.check("name", validate::name(name));
@@ -30,7 +36,13 @@ pub async fn create_org(conn: &mut AsyncPgConnection, actor: &Actor, slug: &str,
     .await
 }
 
-pub async fn rename_org(conn: &mut AsyncPgConnection, actor: &Actor, id: i64, name: &str, now: DateTime<Utc>) -> Result<Organization, OpError> {
+pub async fn rename_org(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: i64,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Organization, OpError> {
     let name = validate::name(name).map_err(|m| OpError::invalid("name", m))?;
     conn.transaction(async |conn| {
         let org = Organization::rename(conn, actor.account_id, id, &name).await?;
@@ -70,7 +82,12 @@ pub struct EnvironmentInput {
     pub position: Option<i32>,
 }
 
-pub async fn create_environment(conn: &mut AsyncPgConnection, actor: &Actor, input: &EnvironmentInput, now: DateTime<Utc>) -> Result<Environment, OpError> {
+pub async fn create_environment(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    input: &EnvironmentInput,
+    now: DateTime<Utc>,
+) -> Result<Environment, OpError> {
     let name = validate::catalog_name(input.name.as_deref().unwrap_or("")).map_err(|m| OpError::invalid("name", m))?;
     if input.position.is_some_and(|p| p < 0) {
         return Err(OpError::invalid("position", "must be zero or more"));
@@ -81,7 +98,8 @@ pub async fn create_environment(conn: &mut AsyncPgConnection, actor: &Actor, inp
             .map_err(|e| duplicate(e, "name", || format!("an environment {name:?} already exists")))?;
         audit::append(
             conn,
-            event(actor, "environment.create", format!("environment:{name}")).with_details(json!({"production": env.production, "position": env.position})),
+            event(actor, "environment.create", format!("environment:{name}"))
+                .with_details(json!({"production": env.production, "position": env.position})),
             now,
         )
         .await?;
@@ -90,7 +108,13 @@ pub async fn create_environment(conn: &mut AsyncPgConnection, actor: &Actor, inp
     .await
 }
 
-pub async fn update_environment(conn: &mut AsyncPgConnection, actor: &Actor, id: i64, input: &EnvironmentInput, now: DateTime<Utc>) -> Result<Environment, OpError> {
+pub async fn update_environment(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: i64,
+    input: &EnvironmentInput,
+    now: DateTime<Utc>,
+) -> Result<Environment, OpError> {
     let name = match &input.name {
         Some(n) => Some(validate::catalog_name(n).map_err(|m| OpError::invalid("name", m))?),
         None => None,
@@ -120,7 +144,8 @@ pub async fn move_environment(conn: &mut AsyncPgConnection, actor: &Actor, id: i
     conn.transaction(async |conn| {
         let env = Environment::find(conn, actor.account_id, id).await?;
         Environment::move_one(conn, actor.account_id, id, up).await?;
-        audit::append(conn, event(actor, "environment.reorder", format!("environment:{}", env.name)).with_details(json!({"up": up})), now).await?;
+        audit::append(conn, event(actor, "environment.reorder", format!("environment:{}", env.name)).with_details(json!({"up": up})), now)
+            .await?;
         Ok(())
     })
     .await
@@ -148,14 +173,21 @@ pub async fn create_service(conn: &mut AsyncPgConnection, actor: &Actor, name: &
     .await
 }
 
-pub async fn rename_service(conn: &mut AsyncPgConnection, actor: &Actor, id: i64, name: &str, now: DateTime<Utc>) -> Result<Service, OpError> {
+pub async fn rename_service(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: i64,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<Service, OpError> {
     let name = validate::catalog_name(name).map_err(|m| OpError::invalid("name", m))?;
     conn.transaction(async |conn| {
         let before = Service::find(conn, actor.account_id, id).await?;
         let service = Service::rename(conn, actor.account_id, id, &name)
             .await
             .map_err(|e| duplicate(e, "name", || format!("a service {name:?} already exists")))?;
-        audit::append(conn, event(actor, "service.update", format!("service:{}", before.name)).with_details(json!({"name": name})), now).await?;
+        audit::append(conn, event(actor, "service.update", format!("service:{}", before.name)).with_details(json!({"name": name})), now)
+            .await?;
         Ok(service)
     })
     .await
@@ -187,7 +219,13 @@ async fn member_ids(conn: &mut AsyncPgConnection, account_id: i64, members: &[St
     Ok(ids)
 }
 
-pub async fn create_group(conn: &mut AsyncPgConnection, actor: &Actor, name: &str, members: &[String], now: DateTime<Utc>) -> Result<GroupWithMembers, OpError> {
+pub async fn create_group(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    name: &str,
+    members: &[String],
+    now: DateTime<Utc>,
+) -> Result<GroupWithMembers, OpError> {
     let name = validate::catalog_name(name).map_err(|m| OpError::invalid("name", m))?;
     conn.transaction(async |conn| {
         let ids = member_ids(conn, actor.account_id, members).await?;
@@ -196,7 +234,8 @@ pub async fn create_group(conn: &mut AsyncPgConnection, actor: &Actor, name: &st
             .map_err(|e| duplicate(e, "name", || format!("a group {name:?} already exists")))?;
         Group::add_members(conn, actor.account_id, group.id, &ids).await?;
         let full = group.with_members(conn).await?;
-        audit::append(conn, event(actor, "group.create", format!("group:{name}")).with_details(json!({"members": full.members})), now).await?;
+        audit::append(conn, event(actor, "group.create", format!("group:{name}")).with_details(json!({"members": full.members})), now)
+            .await?;
         Ok(full)
     })
     .await
@@ -238,7 +277,13 @@ pub async fn update_group(
     .await
 }
 
-pub async fn add_group_member(conn: &mut AsyncPgConnection, actor: &Actor, id: i64, email: &str, now: DateTime<Utc>) -> Result<(), OpError> {
+pub async fn add_group_member(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: i64,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
     let email = validate::email(email).map_err(|m| OpError::invalid("email", m))?;
     conn.transaction(async |conn| {
         let group = Group::find(conn, actor.account_id, id).await?;
@@ -247,18 +292,30 @@ pub async fn add_group_member(conn: &mut AsyncPgConnection, actor: &Actor, id: i
             return Err(OpError::invalid("email", format!("no user with e-mail {email}")));
         }
         Group::add_members(conn, actor.account_id, group.id, &ids).await?;
-        audit::append(conn, event(actor, "group.member_add", format!("group:{}", group.name)).with_details(json!({"member": email})), now).await?;
+        audit::append(conn, event(actor, "group.member_add", format!("group:{}", group.name)).with_details(json!({"member": email})), now)
+            .await?;
         Ok(())
     })
     .await
 }
 
-pub async fn remove_group_member(conn: &mut AsyncPgConnection, actor: &Actor, id: i64, user_id: i64, now: DateTime<Utc>) -> Result<(), OpError> {
+pub async fn remove_group_member(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: i64,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
     conn.transaction(async |conn| {
         let group = Group::find(conn, actor.account_id, id).await?;
         let user = User::find(conn, actor.account_id, user_id).await?;
         Group::remove_member(conn, group.id, user.id).await?;
-        audit::append(conn, event(actor, "group.member_remove", format!("group:{}", group.name)).with_details(json!({"member": user.email})), now).await?;
+        audit::append(
+            conn,
+            event(actor, "group.member_remove", format!("group:{}", group.name)).with_details(json!({"member": user.email})),
+            now,
+        )
+        .await?;
         Ok(())
     })
     .await

@@ -1,8 +1,8 @@
 //! Use cases shared by pages, the API and the CLI: validate, change, audit — in one transaction.
 
 pub mod catalog;
-pub mod users;
 pub mod settings;
+pub mod users;
 
 use crate::domain::validate::FieldErrors;
 

@@ -19,7 +19,12 @@ pub struct SettingsInput {
     pub chat_webhook_url: Option<String>,
 }
 
-pub async fn update_settings(conn: &mut AsyncPgConnection, actor: &Actor, input: &SettingsInput, now: DateTime<Utc>) -> Result<AccountSettings, OpError> {
+pub async fn update_settings(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    input: &SettingsInput,
+    now: DateTime<Utc>,
+) -> Result<AccountSettings, OpError> {
     let mut errors = FieldErrors::new();
     let mut changes = SettingsChanges { updated_at: Some(now), ..Default::default() };
     if let Some(level) = &input.release_level {
@@ -54,7 +59,8 @@ pub async fn update_settings(conn: &mut AsyncPgConnection, actor: &Actor, input:
         let url = url.trim();
         if url.is_empty() {
             changes.chat_webhook_url = Some(None);
-        } else if (url.starts_with("https://") || url.starts_with("http://")) && url.len() <= 2000 && !url.chars().any(char::is_whitespace) {
+        } else if (url.starts_with("https://") || url.starts_with("http://")) && url.len() <= 2000 && !url.chars().any(char::is_whitespace)
+        {
             changes.chat_webhook_url = Some(Some(url.to_string()));
         } else {
             errors.add("chat_webhook_url", "must be an http(s) URL");

@@ -22,7 +22,13 @@ pub struct NewUserInput {
 }
 
 /// Checks a role name and its org (by slug) against the role's org rule.
-pub async fn parse_role(conn: &mut AsyncPgConnection, account_id: i64, role: &str, org: &str, errors: &mut FieldErrors) -> Option<(Role, Option<i64>)> {
+pub async fn parse_role(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    role: &str,
+    org: &str,
+    errors: &mut FieldErrors,
+) -> Option<(Role, Option<i64>)> {
     let role = role.trim();
     let org = org.trim();
     let Some(parsed) = Role::parse(role) else {
@@ -86,7 +92,13 @@ pub async fn create_user(conn: &mut AsyncPgConnection, actor: &Actor, input: &Ne
     .await
 }
 
-pub async fn set_disabled(conn: &mut AsyncPgConnection, actor: &Actor, user_id: i64, disabled: bool, now: DateTime<Utc>) -> Result<User, OpError> {
+pub async fn set_disabled(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    user_id: i64,
+    disabled: bool,
+    now: DateTime<Utc>,
+) -> Result<User, OpError> {
     let account_id = actor.account_id;
     conn.transaction(async |conn| {
         let user = User::find(conn, account_id, user_id).await?;
@@ -106,7 +118,13 @@ pub async fn set_disabled(conn: &mut AsyncPgConnection, actor: &Actor, user_id: 
 }
 
 /// An admin sets a new password: every session of that user ends.
-pub async fn reset_password(conn: &mut AsyncPgConnection, actor: &Actor, user_id: i64, password: &str, now: DateTime<Utc>) -> Result<(), OpError> {
+pub async fn reset_password(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    user_id: i64,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
     let password = validate::password(password).map_err(|m| OpError::invalid("password", m))?;
     let hash = crate::security::hash_password(password).await.map_err(|e| OpError::Unexpected(e.to_string()))?;
     let account_id = actor.account_id;
@@ -114,13 +132,21 @@ pub async fn reset_password(conn: &mut AsyncPgConnection, actor: &Actor, user_id
         let user = User::find(conn, account_id, user_id).await?;
         User::set_password_hash(conn, user.id, &hash, now).await?;
         rows::revoke_user_sessions(conn, user.id, now).await?;
-        audit::append(conn, NewEvent::account(account_id, &actor.label, "user.password_reset", format!("user:{}", user.email)), now).await?;
+        audit::append(conn, NewEvent::account(account_id, &actor.label, "user.password_reset", format!("user:{}", user.email)), now)
+            .await?;
         Ok(())
     })
     .await
 }
 
-pub async fn add_role(conn: &mut AsyncPgConnection, actor: &Actor, user_id: i64, role: &str, org: &str, now: DateTime<Utc>) -> Result<(), OpError> {
+pub async fn add_role(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    user_id: i64,
+    role: &str,
+    org: &str,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
     let mut errors = FieldErrors::new();
     let parsed = parse_role(conn, actor.account_id, role, org, &mut errors).await;
     let Some((role, org_id)) = parsed else { return Err(OpError::Invalid(errors)) };
@@ -150,12 +176,17 @@ pub async fn remove_role(conn: &mut AsyncPgConnection, actor: &Actor, binding_id
             return Err(OpError::NotFound);
         };
         if role == "account_admin" && rows::count_admins(conn, account_id).await? == 0 {
-            return Err(OpError::Rule { code: "last_admin", message: "The account needs at least one active account admin.".into(), field: None });
+            return Err(OpError::Rule {
+                code: "last_admin",
+                message: "The account needs at least one active account admin.".into(),
+                field: None,
+            });
         }
         let user = User::find(conn, account_id, user_id).await?;
         audit::append(
             conn,
-            NewEvent::account(account_id, &actor.label, "user.role_remove", format!("user:{}", user.email)).with_details(json!({"role": role})),
+            NewEvent::account(account_id, &actor.label, "user.role_remove", format!("user:{}", user.email))
+                .with_details(json!({"role": role})),
             now,
         )
         .await?;
@@ -174,7 +205,11 @@ pub struct ProfileInput {
 pub async fn update_profile(conn: &mut AsyncPgConnection, actor: &Actor, input: &ProfileInput, now: DateTime<Utc>) -> Result<(), OpError> {
     let mut errors = FieldErrors::new();
     let name = errors.check("name", validate::name(&input.name));
-    let zone = if input.time_zone.trim().is_empty() { Some(None) } else { errors.check("time_zone", validate::time_zone(&input.time_zone)).map(Some) };
+    let zone = if input.time_zone.trim().is_empty() {
+        Some(None)
+    } else {
+        errors.check("time_zone", validate::time_zone(&input.time_zone)).map(Some)
+    };
     let (Some(name), Some(zone)) = (name, zone) else { return Err(OpError::Invalid(errors)) };
     let user_id = actor.user_id.ok_or(OpError::NotFound)?;
     conn.transaction(async |conn| {
@@ -200,7 +235,12 @@ pub struct PasswordChangeInput {
 }
 
 /// Changes one's own password; every session ends, and the caller starts a fresh one.
-pub async fn change_password(conn: &mut AsyncPgConnection, actor: &Actor, input: &PasswordChangeInput, now: DateTime<Utc>) -> Result<User, OpError> {
+pub async fn change_password(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    input: &PasswordChangeInput,
+    now: DateTime<Utc>,
+) -> Result<User, OpError> {
     let user_id = actor.user_id.ok_or(OpError::NotFound)?;
     let user = User::find(conn, actor.account_id, user_id).await?;
     let mut errors = FieldErrors::new();

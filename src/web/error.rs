@@ -185,7 +185,10 @@ impl ResponseError for AppError {
     fn error_response(&self) -> HttpResponse {
         if let AppError::LoginRequired { next } = self {
             let location = format!("/login?next={}", percent_encode(next));
-            return HttpResponse::SeeOther().insert_header((header::LOCATION, location.clone())).insert_header(("HX-Redirect", location)).finish();
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location.clone()))
+                .insert_header(("HX-Redirect", location))
+                .finish();
         }
         let reference = self.log_unexpected();
         let message = match reference {

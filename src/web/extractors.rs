@@ -161,11 +161,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
         let is_json = req.content_type() == "application/json" || req.content_type().is_empty();
         let mut payload = payload.take();
         Box::pin(async move {
@@ -174,11 +170,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                 return Err(too_large);
             }
             if !is_json {
-                return Err(ApiError(AppError::BadRequest { field: None, message: "the body must be JSON (Content-Type: application/json)".into() }));
+                return Err(ApiError(AppError::BadRequest {
+                    field: None,
+                    message: "the body must be JSON (Content-Type: application/json)".into(),
+                }));
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError(AppError::BadRequest { field: None, message: format!("could not read the body: {e}") }))?;
+                let chunk =
+                    chunk.map_err(|e| ApiError(AppError::BadRequest { field: None, message: format!("could not read the body: {e}") }))?;
                 if body.len() + chunk.len() > JSON_LIMIT_BYTES {
                     return Err(too_large);
                 }
@@ -194,10 +194,13 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        // A syntax error is about the body (its line and column), not about a field.
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError(AppError::BadRequest { field: None, message: format!("malformed JSON: {inner}") });
+        }
         let field = (path != ".").then(|| path.clone());
         let message = match &field {
             Some(f) => format!("{f}: {inner}"),
-            None if inner.is_syntax() || inner.is_eof() => format!("malformed JSON: {inner}"),
             None => inner.to_string(),
         };
         ApiError(AppError::BadRequest { field, message })

@@ -30,7 +30,10 @@ pub fn security_headers() -> DefaultHeaders {
         .add((header::X_FRAME_OPTIONS, "DENY"))
 }
 
-pub async fn record_metrics(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().to_string();
     let res = next.call(req).await?;
@@ -47,7 +50,10 @@ fn csrf_exempt(path: &str) -> bool {
 }
 
 /// Loads the signed-in principal (one query) and checks the CSRF token of every unsafe request.
-pub async fn session_guard(mut req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+pub async fn session_guard(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let path = req.path().to_string();
     if path.starts_with("/api/") || path.starts_with("/static/") || path == "/healthz" || path == "/metrics" {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);

@@ -13,7 +13,10 @@ pub async fn serve(path: web::Path<String>) -> HttpResponse {
         Some((_, content_type, body)) => HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, *content_type))
             // htmx carries its version in the file name; the CSS is small enough to revalidate.
-            .insert_header((header::CACHE_CONTROL, if path.starts_with("vendor/") { "public, max-age=31536000, immutable" } else { "public, max-age=300" }))
+            .insert_header((
+                header::CACHE_CONTROL,
+                if path.starts_with("vendor/") { "public, max-age=31536000, immutable" } else { "public, max-age=300" },
+            ))
             .body(*body),
         None => crate::web::error::error_page(actix_web::http::StatusCode::NOT_FOUND, "No such file.".into()),
     }

@@ -1,1 +1,12 @@
-fn main(){}
+//! HTTP-level tests of the foundation: log-in, sessions, CSRF, policy, tenancy, audit, input.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod audit;
+mod auth;
+mod catalog;
+mod csrf;
+mod policy;
+mod tenancy;
+mod validation;

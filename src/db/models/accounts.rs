@@ -89,7 +89,13 @@ pub struct Organization {
 }
 
 impl Organization {
-    pub async fn create(conn: &mut AsyncPgConnection, account_id: i64, slug: &str, name: &str, now: DateTime<Utc>) -> QueryResult<Organization> {
+    pub async fn create(
+        conn: &mut AsyncPgConnection,
+        account_id: i64,
+        slug: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> QueryResult<Organization> {
         diesel::insert_into(organizations::table)
             .values((
                 organizations::account_id.eq(account_id),

@@ -148,12 +148,7 @@ impl Service {
     }
 
     pub async fn list(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Vec<Service>> {
-        services::table
-            .filter(services::account_id.eq(account_id))
-            .order(services::name)
-            .select(Service::as_select())
-            .load(conn)
-            .await
+        services::table.filter(services::account_id.eq(account_id)).order(services::name).select(Service::as_select()).load(conn).await
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> QueryResult<Service> {
@@ -183,9 +178,7 @@ impl Service {
     }
 
     pub async fn delete(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> QueryResult<usize> {
-        diesel::delete(services::table.filter(services::account_id.eq(account_id)).filter(services::id.eq(id)))
-            .execute(conn)
-            .await
+        diesel::delete(services::table.filter(services::account_id.eq(account_id)).filter(services::id.eq(id))).execute(conn).await
     }
 }
 
@@ -215,31 +208,17 @@ impl Group {
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> QueryResult<Group> {
-        groups::table
-            .filter(groups::account_id.eq(account_id))
-            .filter(groups::id.eq(id))
-            .select(Group::as_select())
-            .first(conn)
-            .await
+        groups::table.filter(groups::account_id.eq(account_id)).filter(groups::id.eq(id)).select(Group::as_select()).first(conn).await
     }
 
     pub async fn by_name(conn: &mut AsyncPgConnection, account_id: i64, name: &str) -> QueryResult<Group> {
-        groups::table
-            .filter(groups::account_id.eq(account_id))
-            .filter(groups::name.eq(name))
-            .select(Group::as_select())
-            .first(conn)
-            .await
+        groups::table.filter(groups::account_id.eq(account_id)).filter(groups::name.eq(name)).select(Group::as_select()).first(conn).await
     }
 
     /// Every group of the account with its members' e-mails, in two statements.
     pub async fn list_with_members(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Vec<GroupWithMembers>> {
-        let all: Vec<Group> = groups::table
-            .filter(groups::account_id.eq(account_id))
-            .order(groups::name)
-            .select(Group::as_select())
-            .load(conn)
-            .await?;
+        let all: Vec<Group> =
+            groups::table.filter(groups::account_id.eq(account_id)).order(groups::name).select(Group::as_select()).load(conn).await?;
         let memberships: Vec<(i64, String)> = group_members::table
             .inner_join(users::table)
             .filter(group_members::account_id.eq(account_id))

@@ -49,21 +49,11 @@ impl User {
 
     /// E-mails are unique across the installation, compared case-insensitively.
     pub async fn by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<User>> {
-        users::table
-            .filter(users::email.eq(email.trim().to_lowercase()))
-            .select(User::as_select())
-            .first(conn)
-            .await
-            .optional()
+        users::table.filter(users::email.eq(email.trim().to_lowercase())).select(User::as_select()).first(conn).await.optional()
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> QueryResult<User> {
-        users::table
-            .filter(users::account_id.eq(account_id))
-            .filter(users::id.eq(id))
-            .select(User::as_select())
-            .first(conn)
-            .await
+        users::table.filter(users::account_id.eq(account_id)).filter(users::id.eq(id)).select(User::as_select()).first(conn).await
     }
 
     pub async fn list(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Vec<User>> {
@@ -83,7 +73,13 @@ impl User {
         Ok((found.into_iter().map(|(id, _)| id).collect(), missing))
     }
 
-    pub async fn set_disabled(conn: &mut AsyncPgConnection, account_id: i64, id: i64, disabled_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> QueryResult<usize> {
+    pub async fn set_disabled(
+        conn: &mut AsyncPgConnection,
+        account_id: i64,
+        id: i64,
+        disabled_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> QueryResult<usize> {
         diesel::update(users::table.filter(users::account_id.eq(account_id)).filter(users::id.eq(id)))
             .set((users::disabled_at.eq(disabled_at), users::updated_at.eq(now)))
             .execute(conn)
@@ -94,7 +90,13 @@ impl User {
         diesel::update(users::table.find(id)).set((users::password_hash.eq(hash), users::updated_at.eq(now))).execute(conn).await
     }
 
-    pub async fn update_profile(conn: &mut AsyncPgConnection, id: i64, name: &str, time_zone: Option<&str>, now: DateTime<Utc>) -> QueryResult<usize> {
+    pub async fn update_profile(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        name: &str,
+        time_zone: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> QueryResult<usize> {
         diesel::update(users::table.find(id))
             .set((users::name.eq(name), users::time_zone.eq(time_zone), users::updated_at.eq(now)))
             .execute(conn)
@@ -121,7 +123,14 @@ pub async fn bindings_of_account(conn: &mut AsyncPgConnection, account_id: i64) 
         .await
 }
 
-pub async fn add_binding(conn: &mut AsyncPgConnection, account_id: i64, user_id: i64, role: Role, org_id: Option<i64>, now: DateTime<Utc>) -> QueryResult<usize> {
+pub async fn add_binding(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    user_id: i64,
+    role: Role,
+    org_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
     diesel::insert_into(role_bindings::table)
         .values((
             role_bindings::account_id.eq(account_id),
@@ -278,7 +287,12 @@ pub const THROTTLE_MAX_PER_ADDRESS: i64 = 50;
 
 /// Failures inside the window for this e-mail and for this client address, and the oldest
 /// such e-mail failure (it decides when the e-mail may try again).
-pub async fn recent_failures(conn: &mut AsyncPgConnection, email: &str, client_addr: &str, now: DateTime<Utc>) -> QueryResult<(i64, i64, Option<DateTime<Utc>>)> {
+pub async fn recent_failures(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+    client_addr: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<(i64, i64, Option<DateTime<Utc>>)> {
     let since = now - TimeDelta::minutes(THROTTLE_WINDOW_MINUTES);
     let lowered = email.trim().to_lowercase();
     let by_email: Vec<DateTime<Utc>> = login_failures::table

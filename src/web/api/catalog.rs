@@ -47,7 +47,12 @@ pub async fn get_org(state: web::Data<AppState>, user: ApiUser, slug: web::Path<
     Ok(ok(&Organization::by_slug(&mut conn, user.account_id, &slug).await?))
 }
 
-pub async fn patch_org(state: web::Data<AppState>, user: ApiUser, slug: web::Path<String>, body: ApiJson<NameBody>) -> Result<HttpResponse, ApiError> {
+pub async fn patch_org(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    slug: web::Path<String>,
+    body: ApiJson<NameBody>,
+) -> Result<HttpResponse, ApiError> {
     manage(&user)?;
     let mut conn = state.db().await?;
     let org = Organization::by_slug(&mut conn, user.account_id, &slug).await?;
@@ -81,7 +86,11 @@ pub async fn list_environments(state: web::Data<AppState>, user: ApiUser) -> Res
     Ok(ok(&json!({"environments": Environment::list(&mut conn, user.account_id).await?})))
 }
 
-pub async fn create_environment(state: web::Data<AppState>, user: ApiUser, body: ApiJson<EnvironmentBody>) -> Result<HttpResponse, ApiError> {
+pub async fn create_environment(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    body: ApiJson<EnvironmentBody>,
+) -> Result<HttpResponse, ApiError> {
     manage(&user)?;
     let mut conn = state.db().await?;
     let env = ops::create_environment(&mut conn, &user.actor(), &body.0.input(), state.now()).await?;
@@ -93,7 +102,12 @@ pub async fn get_environment(state: web::Data<AppState>, user: ApiUser, name: we
     Ok(ok(&Environment::by_name(&mut conn, user.account_id, &name).await?))
 }
 
-pub async fn patch_environment(state: web::Data<AppState>, user: ApiUser, name: web::Path<String>, body: ApiJson<EnvironmentBody>) -> Result<HttpResponse, ApiError> {
+pub async fn patch_environment(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    name: web::Path<String>,
+    body: ApiJson<EnvironmentBody>,
+) -> Result<HttpResponse, ApiError> {
     manage(&user)?;
     let mut conn = state.db().await?;
     let env = Environment::by_name(&mut conn, user.account_id, &name).await?;
@@ -124,7 +138,12 @@ pub async fn get_service(state: web::Data<AppState>, user: ApiUser, name: web::P
     Ok(ok(&Service::by_name(&mut conn, user.account_id, &name).await?))
 }
 
-pub async fn patch_service(state: web::Data<AppState>, user: ApiUser, name: web::Path<String>, body: ApiJson<NameBody>) -> Result<HttpResponse, ApiError> {
+pub async fn patch_service(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    name: web::Path<String>,
+    body: ApiJson<NameBody>,
+) -> Result<HttpResponse, ApiError> {
     manage(&user)?;
     let mut conn = state.db().await?;
     let service = Service::by_name(&mut conn, user.account_id, &name).await?;
@@ -171,7 +190,12 @@ pub async fn get_group(state: web::Data<AppState>, user: ApiUser, name: web::Pat
     Ok(ok(&group.with_members(&mut conn).await?))
 }
 
-pub async fn patch_group(state: web::Data<AppState>, user: ApiUser, name: web::Path<String>, body: ApiJson<GroupPatch>) -> Result<HttpResponse, ApiError> {
+pub async fn patch_group(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    name: web::Path<String>,
+    body: ApiJson<GroupPatch>,
+) -> Result<HttpResponse, ApiError> {
     manage(&user)?;
     let mut conn = state.db().await?;
     let group = Group::by_name(&mut conn, user.account_id, &name).await?;

@@ -32,7 +32,13 @@ pub struct OrgsPage {
     pub errors: FieldErrors,
 }
 
-async fn orgs_page(state: &AppState, user: &CurrentUser, session: &Session, form: OrgForm, errors: FieldErrors) -> Result<OrgsPage, AppError> {
+async fn orgs_page(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    form: OrgForm,
+    errors: FieldErrors,
+) -> Result<OrgsPage, AppError> {
     let mut conn = state.db().await?;
     let orgs = Organization::list(&mut conn, user.account_id).await?;
     Ok(OrgsPage { chrome: Chrome::new(user, session, "Organizations", "/admin/orgs"), orgs, form, errors })
@@ -43,7 +49,13 @@ pub async fn orgs(state: web::Data<AppState>, user: CurrentUser, session: Sessio
     render(&orgs_page(&state, &user, &session, OrgForm::default(), FieldErrors::new()).await?)
 }
 
-pub async fn create_org(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, form: web::Form<OrgForm>) -> Result<HttpResponse, AppError> {
+pub async fn create_org(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    form: web::Form<OrgForm>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     match ops::create_org(&mut conn, &user.actor(), &form.slug, &form.name, state.now()).await {
@@ -92,7 +104,14 @@ pub async fn org(state: web::Data<AppState>, user: CurrentUser, session: Session
     })
 }
 
-pub async fn rename_org(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, id: web::Path<i64>, form: web::Form<NameForm>) -> Result<HttpResponse, AppError> {
+pub async fn rename_org(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+    form: web::Form<NameForm>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     let org = Organization::find(&mut conn, user.account_id, *id).await?;
@@ -117,7 +136,13 @@ pub async fn rename_org(state: web::Data<AppState>, user: CurrentUser, session: 
     }
 }
 
-pub async fn delete_org(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn delete_org(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     ops::delete_org(&mut conn, &user.actor(), *id, state.now()).await?;
@@ -151,7 +176,13 @@ pub struct EnvironmentsPage {
     pub errors: FieldErrors,
 }
 
-async fn environments_page(state: &AppState, user: &CurrentUser, session: &Session, form: EnvironmentForm, errors: FieldErrors) -> Result<EnvironmentsPage, AppError> {
+async fn environments_page(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    form: EnvironmentForm,
+    errors: FieldErrors,
+) -> Result<EnvironmentsPage, AppError> {
     let mut conn = state.db().await?;
     let environments = Environment::list(&mut conn, user.account_id).await?;
     Ok(EnvironmentsPage { chrome: Chrome::new(user, session, "Environments", "/admin/environments"), environments, form, errors })
@@ -162,7 +193,13 @@ pub async fn environments(state: web::Data<AppState>, user: CurrentUser, session
     render(&environments_page(&state, &user, &session, EnvironmentForm::default(), FieldErrors::new()).await?)
 }
 
-pub async fn create_environment(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, form: web::Form<EnvironmentForm>) -> Result<HttpResponse, AppError> {
+pub async fn create_environment(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    form: web::Form<EnvironmentForm>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     match ops::create_environment(&mut conn, &user.actor(), &form.input(), state.now()).await {
@@ -186,7 +223,12 @@ pub struct EnvironmentPage {
     pub errors: FieldErrors,
 }
 
-pub async fn environment(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn environment(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     let environment = Environment::find(&mut conn, user.account_id, *id).await?;
@@ -233,7 +275,13 @@ pub struct MoveForm {
     pub direction: String,
 }
 
-pub async fn move_environment(state: web::Data<AppState>, user: CurrentUser, htmx: Htmx, id: web::Path<i64>, form: web::Form<MoveForm>) -> Result<HttpResponse, AppError> {
+pub async fn move_environment(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    htmx: Htmx,
+    id: web::Path<i64>,
+    form: web::Form<MoveForm>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let up = match form.direction.as_str() {
         "up" => true,
@@ -245,7 +293,13 @@ pub async fn move_environment(state: web::Data<AppState>, user: CurrentUser, htm
     Ok(redirect(htmx, "/admin/environments"))
 }
 
-pub async fn delete_environment(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn delete_environment(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     ops::delete_environment(&mut conn, &user.actor(), *id, state.now()).await?;
@@ -262,7 +316,13 @@ pub struct ServicesPage {
     pub errors: FieldErrors,
 }
 
-async fn services_page(state: &AppState, user: &CurrentUser, session: &Session, name: String, errors: FieldErrors) -> Result<ServicesPage, AppError> {
+async fn services_page(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    name: String,
+    errors: FieldErrors,
+) -> Result<ServicesPage, AppError> {
     let mut conn = state.db().await?;
     let services = Service::list(&mut conn, user.account_id).await?;
     Ok(ServicesPage { chrome: Chrome::new(user, session, "Services", "/admin/services"), services, name, errors })
@@ -273,7 +333,13 @@ pub async fn services(state: web::Data<AppState>, user: CurrentUser, session: Se
     render(&services_page(&state, &user, &session, String::new(), FieldErrors::new()).await?)
 }
 
-pub async fn create_service(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, form: web::Form<NameForm>) -> Result<HttpResponse, AppError> {
+pub async fn create_service(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    form: web::Form<NameForm>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     match ops::create_service(&mut conn, &user.actor(), &form.name, state.now()).await {
@@ -288,7 +354,12 @@ pub async fn create_service(state: web::Data<AppState>, user: CurrentUser, sessi
     }
 }
 
-pub async fn service(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn service(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     let service = Service::find(&mut conn, user.account_id, *id).await?;
@@ -303,7 +374,14 @@ pub async fn service(state: web::Data<AppState>, user: CurrentUser, session: Ses
     })
 }
 
-pub async fn rename_service(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, id: web::Path<i64>, form: web::Form<NameForm>) -> Result<HttpResponse, AppError> {
+pub async fn rename_service(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+    form: web::Form<NameForm>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     let service = Service::find(&mut conn, user.account_id, *id).await?;
@@ -328,7 +406,13 @@ pub async fn rename_service(state: web::Data<AppState>, user: CurrentUser, sessi
     }
 }
 
-pub async fn delete_service(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn delete_service(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     ops::delete_service(&mut conn, &user.actor(), *id, state.now()).await?;

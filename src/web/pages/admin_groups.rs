@@ -38,7 +38,13 @@ pub struct GroupsPage {
     pub errors: FieldErrors,
 }
 
-async fn groups_page(state: &AppState, user: &CurrentUser, session: &Session, form: GroupForm, errors: FieldErrors) -> Result<GroupsPage, AppError> {
+async fn groups_page(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    form: GroupForm,
+    errors: FieldErrors,
+) -> Result<GroupsPage, AppError> {
     let mut conn = state.db().await?;
     let groups = Group::list_with_members(&mut conn, user.account_id).await?;
     Ok(GroupsPage { chrome: Chrome::new(user, session, "Groups", "/admin/groups"), groups, form, errors })
@@ -49,7 +55,13 @@ pub async fn list(state: web::Data<AppState>, user: CurrentUser, session: Sessio
     render(&groups_page(&state, &user, &session, GroupForm::default(), FieldErrors::new()).await?)
 }
 
-pub async fn create(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, form: web::Form<GroupForm>) -> Result<HttpResponse, AppError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    form: web::Form<GroupForm>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     match ops::create_group(&mut conn, &user.actor(), &form.name, &form.member_list(), state.now()).await {
@@ -84,7 +96,13 @@ async fn group_page(state: &AppState, user: &CurrentUser, session: &Session, id:
     let mut conn = state.db().await?;
     let group = Group::find(&mut conn, user.account_id, id).await?;
     let members = Group::members(&mut conn, group.id).await?;
-    Ok(GroupPage { chrome: Chrome::new(user, session, format!("Group {}", group.name), "/admin/groups"), group, members, email: String::new(), errors: FieldErrors::new() })
+    Ok(GroupPage {
+        chrome: Chrome::new(user, session, format!("Group {}", group.name), "/admin/groups"),
+        group,
+        members,
+        email: String::new(),
+        errors: FieldErrors::new(),
+    })
 }
 
 pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
@@ -117,7 +135,13 @@ pub async fn add_member(
     }
 }
 
-pub async fn remove_member(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, path: web::Path<(i64, i64)>) -> Result<HttpResponse, AppError> {
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let (id, member) = path.into_inner();
     let mut conn = state.db().await?;
@@ -126,7 +150,13 @@ pub async fn remove_member(state: web::Data<AppState>, user: CurrentUser, sessio
     Ok(redirect(htmx, &format!("/admin/groups/{id}")))
 }
 
-pub async fn delete(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     ops::delete_group(&mut conn, &user.actor(), *id, state.now()).await?;

@@ -48,10 +48,21 @@ pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Sessio
         time_zone: account.time_zone,
         chat_webhook_url: settings.chat_webhook_url.unwrap_or_default(),
     };
-    render(&SettingsPage { chrome: Chrome::new(&user, &session, "Settings", "/admin/settings"), form, errors: FieldErrors::new(), zones: zone_names() })
+    render(&SettingsPage {
+        chrome: Chrome::new(&user, &session, "Settings", "/admin/settings"),
+        form,
+        errors: FieldErrors::new(),
+        zones: zone_names(),
+    })
 }
 
-pub async fn update(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, form: web::Form<SettingsForm>) -> Result<HttpResponse, AppError> {
+pub async fn update(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    form: web::Form<SettingsForm>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageSettings, Scope::Account)?;
     let form = form.into_inner();
     let mut errors = FieldErrors::new();
@@ -82,7 +93,8 @@ pub async fn update(state: web::Data<AppState>, user: CurrentUser, session: Sess
         }
         Err(e) => {
             let Some(errors) = e.field_errors() else { return Err(e.into()) };
-            let page = SettingsPage { chrome: Chrome::new(&user, &session, "Settings", "/admin/settings"), form, errors, zones: zone_names() };
+            let page =
+                SettingsPage { chrome: Chrome::new(&user, &session, "Settings", "/admin/settings"), form, errors, zones: zone_names() };
             render_form_errors(&page, htmx)
         }
     }

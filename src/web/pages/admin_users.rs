@@ -51,7 +51,13 @@ pub async fn admin_home(user: CurrentUser) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::SeeOther().insert_header(("Location", "/admin/users")).finish())
 }
 
-async fn users_page(state: &AppState, user: &CurrentUser, session: &Session, form: NewUserInput, errors: FieldErrors) -> Result<UsersPage, AppError> {
+async fn users_page(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    form: NewUserInput,
+    errors: FieldErrors,
+) -> Result<UsersPage, AppError> {
     let mut conn = state.db().await?;
     let all = User::list(&mut conn, user.account_id).await?;
     let bindings = bindings_of_account(&mut conn, user.account_id).await?;
@@ -75,7 +81,13 @@ pub async fn list(state: web::Data<AppState>, user: CurrentUser, session: Sessio
     render(&users_page(&state, &user, &session, form, FieldErrors::new()).await?)
 }
 
-pub async fn create(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, form: web::Form<NewUserInput>) -> Result<HttpResponse, AppError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    form: web::Form<NewUserInput>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageUsers, Scope::Account)?;
     let mut conn = state.db().await?;
     let input = form.into_inner();
@@ -123,12 +135,8 @@ pub struct PasswordForm {
 async fn user_page(state: &AppState, user: &CurrentUser, session: &Session, id: i64) -> Result<UserPage, AppError> {
     let mut conn = state.db().await?;
     let target = User::find(&mut conn, user.account_id, id).await?;
-    let bindings = bindings_of_account(&mut conn, user.account_id)
-        .await?
-        .iter()
-        .filter(|b| b.user_id == id)
-        .map(|b| (b.id, describe(b)))
-        .collect();
+    let bindings =
+        bindings_of_account(&mut conn, user.account_id).await?.iter().filter(|b| b.user_id == id).map(|b| (b.id, describe(b))).collect();
     let orgs = Organization::list(&mut conn, user.account_id).await?;
     Ok(UserPage {
         chrome: Chrome::new(user, session, target.email.clone(), "/admin/users"),
@@ -148,7 +156,14 @@ pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Sessio
     render(&user_page(&state, &user, &session, *id).await?)
 }
 
-async fn set_disabled(state: &AppState, user: &CurrentUser, session: &Session, htmx: Htmx, id: i64, disabled: bool) -> Result<HttpResponse, AppError> {
+async fn set_disabled(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    htmx: Htmx,
+    id: i64,
+    disabled: bool,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageUsers, Scope::Account)?;
     let mut conn = state.db().await?;
     let target = users::set_disabled(&mut conn, &user.actor(), id, disabled, state.now()).await?;
@@ -157,11 +172,23 @@ async fn set_disabled(state: &AppState, user: &CurrentUser, session: &Session, h
     Ok(redirect(htmx, &format!("/admin/users/{id}")))
 }
 
-pub async fn disable(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn disable(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     set_disabled(&state, &user, &session, htmx, *id, true).await
 }
 
-pub async fn enable(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn enable(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     set_disabled(&state, &user, &session, htmx, *id, false).await
 }
 
@@ -214,7 +241,13 @@ pub async fn add_role(
     }
 }
 
-pub async fn remove_role(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, path: web::Path<(i64, i64)>) -> Result<HttpResponse, AppError> {
+pub async fn remove_role(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageUsers, Scope::Account)?;
     let (id, binding) = path.into_inner();
     let mut conn = state.db().await?;

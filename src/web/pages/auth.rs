@@ -98,7 +98,8 @@ pub async fn login(
     let mut conn = state.db().await?;
     let (email_failures, addr_failures, oldest) = rows::recent_failures(&mut conn, &email, &addr, now).await?;
     if email_failures >= THROTTLE_MAX_PER_EMAIL || addr_failures >= THROTTLE_MAX_PER_ADDRESS {
-        let retry_after = oldest.map_or(THROTTLE_WINDOW_MINUTES * 60, |t| (t + TimeDelta::minutes(THROTTLE_WINDOW_MINUTES) - now).num_seconds().max(1));
+        let retry_after =
+            oldest.map_or(THROTTLE_WINDOW_MINUTES * 60, |t| (t + TimeDelta::minutes(THROTTLE_WINDOW_MINUTES) - now).num_seconds().max(1));
         let user = User::by_email(&mut conn, &email).await?;
         match user {
             Some(u) => {
@@ -138,7 +139,12 @@ pub async fn login(
     };
     rows::clear_failures(&mut conn, &email).await?;
     let (token, _csrf) = rows::create_session(&mut conn, &user, now).await?;
-    audit::append(&mut conn, NewEvent::account(user.account_id, format!("user:{}", user.email), "login.success", format!("user:{}", user.email)), now).await?;
+    audit::append(
+        &mut conn,
+        NewEvent::account(user.account_id, format!("user:{}", user.email), "login.success", format!("user:{}", user.email)),
+        now,
+    )
+    .await?;
     session.renew();
     session.remove(PRELOGIN_CSRF_KEY);
     session.insert(SESSION_KEY, token).map_err(|e| AppError::Unexpected(anyhow::anyhow!("session: {e}")))?;
@@ -153,7 +159,8 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, session: Sessi
         if let Some(token) = &p.session_token {
             rows::revoke_session(&mut conn, token, now).await?;
         }
-        audit::append(&mut conn, NewEvent::account(p.account_id, format!("user:{}", p.email), "logout", format!("user:{}", p.email)), now).await?;
+        audit::append(&mut conn, NewEvent::account(p.account_id, format!("user:{}", p.email), "logout", format!("user:{}", p.email)), now)
+            .await?;
     }
     session.purge();
     Ok(redirect(htmx, "/login"))

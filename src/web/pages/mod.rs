@@ -10,7 +10,7 @@ pub mod profile;
 
 use actix_session::Session;
 use actix_web::http::{header, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, HttpMessage};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::error::AppError;

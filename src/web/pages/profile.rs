@@ -46,7 +46,13 @@ pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Sessio
     render(&page(&state, &user, &session).await?)
 }
 
-pub async fn update(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx, form: web::Form<ProfileInput>) -> Result<HttpResponse, AppError> {
+pub async fn update(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    form: web::Form<ProfileInput>,
+) -> Result<HttpResponse, AppError> {
     let mut conn = state.db().await?;
     match users::update_profile(&mut conn, &user.actor(), &form, state.now()).await {
         Ok(()) => {

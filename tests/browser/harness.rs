@@ -1,0 +1,141 @@
+//! One chromedriver per test binary (its own process group, killed at exit); a fresh
+//! headless chromium session per test.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+static DRIVER: OnceLock<Mutex<Option<(Child, u16)>>> = OnceLock::new();
+
+extern "C" fn kill_driver() {
+    if let Some(lock) = DRIVER.get() {
+        if let Ok(mut guard) = lock.lock() {
+            if let Some((child, _)) = guard.take() {
+                let pgid = child.id() as i32;
+                // Chromium outlives chromedriver unless the whole group goes; never signal pgid <= 1.
+                if pgid > 1 {
+                    unsafe {
+                        libc::killpg(pgid, libc::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn state_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("browser-tests");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+fn driver_port() -> u16 {
+    let lock = DRIVER.get_or_init(|| {
+        let path = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].into_iter().find(|p| std::path::Path::new(p).exists());
+        let path =
+            path.unwrap_or_else(|| panic!("chromedriver is missing: install Debian's chromium and chromium-driver (scripts/test does)"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        let home = state_dir();
+        let mut command = Command::new(path);
+        command
+            .arg(format!("--port={port}"))
+            .env("HOME", &home)
+            .env("TMPDIR", &home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command.spawn().expect("start chromedriver");
+        unsafe {
+            libc::atexit(kill_driver);
+        }
+        Mutex::new(Some((child, port)))
+    });
+    let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    guard.as_ref().map(|(_, port)| *port).expect("chromedriver running")
+}
+
+pub struct Browser {
+    pub client: Client,
+}
+
+impl Browser {
+    pub async fn open() -> Browser {
+        let port = driver_port();
+        let profile = state_dir().join(format!("profile-{}", railyard::security::random_token(6)));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         format!("--user-data-dir={}", profile.display())]
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let mut last_error = None;
+        // The driver needs a moment to listen after it starts.
+        for _ in 0..50 {
+            match ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+                Ok(client) => return Browser { client },
+                Err(e) => {
+                    last_error = Some(e);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        panic!("could not start a chromium session: {last_error:?}");
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("goto");
+    }
+
+    pub async fn fill(&self, selector: &str, value: &str) {
+        let el = self.client.wait().for_element(Locator::Css(selector)).await.expect("field");
+        el.clear().await.expect("clear");
+        el.send_keys(value).await.expect("type");
+    }
+
+    pub async fn click(&self, selector: &str) {
+        self.client.wait().for_element(Locator::Css(selector)).await.expect("element").click().await.expect("click");
+    }
+
+    pub async fn text(&self, selector: &str) -> String {
+        self.client.wait().for_element(Locator::Css(selector)).await.expect("element").text().await.expect("text")
+    }
+
+    /// Waits until an element exists (e.g. after an htmx swap or a redirect) and returns its text.
+    pub async fn wait_text(&self, selector: &str) -> String {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("{selector} did not appear: {e}"))
+            .text()
+            .await
+            .expect("text")
+    }
+
+    pub async fn value(&self, selector: &str) -> String {
+        let el = self.client.find(Locator::Css(selector)).await.expect("element");
+        el.prop("value").await.expect("value").unwrap_or_default()
+    }
+
+    /// Logs in through the real page and waits for the dashboard.
+    pub async fn log_in(&self, base: &str, email: &str, password: &str) {
+        self.goto(&format!("{base}/login")).await;
+        self.fill("#email", email).await;
+        self.fill("#password", password).await;
+        self.click("#login-form button[type=submit]").await;
+        self.wait_text("#my-work").await;
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
