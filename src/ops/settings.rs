@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{Actor, OpError};
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::accounts::{set_account_time_zone, AccountSettings, SettingsChanges};
+
 use crate::domain::validate::{self, FieldErrors};
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -69,13 +70,6 @@ pub async fn update_settings(
     errors.into_result()?;
     let account_id = actor.account_id;
     conn.transaction(async |conn| {
-        let before = AccountSettings::get(conn, account_id).await?;
-        if let Some(level) = &changes.release_level {
-            if *level != before.release_level {
-                // Releases arrive with the release issue; until then nothing can be in flight.
-                tracing::debug!(from = %before.release_level, to = %level, "release level switched");
-            }
-        }
         if let Some(zone) = &zone {
             set_account_time_zone(conn, account_id, zone).await?;
         }

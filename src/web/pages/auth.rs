@@ -16,6 +16,7 @@ use crate::web::extractors::{client_addr, Htmx, Principal};
 use crate::web::middleware::{PRELOGIN_CSRF_KEY, SESSION_KEY};
 use crate::web::AppState;
 use actix_web::HttpMessage;
+use diesel_async::AsyncConnection;
 
 #[derive(Template)]
 #[template(path = "pages/login.html")]
@@ -137,14 +138,15 @@ pub async fn login(
             return show_error("E-mail or password is not correct.");
         }
     };
-    rows::clear_failures(&mut conn, &email).await?;
-    let (token, _csrf) = rows::create_session(&mut conn, &user, now).await?;
-    audit::append(
-        &mut conn,
-        NewEvent::account(user.account_id, format!("user:{}", user.email), "login.success", format!("user:{}", user.email)),
-        now,
-    )
-    .await?;
+    let token = conn
+        .transaction(async |conn| {
+            rows::clear_failures(conn, &email).await?;
+            let (token, _csrf) = rows::create_session(conn, &user, now).await?;
+            let actor = format!("user:{}", user.email);
+            audit::append(conn, NewEvent::account(user.account_id, actor.clone(), "login.success", actor), now).await?;
+            Ok::<_, diesel::result::Error>(token)
+        })
+        .await?;
     session.renew();
     session.remove(PRELOGIN_CSRF_KEY);
     session.insert(SESSION_KEY, token).map_err(|e| AppError::Unexpected(anyhow::anyhow!("session: {e}")))?;
