@@ -58,7 +58,8 @@ impl Application {
         let key = Key::from(&Sha512::digest(&secret));
         let secure_cookies = settings.is_production();
         let http_workers = settings.http_workers;
-        let state = aweb::Data::new(AppState { pool, clock, settings, metrics: Default::default() });
+        let secrets = crate::security::SecretBox::derive(&secret);
+        let state = aweb::Data::new(AppState { pool, clock, settings, metrics: Default::default(), secrets });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             let session = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())

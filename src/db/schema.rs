@@ -191,6 +191,52 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    processes (id) {
+        id -> Int8,
+        account_id -> Int8,
+        org_id -> Nullable<Int8>,
+        name -> Text,
+        latest_version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    process_versions (process_id, version) {
+        process_id -> Int8,
+        version -> Int4,
+        account_id -> Int8,
+        definition -> Jsonb,
+        created_at -> Timestamptz,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    process_working_copies (process_id, user_id) {
+        process_id -> Int8,
+        user_id -> Int8,
+        account_id -> Int8,
+        base_version -> Int4,
+        definition -> Jsonb,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    input_sets (id) {
+        id -> Int8,
+        account_id -> Int8,
+        process_id -> Int8,
+        name -> Text,
+        input_values -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(account_settings -> accounts (account_id));
 diesel::joinable!(organizations -> accounts (account_id));
 diesel::joinable!(users -> accounts (account_id));
@@ -203,6 +249,9 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(environments -> accounts (account_id));
 diesel::joinable!(services -> accounts (account_id));
+diesel::joinable!(processes -> organizations (org_id));
+diesel::joinable!(process_versions -> processes (process_id));
+diesel::joinable!(input_sets -> processes (process_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -222,4 +271,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     notification_outbox,
     audit_chain_heads,
     audit_events,
+    processes,
+    process_versions,
+    process_working_copies,
+    input_sets,
 );

@@ -2,4 +2,5 @@
 
 pub mod audit;
 pub mod policy;
+pub mod process;
 pub mod validate;

@@ -1,6 +1,7 @@
 //! Use cases shared by pages, the API and the CLI: validate, change, audit — in one transaction.
 
 pub mod catalog;
+pub mod processes;
 pub mod settings;
 pub mod users;
 
@@ -33,6 +34,12 @@ pub enum OpError {
     Duplicate { field: &'static str, message: String },
     #[error("{message}")]
     Rule { code: &'static str, message: String, field: Option<&'static str> },
+    /// The text could not be read: names the line (YAML) or the field (JSON).
+    #[error("{message}")]
+    Parse { field: Option<String>, message: String },
+    /// A process definition broke save-time rules; each error names its item.
+    #[error("the definition is not valid")]
+    Definition(Vec<crate::domain::process::DefinitionError>),
     #[error(transparent)]
     Db(diesel::result::Error),
     #[error("{0}")]

@@ -31,6 +31,8 @@ pub enum AppError {
     TooManyRequests { retry_after: i64 },
     #[error("The request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the definition is not valid")]
+    Definition(Vec<crate::domain::process::DefinitionError>),
     #[error("unexpected error")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -63,6 +65,8 @@ impl From<OpError> for AppError {
             OpError::NotFound => AppError::NotFound,
             OpError::Duplicate { field, message } => AppError::Conflict { field: Some(field.to_string()), message },
             OpError::Rule { code, message, field } => AppError::Rule { code: code.to_string(), field: field.map(str::to_string), message },
+            OpError::Parse { field, message } => AppError::BadRequest { field, message },
+            OpError::Definition(errors) => AppError::Definition(errors),
             OpError::Db(e) => AppError::Unexpected(e.into()),
             OpError::Unexpected(m) => AppError::Unexpected(anyhow::anyhow!(m)),
         }
@@ -85,6 +89,7 @@ impl AppError {
             AppError::Rule { code, .. } => code,
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::Definition(errors) => errors.first().map_or("invalid", |e| e.code),
             AppError::Unexpected(_) => "internal",
         }
     }
@@ -94,6 +99,10 @@ impl AppError {
             AppError::BadRequest { field, message } | AppError::Conflict { field, message } | AppError::Rule { field, message, .. } => {
                 (field.clone(), message.clone())
             }
+            AppError::Definition(errors) => match errors.first() {
+                Some(e) => (Some(e.path.clone()), e.message.clone()),
+                None => (None, "the definition is not valid".into()),
+            },
             AppError::Invalid(errors) => match errors.first() {
                 Some((field, message)) => (Some(field.to_string()), format!("{field} {message}")),
                 None => (None, "invalid input".into()),
@@ -125,6 +134,10 @@ impl AppError {
         }
         if let AppError::Invalid(errors) = self {
             body["error"]["fields"] = json!(errors.0);
+        }
+        if let AppError::Definition(errors) = self {
+            body["error"]["errors"] =
+                errors.iter().map(|e| json!({"code": e.code, "field": e.path, "message": e.message})).collect::<Vec<_>>().into();
         }
         let mut response = HttpResponse::build(self.status_code());
         if let AppError::TooManyRequests { retry_after } = self {
@@ -174,7 +187,7 @@ impl ResponseError for AppError {
             AppError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            AppError::Invalid(_) | AppError::Rule { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Invalid(_) | AppError::Rule { .. } | AppError::Definition(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -196,6 +209,7 @@ impl ResponseError for AppError {
             None => match self {
                 AppError::NotFound => "The page or object you asked for does not exist, or is not yours to see.".to_string(),
                 AppError::Invalid(errors) => errors.0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "),
+                AppError::Definition(errors) => errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
                 other => other.to_string(),
             },
         };

@@ -22,6 +22,7 @@ pub struct AppState {
     pub clock: SharedClock,
     pub settings: Settings,
     pub metrics: health::Metrics,
+    pub secrets: crate::security::SecretBox,
 }
 
 impl AppState {

@@ -1,0 +1,12 @@
+//! Process definitions (DESIGN §3): the schema, defaults, parsing, validation, diffs.
+
+pub mod definition;
+pub mod diff;
+pub mod graph;
+pub mod inputs;
+pub mod template;
+pub mod time;
+pub mod validate;
+
+pub use definition::{ActivityDef, ActivityKind, Definition, InputDef, InputType, PhaseDef, VariableDef};
+pub use validate::{validate, DefinitionError};
