@@ -230,6 +230,15 @@ pub fn revealed(secrets: &SecretBox, stored: &Value) -> Map<String, Value> {
     out
 }
 
+/// An input set as sent: its name and values by input name.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSetInput {
+    pub name: String,
+    #[serde(default)]
+    pub values: Map<String, Value>,
+}
+
 /// Creates (`existing: None`) or replaces an input set, checked against the latest version's inputs.
 /// A secret left empty or masked keeps its stored value.
 pub async fn save_input_set(
@@ -238,12 +247,12 @@ pub async fn save_input_set(
     secrets: &SecretBox,
     process: &Process,
     existing: Option<&InputSet>,
-    name: &str,
-    values: &Map<String, Value>,
+    input: &InputSetInput,
     now: DateTime<Utc>,
 ) -> Result<InputSet, OpError> {
+    let values = &input.values;
     let mut errors = FieldErrors::new();
-    let name = errors.check("name", fields::name(name));
+    let name = errors.check("name", fields::name(&input.name));
     if process.latest_version < 1 {
         return Err(OpError::Rule { code: "no_version", message: "Save the process before adding input sets.".into(), field: None });
     }

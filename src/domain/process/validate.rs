@@ -102,8 +102,8 @@ impl RefContext<'_> {
     }
 }
 
-fn check_vars<'a>(
-    vars: &'a [VariableDef],
+fn check_vars(
+    vars: &[VariableDef],
     scope: &str,
     path: &str,
     ctx: &RefContext<'_>,
