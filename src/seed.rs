@@ -5,8 +5,10 @@ use diesel_async::AsyncPgConnection;
 
 use crate::db::models::accounts::{Account, Organization};
 use crate::db::models::catalog::{Environment, Group, Service};
+use crate::db::models::processes::Process;
 use crate::db::models::users::User;
 use crate::ops::catalog::{self as catalog, EnvironmentInput};
+use crate::ops::processes;
 use crate::ops::users::{self as users, NewUserInput};
 use crate::ops::{Actor, OpError};
 
@@ -35,6 +37,13 @@ const ENVIRONMENTS: &[(&str, bool)] =
     &[("DEV", false), ("QA", false), ("UAT", false), ("PROD0", true), ("PROD1", true), ("PROD2", true), ("PROD3", true)];
 
 const SERVICES: &[&str] = &["payments-api", "ledger", "identity-service", "web-frontend"];
+
+/// The example processes of DESIGN §3 and `shared/examples/`, imported unchanged.
+pub const DEMO_PROCESSES: &[&str] = &[
+    include_str!("../tests/fixtures/weekly-production-release.yaml"),
+    include_str!("../tests/fixtures/system-release-train.yaml"),
+    include_str!("../tests/fixtures/hotfix.yaml"),
+];
 
 fn ignore_duplicate<T>(result: Result<T, OpError>) -> anyhow::Result<()> {
     match result {
@@ -82,6 +91,13 @@ pub async fn seed_demo(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyh
     for name in SERVICES {
         if Service::by_name(conn, account.id, name).await.is_err() {
             ignore_duplicate(catalog::create_service(conn, &actor, name, now).await)?;
+        }
+    }
+    let existing = Process::list(conn, account.id).await?;
+    for yaml in DEMO_PROCESSES {
+        let def = processes::parse(processes::Source::Yaml(yaml.to_string())).map_err(|e| anyhow::anyhow!("demo process: {e}"))?;
+        if !existing.iter().any(|p| p.process.name == def.name) {
+            ignore_duplicate(processes::create(conn, &actor, None, processes::Source::Yaml(yaml.to_string()), now).await)?;
         }
     }
     Ok(DEMO_USERS

@@ -39,7 +39,9 @@ pub const FORM_LIMIT_BYTES: usize = 64 * 1024;
 pub const JSON_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use pages::{admin_catalog, admin_groups, admin_settings, admin_users, auth, dashboard, profile};
+    use pages::{
+        admin_catalog, admin_groups, admin_settings, admin_users, auth, dashboard, input_sets, process_editor as editor, processes, profile,
+    };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/static/{path:.*}", web::get().to(static_files::serve))
@@ -84,5 +86,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/services/{id}/delete", web::post().to(admin_catalog::delete_service))
         .route("/admin/settings", web::get().to(admin_settings::show))
         .route("/admin/settings", web::post().to(admin_settings::update))
+        .route("/processes", web::get().to(processes::list))
+        .route("/processes", web::post().to(processes::create))
+        .route("/processes/import", web::post().to(processes::import))
+        .route("/processes/{id}", web::get().to(editor::show))
+        .route("/processes/{id}/versions/{version}", web::get().to(editor::show_version))
+        .route("/processes/{id}/diff", web::get().to(editor::diff_page))
+        .route("/processes/{id}/export", web::get().to(editor::export))
+        .route("/processes/{id}/yaml", web::get().to(editor::yaml))
+        .route("/processes/{id}/yaml", web::post().to(editor::update_yaml))
+        .route("/processes/{id}/save", web::post().to(editor::save))
+        .route("/processes/{id}/discard", web::post().to(editor::discard))
+        .route("/processes/{id}/phases", web::post().to(editor::add_phase))
+        .route("/processes/{id}/phases/{phase}", web::get().to(editor::edit_phase))
+        .route("/processes/{id}/phases/{phase}", web::post().to(editor::update_phase))
+        .route("/processes/{id}/phases/{phase}/delete", web::post().to(editor::delete_phase))
+        .route("/processes/{id}/phases/{phase}/activities", web::get().to(editor::new_activity))
+        .route("/processes/{id}/phases/{phase}/activities", web::post().to(editor::add_activity))
+        .route("/processes/{id}/phases/{phase}/activities/{activity}", web::get().to(editor::edit_activity))
+        .route("/processes/{id}/phases/{phase}/activities/{activity}", web::post().to(editor::update_activity))
+        .route("/processes/{id}/phases/{phase}/activities/{activity}/delete", web::post().to(editor::delete_activity))
+        .route("/processes/{id}/input-sets", web::get().to(input_sets::list))
+        .route("/processes/{id}/input-sets", web::post().to(input_sets::create))
+        .route("/processes/{id}/input-sets/{set}", web::get().to(input_sets::show))
+        .route("/processes/{id}/input-sets/{set}", web::post().to(input_sets::update))
+        .route("/processes/{id}/input-sets/{set}/delete", web::post().to(input_sets::delete))
         .default_service(web::to(pages::not_found));
 }

@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 const ASSETS: &[(&str, &str, &str)] = &[
     ("vendor/htmx-2.0.11.min.js", "text/javascript; charset=utf-8", include_str!("../../static/vendor/htmx-2.0.11.min.js")),
     ("css/app.css", "text/css; charset=utf-8", include_str!("../../static/css/app.css")),
+    ("js/upload.js", "text/javascript; charset=utf-8", include_str!("../../static/js/upload.js")),
 ];
 
 pub async fn serve(path: web::Path<String>) -> HttpResponse {

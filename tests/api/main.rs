@@ -8,5 +8,6 @@ mod auth;
 mod catalog;
 mod csrf;
 mod policy;
+mod processes;
 mod tenancy;
 mod validation;

@@ -121,6 +121,22 @@ impl Browser {
             .expect("text")
     }
 
+    /// Waits until some element matching `selector` contains `text` (e.g. after a redirect).
+    pub async fn wait_for_text(&self, selector: &str, text: &str) {
+        for _ in 0..100 {
+            if let Ok(elements) = self.client.find_all(Locator::Css(selector)).await {
+                for el in elements {
+                    if el.text().await.is_ok_and(|t| t.contains(text)) {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let body = self.client.source().await.unwrap_or_default();
+        panic!("no {selector} containing {text:?} appeared; page was:\n{body}");
+    }
+
     pub async fn value(&self, selector: &str) -> String {
         let el = self.client.find(Locator::Css(selector)).await.expect("element");
         el.prop("value").await.expect("value").unwrap_or_default()

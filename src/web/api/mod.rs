@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod catalog;
+pub mod processes;
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -29,7 +30,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/groups", web::post().to(catalog::create_group))
         .route("/groups/{name}", web::get().to(catalog::get_group))
         .route("/groups/{name}", web::patch().to(catalog::patch_group))
-        .route("/groups/{name}", web::delete().to(catalog::delete_group));
+        .route("/groups/{name}", web::delete().to(catalog::delete_group))
+        .route("/processes", web::get().to(processes::list))
+        .route("/processes", web::post().to(processes::create))
+        .route("/processes/{id}", web::get().to(processes::get))
+        .route("/processes/{id}", web::put().to(processes::update))
+        .route("/processes/{id}/export", web::get().to(processes::export))
+        .route("/processes/{id}/input-sets", web::get().to(processes::list_input_sets))
+        .route("/processes/{id}/input-sets", web::post().to(processes::create_input_set))
+        .route("/processes/{id}/input-sets/{name}", web::put().to(processes::update_input_set))
+        .route("/processes/{id}/input-sets/{name}", web::delete().to(processes::delete_input_set));
 }
 
 pub fn created<T: Serialize>(body: &T) -> HttpResponse {

@@ -6,6 +6,9 @@ pub mod admin_settings;
 pub mod admin_users;
 pub mod auth;
 pub mod dashboard;
+pub mod input_sets;
+pub mod process_editor;
+pub mod processes;
 pub mod profile;
 
 use actix_session::Session;
@@ -42,6 +45,9 @@ impl Chrome {
         let csrf = user.csrf_token.clone().unwrap_or_default();
         let link = |href: &'static str, label: &'static str| NavLink { href, label, active: current == href };
         let mut nav = vec![link("/", "Dashboard")];
+        if user.may(Action::ViewProcess, Scope::Account) {
+            nav.push(link("/processes", "Processes"));
+        }
         nav.push(link("/profile", "Profile"));
         let mut admin_nav = Vec::new();
         if user.may(Action::ManageUsers, Scope::Account) {
