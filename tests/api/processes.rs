@@ -173,6 +173,19 @@ async fn every_rule_is_refused_naming_the_item() {
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("a phase needs at least one activity"));
     assert!(browser.get_html(&editor).await.contains("your working copy (not saved yet)"));
+
+    // Variables are edited as YAML; their errors show when saving, and the working copy is kept.
+    let yaml = "name: Editor Rules\nvariables: [{name: a, value: \"${vars.b}\"}, {name: b, value: \"${vars.a}\"}, {name: c, value: \"${inputs.nope}\"}]\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    assert_eq!(browser.post_form(&format!("{editor}/yaml"), &[("yaml", yaml)]).await.status(), 303);
+    let res = browser.post_form(&format!("{editor}/save"), &[]).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("variables refer to each other in a cycle: a → b → a"), "{html}");
+    assert!(html.contains("there is no input &#34;nope&#34;"));
+    let res = browser.post_form(&format!("{editor}/yaml"), &[("yaml", "name: [broken")]).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("line 1") && html.contains("name: [broken"), "the YAML error names the line and keeps the text");
 }
 
 #[tokio::test]
