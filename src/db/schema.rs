@@ -237,6 +237,90 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    releases (id) {
+        id -> Int8,
+        account_id -> Int8,
+        org_id -> Nullable<Int8>,
+        name -> Text,
+        release_type -> Text,
+        process_id -> Int8,
+        process_version -> Int4,
+        inputs -> Jsonb,
+        variables -> Jsonb,
+        schedule_start -> Nullable<Timestamptz>,
+        schedule_end -> Nullable<Timestamptz>,
+        time_zone -> Text,
+        owner_id -> Nullable<Int8>,
+        stakeholders -> Array<Text>,
+        environments -> Array<Text>,
+        services -> Array<Text>,
+        state -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        lock_version -> Int4,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        activated_at -> Nullable<Timestamptz>,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        archived_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    release_links (release_id, kind, target_id) {
+        account_id -> Int8,
+        release_id -> Int8,
+        kind -> Text,
+        target_id -> Int8,
+    }
+}
+
+diesel::table! {
+    release_phases (release_id, key) {
+        release_id -> Int8,
+        key -> Text,
+        account_id -> Int8,
+        position -> Int4,
+        name -> Text,
+        owner -> Text,
+        depends_on -> Array<Text>,
+        rollback -> Bool,
+        status -> Text,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    release_activities (release_id, phase_key, key) {
+        release_id -> Int8,
+        phase_key -> Text,
+        key -> Text,
+        account_id -> Int8,
+        position -> Int4,
+        name -> Text,
+        kind -> Text,
+        owner -> Text,
+        depends_on -> Array<Text>,
+        critical -> Bool,
+        status -> Text,
+        attempts -> Int4,
+        outputs -> Jsonb,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    sweep_runs (name) {
+        name -> Text,
+        last_run_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(account_settings -> accounts (account_id));
 diesel::joinable!(organizations -> accounts (account_id));
 diesel::joinable!(users -> accounts (account_id));
@@ -252,6 +336,9 @@ diesel::joinable!(services -> accounts (account_id));
 diesel::joinable!(processes -> organizations (org_id));
 diesel::joinable!(process_versions -> processes (process_id));
 diesel::joinable!(input_sets -> processes (process_id));
+diesel::joinable!(releases -> processes (process_id));
+diesel::joinable!(releases -> organizations (org_id));
+diesel::joinable!(release_phases -> releases (release_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -275,4 +362,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     process_versions,
     process_working_copies,
     input_sets,
+    releases,
+    release_links,
+    release_phases,
+    release_activities,
+    sweep_runs,
 );

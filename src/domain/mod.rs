@@ -3,4 +3,5 @@
 pub mod audit;
 pub mod policy;
 pub mod process;
+pub mod release;
 pub mod validate;

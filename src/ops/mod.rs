@@ -1,7 +1,9 @@
 //! Use cases shared by pages, the API and the CLI: validate, change, audit — in one transaction.
 
 pub mod catalog;
+pub mod notify;
 pub mod processes;
+pub mod releases;
 pub mod settings;
 pub mod users;
 
@@ -32,6 +34,9 @@ pub enum OpError {
     NotFound,
     #[error("{message}")]
     Duplicate { field: &'static str, message: String },
+    /// Someone else changed it first (optimistic locking).
+    #[error("{message}")]
+    Conflict { message: String },
     #[error("{message}")]
     Rule { code: &'static str, message: String, field: Option<&'static str> },
     /// The text could not be read: names the line (YAML) or the field (JSON).

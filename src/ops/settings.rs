@@ -70,6 +70,16 @@ pub async fn update_settings(
     errors.into_result()?;
     let account_id = actor.account_id;
     conn.transaction(async |conn| {
+        if let Some(level) = &changes.release_level {
+            let busy = crate::ops::releases::other_level_busy(conn, account_id, level).await?;
+            if busy > 0 {
+                return Err(OpError::Rule {
+                    code: "release_level",
+                    message: format!("The release level cannot switch to {level}: {busy} release(s) of the other level are drafts or in flight."),
+                    field: Some("release_level"),
+                });
+            }
+        }
         if let Some(zone) = &zone {
             set_account_time_zone(conn, account_id, zone).await?;
         }

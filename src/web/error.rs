@@ -66,6 +66,7 @@ impl From<OpError> for AppError {
             OpError::Duplicate { field, message } => AppError::Conflict { field: Some(field.to_string()), message },
             OpError::Rule { code, message, field } => AppError::Rule { code: code.to_string(), field: field.map(str::to_string), message },
             OpError::Parse { field, message } => AppError::BadRequest { field, message },
+            OpError::Conflict { message } => AppError::Conflict { field: None, message },
             OpError::Definition(errors) => AppError::Definition(errors),
             OpError::Db(e) => AppError::Unexpected(e.into()),
             OpError::Unexpected(m) => AppError::Unexpected(anyhow::anyhow!(m)),

@@ -1,0 +1,333 @@
+//! Releases, their links and their per-release phase and activity copies.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use crate::db::schema::{release_activities, release_links, release_phases, releases};
+use crate::domain::policy::Scope;
+use crate::domain::release::{State, Status};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = releases)]
+pub struct Release {
+    pub id: i64,
+    pub account_id: i64,
+    pub org_id: Option<i64>,
+    pub name: String,
+    pub release_type: String,
+    pub process_id: i64,
+    pub process_version: i32,
+    pub inputs: Value,
+    pub variables: Value,
+    pub schedule_start: Option<DateTime<Utc>>,
+    pub schedule_end: Option<DateTime<Utc>>,
+    pub time_zone: String,
+    pub owner_id: Option<i64>,
+    pub stakeholders: Vec<String>,
+    pub environments: Vec<String>,
+    pub services: Vec<String>,
+    pub state: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub lock_version: i32,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<DateTime<Utc>>,
+}
+
+/// The editable fields of a release (a draft's whole content).
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = releases, treat_none_as_null = true)]
+pub struct ReleaseFields {
+    pub org_id: Option<i64>,
+    pub name: String,
+    pub release_type: String,
+    pub process_id: i64,
+    pub process_version: i32,
+    pub inputs: Value,
+    pub variables: Value,
+    pub schedule_start: Option<DateTime<Utc>>,
+    pub schedule_end: Option<DateTime<Utc>>,
+    pub time_zone: String,
+    pub owner_id: Option<i64>,
+    pub stakeholders: Vec<String>,
+    pub environments: Vec<String>,
+    pub services: Vec<String>,
+}
+
+impl Release {
+    pub fn scope(&self) -> Scope {
+        self.org_id.map_or(Scope::Account, Scope::Org)
+    }
+
+    pub fn state(&self) -> State {
+        State::parse(&self.state).unwrap_or(State::Draft)
+    }
+
+    pub fn status(&self) -> Status {
+        Status::parse(&self.status).unwrap_or(Status::NotStarted)
+    }
+
+    pub fn fields(&self) -> ReleaseFields {
+        ReleaseFields {
+            org_id: self.org_id,
+            name: self.name.clone(),
+            release_type: self.release_type.clone(),
+            process_id: self.process_id,
+            process_version: self.process_version,
+            inputs: self.inputs.clone(),
+            variables: self.variables.clone(),
+            schedule_start: self.schedule_start,
+            schedule_end: self.schedule_end,
+            time_zone: self.time_zone.clone(),
+            owner_id: self.owner_id,
+            stakeholders: self.stakeholders.clone(),
+            environments: self.environments.clone(),
+            services: self.services.clone(),
+        }
+    }
+
+    pub async fn insert(conn: &mut AsyncPgConnection, account_id: i64, fields: &ReleaseFields, created_by: Option<i64>, now: DateTime<Utc>) -> QueryResult<Release> {
+        diesel::insert_into(releases::table)
+            .values((fields, releases::account_id.eq(account_id), releases::created_by.eq(created_by), releases::created_at.eq(now), releases::updated_at.eq(now)))
+            .returning(Release::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> QueryResult<Release> {
+        releases::table.filter(releases::account_id.eq(account_id)).filter(releases::id.eq(id)).select(Release::as_select()).first(conn).await
+    }
+
+    pub async fn lock(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> QueryResult<Release> {
+        releases::table
+            .filter(releases::account_id.eq(account_id))
+            .filter(releases::id.eq(id))
+            .select(Release::as_select())
+            .for_update()
+            .first(conn)
+            .await
+    }
+
+    /// Writes new content if the stored lock_version is still `expected`; `None` = someone else won.
+    pub async fn update_if_version(conn: &mut AsyncPgConnection, id: i64, expected: i32, fields: &ReleaseFields, now: DateTime<Utc>) -> QueryResult<Option<Release>> {
+        diesel::update(releases::table.filter(releases::id.eq(id)).filter(releases::lock_version.eq(expected)))
+            .set((fields, releases::lock_version.eq(expected + 1), releases::updated_at.eq(now)))
+            .returning(Release::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
+    }
+
+    pub async fn set_lifecycle(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        state: State,
+        status: Status,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> QueryResult<Release> {
+        diesel::update(releases::table.find(id))
+            .set((
+                releases::state.eq(state.as_str()),
+                releases::status.eq(status.as_str()),
+                releases::status_reason.eq(reason),
+                releases::lock_version.eq(releases::lock_version + 1),
+                releases::updated_at.eq(now),
+            ))
+            .returning(Release::as_returning())
+            .get_result(conn)
+            .await
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = release_phases)]
+pub struct ReleasePhase {
+    pub release_id: i64,
+    pub key: String,
+    pub account_id: i64,
+    pub position: i32,
+    pub name: String,
+    pub owner: String,
+    pub depends_on: Vec<String>,
+    pub rollback: bool,
+    pub status: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = release_activities)]
+pub struct ReleaseActivity {
+    pub release_id: i64,
+    pub phase_key: String,
+    pub key: String,
+    pub account_id: i64,
+    pub position: i32,
+    pub name: String,
+    pub kind: String,
+    pub owner: String,
+    pub depends_on: Vec<String>,
+    pub critical: bool,
+    pub status: String,
+    pub attempts: i32,
+    pub outputs: Value,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Replaces a release's phase and activity copies (at creation, owner change, rebase).
+pub async fn replace_tree(conn: &mut AsyncPgConnection, release_id: i64, phases: &[ReleasePhase], activities: &[ReleaseActivity]) -> QueryResult<()> {
+    diesel::delete(release_phases::table.filter(release_phases::release_id.eq(release_id))).execute(conn).await?;
+    diesel::insert_into(release_phases::table).values(phases).execute(conn).await?;
+    if !activities.is_empty() {
+        diesel::insert_into(release_activities::table).values(activities).execute(conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn tree(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<(Vec<ReleasePhase>, Vec<ReleaseActivity>)> {
+    let phases = release_phases::table
+        .filter(release_phases::release_id.eq(release_id))
+        .order(release_phases::position)
+        .select(ReleasePhase::as_select())
+        .load(conn)
+        .await?;
+    let activities = release_activities::table
+        .filter(release_activities::release_id.eq(release_id))
+        .order((release_activities::phase_key, release_activities::position))
+        .select(ReleaseActivity::as_select())
+        .load(conn)
+        .await?;
+    Ok((phases, activities))
+}
+
+/// Marks every unfinished phase and activity Aborted.
+pub async fn abort_tree(conn: &mut AsyncPgConnection, release_id: i64, now: DateTime<Utc>) -> QueryResult<()> {
+    let open = ["NotStarted", "Waiting", "Running", "OnHold"];
+    diesel::update(release_activities::table.filter(release_activities::release_id.eq(release_id)).filter(release_activities::status.eq_any(open)))
+        .set((release_activities::status.eq("Aborted"), release_activities::finished_at.eq(now)))
+        .execute(conn)
+        .await?;
+    diesel::update(release_phases::table.filter(release_phases::release_id.eq(release_id)).filter(release_phases::status.eq_any(open)))
+        .set((release_phases::status.eq("Aborted"), release_phases::finished_at.eq(now)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = release_links)]
+pub struct ReleaseLink {
+    pub account_id: i64,
+    pub release_id: i64,
+    pub kind: String,
+    pub target_id: i64,
+}
+
+pub async fn add_link(conn: &mut AsyncPgConnection, account_id: i64, release_id: i64, kind: &str, target_id: i64) -> QueryResult<usize> {
+    diesel::insert_into(release_links::table)
+        .values((
+            release_links::account_id.eq(account_id),
+            release_links::release_id.eq(release_id),
+            release_links::kind.eq(kind),
+            release_links::target_id.eq(target_id),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await
+}
+
+pub async fn links_from(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<Vec<ReleaseLink>> {
+    release_links::table.filter(release_links::release_id.eq(release_id)).select(ReleaseLink::as_select()).load(conn).await
+}
+
+/// Links pointing at this release, with the linking release's name.
+pub async fn links_to(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<Vec<(i64, String, String)>> {
+    release_links::table
+        .inner_join(releases::table.on(releases::id.eq(release_links::release_id)))
+        .filter(release_links::target_id.eq(release_id))
+        .select((release_links::release_id, releases::name, release_links::kind))
+        .load(conn)
+        .await
+}
+
+pub async fn remove_links(conn: &mut AsyncPgConnection, release_id: i64, kinds: &[&str]) -> QueryResult<usize> {
+    diesel::delete(release_links::table.filter(release_links::release_id.eq(release_id)).filter(release_links::kind.eq_any(kinds))).execute(conn).await
+}
+
+pub async fn remove_links_to(conn: &mut AsyncPgConnection, target_id: i64) -> QueryResult<usize> {
+    diesel::delete(release_links::table.filter(release_links::target_id.eq(target_id))).execute(conn).await
+}
+
+/// Filters of the release list (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub state: Option<String>,
+    pub status: Option<String>,
+    pub release_type: Option<String>,
+    /// `Some(None)` = account level only; `Some(Some(id))` = one org.
+    pub org: Option<Option<i64>>,
+    pub process_id: Option<i64>,
+    pub owner_id: Option<i64>,
+    pub text: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub include_archived: bool,
+}
+
+pub const PAGE_SIZE: i64 = 50;
+
+pub async fn list(conn: &mut AsyncPgConnection, account_id: i64, f: &ListFilter, page: i64) -> QueryResult<(Vec<Release>, i64)> {
+    let build = || {
+        let mut q = releases::table.filter(releases::account_id.eq(account_id)).into_boxed();
+        match &f.state {
+            Some(s) => q = q.filter(releases::state.eq(s.clone())),
+            None if !f.include_archived => q = q.filter(releases::state.ne("archived")),
+            None => {}
+        }
+        if let Some(s) = &f.status {
+            q = q.filter(releases::status.eq(s.clone()));
+        }
+        if let Some(t) = &f.release_type {
+            q = q.filter(releases::release_type.eq(t.clone()));
+        }
+        match f.org {
+            Some(None) => q = q.filter(releases::org_id.is_null()),
+            Some(Some(id)) => q = q.filter(releases::org_id.eq(id)),
+            None => {}
+        }
+        if let Some(p) = f.process_id {
+            q = q.filter(releases::process_id.eq(p));
+        }
+        if let Some(o) = f.owner_id {
+            q = q.filter(releases::owner_id.eq(o));
+        }
+        if let Some(t) = &f.text {
+            q = q.filter(releases::name.ilike(format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))));
+        }
+        if let Some(from) = f.from {
+            q = q.filter(releases::schedule_end.ge(from).or(releases::schedule_end.is_null()));
+        }
+        if let Some(to) = f.to {
+            q = q.filter(releases::schedule_start.lt(to).or(releases::schedule_start.is_null()));
+        }
+        q
+    };
+    let total: i64 = build().count().get_result(conn).await?;
+    let rows = build()
+        .order(releases::id.desc())
+        .limit(PAGE_SIZE)
+        .offset(page.max(0) * PAGE_SIZE)
+        .select(Release::as_select())
+        .load(conn)
+        .await?;
+    Ok((rows, total))
+}

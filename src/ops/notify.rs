@@ -1,0 +1,74 @@
+//! Notifications written to the outbox in the transaction of the change (delivered later).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+
+use crate::db::schema::{group_members, groups, notification_outbox, users};
+
+/// Active users named by `user:<email>` / `group:<name>` principals, without duplicates.
+pub async fn recipients(conn: &mut AsyncPgConnection, account_id: i64, principals: &[String]) -> QueryResult<Vec<(i64, String)>> {
+    let mut emails = Vec::new();
+    let mut group_names = Vec::new();
+    for p in principals {
+        match p.split_once(':') {
+            Some(("user", e)) => emails.push(e.trim().to_lowercase()),
+            Some(("group", g)) => group_names.push(g.trim().to_string()),
+            _ => {}
+        }
+    }
+    let mut found: Vec<(i64, String)> = users::table
+        .filter(users::account_id.eq(account_id))
+        .filter(users::email.eq_any(&emails))
+        .filter(users::disabled_at.is_null())
+        .select((users::id, users::email))
+        .load(conn)
+        .await?;
+    if !group_names.is_empty() {
+        let members: Vec<(i64, String)> = group_members::table
+            .inner_join(groups::table)
+            .inner_join(users::table)
+            .filter(groups::account_id.eq(account_id))
+            .filter(groups::name.eq_any(&group_names))
+            .filter(users::disabled_at.is_null())
+            .select((users::id, users::email))
+            .load(conn)
+            .await?;
+        found.extend(members);
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// One in-app notification per recipient, queued in the outbox.
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    recipients: &[(i64, String)],
+    kind: &str,
+    subject: &str,
+    body: &str,
+    link: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let rows: Vec<_> = recipients
+        .iter()
+        .map(|(user_id, email)| {
+            (
+                notification_outbox::account_id.eq(account_id),
+                notification_outbox::user_id.eq(Some(*user_id)),
+                notification_outbox::channel.eq("in_app"),
+                notification_outbox::kind.eq(kind),
+                notification_outbox::payload.eq(json!({"to": email, "subject": subject, "body": body, "link": link})),
+                notification_outbox::created_at.eq(now),
+                notification_outbox::next_attempt_at.eq(now),
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    diesel::insert_into(notification_outbox::table).values(rows).execute(conn).await
+}
