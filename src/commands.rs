@@ -41,6 +41,7 @@ async fn account_by_slug(conn: &mut AsyncPgConnection, slug: &str) -> anyhow::Re
 
 pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let app = Application::build(settings.clone(), clock()).await?;
+    crate::sweeps::spawn(app.state.clone());
     tracing::info!(bind = %settings.bind, base_url = %settings.base_url, "Railyard is listening");
     eprintln!("Railyard is serving on http://{} (base URL {})", settings.bind, settings.base_url);
     app.run_until_stopped().await?;

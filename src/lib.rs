@@ -9,5 +9,6 @@ pub mod ops;
 pub mod security;
 pub mod seed;
 pub mod startup;
+pub mod sweeps;
 pub mod telemetry;
 pub mod web;

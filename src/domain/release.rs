@@ -47,8 +47,31 @@ pub fn in_flight(state: State, status: Status) -> bool {
 }
 
 const GENERIC_WORDS: &[&str] = &[
-    "release", "releases", "deploy", "deployment", "prod", "production", "test", "testing", "hotfix", "fix", "new", "update", "weekly",
-    "daily", "monthly", "the", "a", "my", "our", "rollout", "change", "version", "build", "staging", "qa",
+    "release",
+    "releases",
+    "deploy",
+    "deployment",
+    "prod",
+    "production",
+    "test",
+    "testing",
+    "hotfix",
+    "fix",
+    "new",
+    "update",
+    "weekly",
+    "daily",
+    "monthly",
+    "the",
+    "a",
+    "my",
+    "our",
+    "rollout",
+    "change",
+    "version",
+    "build",
+    "staging",
+    "qa",
 ];
 
 /// Generic names get a warning with an example of a good one.
@@ -59,18 +82,13 @@ pub fn generic_name_warning(name: &str) -> Option<String> {
         .map(str::to_lowercase)
         .collect();
     let generic = words.is_empty() || words.iter().all(|w| GENERIC_WORDS.contains(&w.as_str()));
-    generic.then(|| {
-        format!("{name:?} is a generic name; say what is released where, e.g. \"Payment Service v2.1.3 - Production Deployment\"")
-    })
+    generic
+        .then(|| format!("{name:?} is a generic name; say what is released where, e.g. \"Payment Service v2.1.3 - Production Deployment\""))
 }
 
 /// Owners fall back: activity → phase → the release manager.
 pub fn resolve_owner(activity_owner: Option<&str>, phase_owner: Option<&str>, release_manager_email: Option<&str>) -> String {
-    activity_owner
-        .or(phase_owner)
-        .map(str::to_string)
-        .or_else(|| release_manager_email.map(|e| format!("user:{e}")))
-        .unwrap_or_default()
+    activity_owner.or(phase_owner).map(str::to_string).or_else(|| release_manager_email.map(|e| format!("user:{e}"))).unwrap_or_default()
 }
 
 /// Required inputs with neither a value nor a default.
@@ -263,7 +281,8 @@ mod tests {
 
     #[test]
     fn targets_come_from_inputs_and_deploys() {
-        let def = super::super::process::definition::parse_yaml(include_str!("../../tests/fixtures/weekly-production-release.yaml")).unwrap();
+        let def =
+            super::super::process::definition::parse_yaml(include_str!("../../tests/fixtures/weekly-production-release.yaml")).unwrap();
         let values = serde_json::json!({"services": ["api", "web"], "version": "1.2"}).as_object().unwrap().clone();
         let (envs, services) = targets(&def, &values);
         assert_eq!(envs, ["PROD1"], "the environment default and the deploys template");

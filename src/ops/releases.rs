@@ -87,8 +87,11 @@ impl Prepared {
 }
 
 async fn bindings_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<Binding>> {
-    let rows: Vec<(String, Option<i64>)> =
-        role_bindings::table.filter(role_bindings::user_id.eq(user_id)).select((role_bindings::role, role_bindings::org_id)).load(conn).await?;
+    let rows: Vec<(String, Option<i64>)> = role_bindings::table
+        .filter(role_bindings::user_id.eq(user_id))
+        .select((role_bindings::role, role_bindings::org_id))
+        .load(conn)
+        .await?;
     Ok(rows.into_iter().filter_map(|(r, org)| Role::parse(&r).map(|role| Binding { role, org })).collect())
 }
 
@@ -179,7 +182,8 @@ pub async fn prepare(
         ("organization", None) if errors.get("org").is_none() => {
             return Err(OpError::Rule {
                 code: "release_level",
-                message: "This account runs organization-level releases (setting release_level = organization): name the organization.".into(),
+                message: "This account runs organization-level releases (setting release_level = organization): name the organization."
+                    .into(),
                 field: Some("org"),
             })
         }
@@ -190,7 +194,9 @@ pub async fn prepare(
             (_, None) => {}
             (Some(o), Some(po)) if o == po => {}
             (None, Some(_)) => errors.add("process_id", "an account-level release uses an account-level process"),
-            (Some(_), Some(_)) => errors.add("process_id", "an organization's release uses that organization's or an account-level process"),
+            (Some(_), Some(_)) => {
+                errors.add("process_id", "an organization's release uses that organization's or an account-level process")
+            }
         }
     }
 
@@ -350,7 +356,9 @@ pub async fn prepare(
                     Some(("user", e)) if User::by_email(conn, e).await?.is_none_or(|u| u.account_id != account_id) => {
                         errors.add("stakeholders", format!("there is no user {e:?}"))
                     }
-                    Some(("group", g)) if Group::by_name(conn, account_id, g).await.is_err() => errors.add("stakeholders", format!("there is no group {g:?}")),
+                    Some(("group", g)) if Group::by_name(conn, account_id, g).await.is_err() => {
+                        errors.add("stakeholders", format!("there is no group {g:?}"))
+                    }
                     _ => {}
                 }
             }
@@ -387,7 +395,9 @@ pub async fn prepare(
             links.push((kind, target));
         }
     }
-    for (kind, target) in base_links.iter().filter(|l| l.kind == "restarted_from" || l.kind == "subprocess_of").map(|l| (l.kind.clone(), l.target_id)) {
+    for (kind, target) in
+        base_links.iter().filter(|l| l.kind == "restarted_from" || l.kind == "subprocess_of").map(|l| (l.kind.clone(), l.target_id))
+    {
         if let Some(k) = LinkKind::parse(&kind) {
             links.push((k, target));
         }
@@ -514,7 +524,13 @@ pub struct Saved {
 }
 
 /// Stores a prepared release as a draft (and activates it at once when asked), in one transaction.
-pub async fn create(conn: &mut AsyncPgConnection, actor: &Actor, prepared: Prepared, activate: bool, now: DateTime<Utc>) -> Result<Saved, OpError> {
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    prepared: Prepared,
+    activate: bool,
+    now: DateTime<Utc>,
+) -> Result<Saved, OpError> {
     let Prepared { fields, definition, links, warnings } = prepared;
     let release = conn
         .transaction(async |conn| {
@@ -569,7 +585,11 @@ pub async fn update(
         .transaction(async |conn| {
             let current = Release::lock(conn, actor.account_id, release_id).await?;
             if current.state() != State::Draft {
-                return Err(OpError::Rule { code: "not_draft", message: format!("Only drafts can be edited; this release is {}.", current.state()), field: None });
+                return Err(OpError::Rule {
+                    code: "not_draft",
+                    message: format!("Only drafts can be edited; this release is {}.", current.state()),
+                    field: None,
+                });
             }
             let expected = expected_version.unwrap_or(current.lock_version);
             if expected != current.lock_version {
@@ -587,7 +607,8 @@ pub async fn update(
             rows::replace_tree(conn, updated.id, &phases, &activities).await?;
             audit::append(
                 conn,
-                release_event(&updated, &actor.label, "release.update").with_details(json!({"lock_version": updated.lock_version, "changes": diff})),
+                release_event(&updated, &actor.label, "release.update")
+                    .with_details(json!({"lock_version": updated.lock_version, "changes": diff})),
                 now,
             )
             .await?;
@@ -620,7 +641,7 @@ async fn conflict(conn: &mut AsyncPgConnection, current: &Release, expected: i32
             }
         }
     }
-    let what = if fields_changed.is_empty() { "its state".to_string() } else { fields_changed.join(", ") };
+    let what = if fields_changed.is_empty() { "it was saved again without changes".to_string() } else { fields_changed.join(", ") };
     let who = if actors.is_empty() { String::new() } else { format!(" by {}", actors.join(", ")) };
     Ok(OpError::Conflict {
         message: format!(
@@ -631,7 +652,11 @@ async fn conflict(conn: &mut AsyncPgConnection, current: &Release, expected: i32
 }
 
 /// Everything that keeps a draft from starting, in words.
-async fn activation_problems(conn: &mut AsyncPgConnection, release: &Release, def: &Definition) -> Result<(Vec<String>, Vec<String>), OpError> {
+async fn activation_problems(
+    conn: &mut AsyncPgConnection,
+    release: &Release,
+    def: &Definition,
+) -> Result<(Vec<String>, Vec<String>), OpError> {
     let values = stored_inputs(&release.inputs);
     let missing = rules::missing_inputs(def, &values);
     let mut problems: Vec<String> = missing.iter().map(|n| format!("input {n} is required")).collect();
@@ -641,7 +666,12 @@ async fn activation_problems(conn: &mut AsyncPgConnection, release: &Release, de
     for link in rows::links_from(conn, release.id).await?.iter().filter(|l| l.kind == "depends_on") {
         let target = Release::find(conn, release.account_id, link.target_id).await?;
         if !(target.state() != State::Draft && target.status().is_finished()) {
-            problems.push(format!("it depends on release #{} \"{}\", which has not finished ({})", target.id, target.name, target.status()));
+            problems.push(format!(
+                "it depends on release #{} \"{}\", which has not finished ({})",
+                target.id,
+                target.name,
+                target.status()
+            ));
         }
     }
     let m = mentions(def);
@@ -663,9 +693,19 @@ async fn activation_problems(conn: &mut AsyncPgConnection, release: &Release, de
 }
 
 /// Activates a draft already locked by the caller's transaction.
-async fn activate_locked(conn: &mut AsyncPgConnection, actor: &str, release: Release, now: DateTime<Utc>, run_now: Option<(&str, DateTime<Utc>)>) -> Result<Release, OpError> {
+async fn activate_locked(
+    conn: &mut AsyncPgConnection,
+    actor: &str,
+    release: Release,
+    now: DateTime<Utc>,
+    run_now: Option<(&str, DateTime<Utc>)>,
+) -> Result<Release, OpError> {
     if release.state() != State::Draft {
-        return Err(OpError::Rule { code: "not_draft", message: format!("Only drafts can be activated; this release is {}.", release.state()), field: None });
+        return Err(OpError::Rule {
+            code: "not_draft",
+            message: format!("Only drafts can be activated; this release is {}.", release.state()),
+            field: None,
+        });
     }
     let def = pinned_definition(conn, &release).await?;
     let (problems, missing) = activation_problems(conn, &release, &def).await?;
@@ -695,7 +735,9 @@ async fn activate_locked(conn: &mut AsyncPgConnection, actor: &str, release: Rel
         .await?;
     let mut event = release_event(&activated, actor, "release.activate").with_details(json!({"scheduled_start": release.schedule_start}));
     if let Some((reason, original)) = run_now {
-        event = release_event(&activated, actor, "release.run_now").with_reason(reason).with_details(json!({"original_start": original, "new_start": now}));
+        event = release_event(&activated, actor, "release.run_now")
+            .with_reason(reason)
+            .with_details(json!({"original_start": original, "new_start": now}));
     }
     audit::append(conn, event, now).await?;
     // Activation notices: the release manager, stakeholders, and every phase and activity owner.
@@ -730,12 +772,22 @@ pub async fn activate(conn: &mut AsyncPgConnection, actor: &Actor, release_id: i
 }
 
 /// "Run now": a scheduled draft starts early; now becomes its start. Reason required.
-pub async fn run_now(conn: &mut AsyncPgConnection, actor: &Actor, release_id: i64, reason: &str, now: DateTime<Utc>) -> Result<Release, OpError> {
+pub async fn run_now(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    release_id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Release, OpError> {
     let reason = fields::required_text(reason, 2000).map_err(|m| OpError::invalid("reason", m))?;
     conn.transaction(async |conn| {
         let release = Release::lock(conn, actor.account_id, release_id).await?;
         let Some(original) = release.schedule_start else {
-            return Err(OpError::Rule { code: "not_scheduled", message: "Run now is for scheduled drafts; activate this one instead.".into(), field: None });
+            return Err(OpError::Rule {
+                code: "not_scheduled",
+                message: "Run now is for scheduled drafts; activate this one instead.".into(),
+                field: None,
+            });
         };
         activate_locked(conn, &actor.label, release, now, Some((&reason, original))).await
     })
@@ -764,19 +816,32 @@ pub async fn activation_sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) 
             let account_id = release.account_id;
             let owner_id = release.owner_id;
             let name = release.name.clone();
-            let savepoint = conn
-                .transaction(async |conn| activate_locked(conn, "system:scheduler", release, now, None).await)
-                .await;
+            let savepoint = conn.transaction(async |conn| activate_locked(conn, "system:scheduler", release, now, None).await).await;
             match savepoint {
                 Ok(_) => activated += 1,
                 Err(OpError::Rule { message, .. }) => {
                     if previous_reason.as_deref() != Some(message.as_str()) {
                         diesel::update(releases::table.find(id)).set(releases::status_reason.eq(&message)).execute(conn).await?;
                         let stub = Release::find(conn, account_id, id).await?;
-                        audit::append(conn, release_event(&stub, "system:scheduler", "release.auto_activation_refused").with_reason(message.clone()), now).await?;
+                        audit::append(
+                            conn,
+                            release_event(&stub, "system:scheduler", "release.auto_activation_refused").with_reason(message.clone()),
+                            now,
+                        )
+                        .await?;
                         if let Some(email) = owner_email(conn, account_id, owner_id).await? {
                             let to = notify::recipients(conn, account_id, &[format!("user:{email}")]).await?;
-                            notify::enqueue(conn, account_id, &to, "release.activation_refused", &format!("Release \"{name}\" could not start"), &message, &format!("/releases/{id}"), now).await?;
+                            notify::enqueue(
+                                conn,
+                                account_id,
+                                &to,
+                                "release.activation_refused",
+                                &format!("Release \"{name}\" could not start"),
+                                &message,
+                                &format!("/releases/{id}"),
+                                now,
+                            )
+                            .await?;
                         }
                     }
                 }
@@ -789,7 +854,13 @@ pub async fn activation_sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) 
 }
 
 /// Abort (reason required): stops the release; what has not finished is Aborted.
-pub async fn abort(conn: &mut AsyncPgConnection, actor: &Actor, release_id: i64, reason: &str, now: DateTime<Utc>) -> Result<Release, OpError> {
+pub async fn abort(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    release_id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Release, OpError> {
     let reason = fields::required_text(reason, 2000).map_err(|m| OpError::invalid("reason", m))?;
     conn.transaction(async |conn| {
         let release = Release::lock(conn, actor.account_id, release_id).await?;
@@ -818,7 +889,17 @@ pub async fn abort(conn: &mut AsyncPgConnection, actor: &Actor, release_id: i64,
             principals.push(format!("user:{email}"));
         }
         let to = notify::recipients(conn, aborted.account_id, &principals).await?;
-        notify::enqueue(conn, aborted.account_id, &to, "release.aborted", &format!("Release \"{}\" was aborted", aborted.name), &reason, &format!("/releases/{}", aborted.id), now).await?;
+        notify::enqueue(
+            conn,
+            aborted.account_id,
+            &to,
+            "release.aborted",
+            &format!("Release \"{}\" was aborted", aborted.name),
+            &reason,
+            &format!("/releases/{}", aborted.id),
+            now,
+        )
+        .await?;
         Ok(aborted)
     })
     .await
@@ -846,22 +927,35 @@ pub async fn restart(conn: &mut AsyncPgConnection, actor: &Actor, release_id: i6
         rows::replace_tree(conn, draft.id, &phases, &activities).await?;
         audit::append(
             conn,
-            release_event(&draft, &actor.label, "release.create").with_details(json!({"restarted_from": source.id, "after": audit_view(&fields, &def)})),
+            release_event(&draft, &actor.label, "release.create")
+                .with_details(json!({"restarted_from": source.id, "after": audit_view(&fields, &def)})),
             now,
         )
         .await?;
-        audit::append(conn, release_event(&source, &actor.label, "release.restarted").with_details(json!({"new_release": draft.id})), now).await?;
+        audit::append(conn, release_event(&source, &actor.label, "release.restarted").with_details(json!({"new_release": draft.id})), now)
+            .await?;
         Ok(draft)
     })
     .await
 }
 
 /// Moves a draft onto the newest process version; its inputs are checked again.
-pub async fn rebase(conn: &mut AsyncPgConnection, actor: &Actor, time_zone: &str, secrets: &SecretBox, release_id: i64, now: DateTime<Utc>) -> Result<Saved, OpError> {
+pub async fn rebase(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    time_zone: &str,
+    secrets: &SecretBox,
+    release_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Saved, OpError> {
     let current = Release::find(conn, actor.account_id, release_id).await?;
     let process = Process::find(conn, actor.account_id, current.process_id).await?;
     if process.latest_version == current.process_version {
-        return Err(OpError::Rule { code: "up_to_date", message: format!("The draft already uses the newest version ({}).", process.latest_version), field: None });
+        return Err(OpError::Rule {
+            code: "up_to_date",
+            message: format!("The draft already uses the newest version ({}).", process.latest_version),
+            field: None,
+        });
     }
     let prepared = prepare(conn, actor, time_zone, secrets, &ReleaseInput::default(), Some(&current), true).await?;
     update(conn, actor, release_id, Some(current.lock_version), prepared, now).await
@@ -875,7 +969,13 @@ pub struct Deleted {
     pub purged: bool,
 }
 
-pub async fn delete(conn: &mut AsyncPgConnection, actor: &Actor, release_id: i64, retention_days: u32, now: DateTime<Utc>) -> Result<Deleted, OpError> {
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    release_id: i64,
+    retention_days: u32,
+    now: DateTime<Utc>,
+) -> Result<Deleted, OpError> {
     conn.transaction(async |conn| {
         let release = Release::lock(conn, actor.account_id, release_id).await?;
         let linked_by = rows::links_to(conn, release.id).await?;
@@ -950,11 +1050,13 @@ pub async fn retention_sweep(conn: &mut AsyncPgConnection, days: u32, now: DateT
             #[diesel(sql_type = diesel::sql_types::Bool)]
             locked: bool,
         }
-        let got: Locked = diesel::sql_query(format!("SELECT pg_try_advisory_xact_lock({RETENTION_LOCK_KEY}) AS locked")).get_result(conn).await?;
+        let got: Locked =
+            diesel::sql_query(format!("SELECT pg_try_advisory_xact_lock({RETENTION_LOCK_KEY}) AS locked")).get_result(conn).await?;
         if !got.locked {
             return Ok(0);
         }
-        let last: Option<DateTime<Utc>> = sweep_runs::table.find("retention").select(sweep_runs::last_run_at).first(conn).await.optional()?;
+        let last: Option<DateTime<Utc>> =
+            sweep_runs::table.find("retention").select(sweep_runs::last_run_at).first(conn).await.optional()?;
         if last.is_some_and(|t| t > now - chrono::TimeDelta::hours(23)) {
             return Ok(0);
         }
@@ -976,10 +1078,20 @@ pub async fn retention_sweep(conn: &mut AsyncPgConnection, days: u32, now: DateT
                 continue;
             }
             diesel::update(releases::table.find(r.id))
-                .set((releases::state.eq("archived"), releases::archived_at.eq(now), releases::lock_version.eq(releases::lock_version + 1), releases::updated_at.eq(now)))
+                .set((
+                    releases::state.eq("archived"),
+                    releases::archived_at.eq(now),
+                    releases::lock_version.eq(releases::lock_version + 1),
+                    releases::updated_at.eq(now),
+                ))
                 .execute(conn)
                 .await?;
-            audit::append(conn, release_event(&r, "system:retention", "release.archive").with_details(json!({"retention_days": days, "was": r.state})), now).await?;
+            audit::append(
+                conn,
+                release_event(&r, "system:retention", "release.archive").with_details(json!({"retention_days": days, "was": r.state})),
+                now,
+            )
+            .await?;
             archived += 1;
         }
         diesel::insert_into(sweep_runs::table)
@@ -1002,4 +1114,95 @@ pub async fn other_level_busy(conn: &mut AsyncPgConnection, account_id: i64, new
         .into_boxed();
     let q = if new_level == "account" { base.filter(releases::org_id.is_not_null()) } else { base.filter(releases::org_id.is_null()) };
     q.count().get_result(conn).await
+}
+
+/// A release with everything its pages and API answers show.
+#[derive(Debug)]
+pub struct ReleaseView {
+    pub release: Release,
+    pub org_slug: Option<String>,
+    pub owner_email: Option<String>,
+    pub process_name: String,
+    pub definition: Definition,
+    pub links: Vec<rows::ReleaseLink>,
+    pub linked_by: Vec<(i64, String, String)>,
+    pub phases: Vec<ReleasePhase>,
+    pub activities: Vec<ReleaseActivity>,
+}
+
+pub async fn view(conn: &mut AsyncPgConnection, release: Release) -> Result<ReleaseView, OpError> {
+    let org_slug = match release.org_id {
+        Some(id) => Some(Organization::find(conn, release.account_id, id).await?.slug),
+        None => None,
+    };
+    let owner_email = owner_email(conn, release.account_id, release.owner_id).await?;
+    let process = Process::find(conn, release.account_id, release.process_id).await?;
+    let definition = processes_ops::load(conn, &process, Some(release.process_version)).await?.1;
+    let links = rows::links_from(conn, release.id).await?;
+    let linked_by = rows::links_to(conn, release.id).await?;
+    let (phases, activities) = rows::tree(conn, release.id).await?;
+    Ok(ReleaseView { org_slug, owner_email, process_name: process.name, definition, links, linked_by, phases, activities, release })
+}
+
+impl ReleaseView {
+    /// The JSON shape of DESIGN §10 (secrets masked).
+    pub fn to_json(&self) -> Value {
+        let r = &self.release;
+        let link = |kind: &str| self.links.iter().filter(|l| l.kind == kind).map(|l| l.target_id).collect::<Vec<_>>();
+        let phases: Vec<Value> = self
+            .phases
+            .iter()
+            .map(|p| {
+                json!({
+                    "key": p.key,
+                    "name": p.name,
+                    "status": p.status,
+                    "owner": p.owner,
+                    "activities": self.activities.iter().filter(|a| a.phase_key == p.key).map(|a| json!({
+                        "key": a.key,
+                        "name": a.name,
+                        "kind": a.kind,
+                        "status": a.status,
+                        "owner": a.owner,
+                        "attempts": a.attempts,
+                        "outputs": a.outputs,
+                        "started_at": a.started_at,
+                        "finished_at": a.finished_at,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json!({
+            "id": r.id,
+            "name": r.name,
+            "type": r.release_type,
+            "level": if r.org_id.is_some() { "organization" } else { "account" },
+            "org": self.org_slug,
+            "process_id": r.process_id,
+            "process_version": r.process_version,
+            "state": r.state,
+            "status": r.status,
+            "status_reason": r.status_reason,
+            "lock_version": r.lock_version,
+            "inputs": processes_ops::masked(&self.definition, &r.inputs),
+            "variables": r.variables,
+            "schedule": r.schedule_start.map(|s| json!({"start": s, "end": r.schedule_end, "time_zone": r.time_zone})),
+            "owner": self.owner_email.as_ref().map(|e| format!("user:{e}")),
+            "stakeholders": r.stakeholders,
+            "environments": r.environments,
+            "services": r.services,
+            "links": {
+                "depends_on": link("depends_on"),
+                "hotfix_for": link("hotfix_for").into_iter().next(),
+                "subprocess_of": link("subprocess_of").into_iter().next(),
+                "restarted_from": link("restarted_from").into_iter().next(),
+            },
+            "created_at": r.created_at,
+            "activated_at": r.activated_at,
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "archived_at": r.archived_at,
+            "phases": phases,
+        })
+    }
 }

@@ -75,7 +75,9 @@ pub async fn update_settings(
             if busy > 0 {
                 return Err(OpError::Rule {
                     code: "release_level",
-                    message: format!("The release level cannot switch to {level}: {busy} release(s) of the other level are drafts or in flight."),
+                    message: format!(
+                        "The release level cannot switch to {level}: {busy} release(s) of the other level are drafts or in flight."
+                    ),
                     field: Some("release_level"),
                 });
             }

@@ -9,5 +9,6 @@ mod catalog;
 mod csrf;
 mod policy;
 mod processes;
+mod releases;
 mod tenancy;
 mod validation;

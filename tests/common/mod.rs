@@ -133,6 +133,7 @@ pub struct TestApp {
     pub database_url: String,
     pub clock: Arc<ManualClock>,
     pub client: Client,
+    pub state: actix_web::web::Data<railyard::web::AppState>,
     handles: Vec<actix_web::dev::ServerHandle>,
 }
 
@@ -156,9 +157,10 @@ impl TestApp {
         let app = Application::build(test_settings(&database_url), clock.clone()).await.expect("build application");
         let port = app.port();
         let handle = app.handle();
+        let state = app.state.clone();
         tokio::spawn(app.run_until_stopped());
         let address = format!("http://127.0.0.1:{port}");
-        TestApp { client: Client::new(&address), address, port, db_name, database_url, clock, handles: vec![handle] }
+        TestApp { client: Client::new(&address), address, port, db_name, database_url, clock, state, handles: vec![handle] }
     }
 
     /// A second server on the same database (as behind a load balancer); returns its address.
@@ -168,6 +170,27 @@ impl TestApp {
         self.handles.push(app.handle());
         tokio::spawn(app.run_until_stopped());
         address
+    }
+
+    /// One pass of the background sweeps (auto-activation, retention), as the worker would run it.
+    pub async fn run_sweeps(&self) -> (usize, usize) {
+        railyard::sweeps::run_once(&self.state).await.expect("sweeps")
+    }
+
+    /// Puts a release into a state and status directly (until the engine can drive it there).
+    pub async fn force_release(&self, id: i64, state: &str, status: &str, finished_at: Option<chrono::DateTime<Utc>>) {
+        let mut conn = self.conn().await;
+        diesel::sql_query(
+            "UPDATE releases SET state = $1, status = $2, finished_at = $3, activated_at = COALESCE(activated_at, $4) WHERE id = $5",
+        )
+        .bind::<diesel::sql_types::Text, _>(state)
+        .bind::<diesel::sql_types::Text, _>(status)
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>, _>(finished_at)
+        .bind::<diesel::sql_types::Timestamptz, _>(self.clock_now())
+        .bind::<diesel::sql_types::BigInt, _>(id)
+        .execute(&mut conn)
+        .await
+        .expect("force release");
     }
 
     pub async fn conn(&self) -> AsyncPgConnection {

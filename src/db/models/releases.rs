@@ -93,16 +93,33 @@ impl Release {
         }
     }
 
-    pub async fn insert(conn: &mut AsyncPgConnection, account_id: i64, fields: &ReleaseFields, created_by: Option<i64>, now: DateTime<Utc>) -> QueryResult<Release> {
+    pub async fn insert(
+        conn: &mut AsyncPgConnection,
+        account_id: i64,
+        fields: &ReleaseFields,
+        created_by: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> QueryResult<Release> {
         diesel::insert_into(releases::table)
-            .values((fields, releases::account_id.eq(account_id), releases::created_by.eq(created_by), releases::created_at.eq(now), releases::updated_at.eq(now)))
+            .values((
+                fields,
+                releases::account_id.eq(account_id),
+                releases::created_by.eq(created_by),
+                releases::created_at.eq(now),
+                releases::updated_at.eq(now),
+            ))
             .returning(Release::as_returning())
             .get_result(conn)
             .await
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> QueryResult<Release> {
-        releases::table.filter(releases::account_id.eq(account_id)).filter(releases::id.eq(id)).select(Release::as_select()).first(conn).await
+        releases::table
+            .filter(releases::account_id.eq(account_id))
+            .filter(releases::id.eq(id))
+            .select(Release::as_select())
+            .first(conn)
+            .await
     }
 
     pub async fn lock(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> QueryResult<Release> {
@@ -116,7 +133,13 @@ impl Release {
     }
 
     /// Writes new content if the stored lock_version is still `expected`; `None` = someone else won.
-    pub async fn update_if_version(conn: &mut AsyncPgConnection, id: i64, expected: i32, fields: &ReleaseFields, now: DateTime<Utc>) -> QueryResult<Option<Release>> {
+    pub async fn update_if_version(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        expected: i32,
+        fields: &ReleaseFields,
+        now: DateTime<Utc>,
+    ) -> QueryResult<Option<Release>> {
         diesel::update(releases::table.filter(releases::id.eq(id)).filter(releases::lock_version.eq(expected)))
             .set((fields, releases::lock_version.eq(expected + 1), releases::updated_at.eq(now)))
             .returning(Release::as_returning())
@@ -184,7 +207,12 @@ pub struct ReleaseActivity {
 }
 
 /// Replaces a release's phase and activity copies (at creation, owner change, rebase).
-pub async fn replace_tree(conn: &mut AsyncPgConnection, release_id: i64, phases: &[ReleasePhase], activities: &[ReleaseActivity]) -> QueryResult<()> {
+pub async fn replace_tree(
+    conn: &mut AsyncPgConnection,
+    release_id: i64,
+    phases: &[ReleasePhase],
+    activities: &[ReleaseActivity],
+) -> QueryResult<()> {
     diesel::delete(release_phases::table.filter(release_phases::release_id.eq(release_id))).execute(conn).await?;
     diesel::insert_into(release_phases::table).values(phases).execute(conn).await?;
     if !activities.is_empty() {
@@ -212,10 +240,12 @@ pub async fn tree(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<
 /// Marks every unfinished phase and activity Aborted.
 pub async fn abort_tree(conn: &mut AsyncPgConnection, release_id: i64, now: DateTime<Utc>) -> QueryResult<()> {
     let open = ["NotStarted", "Waiting", "Running", "OnHold"];
-    diesel::update(release_activities::table.filter(release_activities::release_id.eq(release_id)).filter(release_activities::status.eq_any(open)))
-        .set((release_activities::status.eq("Aborted"), release_activities::finished_at.eq(now)))
-        .execute(conn)
-        .await?;
+    diesel::update(
+        release_activities::table.filter(release_activities::release_id.eq(release_id)).filter(release_activities::status.eq_any(open)),
+    )
+    .set((release_activities::status.eq("Aborted"), release_activities::finished_at.eq(now)))
+    .execute(conn)
+    .await?;
     diesel::update(release_phases::table.filter(release_phases::release_id.eq(release_id)).filter(release_phases::status.eq_any(open)))
         .set((release_phases::status.eq("Aborted"), release_phases::finished_at.eq(now)))
         .execute(conn)
@@ -260,7 +290,9 @@ pub async fn links_to(conn: &mut AsyncPgConnection, release_id: i64) -> QueryRes
 }
 
 pub async fn remove_links(conn: &mut AsyncPgConnection, release_id: i64, kinds: &[&str]) -> QueryResult<usize> {
-    diesel::delete(release_links::table.filter(release_links::release_id.eq(release_id)).filter(release_links::kind.eq_any(kinds))).execute(conn).await
+    diesel::delete(release_links::table.filter(release_links::release_id.eq(release_id)).filter(release_links::kind.eq_any(kinds)))
+        .execute(conn)
+        .await
 }
 
 pub async fn remove_links_to(conn: &mut AsyncPgConnection, target_id: i64) -> QueryResult<usize> {
@@ -322,12 +354,7 @@ pub async fn list(conn: &mut AsyncPgConnection, account_id: i64, f: &ListFilter,
         q
     };
     let total: i64 = build().count().get_result(conn).await?;
-    let rows = build()
-        .order(releases::id.desc())
-        .limit(PAGE_SIZE)
-        .offset(page.max(0) * PAGE_SIZE)
-        .select(Release::as_select())
-        .load(conn)
-        .await?;
+    let rows =
+        build().order(releases::id.desc()).limit(PAGE_SIZE).offset(page.max(0) * PAGE_SIZE).select(Release::as_select()).load(conn).await?;
     Ok((rows, total))
 }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod catalog;
 pub mod processes;
+pub mod releases;
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -39,7 +40,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/processes/{id}/input-sets", web::get().to(processes::list_input_sets))
         .route("/processes/{id}/input-sets", web::post().to(processes::create_input_set))
         .route("/processes/{id}/input-sets/{name}", web::put().to(processes::update_input_set))
-        .route("/processes/{id}/input-sets/{name}", web::delete().to(processes::delete_input_set));
+        .route("/processes/{id}/input-sets/{name}", web::delete().to(processes::delete_input_set))
+        .route("/releases", web::get().to(releases::list))
+        .route("/releases", web::post().to(releases::create))
+        .route("/releases/{id}", web::get().to(releases::get))
+        .route("/releases/{id}", web::patch().to(releases::patch))
+        .route("/releases/{id}", web::delete().to(releases::delete))
+        .route("/releases/{id}/activate", web::post().to(releases::activate))
+        .route("/releases/{id}/run-now", web::post().to(releases::run_now))
+        .route("/releases/{id}/abort", web::post().to(releases::abort))
+        .route("/releases/{id}/restart", web::post().to(releases::restart))
+        .route("/releases/{id}/rebase", web::post().to(releases::rebase));
 }
 
 pub fn created<T: Serialize>(body: &T) -> HttpResponse {

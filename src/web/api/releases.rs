@@ -1,0 +1,209 @@
+//! `/api/v1/releases` (DESIGN §10).
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{created, ok};
+use crate::db::models::accounts::Organization;
+use crate::db::models::releases::{self as rows, ListFilter, Release};
+use crate::domain::policy::Action;
+use crate::domain::release::{State, Status};
+use crate::ops::releases::{self as ops, ReleaseInput};
+use crate::web::error::{ApiError, AppError};
+use crate::web::extractors::{ApiJson, ApiUser};
+use crate::web::AppState;
+
+async fn answer(conn: &mut diesel_async::AsyncPgConnection, release: Release, warnings: &[String]) -> Result<Value, ApiError> {
+    let mut body = ops::view(conn, release).await?.to_json();
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
+    }
+    Ok(body)
+}
+
+pub async fn create(state: web::Data<AppState>, user: ApiUser, body: ApiJson<ReleaseInput>) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    let mut conn = state.db().await?;
+    let prepared = ops::prepare(&mut conn, &user.actor(), &user.time_zone, &state.secrets, &input, None, false).await?;
+    user.require(Action::CreateRelease, prepared.scope())?;
+    let activate = input.activate.unwrap_or(false);
+    if activate {
+        user.require(Action::Activate, prepared.scope())?;
+    }
+    let saved = ops::create(&mut conn, &user.actor(), prepared, activate, state.now()).await?;
+    Ok(created(&answer(&mut conn, saved.release, &saved.warnings).await?))
+}
+
+async fn visible(
+    state: &AppState,
+    user: &ApiUser,
+    id: i64,
+) -> Result<(diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>, Release), ApiError> {
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, id).await?;
+    user.require(Action::ViewRelease, release.scope())?;
+    Ok((conn, release))
+}
+
+pub async fn get(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let (mut conn, release) = visible(&state, &user, *id).await?;
+    Ok(ok(&answer(&mut conn, release, &[]).await?))
+}
+
+pub async fn patch(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    id: web::Path<i64>,
+    body: ApiJson<ReleaseInput>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    if input.activate.is_some() {
+        return Err(ApiError(AppError::bad_request("activate", "use POST /api/v1/releases/{id}/activate")));
+    }
+    let (mut conn, release) = visible(&state, &user, *id).await?;
+    user.require(Action::EditDraft, release.scope())?;
+    if release.state() != State::Draft {
+        return Err(ApiError(AppError::Rule {
+            code: "not_draft".into(),
+            field: None,
+            message: format!("Only drafts can be edited; this release is {}.", release.state()),
+        }));
+    }
+    let prepared = ops::prepare(&mut conn, &user.actor(), &user.time_zone, &state.secrets, &input, Some(&release), false).await?;
+    user.require(Action::EditDraft, prepared.scope())?;
+    let saved = ops::update(&mut conn, &user.actor(), release.id, input.lock_version, prepared, state.now()).await?;
+    Ok(ok(&answer(&mut conn, saved.release, &saved.warnings).await?))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    #[serde(default)]
+    pub reason: String,
+}
+
+pub async fn activate(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let (mut conn, release) = visible(&state, &user, *id).await?;
+    user.require(Action::Activate, release.scope())?;
+    let activated = ops::activate(&mut conn, &user.actor(), release.id, state.now()).await?;
+    Ok(ok(&answer(&mut conn, activated, &[]).await?))
+}
+
+pub async fn run_now(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    id: web::Path<i64>,
+    body: ApiJson<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (mut conn, release) = visible(&state, &user, *id).await?;
+    user.require(Action::RunNow, release.scope())?;
+    let activated = ops::run_now(&mut conn, &user.actor(), release.id, &body.0.reason, state.now()).await?;
+    Ok(ok(&answer(&mut conn, activated, &[]).await?))
+}
+
+pub async fn abort(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    id: web::Path<i64>,
+    body: ApiJson<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (mut conn, release) = visible(&state, &user, *id).await?;
+    user.require(Action::Abort, release.scope())?;
+    let aborted = ops::abort(&mut conn, &user.actor(), release.id, &body.0.reason, state.now()).await?;
+    Ok(ok(&answer(&mut conn, aborted, &[]).await?))
+}
+
+pub async fn restart(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let (mut conn, release) = visible(&state, &user, *id).await?;
+    user.require(Action::Restart, release.scope())?;
+    let draft = ops::restart(&mut conn, &user.actor(), release.id, state.now()).await?;
+    Ok(created(&answer(&mut conn, draft, &[]).await?))
+}
+
+pub async fn rebase(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let (mut conn, release) = visible(&state, &user, *id).await?;
+    user.require(Action::EditDraft, release.scope())?;
+    let saved = ops::rebase(&mut conn, &user.actor(), &user.time_zone, &state.secrets, release.id, state.now()).await?;
+    Ok(ok(&answer(&mut conn, saved.release, &saved.warnings).await?))
+}
+
+pub async fn delete(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let (mut conn, release) = visible(&state, &user, *id).await?;
+    user.require(Action::DeleteRelease, release.scope())?;
+    let deleted = ops::delete(&mut conn, &user.actor(), release.id, state.settings.retention_days, state.now()).await?;
+    Ok(ok(&json!({
+        "deleted": release.id,
+        "purged": deleted.purged,
+        "removed_links": deleted.removed_links.iter().map(|(id, name, kind)| json!({"release_id": id, "name": name, "kind": kind})).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub state: Option<String>,
+    pub org: Option<String>,
+    #[serde(rename = "type")]
+    pub release_type: Option<String>,
+    pub process_id: Option<i64>,
+    pub q: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub page: Option<i64>,
+}
+
+/// Turns list query parameters into a filter, naming a bad one.
+pub async fn filter_from(conn: &mut diesel_async::AsyncPgConnection, account_id: i64, q: &ListQuery) -> Result<ListFilter, AppError> {
+    let mut f = ListFilter::default();
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        Status::parse(s).ok_or_else(|| AppError::bad_request("status", format!("{s:?} is not a status")))?;
+        f.status = Some(s.to_string());
+    }
+    if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
+        State::parse(s).ok_or_else(|| AppError::bad_request("state", format!("{s:?} is not draft, active or archived")))?;
+        f.state = Some(s.to_string());
+    }
+    if let Some(t) = q.release_type.as_deref().filter(|s| !s.is_empty()) {
+        crate::domain::release::ReleaseType::parse(t)
+            .ok_or_else(|| AppError::bad_request("type", format!("{t:?} is not a release type")))?;
+        f.release_type = Some(t.to_string());
+    }
+    match q.org.as_deref().filter(|s| !s.is_empty()) {
+        Some("account") => f.org = Some(None),
+        Some(slug) => {
+            let org = Organization::by_slug(conn, account_id, slug)
+                .await
+                .map_err(|_| AppError::bad_request("org", format!("there is no organization {slug:?}")))?;
+            f.org = Some(Some(org.id));
+        }
+        None => {}
+    }
+    f.process_id = q.process_id;
+    f.text = q.q.clone().filter(|s| !s.trim().is_empty());
+    for (field, value, slot) in [("from", &q.from, &mut f.from), ("to", &q.to, &mut f.to)] {
+        if let Some(v) = value.as_deref().filter(|s| !s.is_empty()) {
+            *slot = Some(ops::parse_time(v, chrono_tz::UTC).map_err(|m| AppError::bad_request(field, m))?);
+        }
+    }
+    Ok(f)
+}
+
+pub async fn list(state: web::Data<AppState>, user: ApiUser, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db().await?;
+    let filter = filter_from(&mut conn, user.account_id, &query).await?;
+    let page = query.page.unwrap_or(0).max(0);
+    let (found, total) = rows::list(&mut conn, user.account_id, &filter, page).await?;
+    let releases: Vec<Value> = found
+        .into_iter()
+        .filter(|r| user.may(Action::ViewRelease, r.scope()))
+        .map(|r| {
+            json!({"id": r.id, "name": r.name, "type": r.release_type, "level": if r.org_id.is_some() { "organization" } else { "account" },
+                   "state": r.state, "status": r.status, "process_id": r.process_id, "process_version": r.process_version,
+                   "schedule": r.schedule_start.map(|s| json!({"start": s, "end": r.schedule_end, "time_zone": r.time_zone})),
+                   "environments": r.environments, "services": r.services, "lock_version": r.lock_version})
+        })
+        .collect();
+    Ok(ok(&json!({"releases": releases, "page": page, "page_size": rows::PAGE_SIZE, "total": total})))
+}
