@@ -40,7 +40,8 @@ pub const JSON_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use pages::{
-        admin_catalog, admin_groups, admin_settings, admin_users, auth, dashboard, input_sets, process_editor as editor, processes, profile,
+        admin_catalog, admin_groups, admin_settings, admin_users, auth, dashboard, input_sets, process_editor as editor, processes,
+        profile, releases,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(health::metrics))
@@ -86,6 +87,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/services/{id}/delete", web::post().to(admin_catalog::delete_service))
         .route("/admin/settings", web::get().to(admin_settings::show))
         .route("/admin/settings", web::post().to(admin_settings::update))
+        .route("/releases", web::get().to(releases::list))
+        .route("/releases", web::post().to(releases::create))
+        .route("/releases/new", web::get().to(releases::new))
+        .route("/releases/{id}", web::get().to(releases::show))
+        .route("/releases/{id}/edit", web::get().to(releases::edit))
+        .route("/releases/{id}/edit", web::post().to(releases::update))
+        .route("/releases/{id}/activate", web::post().to(releases::activate))
+        .route("/releases/{id}/run-now", web::post().to(releases::run_now))
+        .route("/releases/{id}/abort", web::post().to(releases::abort))
+        .route("/releases/{id}/restart", web::post().to(releases::restart))
+        .route("/releases/{id}/rebase", web::post().to(releases::rebase))
+        .route("/releases/{id}/delete", web::post().to(releases::delete))
         .route("/processes", web::get().to(processes::list))
         .route("/processes", web::post().to(processes::create))
         .route("/processes/import", web::post().to(processes::import))

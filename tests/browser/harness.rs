@@ -138,8 +138,11 @@ impl Browser {
     }
 
     pub async fn value(&self, selector: &str) -> String {
-        let el = self.client.find(Locator::Css(selector)).await.expect("element");
-        el.prop("value").await.expect("value").unwrap_or_default()
+        // An htmx swap may replace the element between finding and reading it: then "".
+        match self.client.find(Locator::Css(selector)).await {
+            Ok(el) => el.prop("value").await.ok().flatten().unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     /// Logs in through the real page and waits for the dashboard.

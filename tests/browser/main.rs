@@ -84,3 +84,62 @@ async fn build_a_two_phase_process_in_the_editor() {
     assert_eq!(stored["phases"][1]["activities"][0]["kind"], "approval");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn create_a_release_from_the_weekly_process_with_an_input_set() {
+    use railyard::ops::{catalog, processes, Actor};
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    let rm = app.create_user(account, "rhea@acme.example.com", "account_release_manager", "").await;
+    {
+        let mut conn = app.conn().await;
+        let actor = Actor::system(account, "test");
+        let now = app.clock_now();
+        for env in ["QA", "PROD1"] {
+            let input = catalog::EnvironmentInput { name: Some(env.into()), production: Some(env == "PROD1"), position: None };
+            catalog::create_environment(&mut conn, &actor, &input, now).await.unwrap();
+        }
+        for s in ["payments-api", "ledger"] {
+            catalog::create_service(&mut conn, &actor, s, now).await.unwrap();
+        }
+        let weekly = include_str!("../fixtures/weekly-production-release.yaml").to_string();
+        let saved = processes::create(&mut conn, &actor, None, processes::Source::Yaml(weekly), now).await.unwrap();
+        let set = processes::InputSetInput {
+            name: "EU prod".into(),
+            values: serde_json::json!({"services": ["payments-api"], "version": "2.1.3", "environment": "PROD1"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        processes::save_input_set(&mut conn, &actor, &app.state.secrets, &saved.process, None, &set, now).await.unwrap();
+    }
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, &rm.email, PASSWORD).await;
+    browser.goto(&format!("{}/releases/new", app.address)).await;
+    browser.client.find(fantoccini::Locator::Css("#input_set")).await.unwrap().select_by_value("EU prod").await.unwrap();
+    // htmx reloads the form with the set's values.
+    for _ in 0..50 {
+        if browser.value("#in-version").await == "2.1.3" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.value("#in-version").await, "2.1.3", "prefilled from the input set");
+    let checked = browser
+        .client
+        .find(fantoccini::Locator::Css("#in-services input[value=payments-api]"))
+        .await
+        .unwrap()
+        .prop("checked")
+        .await
+        .unwrap();
+    assert_eq!(checked.as_deref(), Some("true"));
+    browser.fill("#name", "Payment Service v2.1.3 - Production Deployment").await;
+    browser.click("#save-release").await;
+    browser.wait_for_text(".flash-success", "created as a draft").await;
+    browser.goto(&format!("{}/releases", app.address)).await;
+    browser.wait_for_text("#release-list", "Payment Service v2.1.3 - Production Deployment").await;
+    let row = browser.text("#release-list tbody tr").await;
+    assert!(row.contains("draft") && row.contains("NotStarted") && row.contains("PROD1"), "{row}");
+    browser.close().await;
+}

@@ -10,6 +10,7 @@ pub mod input_sets;
 pub mod process_editor;
 pub mod processes;
 pub mod profile;
+pub mod releases;
 
 use actix_session::Session;
 use actix_web::http::{header, StatusCode};
@@ -45,6 +46,9 @@ impl Chrome {
         let csrf = user.csrf_token.clone().unwrap_or_default();
         let link = |href: &'static str, label: &'static str| NavLink { href, label, active: current == href };
         let mut nav = vec![link("/", "Dashboard")];
+        if user.may(Action::ViewRelease, Scope::Account) {
+            nav.push(link("/releases", "Releases"));
+        }
         if user.may(Action::ViewProcess, Scope::Account) {
             nav.push(link("/processes", "Processes"));
         }
