@@ -245,6 +245,14 @@ async fn deletion_rules_name_their_reason_and_purge_keeps_the_trail_verifiable()
     let mut conn = app.conn().await;
     let report = railyard::db::audit::verify(&mut conn, None).await.unwrap();
     assert_eq!(report.broken, None, "audit verify still passes");
+    let cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_railyard"))
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .unwrap();
+    assert!(cli.status.success(), "railyard audit verify: {}", String::from_utf8_lossy(&cli.stdout));
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
     use railyard::db::schema::audit_events::dsl as ev;
@@ -401,4 +409,70 @@ async fn audit_details(app: &TestApp, release_id: i64) -> Vec<Value> {
     use railyard::db::schema::audit_events::dsl as a;
     let mut conn = app.conn().await;
     a::audit_events.filter(a::release_id.eq(release_id)).order(a::seq).select(a::details).load(&mut conn).await.unwrap()
+}
+
+#[tokio::test]
+async fn drafts_rebase_onto_the_newest_version_and_pages_show_conflicts() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let (_, draft) = body(
+        app.api_post(
+            &s.token,
+            "/api/v1/releases",
+            &release(&s, "Payments API 6.0 to PROD1", json!({"services": ["api"], "version": "6.0"})),
+        )
+        .await,
+    )
+    .await;
+    let id = draft["id"].as_i64().unwrap();
+    let (_, process) = body(app.api_get(&s.token, &format!("/api/v1/processes/{}", s.process)).await).await;
+    let mut def = process["definition"].clone();
+    def["phases"][2]["activities"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"key": "smoke", "name": "Smoke test", "kind": "manual", "depends_on": ["deploy"]}));
+    assert_eq!(
+        app.api_send(Method::PUT, &s.token, &format!("/api/v1/processes/{}", s.process), &json!({"definition": def})).await.status(),
+        200
+    );
+    let (status, rebased) = body(app.api_post(&s.token, &format!("/api/v1/releases/{id}/rebase"), &json!({})).await).await;
+    assert_eq!(status, 200, "{rebased}");
+    assert_eq!(rebased["process_version"], 2);
+    assert_eq!(rebased["inputs"]["version"], "6.0", "inputs kept and checked again");
+    assert_eq!(rebased["phases"][2]["activities"][1]["key"], "smoke");
+    let (status, e) = body(app.api_post(&s.token, &format!("/api/v1/releases/{id}/rebase"), &json!({})).await).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("up_to_date")));
+
+    // Two browsers edit the same draft: the second save is refused, naming what changed.
+    let first = app.new_client();
+    let second = app.new_client();
+    for c in [&first, &second] {
+        assert_eq!(c.login("rhea@acme.example.com", PASSWORD).await.status(), 303);
+    }
+    let lock = rebased["lock_version"].to_string();
+    let form = |name: &'static str| {
+        vec![
+            ("process_id", s.process.to_string()),
+            ("name", name.to_string()),
+            ("type", "standard".to_string()),
+            ("lock_version", lock.clone()),
+            ("in.version", "6.0".to_string()),
+            ("in.services", "api".to_string()),
+        ]
+    };
+    let to_refs = |v: &Vec<(&'static str, String)>| v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+    let a = to_refs(&form("Payments API 6.0.1 to PROD1"));
+    let a: Vec<(&str, &str)> = a.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(first.post_form(&format!("/releases/{id}/edit"), &a).await.status(), 303);
+    let b = to_refs(&form("Payments API 6.0.2 to PROD1"));
+    let b: Vec<(&str, &str)> = b.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let res = second.post_form(&format!("/releases/{id}/edit"), &b).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("changed since your version") && html.contains("name"), "{html}");
+    assert!(html.contains("Payments API 6.0.2 to PROD1"), "the typed name is kept");
+    let (_, stored) = body(app.api_get(&s.token, &format!("/api/v1/releases/{id}")).await).await;
+    assert_eq!(stored["name"], "Payments API 6.0.1 to PROD1");
+    let (_, by_owner) = body(app.api_get(&s.token, "/api/v1/releases?owner=rhea@acme.example.com").await).await;
+    assert_eq!(by_owner["total"], 1);
 }

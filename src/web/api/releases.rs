@@ -148,6 +148,8 @@ pub struct ListQuery {
     #[serde(rename = "type")]
     pub release_type: Option<String>,
     pub process_id: Option<i64>,
+    /// The release manager's e-mail.
+    pub owner: Option<String>,
     pub q: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -181,6 +183,12 @@ pub async fn filter_from(conn: &mut diesel_async::AsyncPgConnection, account_id:
         None => {}
     }
     f.process_id = q.process_id;
+    if let Some(email) = q.owner.as_deref().map(|o| o.trim().trim_start_matches("user:")).filter(|s| !s.is_empty()) {
+        match crate::db::models::users::User::by_email(conn, email).await.map_err(|e| AppError::Unexpected(e.into()))? {
+            Some(u) if u.account_id == account_id => f.owner_id = Some(u.id),
+            _ => return Err(AppError::bad_request("owner", format!("there is no user {email:?}"))),
+        }
+    }
     f.text = q.q.clone().filter(|s| !s.trim().is_empty());
     for (field, value, slot) in [("from", &q.from, &mut f.from), ("to", &q.to, &mut f.to)] {
         if let Some(v) = value.as_deref().filter(|s| !s.is_empty()) {

@@ -101,6 +101,8 @@ pub async fn list(
         ("type", query.release_type.clone().unwrap_or_default()),
         ("org", query.org.clone().unwrap_or_default()),
         ("q", query.q.clone().unwrap_or_default()),
+        ("owner", query.owner.clone().unwrap_or_default()),
+        ("process_id", query.process_id.map(|p| p.to_string()).unwrap_or_default()),
     ])
     .unwrap_or_default();
     let page = ListPage {
