@@ -41,10 +41,19 @@ async fn account_by_slug(conn: &mut AsyncPgConnection, slug: &str) -> anyhow::Re
 
 pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let app = Application::build(settings.clone(), clock()).await?;
-    crate::sweeps::spawn(app.state.clone());
+    crate::engine::spawn_worker(app.state.clone());
     tracing::info!(bind = %settings.bind, base_url = %settings.base_url, "Railyard is listening");
     eprintln!("Railyard is serving on http://{} (base URL {})", settings.bind, settings.base_url);
     app.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The engine alone (scale-out): no HTTP server.
+pub async fn worker(settings: Settings) -> anyhow::Result<ExitCode> {
+    let state = crate::startup::worker_state(settings, clock()).await?;
+    crate::engine::spawn_worker(state);
+    eprintln!("Railyard worker running (Ctrl-C stops)");
+    tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)
 }
 

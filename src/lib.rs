@@ -5,6 +5,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod engine;
 pub mod ops;
 pub mod security;
 pub mod seed;

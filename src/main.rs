@@ -13,6 +13,8 @@ struct Cli {
 enum Command {
     /// Migrations, HTTP server and embedded worker (the default).
     Serve,
+    /// The engine only (scale-out).
+    Worker,
     /// Run pending database migrations and exit.
     Migrate,
     /// Accounts (tenants).
@@ -117,6 +119,7 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => commands::serve(settings).await,
+        Command::Worker => commands::worker(settings).await,
         Command::Migrate => commands::migrate(settings).await,
         Command::Account { command: AccountCommand::Add { slug, name } } => commands::account_add(settings, &slug, &name).await,
         Command::Org { command: OrgCommand::Add { account, slug, name } } => commands::org_add(settings, &account, &slug, &name).await,

@@ -37,6 +37,18 @@ pub fn bind(address: &str) -> anyhow::Result<TcpListener> {
     })
 }
 
+/// Shared state for a process that runs only the worker.
+pub async fn worker_state(settings: Settings, clock: SharedClock) -> anyhow::Result<aweb::Data<AppState>> {
+    db::run_migrations(&settings.database_url).await?;
+    let pool = db::build_pool(&settings.database_url, settings.pool_size)?;
+    let secret = {
+        let mut conn = pool.get().await.context("connecting to the database")?;
+        db::secret_key(&mut conn, settings.secret_key.clone(), clock.now()).await?
+    };
+    let secrets = crate::security::SecretBox::derive(&secret);
+    Ok(aweb::Data::new(AppState { pool, clock, settings, metrics: Default::default(), secrets }))
+}
+
 impl Application {
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Application> {
         let listener = bind(&settings.bind)?;

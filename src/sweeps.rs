@@ -1,7 +1,5 @@
-//! Background sweeps of `railyard serve`: auto-activation of due drafts (every second) and the
-//! daily retention job. Tests run them step by step instead (the worker is off there).
-
-use std::time::Duration;
+//! The sweeps the worker runs besides the engine: auto-activation of due drafts and the daily
+//! retention job. Tests call them directly (the worker is off there).
 
 use crate::web::AppState;
 
@@ -14,19 +12,4 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<(usize, usize)> {
         .await
         .map_err(|e| anyhow::anyhow!("retention sweep: {e}"))?;
     Ok((activated, archived))
-}
-
-pub fn spawn(state: actix_web::web::Data<AppState>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match run_once(&state).await {
-                Ok((0, 0)) => {}
-                Ok((activated, archived)) => tracing::info!(activated, archived, "sweeps"),
-                Err(e) => tracing::warn!(error = %e, "sweep failed; retrying"),
-            }
-        }
-    });
 }

@@ -266,6 +266,8 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
         archived_at -> Nullable<Timestamptz>,
+        next_eval_at -> Nullable<Timestamptz>,
+        failing -> Bool,
     }
 }
 
@@ -291,6 +293,7 @@ diesel::table! {
         status -> Text,
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
+        wake_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -311,6 +314,28 @@ diesel::table! {
         outputs -> Jsonb,
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
+        on_failure -> Text,
+        wake_at -> Nullable<Timestamptz>,
+        status_reason -> Nullable<Text>,
+        eligible -> Array<Int8>,
+        needed -> Int4,
+        last_actor -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    approval_votes (release_id, phase_key, activity_key, round, user_id) {
+        account_id -> Int8,
+        release_id -> Int8,
+        phase_key -> Text,
+        activity_key -> Text,
+        round -> Int4,
+        user_id -> Int8,
+        cast_by -> Int8,
+        decision -> Text,
+        comment -> Nullable<Text>,
+        at -> Timestamptz,
     }
 }
 
@@ -367,4 +392,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     release_phases,
     release_activities,
     sweep_runs,
+    approval_votes,
 );

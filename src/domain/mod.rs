@@ -1,6 +1,7 @@
 //! Pure domain logic: no I/O, unit- and property-tested.
 
 pub mod audit;
+pub mod engine;
 pub mod policy;
 pub mod process;
 pub mod release;

@@ -1,5 +1,6 @@
 //! Use cases shared by pages, the API and the CLI: validate, change, audit — in one transaction.
 
+pub mod activities;
 pub mod catalog;
 pub mod notify;
 pub mod processes;
@@ -32,6 +33,9 @@ pub enum OpError {
     Invalid(FieldErrors),
     #[error("not found")]
     NotFound,
+    /// Not allowed for this person, with the reason.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{message}")]
     Duplicate { field: &'static str, message: String },
     /// Someone else changed it first (optimistic locking).

@@ -461,6 +461,7 @@ fn build_tree(release: &Release, def: &Definition, manager: Option<&str>) -> (Ve
             status: "NotStarted".into(),
             started_at: None,
             finished_at: None,
+            wake_at: None,
         });
         for (j, a) in p.activities.iter().enumerate() {
             activities.push(ReleaseActivity {
@@ -479,6 +480,20 @@ fn build_tree(release: &Release, def: &Definition, manager: Option<&str>) -> (Ve
                 outputs: json!({}),
                 started_at: None,
                 finished_at: None,
+                on_failure: match a.on_failure {
+                    Some(crate::domain::process::definition::OnFailure::Fail) => "fail",
+                    Some(crate::domain::process::definition::OnFailure::Ignore) => "ignore",
+                    Some(crate::domain::process::definition::OnFailure::Manual) => "manual",
+                    None if a.is_critical() => "manual",
+                    None => "ignore",
+                }
+                .into(),
+                wake_at: None,
+                status_reason: None,
+                eligible: Vec::new(),
+                needed: 0,
+                last_actor: None,
+                note: None,
             });
         }
     }
@@ -725,6 +740,7 @@ async fn activate_locked(
             releases::status_reason.eq(None::<String>),
             releases::activated_at.eq(now),
             releases::started_at.eq(now),
+            releases::next_eval_at.eq(now),
             releases::schedule_start.eq(start),
             releases::schedule_end.eq(end),
             releases::lock_version.eq(releases::lock_version + 1),
@@ -877,6 +893,7 @@ pub async fn abort(
                 releases::status.eq(Status::Aborted.as_str()),
                 releases::status_reason.eq(&reason),
                 releases::finished_at.eq(now),
+                releases::next_eval_at.eq(None::<DateTime<Utc>>),
                 releases::lock_version.eq(releases::lock_version + 1),
                 releases::updated_at.eq(now),
             ))
@@ -1205,4 +1222,20 @@ impl ReleaseView {
             "phases": phases,
         })
     }
+}
+
+/// Whether the user is named on the release: an owner, an approver, a stakeholder or its manager.
+pub async fn is_named(conn: &mut AsyncPgConnection, release: &Release, user_id: i64, email: &str) -> QueryResult<bool> {
+    if release.owner_id == Some(user_id) {
+        return Ok(true);
+    }
+    let (phases, activities) = rows::tree(conn, release.id).await?;
+    let mut principals: Vec<String> = release.stakeholders.clone();
+    principals.extend(phases.iter().map(|p| p.owner.clone()));
+    principals.extend(activities.iter().map(|a| a.owner.clone()));
+    if activities.iter().any(|a| a.eligible.contains(&user_id)) {
+        return Ok(true);
+    }
+    let named = notify::recipients(conn, release.account_id, &principals).await?;
+    Ok(named.iter().any(|(id, e)| *id == user_id || e.eq_ignore_ascii_case(email)))
 }

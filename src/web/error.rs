@@ -63,6 +63,7 @@ impl From<OpError> for AppError {
         match e {
             OpError::Invalid(errors) => AppError::Invalid(errors),
             OpError::NotFound => AppError::NotFound,
+            OpError::Forbidden(m) => AppError::Forbidden(m),
             OpError::Duplicate { field, message } => AppError::Conflict { field: Some(field.to_string()), message },
             OpError::Rule { code, message, field } => AppError::Rule { code: code.to_string(), field: field.map(str::to_string), message },
             OpError::Parse { field, message } => AppError::BadRequest { field, message },

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod catalog;
 mod csrf;
+mod engine;
 mod policy;
 mod processes;
 mod releases;

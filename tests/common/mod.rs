@@ -177,6 +177,16 @@ impl TestApp {
         railyard::sweeps::run_once(&self.state).await.expect("sweeps")
     }
 
+    /// Runs the worker (sweeps and engine) until nothing more moves.
+    pub async fn run_until_idle(&self) {
+        for _ in 0..100 {
+            if railyard::engine::tick(&self.state).await.expect("worker tick") == 0 {
+                return;
+            }
+        }
+        panic!("the worker did not become idle");
+    }
+
     /// Puts a release into a state and status directly (until the engine can drive it there).
     pub async fn force_release(&self, id: i64, state: &str, status: &str, finished_at: Option<chrono::DateTime<Utc>>) {
         let mut conn = self.conn().await;

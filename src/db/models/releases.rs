@@ -39,6 +39,8 @@ pub struct Release {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub archived_at: Option<DateTime<Utc>>,
+    pub next_eval_at: Option<DateTime<Utc>>,
+    pub failing: bool,
 }
 
 /// The editable fields of a release (a draft's whole content).
@@ -184,6 +186,7 @@ pub struct ReleasePhase {
     pub status: String,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub wake_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -204,6 +207,13 @@ pub struct ReleaseActivity {
     pub outputs: Value,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub on_failure: String,
+    pub wake_at: Option<DateTime<Utc>>,
+    pub status_reason: Option<String>,
+    pub eligible: Vec<i64>,
+    pub needed: i32,
+    pub last_actor: Option<String>,
+    pub note: Option<String>,
 }
 
 /// Replaces a release's phase and activity copies (at creation, owner change, rebase).

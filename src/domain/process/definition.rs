@@ -387,7 +387,7 @@ pub fn parse_yaml(text: &str) -> Result<Definition, ParseError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let line = inner.location().map(|l| l.line());
-        let field = (path != "." && !path.is_empty()).then_some(path);
+        let field = (path != "." && path != "?" && !path.is_empty()).then_some(path);
         let message = match (&field, line) {
             (Some(f), Some(l)) => format!("line {l}: {f}: {}", strip_location(&inner.to_string())),
             (None, Some(l)) => format!("line {l}: {}", strip_location(&inner.to_string())),

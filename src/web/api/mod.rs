@@ -50,7 +50,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/releases/{id}/run-now", web::post().to(releases::run_now))
         .route("/releases/{id}/abort", web::post().to(releases::abort))
         .route("/releases/{id}/restart", web::post().to(releases::restart))
-        .route("/releases/{id}/rebase", web::post().to(releases::rebase));
+        .route("/releases/{id}/rebase", web::post().to(releases::rebase))
+        .route("/releases/{id}/rollback", web::post().to(releases::rollback))
+        .route("/releases/{id}/activities/{phase}/{activity}/{action}", web::post().to(releases::act));
 }
 
 pub fn created<T: Serialize>(body: &T) -> HttpResponse {

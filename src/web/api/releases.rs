@@ -47,7 +47,7 @@ async fn visible(
 }
 
 pub async fn get(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let (mut conn, release) = visible(&state, &user, *id).await?;
+    let (mut conn, release) = visible_or_named(&state, &user, *id).await?;
     Ok(ok(&answer(&mut conn, release, &[]).await?))
 }
 
@@ -214,4 +214,53 @@ pub async fn list(state: web::Data<AppState>, user: ApiUser, query: web::Query<L
         })
         .collect();
     Ok(ok(&json!({"releases": releases, "page": page, "page_size": rows::PAGE_SIZE, "total": total})))
+}
+
+pub async fn act(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    path: web::Path<(i64, String, String, String)>,
+    body: ApiJson<crate::ops::activities::ActInput>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::ops::activities::{self as acts, Person, Verb};
+    let (id, phase, activity, verb) = path.into_inner();
+    let verb = Verb::parse(&verb).ok_or(ApiError(AppError::NotFound))?;
+    let (mut conn, release) = visible_or_named(&state, &user, id).await?;
+    let person = Person {
+        actor: user.actor(),
+        user_id: user.user_id,
+        email: &user.email,
+        bindings: &user.bindings,
+        groups: acts::groups_of(&mut conn, user.user_id).await?,
+    };
+    let updated = acts::act(&mut conn, &person, release.id, &phase, &activity, verb, &body.0, state.now()).await?;
+    Ok(ok(&answer(&mut conn, updated, &[]).await?))
+}
+
+pub async fn rollback(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    id: web::Path<i64>,
+    body: ApiJson<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (mut conn, release) = visible(&state, &user, *id).await?;
+    let updated =
+        crate::ops::activities::roll_back(&mut conn, &user.actor(), &user.bindings, release.id, &body.0.reason, state.now()).await?;
+    Ok(ok(&answer(&mut conn, updated, &[]).await?))
+}
+
+/// Named people (owners, approvers, stakeholders) see the release whatever their role.
+async fn visible_or_named(
+    state: &AppState,
+    user: &ApiUser,
+    id: i64,
+) -> Result<(diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>, Release), ApiError> {
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, id).await?;
+    if !user.may(Action::ViewRelease, release.scope())
+        && !crate::ops::releases::is_named(&mut conn, &release, user.user_id, &user.email).await?
+    {
+        user.require(Action::ViewRelease, release.scope())?;
+    }
+    Ok((conn, release))
 }

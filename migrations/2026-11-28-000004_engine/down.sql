@@ -1,0 +1,5 @@
+DROP TABLE IF EXISTS approval_votes;
+ALTER TABLE release_phases DROP COLUMN IF EXISTS wake_at;
+ALTER TABLE release_activities DROP COLUMN IF EXISTS on_failure, DROP COLUMN IF EXISTS wake_at, DROP COLUMN IF EXISTS status_reason,
+    DROP COLUMN IF EXISTS eligible, DROP COLUMN IF EXISTS needed, DROP COLUMN IF EXISTS last_actor, DROP COLUMN IF EXISTS note;
+ALTER TABLE releases DROP COLUMN IF EXISTS next_eval_at, DROP COLUMN IF EXISTS failing;

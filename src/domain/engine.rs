@@ -1,0 +1,514 @@
+//! The engine's rules as pure functions: what may start or finish now, and the status roll-up
+//! activity → phase → release (DESIGN §4). The worker applies these to the stored tree.
+
+use chrono::{DateTime, Utc};
+
+use super::process::definition::{ActivityKind, OnFailure};
+use super::release::Status;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Node {
+    NotStarted,
+    Waiting,
+    Running,
+    OnHold,
+    Success,
+    Failed,
+    Ignored,
+    Skipped,
+    Aborted,
+}
+
+impl Node {
+    pub const ALL: [Node; 9] = [
+        Node::NotStarted,
+        Node::Waiting,
+        Node::Running,
+        Node::OnHold,
+        Node::Success,
+        Node::Failed,
+        Node::Ignored,
+        Node::Skipped,
+        Node::Aborted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Node::NotStarted => "NotStarted",
+            Node::Waiting => "Waiting",
+            Node::Running => "Running",
+            Node::OnHold => "OnHold",
+            Node::Success => "Success",
+            Node::Failed => "Failed",
+            Node::Ignored => "Ignored",
+            Node::Skipped => "Skipped",
+            Node::Aborted => "Aborted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Node {
+        Node::ALL.into_iter().find(|n| n.as_str() == s).unwrap_or(Node::NotStarted)
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, Node::Success | Node::Failed | Node::Ignored | Node::Skipped | Node::Aborted)
+    }
+
+    pub fn in_progress(self) -> bool {
+        matches!(self, Node::Waiting | Node::Running | Node::OnHold)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Act {
+    pub phase: String,
+    pub key: String,
+    pub kind: ActivityKind,
+    pub status: Node,
+    pub depends_on: Vec<String>,
+    pub critical: bool,
+    pub on_failure: OnFailure,
+    /// When a waiting activity (a `wait`) is due.
+    pub wake_at: Option<DateTime<Utc>>,
+}
+
+impl Act {
+    /// Done for its dependents: succeeded, skipped, ignored, or failed where failure is ignored.
+    pub fn done(&self) -> bool {
+        match self.status {
+            Node::Success | Node::Ignored | Node::Skipped => true,
+            Node::Failed => self.on_failure == OnFailure::Ignore,
+            _ => false,
+        }
+    }
+
+    /// A failure that fails the release (and starts its rollback).
+    pub fn fails_release(&self) -> bool {
+        self.status == Node::Failed && self.on_failure != OnFailure::Ignore
+    }
+
+    /// Only a person can move it: a manual task or approval in progress, or any hold.
+    pub fn waits_on_person(&self) -> bool {
+        self.status == Node::OnHold || (self.status == Node::Running && matches!(self.kind, ActivityKind::Manual | ActivityKind::Approval))
+    }
+
+    /// It moves by itself: something runs, or waits on time or a callback.
+    pub fn moves_by_itself(&self) -> bool {
+        self.status == Node::Waiting
+            || (self.status == Node::Running && matches!(self.kind, ActivityKind::Webhook | ActivityKind::Subprocess | ActivityKind::Wait))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    pub key: String,
+    pub status: Node,
+    pub depends_on: Vec<String>,
+    pub rollback: bool,
+    /// `not_before`, resolved against the release's start and zone.
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tree {
+    pub phases: Vec<Phase>,
+    pub activities: Vec<Act>,
+    /// A failure decided the release fails: rollback phases run, nothing else starts.
+    pub failing: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Phase {
+        key: String,
+        to: Node,
+        wake_at: Option<DateTime<Utc>>,
+    },
+    /// The activity starts now: the worker initialises it by kind (approvers, deadlines…).
+    Start {
+        phase: String,
+        key: String,
+    },
+    Activity {
+        phase: String,
+        key: String,
+        to: Node,
+    },
+    Failing,
+}
+
+impl Tree {
+    fn acts<'a>(&'a self, phase: &'a str) -> impl Iterator<Item = &'a Act> + 'a {
+        self.activities.iter().filter(move |a| a.phase == phase)
+    }
+
+    fn phase_done(&self, key: &str) -> bool {
+        self.phases.iter().find(|p| p.key == key).is_none_or(|p| matches!(p.status, Node::Success | Node::Skipped | Node::Ignored))
+    }
+
+    /// Applies one change to the tree (the worker applies the same change to the database).
+    pub fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Phase { key, to, .. } => {
+                if let Some(p) = self.phases.iter_mut().find(|p| &p.key == key) {
+                    p.status = *to;
+                }
+            }
+            Change::Start { phase, key } => {
+                if let Some(a) = self.activities.iter_mut().find(|a| &a.phase == phase && &a.key == key) {
+                    a.status = Node::Running;
+                }
+            }
+            Change::Activity { phase, key, to } => {
+                if let Some(a) = self.activities.iter_mut().find(|a| &a.phase == phase && &a.key == key) {
+                    a.status = *to;
+                }
+            }
+            Change::Failing => self.failing = true,
+        }
+    }
+}
+
+/// The next batch of changes due now. Apply them and ask again until none are left.
+pub fn next_changes(tree: &Tree, now: DateTime<Utc>) -> Vec<Change> {
+    let mut out = Vec::new();
+    // Waits whose time has come.
+    for a in &tree.activities {
+        if a.status == Node::Waiting && a.wake_at.is_some_and(|t| t <= now) {
+            out.push(Change::Activity { phase: a.phase.clone(), key: a.key.clone(), to: Node::Success });
+        }
+    }
+    if !out.is_empty() {
+        return out;
+    }
+    // A failure that fails the release switches it to failing: nothing else starts.
+    if !tree.failing && tree.activities.iter().any(|a| a.fails_release()) {
+        return vec![Change::Failing];
+    }
+    if tree.failing {
+        for p in tree.phases.iter().filter(|p| !p.rollback) {
+            for a in tree.acts(&p.key) {
+                match a.status {
+                    Node::NotStarted => out.push(Change::Activity { phase: a.phase.clone(), key: a.key.clone(), to: Node::Skipped }),
+                    s if s.in_progress() => out.push(Change::Activity { phase: a.phase.clone(), key: a.key.clone(), to: Node::Aborted }),
+                    _ => {}
+                }
+            }
+            match p.status {
+                Node::NotStarted | Node::Waiting => out.push(Change::Phase { key: p.key.clone(), to: Node::Skipped, wake_at: None }),
+                Node::Running => out.push(Change::Phase { key: p.key.clone(), to: Node::Failed, wake_at: None }),
+                _ => {}
+            }
+        }
+        if !out.is_empty() {
+            return out;
+        }
+    }
+    for p in &tree.phases {
+        let eligible = if p.rollback { tree.failing } else { !tree.failing };
+        match p.status {
+            Node::NotStarted | Node::Waiting if eligible && p.depends_on.iter().all(|d| tree.phase_done(d)) => match p.not_before {
+                Some(t) if t > now => {
+                    if p.status != Node::Waiting {
+                        out.push(Change::Phase { key: p.key.clone(), to: Node::Waiting, wake_at: Some(t) });
+                    }
+                }
+                _ => out.push(Change::Phase { key: p.key.clone(), to: Node::Running, wake_at: None }),
+            },
+            Node::Running => {
+                let acts: Vec<&Act> = tree.acts(&p.key).collect();
+                if acts.iter().all(|a| a.status.is_finished()) {
+                    let to = if acts.iter().all(|a| a.done()) { Node::Success } else { Node::Failed };
+                    out.push(Change::Phase { key: p.key.clone(), to, wake_at: None });
+                    continue;
+                }
+                for a in acts.iter().filter(|a| a.status == Node::NotStarted) {
+                    let ready = a.depends_on.iter().all(|d| tree.acts(&p.key).find(|x| &x.key == d).is_none_or(|x| x.done()));
+                    if ready {
+                        out.push(Change::Start { phase: p.key.clone(), key: a.key.clone() });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // A release that did not fail skips its rollback phases once everything else is done.
+    if !tree.failing
+        && tree.phases.iter().filter(|p| !p.rollback).all(|p| p.status == Node::Success || p.status == Node::Skipped)
+        && out.is_empty()
+    {
+        for p in tree.phases.iter().filter(|p| p.rollback && !p.status.is_finished()) {
+            out.push(Change::Phase { key: p.key.clone(), to: Node::Skipped, wake_at: None });
+            for a in tree.acts(&p.key).filter(|a| !a.status.is_finished()) {
+                out.push(Change::Activity { phase: a.phase.clone(), key: a.key.clone(), to: Node::Skipped });
+            }
+        }
+    }
+    out
+}
+
+/// The earliest time something waits for (a `not_before` or a `wait`): when to look again.
+pub fn next_wake(tree: &Tree) -> Option<DateTime<Utc>> {
+    let phases = tree.phases.iter().filter(|p| p.status == Node::Waiting).filter_map(|p| p.not_before);
+    let acts = tree.activities.iter().filter(|a| a.status == Node::Waiting).filter_map(|a| a.wake_at);
+    phases.chain(acts).min()
+}
+
+/// Release status from its phases and activities (DESIGN §4), for an active, unaborted release.
+pub fn rollup(tree: &Tree) -> Status {
+    let in_progress = tree.activities.iter().any(|a| !a.status.is_finished()) && tree.phases.iter().any(|p| !p.status.is_finished());
+    let moving = tree.activities.iter().any(Act::moves_by_itself) || tree.phases.iter().any(|p| p.status == Node::Waiting);
+    let person = tree.activities.iter().any(Act::waits_on_person);
+    let main_done = tree.phases.iter().filter(|p| !p.rollback).all(|p| matches!(p.status, Node::Success | Node::Skipped));
+    let rollbacks: Vec<&Phase> = tree.phases.iter().filter(|p| p.rollback).collect();
+    let all_finished = tree.phases.iter().all(|p| p.status.is_finished());
+    if all_finished || (!in_progress && !tree.failing && main_done && rollbacks.iter().all(|p| p.status.is_finished())) {
+        if tree.failing
+            || tree.phases.iter().any(|p| !p.rollback && p.status == Node::Failed)
+            || tree.activities.iter().any(Act::fails_release)
+        {
+            let ran_rollback = rollbacks.iter().any(|p| p.status != Node::Skipped);
+            return if ran_rollback && rollbacks.iter().all(|p| p.status == Node::Success) { Status::RolledBack } else { Status::Failed };
+        }
+        if main_done {
+            let partial = tree
+                .activities
+                .iter()
+                .any(|a| a.status == Node::Ignored || (a.status == Node::Failed && a.on_failure == OnFailure::Ignore));
+            return if partial { Status::PartialSuccess } else { Status::Success };
+        }
+    }
+    if moving {
+        Status::Running
+    } else if person {
+        Status::OnHold
+    } else {
+        Status::Running
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn act(phase: &str, key: &str, kind: ActivityKind, status: Node) -> Act {
+        Act {
+            phase: phase.into(),
+            key: key.into(),
+            kind,
+            status,
+            depends_on: vec![],
+            critical: true,
+            on_failure: OnFailure::Manual,
+            wake_at: None,
+        }
+    }
+
+    fn phase(key: &str, deps: &[&str], status: Node) -> Phase {
+        Phase { key: key.into(), status, depends_on: deps.iter().map(|d| d.to_string()).collect(), rollback: false, not_before: None }
+    }
+
+    fn run(tree: &mut Tree, now: DateTime<Utc>) {
+        for _ in 0..100 {
+            let changes = next_changes(tree, now);
+            if changes.is_empty() {
+                return;
+            }
+            for c in &changes {
+                tree.apply(c);
+            }
+        }
+        panic!("did not settle");
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn phases_in_sequence_with_parallel_activities() {
+        let mut tree = Tree {
+            phases: vec![phase("one", &[], Node::NotStarted), phase("two", &["one"], Node::NotStarted)],
+            activities: vec![
+                act("one", "a", ActivityKind::Manual, Node::NotStarted),
+                act("one", "b", ActivityKind::Manual, Node::NotStarted),
+                act("two", "approve", ActivityKind::Approval, Node::NotStarted),
+            ],
+            failing: false,
+        };
+        run(&mut tree, t0());
+        assert_eq!(tree.activities[0].status, Node::Running);
+        assert_eq!(tree.activities[1].status, Node::Running, "independent activities run in parallel");
+        assert_eq!(tree.activities[2].status, Node::NotStarted);
+        assert_eq!(rollup(&tree), Status::OnHold, "only people can move it");
+        tree.activities[0].status = Node::Success;
+        tree.activities[1].status = Node::Success;
+        run(&mut tree, t0());
+        assert_eq!(tree.phases[0].status, Node::Success);
+        assert_eq!(tree.activities[2].status, Node::Running);
+        tree.activities[2].status = Node::Success;
+        run(&mut tree, t0());
+        assert_eq!(rollup(&tree), Status::Success);
+    }
+
+    #[test]
+    fn not_before_waits_for_its_time() {
+        let later = t0() + chrono::TimeDelta::hours(3);
+        let mut tree = Tree {
+            phases: vec![Phase { not_before: Some(later), ..phase("p", &[], Node::NotStarted) }],
+            activities: vec![act("p", "a", ActivityKind::Manual, Node::NotStarted)],
+            failing: false,
+        };
+        run(&mut tree, t0());
+        assert_eq!(tree.phases[0].status, Node::Waiting);
+        assert_eq!(next_wake(&tree), Some(later));
+        assert_eq!(rollup(&tree), Status::Running, "waiting on time is running");
+        run(&mut tree, later);
+        assert_eq!(tree.phases[0].status, Node::Running);
+    }
+
+    #[test]
+    fn a_failure_runs_the_rollback_and_ends_rolled_back() {
+        let mut rollback = phase("rollback", &[], Node::NotStarted);
+        rollback.rollback = true;
+        let mut failing = act("p", "deploy", ActivityKind::Manual, Node::Failed);
+        failing.on_failure = OnFailure::Fail;
+        let mut tree = Tree {
+            phases: vec![phase("p", &[], Node::Running), phase("q", &["p"], Node::NotStarted), rollback],
+            activities: vec![
+                failing,
+                act("q", "x", ActivityKind::Manual, Node::NotStarted),
+                act("rollback", "revert", ActivityKind::Manual, Node::NotStarted),
+            ],
+            failing: false,
+        };
+        run(&mut tree, t0());
+        assert!(tree.failing);
+        assert_eq!(tree.phases[1].status, Node::Skipped);
+        assert_eq!(tree.activities[2].status, Node::Running, "the rollback runs");
+        tree.activities[2].status = Node::Success;
+        run(&mut tree, t0());
+        assert_eq!(rollup(&tree), Status::RolledBack);
+    }
+
+    #[test]
+    fn ignored_failures_end_partial_and_rollbacks_are_skipped() {
+        let mut rollback = phase("rollback", &[], Node::NotStarted);
+        rollback.rollback = true;
+        let mut optional = act("p", "docs", ActivityKind::Manual, Node::Failed);
+        optional.on_failure = OnFailure::Ignore;
+        optional.critical = false;
+        let mut tree = Tree {
+            phases: vec![phase("p", &[], Node::Running), rollback],
+            activities: vec![
+                optional,
+                act("p", "main", ActivityKind::Manual, Node::Success),
+                act("rollback", "revert", ActivityKind::Manual, Node::NotStarted),
+            ],
+            failing: false,
+        };
+        run(&mut tree, t0());
+        assert_eq!(tree.phases[1].status, Node::Skipped);
+        assert_eq!(rollup(&tree), Status::PartialSuccess);
+    }
+
+    fn node() -> impl Strategy<Value = Node> {
+        prop::sample::select(Node::ALL.to_vec())
+    }
+
+    fn kind() -> impl Strategy<Value = ActivityKind> {
+        prop::sample::select(ActivityKind::ALL.to_vec())
+    }
+
+    fn on_failure() -> impl Strategy<Value = OnFailure> {
+        prop::sample::select(vec![OnFailure::Manual, OnFailure::Fail, OnFailure::Ignore])
+    }
+
+    fn tree() -> impl Strategy<Value = Tree> {
+        let phases = proptest::collection::vec((node(), any::<bool>()), 1..5);
+        let acts = proptest::collection::vec((0usize..5, kind(), node(), on_failure()), 1..12);
+        (phases, acts, any::<bool>()).prop_map(|(phases, acts, failing)| {
+            let n = phases.len();
+            let phases: Vec<Phase> = phases
+                .into_iter()
+                .enumerate()
+                .map(|(i, (status, rollback))| Phase {
+                    key: format!("p{i}"),
+                    status,
+                    depends_on: vec![],
+                    rollback: rollback && i > 0,
+                    not_before: None,
+                })
+                .collect();
+            let activities = acts
+                .into_iter()
+                .enumerate()
+                .map(|(i, (p, kind, status, on_failure))| Act {
+                    phase: format!("p{}", p % n),
+                    key: format!("a{i}"),
+                    kind,
+                    status,
+                    depends_on: vec![],
+                    critical: on_failure != OnFailure::Ignore,
+                    on_failure,
+                    wake_at: None,
+                })
+                .collect();
+            Tree { phases, activities, failing }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn never_success_with_an_unignored_critical_failure(t in tree()) {
+            let status = rollup(&t);
+            if t.activities.iter().any(|a| a.critical && a.fails_release()) {
+                prop_assert!(!matches!(status, Status::Success | Status::PartialSuccess), "{status:?}");
+            }
+        }
+
+        #[test]
+        fn moving_means_running_and_only_people_means_on_hold(t in tree()) {
+            let status = rollup(&t);
+            if status.is_finished() { return Ok(()); }
+            let moving = t.activities.iter().any(Act::moves_by_itself) || t.phases.iter().any(|p| p.status == Node::Waiting);
+            let person = t.activities.iter().any(Act::waits_on_person);
+            if moving { prop_assert_eq!(status, Status::Running); }
+            if !moving && person { prop_assert_eq!(status, Status::OnHold); }
+            if status == Status::OnHold { prop_assert!(person && !moving); }
+        }
+
+        #[test]
+        fn skipped_rollback_phases_never_change_the_outcome(t in tree()) {
+            let mut with = t.clone();
+            let mut without = t.clone();
+            for p in with.phases.iter_mut().filter(|p| p.rollback) { p.status = Node::Skipped; }
+            for a in with.activities.iter_mut() {
+                if with.phases.iter().any(|p| p.rollback && p.key == a.phase) { a.status = Node::Skipped; }
+            }
+            let rollback_keys: Vec<String> = without.phases.iter().filter(|p| p.rollback).map(|p| p.key.clone()).collect();
+            without.phases.retain(|p| !p.rollback);
+            without.activities.retain(|a| !rollback_keys.contains(&a.phase));
+            prop_assume!(!without.phases.is_empty() && !without.activities.is_empty());
+            with.failing = false;
+            without.failing = false;
+            prop_assert_eq!(rollup(&with), rollup(&without));
+        }
+
+        #[test]
+        fn the_engine_always_settles(t in tree()) {
+            let mut t = t;
+            for p in t.phases.iter_mut() { if p.status == Node::Waiting { p.not_before = None; } }
+            for _ in 0..200 {
+                let changes = next_changes(&t, t0());
+                if changes.is_empty() { return Ok(()); }
+                for c in &changes { t.apply(c); }
+            }
+            prop_assert!(false, "no fixpoint: {:?}", next_changes(&t, t0()));
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The worker: claims releases that need attention (`FOR UPDATE SKIP LOCKED`), applies the pure
+//! rules of `domain::engine` to their stored tree, and writes every change with its audit event
+//! and notifications in the same transaction. Woken by LISTEN/NOTIFY, polling as a fallback.
+
+pub mod kinds;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+use std::time::Duration;
+
+use crate::db::audit::{self, NewEvent};
+use crate::db::models::releases::{self as rows, Release, ReleaseActivity, ReleasePhase};
+use crate::db::schema::{release_activities, release_phases, releases};
+use crate::domain::engine::{next_changes, next_wake, rollup, Act, Change, Node, Phase, Tree};
+use crate::domain::process::definition::{ActivityKind, OnFailure};
+use crate::domain::process::time::{parse_offset, parse_point};
+use crate::domain::process::Definition;
+use crate::domain::release::Status;
+use crate::ops::{notify, OpError};
+
+pub const CHANNEL: &str = "railyard_work";
+
+/// Asks every worker to look now (delivered when the caller's transaction commits).
+pub async fn wake(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
+    diesel::sql_query(format!("SELECT pg_notify('{CHANNEL}', '')")).execute(conn).await
+}
+
+/// Marks a release as needing the worker now.
+pub async fn schedule_now(conn: &mut AsyncPgConnection, release_id: i64, now: DateTime<Utc>) -> QueryResult<()> {
+    diesel::update(releases::table.find(release_id)).set(releases::next_eval_at.eq(now)).execute(conn).await?;
+    wake(conn).await?;
+    Ok(())
+}
+
+/// The release's start: its scheduled start, or its activation time when it has none.
+pub fn release_start(r: &Release) -> DateTime<Utc> {
+    r.schedule_start.or(r.activated_at).unwrap_or(r.created_at)
+}
+
+pub fn zone(r: &Release) -> chrono_tz::Tz {
+    r.time_zone.parse().unwrap_or(chrono_tz::UTC)
+}
+
+/// A `not_before` or `until`: an offset from the release's start, or an RFC 3339 time.
+pub fn resolve_point(text: &str, r: &Release) -> Option<DateTime<Utc>> {
+    parse_point(text).ok()?;
+    match parse_offset(text) {
+        Ok(offset) => Some(offset.resolve(release_start(r), zone(r))),
+        Err(_) => DateTime::parse_from_rfc3339(text.trim()).ok().map(|t| t.with_timezone(&Utc)),
+    }
+}
+
+fn on_failure(s: &str) -> OnFailure {
+    match s {
+        "fail" => OnFailure::Fail,
+        "ignore" => OnFailure::Ignore,
+        _ => OnFailure::Manual,
+    }
+}
+
+pub fn tree_of(r: &Release, def: &Definition, phases: &[ReleasePhase], activities: &[ReleaseActivity]) -> Tree {
+    Tree {
+        phases: phases
+            .iter()
+            .map(|p| Phase {
+                key: p.key.clone(),
+                status: Node::parse(&p.status),
+                depends_on: p.depends_on.clone(),
+                rollback: p.rollback,
+                not_before: def.phase(&p.key).and_then(|d| d.not_before.as_deref()).and_then(|nb| resolve_point(nb, r)),
+            })
+            .collect(),
+        activities: activities
+            .iter()
+            .map(|a| Act {
+                phase: a.phase_key.clone(),
+                key: a.key.clone(),
+                kind: ActivityKind::parse(&a.kind).unwrap_or(ActivityKind::Manual),
+                status: Node::parse(&a.status),
+                depends_on: a.depends_on.clone(),
+                critical: a.critical,
+                on_failure: on_failure(&a.on_failure),
+                wake_at: a.wake_at,
+            })
+            .collect(),
+        failing: r.failing,
+    }
+}
+
+fn event(r: &Release, action: &str, subject: String, details: serde_json::Value) -> NewEvent {
+    NewEvent {
+        account_id: Some(r.account_id),
+        release_id: Some(r.id),
+        actor: "system:engine".into(),
+        action: action.into(),
+        subject,
+        reason: None,
+        details,
+    }
+}
+
+async fn set_activity(conn: &mut AsyncPgConnection, r: &Release, phase: &str, key: &str, to: Node, now: DateTime<Utc>) -> QueryResult<()> {
+    let finished = to.is_finished().then_some(now);
+    diesel::update(
+        release_activities::table
+            .filter(release_activities::release_id.eq(r.id))
+            .filter(release_activities::phase_key.eq(phase))
+            .filter(release_activities::key.eq(key)),
+    )
+    .set((
+        release_activities::status.eq(to.as_str()),
+        release_activities::finished_at.eq(finished),
+        release_activities::wake_at.eq(None::<DateTime<Utc>>),
+    ))
+    .execute(conn)
+    .await?;
+    audit::append(conn, event(r, &format!("activity.{}", to.as_str().to_lowercase()), format!("activity:{phase}.{key}"), json!({})), now)
+        .await?;
+    Ok(())
+}
+
+/// Moves one claimed (locked) release as far as it can go now. Returns the number of changes.
+pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc>) -> Result<usize, OpError> {
+    let def = crate::ops::releases::pinned_definition(conn, &r).await?;
+    let (phases, activities) = rows::tree(conn, r.id).await?;
+    let mut tree = tree_of(&r, &def, &phases, &activities);
+    let mut count = 0;
+    for _ in 0..500 {
+        let changes = next_changes(&tree, now);
+        if changes.is_empty() {
+            break;
+        }
+        for change in changes {
+            count += 1;
+            match &change {
+                Change::Phase { key, to, wake_at } => {
+                    let started = (*to == Node::Running).then_some(now);
+                    let finished = to.is_finished().then_some(now);
+
+                    diesel::update(release_phases::table.filter(release_phases::release_id.eq(r.id)).filter(release_phases::key.eq(key)))
+                        .set((release_phases::status.eq(to.as_str()), release_phases::wake_at.eq(wake_at)))
+                        .execute(conn)
+                        .await?;
+                    if let Some(t) = started {
+                        diesel::update(
+                            release_phases::table.filter(release_phases::release_id.eq(r.id)).filter(release_phases::key.eq(key)),
+                        )
+                        .set(release_phases::started_at.eq(t))
+                        .execute(conn)
+                        .await?;
+                    }
+                    if let Some(t) = finished {
+                        diesel::update(
+                            release_phases::table.filter(release_phases::release_id.eq(r.id)).filter(release_phases::key.eq(key)),
+                        )
+                        .set(release_phases::finished_at.eq(t))
+                        .execute(conn)
+                        .await?;
+                    }
+                    audit::append(
+                        conn,
+                        event(&r, &format!("phase.{}", to.as_str().to_lowercase()), format!("phase:{key}"), json!({"wake_at": wake_at})),
+                        now,
+                    )
+                    .await?;
+                    if *to == Node::Running {
+                        if let Some(p) = phases.iter().find(|p| &p.key == key) {
+                            let to_users = notify::recipients(conn, r.account_id, std::slice::from_ref(&p.owner)).await?;
+                            notify::enqueue(
+                                conn,
+                                r.account_id,
+                                &to_users,
+                                "phase.started",
+                                &format!("Phase \"{}\" of \"{}\" started", p.name, r.name),
+                                "",
+                                &format!("/releases/{}", r.id),
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                    tree.apply(&change);
+                }
+                Change::Start { phase, key } => {
+                    tree.apply(&change);
+                    let row = activities.iter().find(|a| &a.phase_key == phase && &a.key == key).ok_or(OpError::NotFound)?;
+                    let activity_def =
+                        def.phase(phase).and_then(|p| p.activities.iter().find(|a| &a.key == key)).ok_or(OpError::NotFound)?;
+                    let started = kinds::start(conn, &r, row, activity_def, now).await?;
+                    if let Some(a) = tree.activities.iter_mut().find(|a| &a.phase == phase && &a.key == key) {
+                        a.status = started.status;
+                        a.wake_at = started.wake_at;
+                    }
+                }
+                Change::Activity { phase, key, to } => {
+                    set_activity(conn, &r, phase, key, *to, now).await?;
+                    tree.apply(&change);
+                }
+                Change::Failing => {
+                    diesel::update(releases::table.find(r.id)).set(releases::failing.eq(true)).execute(conn).await?;
+                    audit::append(
+                        conn,
+                        event(
+                            &r,
+                            "release.failing",
+                            format!("release:{}", r.id),
+                            json!({"rollback": def.phases.iter().any(|p| p.rollback)}),
+                        ),
+                        now,
+                    )
+                    .await?;
+                    tree.apply(&change);
+                }
+            }
+        }
+    }
+    let status = rollup(&tree);
+    let reason = hold_reason(conn, &r, &tree, status).await?;
+    let previous = r.status();
+    let finished_at = status.is_finished().then_some(now);
+    diesel::update(releases::table.find(r.id))
+        .set((
+            releases::status.eq(status.as_str()),
+            releases::status_reason.eq(&reason),
+            releases::finished_at.eq(finished_at),
+            releases::next_eval_at.eq(if status.is_finished() { None } else { next_wake(&tree) }),
+            releases::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    if status != previous {
+        count += 1;
+        audit::append(
+            conn,
+            event(
+                &r,
+                "release.status",
+                format!("release:{}", r.id),
+                json!({"from": previous.as_str(), "to": status.as_str(), "reason": reason}),
+            ),
+            now,
+        )
+        .await?;
+        if matches!(status, Status::OnHold) || status.is_finished() {
+            let mut principals = r.stakeholders.clone();
+            if let Some(owner) = r.owner_id {
+                let email = crate::db::models::users::User::find(conn, r.account_id, owner).await?.email;
+                principals.push(format!("user:{email}"));
+            }
+            let to_users = notify::recipients(conn, r.account_id, &principals).await?;
+            let subject = format!("Release \"{}\" is {}", r.name, status.as_str());
+            notify::enqueue(
+                conn,
+                r.account_id,
+                &to_users,
+                &format!("release.{}", status.as_str().to_lowercase()),
+                &subject,
+                reason.as_deref().unwrap_or(""),
+                &format!("/releases/{}", r.id),
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(count)
+}
+
+/// Why a release waits for people: the activities and who can move them.
+async fn hold_reason(conn: &mut AsyncPgConnection, r: &Release, tree: &Tree, status: Status) -> QueryResult<Option<String>> {
+    if status != Status::OnHold {
+        return Ok(None);
+    }
+    let waiting: Vec<(String, String, Option<String>, String)> = release_activities::table
+        .filter(release_activities::release_id.eq(r.id))
+        .filter(release_activities::status.eq_any(["Running", "OnHold"]))
+        .order((release_activities::phase_key, release_activities::position))
+        .select((release_activities::name, release_activities::kind, release_activities::status_reason, release_activities::owner))
+        .load(conn)
+        .await?;
+    let _ = tree;
+    let parts: Vec<String> = waiting
+        .into_iter()
+        .map(|(name, kind, reason, owner)| match (kind.as_str(), reason) {
+            (_, Some(reason)) => format!("\"{name}\": {reason}"),
+            ("approval", None) => format!("\"{name}\" waits for approvals"),
+            _ => format!("\"{name}\" waits for {owner}"),
+        })
+        .collect();
+    Ok(Some(parts.join("; ")))
+}
+
+/// One pass: claims due releases one at a time (SKIP LOCKED) and advances each.
+pub async fn step(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<usize, OpError> {
+    let mut total = 0;
+    let mut seen: Vec<i64> = Vec::new();
+    for _ in 0..200 {
+        let done = conn
+            .transaction(async |conn| {
+                let claimed: Option<Release> = releases::table
+                    .filter(releases::state.eq("active"))
+                    .filter(releases::status.eq_any(["Running", "OnHold"]))
+                    .filter(releases::next_eval_at.le(now))
+                    .filter(releases::id.ne_all(&seen))
+                    .order(releases::next_eval_at)
+                    .limit(1)
+                    .for_update()
+                    .skip_locked()
+                    .select(Release::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                match claimed {
+                    None => Ok::<_, OpError>(None),
+                    Some(r) => {
+                        let id = r.id;
+                        Ok(Some((id, advance(conn, r, now).await?)))
+                    }
+                }
+            })
+            .await?;
+        match done {
+            None => break,
+            Some((id, n)) => {
+                seen.push(id);
+                total += n;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// One round of all background work: auto-activation, the engine, retention.
+pub async fn tick(state: &crate::web::AppState) -> anyhow::Result<usize> {
+    let mut conn = state.pool.get().await?;
+    let now = state.clock.now();
+    let activated = crate::ops::releases::activation_sweep(&mut conn, now).await.map_err(|e| anyhow::anyhow!("activation sweep: {e}"))?;
+    let moved = step(&mut conn, now).await.map_err(|e| anyhow::anyhow!("engine: {e}"))?;
+    let archived = crate::ops::releases::retention_sweep(&mut conn, state.settings.retention_days, now)
+        .await
+        .map_err(|e| anyhow::anyhow!("retention: {e}"))?;
+    Ok(activated + moved + archived)
+}
+
+/// The worker loop: LISTEN on a dedicated connection, and poll every second as a fallback.
+pub fn spawn_worker(state: actix_web::web::Data<crate::web::AppState>) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = worker_loop(&state).await {
+                tracing::warn!(error = %e, "worker connection lost; reconnecting");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    });
+}
+
+async fn worker_loop(state: &crate::web::AppState) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let mut listener = AsyncPgConnection::establish(&state.settings.database_url).await?;
+    diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut listener).await?;
+    let mut notifications = std::pin::pin!(listener.notifications_stream());
+    let mut poll = tokio::time::interval(Duration::from_secs(1));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            n = notifications.next() => {
+                if n.is_none() { anyhow::bail!("notification stream ended"); }
+            }
+            _ = poll.tick() => {}
+        }
+        // Keep going while there is work, so a chain of changes does not wait for the poll.
+        for _ in 0..50 {
+            match tick(state).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "worker tick failed");
+                    break;
+                }
+            }
+        }
+    }
+}

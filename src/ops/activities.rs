@@ -1,0 +1,390 @@
+//! What people do to activities: complete or fail a task, approve or reject, and the release
+//! manager's failure decisions (retry, ignore, fix-and-continue, roll back).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{Actor, OpError};
+use crate::db::audit::{self, NewEvent};
+use crate::db::models::releases::{Release, ReleaseActivity};
+use crate::db::schema::{approval_votes, release_activities, releases};
+use crate::domain::engine::Node;
+use crate::domain::policy::{self, Action, Binding};
+use crate::domain::process::definition::ActivityKind;
+use crate::domain::release::in_flight;
+use crate::domain::validate as fields;
+
+/// Marks a hold that waits for a release manager's failure decision.
+pub const FAILED_PREFIX: &str = "failed";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Complete,
+    Fail,
+    Approve,
+    Reject,
+    Retry,
+    Ignore,
+    Fix,
+}
+
+impl Verb {
+    pub fn parse(s: &str) -> Option<Verb> {
+        Some(match s {
+            "complete" => Verb::Complete,
+            "fail" => Verb::Fail,
+            "approve" => Verb::Approve,
+            "reject" => Verb::Reject,
+            "retry" => Verb::Retry,
+            "ignore" => Verb::Ignore,
+            "fix" => Verb::Fix,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Complete => "complete",
+            Verb::Fail => "fail",
+            Verb::Approve => "approve",
+            Verb::Reject => "reject",
+            Verb::Retry => "retry",
+            Verb::Ignore => "ignore",
+            Verb::Fix => "fix",
+        }
+    }
+
+    pub const ALL: [Verb; 7] = [Verb::Complete, Verb::Fail, Verb::Approve, Verb::Reject, Verb::Retry, Verb::Ignore, Verb::Fix];
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActInput {
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub outputs: Option<Map<String, Value>>,
+}
+
+/// The person acting, with what the policy needs to know about them.
+pub struct Person<'a> {
+    pub actor: Actor,
+    pub user_id: i64,
+    pub email: &'a str,
+    pub bindings: &'a [Binding],
+    pub groups: Vec<String>,
+}
+
+impl Person<'_> {
+    fn owns(&self, owner: &str) -> bool {
+        match owner.split_once(':') {
+            Some(("user", e)) => e.eq_ignore_ascii_case(self.email),
+            Some(("group", g)) => self.groups.iter().any(|x| x == g),
+            _ => false,
+        }
+    }
+}
+
+fn is_decision_hold(a: &ReleaseActivity) -> bool {
+    a.status == "OnHold" && a.status_reason.as_deref().is_some_and(|r| r.starts_with(FAILED_PREFIX))
+}
+
+/// Whether `verb` is open to this person on this activity now; `Err` says why not.
+pub fn may_act(person: &Person<'_>, r: &Release, a: &ReleaseActivity, verb: Verb) -> Result<(), String> {
+    let kind = ActivityKind::parse(&a.kind).unwrap_or(ActivityKind::Manual);
+    let scope = r.scope();
+    if !in_flight(r.state(), r.status()) {
+        return Err(format!("The release is not in flight ({}, {}).", r.state(), r.status()));
+    }
+    match verb {
+        Verb::Complete | Verb::Fail => {
+            if kind != ActivityKind::Manual {
+                return Err(format!("Only manual activities are completed or failed by hand; this one is {}.", kind.as_str()));
+            }
+            if a.status != "Running" {
+                return Err(format!("The activity is {}, not waiting for its owner.", a.status));
+            }
+            if !(person.owns(&a.owner) || policy::allows(person.bindings, Action::ActOnActivity, scope)) {
+                return Err(format!("Only its owner ({}) or a release manager of this release may do that.", a.owner));
+            }
+        }
+        Verb::Approve | Verb::Reject => {
+            if kind != ActivityKind::Approval {
+                return Err("Only approval activities take votes.".into());
+            }
+            if !(a.status == "Running" || (a.status == "OnHold" && !is_decision_hold(a))) {
+                return Err(format!("The approval is {}, not open for votes.", a.status));
+            }
+            if !a.eligible.contains(&person.user_id) {
+                let separated = Some(person.user_id) == r.owner_id || Some(person.user_id) == r.created_by;
+                return Err(if separated {
+                    "You are not an eligible approver: separation of duties excludes the release's creator and release manager.".into()
+                } else {
+                    "You are not an eligible approver of this activity.".into()
+                });
+            }
+        }
+        Verb::Retry | Verb::Ignore | Verb::Fix => {
+            if !policy::allows(person.bindings, Action::DecideFailure, scope) {
+                return Err("Only a release manager of this release decides on failures.".into());
+            }
+            if !is_decision_hold(a) {
+                return Err(format!("The activity is {}, not waiting for a failure decision.", a.status));
+            }
+            if kind == ActivityKind::Approval && verb != Verb::Retry {
+                return Err("Approvals cannot be ignored or marked fixed: retry (a new round), roll back or abort.".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn required_reason(input: &ActInput, field: &str) -> Result<String, OpError> {
+    let text = input.reason.as_deref().or(input.comment.as_deref()).unwrap_or("");
+    fields::required_text(text, 2000).map_err(|m| OpError::invalid(field, m))
+}
+
+async fn update_activity(
+    conn: &mut AsyncPgConnection,
+    r: &Release,
+    a: &ReleaseActivity,
+    status: Node,
+    reason: Option<&str>,
+    actor: &str,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let finished = status.is_finished().then_some(now);
+    diesel::update(
+        release_activities::table
+            .filter(release_activities::release_id.eq(r.id))
+            .filter(release_activities::phase_key.eq(&a.phase_key))
+            .filter(release_activities::key.eq(&a.key)),
+    )
+    .set((
+        release_activities::status.eq(status.as_str()),
+        release_activities::status_reason.eq(reason),
+        release_activities::finished_at.eq(finished),
+        release_activities::last_actor.eq(actor),
+        release_activities::note.eq(note),
+    ))
+    .execute(conn)
+    .await
+}
+
+/// A failure by its `on_failure`: ignore → Failed (counts as done), fail → Failed (the release
+/// fails), manual → OnHold for a release manager's decision.
+fn failed_status(a: &ReleaseActivity, why: &str) -> (Node, Option<String>) {
+    match a.on_failure.as_str() {
+        "manual" => (
+            Node::OnHold,
+            Some(format!("{FAILED_PREFIX}: {why}; a release manager decides: retry, ignore, fix-and-continue, roll back or abort")),
+        ),
+        _ => (Node::Failed, Some(why.to_string())),
+    }
+}
+
+/// Performs one action on an activity, in one transaction with its audit event; the worker
+/// is woken to move the release on.
+pub async fn act(
+    conn: &mut AsyncPgConnection,
+    person: &Person<'_>,
+    release_id: i64,
+    phase: &str,
+    key: &str,
+    verb: Verb,
+    input: &ActInput,
+    now: DateTime<Utc>,
+) -> Result<Release, OpError> {
+    conn.transaction(async |conn| {
+        let r = Release::lock(conn, person.actor.account_id, release_id).await?;
+        let a: ReleaseActivity = release_activities::table
+            .filter(release_activities::release_id.eq(r.id))
+            .filter(release_activities::phase_key.eq(phase))
+            .filter(release_activities::key.eq(key))
+            .select(ReleaseActivity::as_select())
+            .first(conn)
+            .await?;
+        may_act(person, &r, &a, verb).map_err(OpError::Forbidden)?;
+        let label = person.actor.label.clone();
+        let mut event_reason: Option<String> = None;
+        let mut details = json!({"attempt": a.attempts});
+        match verb {
+            Verb::Complete => {
+                let outputs = input.outputs.clone().unwrap_or_default();
+                let mut merged = a.outputs.as_object().cloned().unwrap_or_default();
+                merged.extend(outputs);
+                diesel::update(
+                    release_activities::table
+                        .filter(release_activities::release_id.eq(r.id))
+                        .filter(release_activities::phase_key.eq(phase))
+                        .filter(release_activities::key.eq(key)),
+                )
+                .set(release_activities::outputs.eq(Value::Object(merged)))
+                .execute(conn)
+                .await?;
+                update_activity(conn, &r, &a, Node::Success, None, &label, input.comment.as_deref(), now).await?;
+                details["comment"] = json!(input.comment);
+            }
+            Verb::Fail => {
+                let why = required_reason(input, "reason")?;
+                let (status, reason) = failed_status(&a, &format!("failed by {label}: {why}"));
+                update_activity(conn, &r, &a, status, reason.as_deref(), &label, Some(&why), now).await?;
+                event_reason = Some(why);
+            }
+            Verb::Approve | Verb::Reject => {
+                if verb == Verb::Reject {
+                    event_reason = Some(required_reason(input, "reason")?);
+                }
+                let inserted = diesel::insert_into(approval_votes::table)
+                    .values((
+                        approval_votes::account_id.eq(r.account_id),
+                        approval_votes::release_id.eq(r.id),
+                        approval_votes::phase_key.eq(phase),
+                        approval_votes::activity_key.eq(key),
+                        approval_votes::round.eq(a.attempts),
+                        approval_votes::user_id.eq(person.user_id),
+                        approval_votes::cast_by.eq(person.user_id),
+                        approval_votes::decision.eq(verb.as_str()),
+                        approval_votes::comment.eq(event_reason.clone().or(input.comment.clone())),
+                        approval_votes::at.eq(now),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)
+                    .await?;
+                if inserted == 0 {
+                    return Err(OpError::Conflict {
+                        message: "You have already voted in this approval round: each approver has one vote.".into(),
+                    });
+                }
+                if verb == Verb::Reject {
+                    let why = format!("rejected by {label}: {}", event_reason.clone().unwrap_or_default());
+                    let (status, reason) = failed_status(&a, &why);
+                    update_activity(conn, &r, &a, status, reason.as_deref(), &label, None, now).await?;
+                } else {
+                    let approvals: i64 = approval_votes::table
+                        .filter(approval_votes::release_id.eq(r.id))
+                        .filter(approval_votes::phase_key.eq(phase))
+                        .filter(approval_votes::activity_key.eq(key))
+                        .filter(approval_votes::round.eq(a.attempts))
+                        .filter(approval_votes::decision.eq("approve"))
+                        .count()
+                        .get_result(conn)
+                        .await?;
+                    details["approvals"] = json!(approvals);
+                    details["needed"] = json!(a.needed);
+                    if approvals >= i64::from(a.needed) {
+                        update_activity(conn, &r, &a, Node::Success, None, &label, None, now).await?;
+                    }
+                }
+                details["round"] = json!(a.attempts);
+            }
+            Verb::Retry => {
+                event_reason = Some(required_reason(input, "reason")?);
+                // Back to NotStarted: the worker starts it again as a new attempt (a new round
+                // for approvals: earlier votes no longer count).
+                update_activity(conn, &r, &a, Node::NotStarted, None, &label, None, now).await?;
+            }
+            Verb::Ignore => {
+                event_reason = Some(required_reason(input, "reason")?);
+                update_activity(conn, &r, &a, Node::Ignored, None, &label, event_reason.as_deref(), now).await?;
+            }
+            Verb::Fix => {
+                let note = required_reason(input, "reason")?;
+                update_activity(conn, &r, &a, Node::Success, None, &label, Some(&format!("fixed: {note}")), now).await?;
+                event_reason = Some(note);
+            }
+        }
+        let mut event = NewEvent {
+            account_id: Some(r.account_id),
+            release_id: Some(r.id),
+            actor: label,
+            action: format!("activity.{}", verb.as_str()),
+            subject: format!("activity:{phase}.{key}"),
+            reason: None,
+            details,
+        };
+        if let Some(reason) = event_reason {
+            event = event.with_reason(reason);
+        }
+        audit::append(conn, event, now).await?;
+        crate::engine::schedule_now(conn, r.id, now).await?;
+        Ok(Release::find(conn, r.account_id, r.id).await?)
+    })
+    .await
+}
+
+/// Roll back (reason required): the held failure fails the release; its rollback phases run.
+pub async fn roll_back(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    bindings: &[Binding],
+    release_id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Release, OpError> {
+    let reason = fields::required_text(reason, 2000).map_err(|m| OpError::invalid("reason", m))?;
+    conn.transaction(async |conn| {
+        let r = Release::lock(conn, actor.account_id, release_id).await?;
+        if !policy::allows(bindings, Action::DecideFailure, r.scope()) {
+            return Err(OpError::Forbidden("Only a release manager of this release decides on failures.".into()));
+        }
+        if !in_flight(r.state(), r.status()) {
+            return Err(OpError::Rule {
+                code: "not_in_flight",
+                message: format!("The release is not in flight ({}).", r.status()),
+                field: None,
+            });
+        }
+        let held: Vec<ReleaseActivity> = release_activities::table
+            .filter(release_activities::release_id.eq(r.id))
+            .filter(release_activities::status.eq("OnHold"))
+            .select(ReleaseActivity::as_select())
+            .load(conn)
+            .await?;
+        for a in held.iter().filter(|a| is_decision_hold(a)) {
+            diesel::update(
+                release_activities::table
+                    .filter(release_activities::release_id.eq(r.id))
+                    .filter(release_activities::phase_key.eq(&a.phase_key))
+                    .filter(release_activities::key.eq(&a.key)),
+            )
+            .set((
+                release_activities::status.eq("Failed"),
+                release_activities::on_failure.eq("fail"),
+                release_activities::finished_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        }
+        diesel::update(releases::table.find(r.id)).set(releases::failing.eq(true)).execute(conn).await?;
+        audit::append(
+            conn,
+            NewEvent {
+                account_id: Some(r.account_id),
+                release_id: Some(r.id),
+                actor: actor.label.clone(),
+                action: "release.rollback".into(),
+                subject: format!("release:{}", r.id),
+                reason: Some(reason.clone()),
+                details: json!({}),
+            },
+            now,
+        )
+        .await?;
+        crate::engine::schedule_now(conn, r.id, now).await?;
+        Ok(Release::find(conn, r.account_id, r.id).await?)
+    })
+    .await
+}
+
+/// The names of the groups a user belongs to (for `group:<name>` owners).
+pub async fn groups_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<String>> {
+    use crate::db::schema::{group_members, groups};
+    group_members::table.inner_join(groups::table).filter(group_members::user_id.eq(user_id)).select(groups::name).load(conn).await
+}

@@ -1,0 +1,346 @@
+//! The engine, driven through the API with the worker stepped by hand (`run_until_idle`).
+
+use crate::common::TestApp;
+use chrono::{TimeDelta, TimeZone, Utc};
+use serde_json::{json, Value};
+
+pub struct World {
+    pub rm_token: String,
+    pub tokens: std::collections::HashMap<String, String>,
+    pub account: i64,
+}
+
+/// An account with a release manager `rm`, users by name, and groups of them.
+pub async fn world(app: &TestApp, users: &[&str], groups: &[(&str, &[&str])]) -> World {
+    let (account, admin, _) = app.admin_session("acme").await;
+    let admin_token = app.api_token(&admin).await;
+    let rm = app.create_user(account, "rm@acme.example.com", "account_release_manager", "").await;
+    let mut tokens = std::collections::HashMap::new();
+    for u in users {
+        let user = app.create_user(account, &format!("{u}@acme.example.com"), "viewer", "").await;
+        tokens.insert(u.to_string(), app.api_token(&user).await);
+    }
+    for (g, members) in groups {
+        let members: Vec<String> = members.iter().map(|m| format!("{m}@acme.example.com")).collect();
+        assert_eq!(app.api_post(&admin_token, "/api/v1/groups", &json!({"name": g, "members": members})).await.status(), 201);
+    }
+    World { rm_token: app.api_token(&rm).await, tokens, account }
+}
+
+pub async fn body(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Imports `yaml` and creates and activates a release of it; returns the release id.
+pub async fn start(app: &TestApp, w: &World, yaml: &str, extra: Value) -> i64 {
+    let (status, p) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let mut req = json!({"process_id": p["id"], "name": "Ledger 9.1 to PROD1", "activate": true});
+    if let Some(obj) = extra.as_object() {
+        for (k, v) in obj {
+            req[k] = v.clone();
+        }
+    }
+    let (status, r) = body(app.api_post(&w.rm_token, "/api/v1/releases", &req).await).await;
+    assert_eq!(status, 201, "{r}");
+    r["id"].as_i64().unwrap()
+}
+
+pub async fn get(app: &TestApp, w: &World, id: i64) -> Value {
+    body(app.api_get(&w.rm_token, &format!("/api/v1/releases/{id}")).await).await.1
+}
+
+pub fn activity<'a>(r: &'a Value, phase: &str, key: &str) -> &'a Value {
+    r["phases"].as_array().unwrap().iter().find(|p| p["key"] == phase).unwrap()["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == key)
+        .unwrap()
+}
+
+pub async fn act(app: &TestApp, token: &str, id: i64, phase: &str, key: &str, verb: &str, body_json: Value) -> (u16, Value) {
+    body(app.api_post(token, &format!("/api/v1/releases/{id}/activities/{phase}/{key}/{verb}"), &body_json).await).await
+}
+
+const TWO_STEP: &str = "name: Two Step
+phases:
+  - key: prepare
+    name: Prepare
+    activities:
+      - {key: db, name: Migrate database, kind: manual, owner: \"user:ops1@acme.example.com\"}
+      - {key: flags, name: Set feature flags, kind: manual, owner: \"group:ops\"}
+  - key: signoff
+    name: Sign-off
+    depends_on: [prepare]
+    activities:
+      - {key: qa, name: QA approval, kind: approval, approvers: \"group:qa\", required_approvals: 2}
+";
+
+#[tokio::test]
+async fn two_phases_run_to_success_with_the_right_roll_up_at_every_step() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &["ops1", "ops2", "qa1", "qa2", "qa3"], &[("ops", &["ops2"]), ("qa", &["qa1", "qa2", "qa3"])]).await;
+    let id = start(&app, &w, TWO_STEP, json!({})).await;
+    assert_eq!(get(&app, &w, id).await["status"], "Running", "just activated");
+
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["status"], "OnHold", "only the task owners can move it");
+    assert_eq!(activity(&r, "prepare", "db")["status"], "Running");
+    assert_eq!(activity(&r, "prepare", "flags")["status"], "Running", "in parallel");
+    assert_eq!(activity(&r, "signoff", "qa")["status"], "NotStarted");
+
+    // A task is completed by its owner (directly or through a group), not by others.
+    assert_eq!(act(&app, &w.tokens["qa1"], id, "prepare", "db", "complete", json!({})).await.0, 403);
+    let (status, _) =
+        act(&app, &w.tokens["ops1"], id, "prepare", "db", "complete", json!({"comment": "migrated", "outputs": {"schema": "v42"}})).await;
+    assert_eq!(status, 200);
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["status"], "OnHold");
+    assert_eq!(act(&app, &w.tokens["ops2"], id, "prepare", "flags", "complete", json!({})).await.0, 200);
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["phases"][0]["status"], "Success");
+    assert_eq!(activity(&r, "prepare", "db")["outputs"]["schema"], "v42");
+    assert_eq!(activity(&r, "signoff", "qa")["status"], "Running");
+    assert_eq!(r["status"], "OnHold", "only approvers can move it");
+    assert!(r["status_reason"].as_str().unwrap().contains("QA approval"));
+
+    assert_eq!(act(&app, &w.tokens["qa1"], id, "signoff", "qa", "approve", json!({})).await.0, 200);
+    assert_eq!(act(&app, &w.tokens["qa1"], id, "signoff", "qa", "approve", json!({})).await.0, 409, "one vote each");
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["status"], "OnHold", "one of two approvals");
+    assert_eq!(act(&app, &w.tokens["qa2"], id, "signoff", "qa", "approve", json!({})).await.0, 200);
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["status"], "Success");
+    assert!(r["finished_at"].is_string());
+    assert_eq!(r["phases"][1]["status"], "Success");
+}
+
+fn approval(name: &str, threshold: &str, sod: bool) -> String {
+    format!(
+        "name: {name}\nphases:\n  - key: p\n    name: P\n    activities:\n      - {{key: ok, name: Go, kind: approval, approvers: [\"group:qa\", \"user:rm@acme.example.com\"], {threshold}, separation_of_duties: {sod}}}\n"
+    )
+}
+
+#[tokio::test]
+async fn thresholds_and_separation_of_duties() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &["qa1", "qa2", "qa3"], &[("qa", &["qa1", "qa2", "qa3"])]).await;
+
+    // all over a group of three (the release manager excluded by separation of duties).
+    let all = start(&app, &w, &approval("All", "threshold: all", true), json!({})).await;
+    app.run_until_idle().await;
+    let (status, e) = act(&app, &w.rm_token, all, "p", "ok", "approve", json!({})).await;
+    assert_eq!(status, 403);
+    assert!(e["error"]["message"].as_str().unwrap().contains("separation of duties"), "{e}");
+    for (i, qa) in ["qa1", "qa2", "qa3"].iter().enumerate() {
+        app.run_until_idle().await;
+        assert_eq!(get(&app, &w, all).await["status"], "OnHold", "after {i} approvals");
+        assert_eq!(act(&app, &w.tokens[*qa], all, "p", "ok", "approve", json!({})).await.0, 200);
+    }
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, all).await["status"], "Success", "three approvals for all");
+
+    // majority of three is two.
+    let majority = start(&app, &w, &approval("Majority", "threshold: majority", true), json!({})).await;
+    app.run_until_idle().await;
+    act(&app, &w.tokens["qa1"], majority, "p", "ok", "approve", json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, majority).await["status"], "OnHold");
+    act(&app, &w.tokens["qa3"], majority, "p", "ok", "approve", json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, majority).await["status"], "Success");
+
+    // A group shrunk below the threshold: the approval holds, saying why.
+    let admin_token = {
+        let mut conn = app.conn().await;
+        let admin = railyard::db::models::users::User::by_email(&mut conn, "admin@acme.example.com").await.unwrap().unwrap();
+        app.api_token(&admin).await
+    };
+    assert_eq!(
+        app.api_send(reqwest::Method::PATCH, &admin_token, "/api/v1/groups/qa", &json!({"members": ["qa1@acme.example.com"]}))
+            .await
+            .status(),
+        200
+    );
+    let shrunk = start(&app, &w, &approval("Two needed", "required_approvals: 2", true), json!({})).await;
+    app.run_until_idle().await;
+    let r = get(&app, &w, shrunk).await;
+    assert_eq!(r["status"], "OnHold");
+    assert_eq!(activity(&r, "p", "ok")["status"], "OnHold");
+    assert!(r["status_reason"].as_str().unwrap().contains("only 1 eligible approver(s) for 2 needed"), "{r}");
+}
+
+fn failing(on_failure: &str, with_rollback: bool) -> String {
+    let rollback = if with_rollback {
+        "  - key: rollback\n    name: Roll back\n    rollback: true\n    activities: [{key: revert, name: Revert, kind: manual}]\n"
+    } else {
+        ""
+    };
+    let critical = if on_failure == "ignore" { ", critical: false" } else { "" };
+    format!(
+        "name: Fails {on_failure} {with_rollback}\nphases:\n  - key: deploy\n    name: Deploy\n    activities:\n      - {{key: step, name: Deploy step, kind: manual, on_failure: {on_failure}{critical}}}\n      - {{key: after, name: Verify, kind: manual, depends_on: [step]}}\n{rollback}"
+    )
+}
+
+async fn fail_step(app: &TestApp, w: &World, yaml: &str) -> i64 {
+    let id = start(app, w, yaml, json!({})).await;
+    app.run_until_idle().await;
+    let (status, e) = act(app, &w.rm_token, id, "deploy", "step", "fail", json!({})).await;
+    assert_eq!(status, 422, "a reason is required: {e}");
+    assert_eq!(act(app, &w.rm_token, id, "deploy", "step", "fail", json!({"reason": "smoke tests red"})).await.0, 200);
+    app.run_until_idle().await;
+    id
+}
+
+#[tokio::test]
+async fn failure_ignore_ends_partial_success() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let id = fail_step(&app, &w, &failing("ignore", true)).await;
+    act(&app, &w.rm_token, id, "deploy", "after", "complete", json!({})).await;
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["status"], "PartialSuccess");
+    assert_eq!(r["phases"][1]["status"], "Skipped", "the rollback did not run");
+}
+
+#[tokio::test]
+async fn failure_fail_runs_the_rollback_and_ends_rolled_back() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let id = fail_step(&app, &w, &failing("fail", true)).await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(activity(&r, "deploy", "after")["status"], "Skipped");
+    assert_eq!(activity(&r, "rollback", "revert")["status"], "Running");
+    act(&app, &w.rm_token, id, "rollback", "revert", "complete", json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["status"], "RolledBack");
+}
+
+#[tokio::test]
+async fn failure_manual_retry() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let id = fail_step(&app, &w, &failing("manual", true)).await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["status"], "OnHold");
+    assert!(r["status_reason"].as_str().unwrap().contains("a release manager decides"));
+    assert_eq!(act(&app, &w.rm_token, id, "deploy", "step", "retry", json!({"reason": "flaky"})).await.0, 200);
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(activity(&r, "deploy", "step")["status"], "Running");
+    assert_eq!(activity(&r, "deploy", "step")["attempts"], 2, "a new attempt");
+}
+
+#[tokio::test]
+async fn failure_manual_ignore_with_reason() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let id = fail_step(&app, &w, &failing("manual", false)).await;
+    assert_eq!(act(&app, &w.rm_token, id, "deploy", "step", "ignore", json!({})).await.0, 422, "a reason is required");
+    assert_eq!(act(&app, &w.rm_token, id, "deploy", "step", "ignore", json!({"reason": "known issue"})).await.0, 200);
+    app.run_until_idle().await;
+    act(&app, &w.rm_token, id, "deploy", "after", "complete", json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["status"], "PartialSuccess");
+}
+
+#[tokio::test]
+async fn failure_manual_fix_and_continue() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let id = fail_step(&app, &w, &failing("manual", false)).await;
+    assert_eq!(act(&app, &w.rm_token, id, "deploy", "step", "fix", json!({"reason": "restarted the pod by hand"})).await.0, 200);
+    app.run_until_idle().await;
+    act(&app, &w.rm_token, id, "deploy", "after", "complete", json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["status"], "Success");
+}
+
+#[tokio::test]
+async fn failure_manual_roll_back_and_abort() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let id = fail_step(&app, &w, &failing("manual", true)).await;
+    let (status, _) =
+        body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{id}/rollback"), &json!({"reason": "give up"})).await).await;
+    assert_eq!(status, 200);
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(activity(&r, "rollback", "revert")["status"], "Running");
+
+    let id = fail_step(&app, &w, &failing("manual", true).replace("Fails manual true", "Abort me")).await;
+    let (status, r) = body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{id}/abort"), &json!({"reason": "stop"})).await).await;
+    assert_eq!((status, r["status"].as_str()), (200, Some("Aborted")));
+    assert_eq!(activity(&r, "deploy", "step")["status"], "Aborted");
+    assert_eq!(activity(&r, "deploy", "after")["status"], "Aborted");
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["status"], "Aborted", "nothing starts after an abort");
+}
+
+#[tokio::test]
+async fn an_approval_cannot_be_ignored_and_a_retry_opens_a_new_round() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &["qa1"], &[("qa", &["qa1"])]).await;
+    let id = start(
+        &app,
+        &w,
+        "name: One approval\nphases: [{key: p, name: P, activities: [{key: ok, name: Go, kind: approval, approvers: \"group:qa\"}]}]\n",
+        json!({}),
+    )
+    .await;
+    app.run_until_idle().await;
+    assert_eq!(act(&app, &w.tokens["qa1"], id, "p", "ok", "reject", json!({})).await.0, 422, "a rejection needs a reason");
+    assert_eq!(act(&app, &w.tokens["qa1"], id, "p", "ok", "reject", json!({"reason": "tests missing"})).await.0, 200);
+    app.run_until_idle().await;
+    let (status, e) = act(&app, &w.rm_token, id, "p", "ok", "ignore", json!({"reason": "ship it"})).await;
+    assert_eq!(status, 403);
+    assert!(e["error"]["message"].as_str().unwrap().contains("cannot be ignored"));
+    assert_eq!(act(&app, &w.rm_token, id, "p", "ok", "retry", json!({"reason": "tests added"})).await.0, 200);
+    app.run_until_idle().await;
+    assert_eq!(act(&app, &w.tokens["qa1"], id, "p", "ok", "approve", json!({})).await.0, 200, "a new round: a new vote");
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["status"], "Success");
+}
+
+#[tokio::test]
+async fn not_before_and_wait_honour_the_clock_across_dst() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    // Friday 2026-10-23 09:00 Berlin (UTC+2); the clocks go back on Sunday the 25th.
+    let start_at = Utc.with_ymd_and_hms(2026, 10, 23, 7, 0, 0).unwrap();
+    app.clock.set(start_at - TimeDelta::hours(1));
+    let yaml = "name: Timed\nphases:\n  - key: first\n    name: First\n    activities: [{key: pause, name: Pause, kind: wait, for: 90m}]\n  - key: monday\n    name: Monday\n    depends_on: [first]\n    not_before: \"+3d 09:00\"\n    activities: [{key: go, name: Go, kind: manual}]\n";
+    let schedule =
+        json!({"schedule": {"start": "2026-10-23T09:00", "end": "2026-10-27T09:00", "time_zone": "Europe/Berlin"}, "activate": false});
+    let id = start(&app, &w, yaml, schedule).await;
+    app.clock.set(start_at);
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["status"], "Running", "a wait is running");
+    assert_eq!(activity(&r, "first", "pause")["status"], "Waiting");
+    app.clock.set(start_at + TimeDelta::minutes(89));
+    app.run_until_idle().await;
+    assert_eq!(activity(&get(&app, &w, id).await, "first", "pause")["status"], "Waiting");
+    app.clock.set(start_at + TimeDelta::minutes(90));
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(activity(&r, "first", "pause")["status"], "Success");
+    assert_eq!(r["phases"][1]["status"], "Waiting", "not before Monday 09:00");
+    assert_eq!(r["status"], "Running");
+    // Monday 09:00 in Berlin is 08:00 UTC after the change (it was 07:00 UTC on Friday).
+    app.clock.set(Utc.with_ymd_and_hms(2026, 10, 26, 7, 59, 59).unwrap());
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["phases"][1]["status"], "Waiting");
+    app.clock.set(Utc.with_ymd_and_hms(2026, 10, 26, 8, 0, 0).unwrap());
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["phases"][1]["status"], "Running");
+    assert_eq!(r["status"], "OnHold");
+    assert!(w.account > 0);
+}
