@@ -99,6 +99,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/releases/{id}/restart", web::post().to(releases::restart))
         .route("/releases/{id}/rebase", web::post().to(releases::rebase))
         .route("/releases/{id}/delete", web::post().to(releases::delete))
+        .route("/releases/{id}/rollback", web::post().to(releases::roll_back))
+        .route("/releases/{id}/activities/{phase}/{activity}/{action}", web::post().to(releases::act))
         .route("/processes", web::get().to(processes::list))
         .route("/processes", web::post().to(processes::create))
         .route("/processes/import", web::post().to(processes::import))

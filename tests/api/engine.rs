@@ -344,3 +344,61 @@ async fn not_before_and_wait_honour_the_clock_across_dst() {
     assert_eq!(r["status"], "OnHold");
     assert!(w.account > 0);
 }
+
+#[tokio::test]
+async fn people_are_refused_what_they_may_not_do_and_see_what_they_may() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &["ops1", "ops2", "qa1", "vera"], &[("qa", &["qa1"]), ("ops", &["ops2"])]).await;
+    app.create_org(w.account, "identity").await;
+    let other_rm = app.create_user(w.account, "irm@acme.example.com", "org_release_manager", "identity").await;
+    let other_token = app.api_token(&other_rm).await;
+    let id = start(&app, &w, TWO_STEP, json!({})).await;
+    app.run_until_idle().await;
+
+    let verbs = ["complete", "fail", "approve", "reject", "retry", "ignore", "fix"];
+    let activities = [("prepare", "db"), ("prepare", "flags"), ("signoff", "qa")];
+    let outsiders = [
+        ("viewer", w.tokens["vera"].clone()),
+        ("approver of another activity", w.tokens["qa1"].clone()),
+        ("another org's release manager", other_token.clone()),
+    ];
+    for (who, token) in &outsiders {
+        for (phase, key) in activities {
+            for verb in verbs {
+                let (status, e) = act(&app, token, id, phase, key, verb, json!({"reason": "x"})).await;
+                assert_eq!(status, 403, "{who} {verb} {phase}.{key}: {e}");
+            }
+        }
+        for (path, body_json) in [("abort", json!({"reason": "x"})), ("rollback", json!({"reason": "x"})), ("restart", json!({}))] {
+            let status = app.api_post(token, &format!("/api/v1/releases/{id}/{path}"), &body_json).await.status();
+            assert_eq!(status, 403, "{who} {path}");
+        }
+    }
+    assert_eq!(get(&app, &w, id).await["status"], "OnHold", "nothing changed");
+
+    // The page lists exactly what each person may do.
+    let page_for = |email: &'static str| {
+        let client = app.new_client();
+        async move {
+            assert_eq!(client.login(email, crate::common::PASSWORD).await.status(), 303);
+            client.get_html(&format!("/releases/{id}")).await
+        }
+    };
+    let ops_page = page_for("ops1@acme.example.com").await;
+    assert!(ops_page.contains(r#"data-allowed="complete fail""#), "the owner may complete or fail db");
+    assert_eq!(ops_page.matches("data-allowed=").count(), 1, "and nothing else");
+    let viewer_page = page_for("vera@acme.example.com").await;
+    assert!(!viewer_page.contains("data-allowed=") && !viewer_page.contains("Abort release"));
+    let rm_page = page_for("rm@acme.example.com").await;
+    assert!(rm_page.contains("Abort release"));
+
+    for key in ["db", "flags"] {
+        act(&app, &w.rm_token, id, "prepare", key, "complete", json!({})).await;
+    }
+    app.run_until_idle().await;
+    let qa_page = page_for("qa1@acme.example.com").await;
+    assert!(qa_page.contains(r#"data-allowed="approve reject""#), "the approver may vote");
+    assert_eq!(qa_page.matches("data-allowed=").count(), 1);
+    let (status, _) = act(&app, &w.tokens["qa1"], id, "signoff", "qa", "complete", json!({})).await;
+    assert_eq!(status, 403);
+}

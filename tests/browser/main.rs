@@ -143,3 +143,46 @@ async fn create_a_release_from_the_weekly_process_with_an_input_set() {
     assert!(row.contains("draft") && row.contains("NotStarted") && row.contains("PROD1"), "{row}");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_release_page_follows_the_release_without_a_reload() {
+    use railyard::ops::{processes, releases, Actor};
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    let rm = app.create_user(account, "rhea@acme.example.com", "account_release_manager", "").await;
+    let approver = app.create_user(account, "quinn@acme.example.com", "viewer", "").await;
+    let yaml = "name: Watched\nphases:\n  - key: soak\n    name: Soak\n    activities: [{key: pause, name: Soak for ten minutes, kind: wait, for: 10m}]\n  - key: signoff\n    name: Sign-off\n    depends_on: [soak]\n    activities: [{key: ok, name: Go, kind: approval, approvers: \"user:quinn@acme.example.com\"}]\n";
+    let id = {
+        let mut conn = app.conn().await;
+        let actor = Actor::user(rm.id, account, &rm.email);
+        let process = processes::create(&mut conn, &actor, None, processes::Source::Yaml(yaml.into()), app.clock_now()).await.unwrap();
+        let input = releases::ReleaseInput {
+            process_id: Some(process.process.id),
+            name: Some("Ledger 9.2 soak to PROD1".into()),
+            ..Default::default()
+        };
+        let prepared = releases::prepare(&mut conn, &actor, "UTC", &app.state.secrets, &input, None, false).await.unwrap();
+        releases::create(&mut conn, &actor, prepared, true, app.clock_now()).await.unwrap().release.id
+    };
+    app.run_until_idle().await;
+
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, &rm.email, PASSWORD).await;
+    browser.goto(&format!("{}/releases/{id}", app.address)).await;
+    assert_eq!(browser.text("#release-status").await, "Running");
+    browser.client.execute("window.railyardMarker = 'same page'; return null;", vec![]).await.unwrap();
+
+    app.clock.advance(chrono::TimeDelta::minutes(10));
+    app.run_until_idle().await;
+    browser.wait_for_text("#release-status", "OnHold").await;
+    browser.wait_for_text("#status-reason", "Go").await;
+
+    let token = app.api_token(&approver).await;
+    let res = app.api_post(&token, &format!("/api/v1/releases/{id}/activities/signoff/ok/approve"), &serde_json::json!({})).await;
+    assert_eq!(res.status(), 200);
+    app.run_until_idle().await;
+    browser.wait_for_text("#release-status", "Success").await;
+    let marker = browser.client.execute("return window.railyardMarker || null;", vec![]).await.unwrap();
+    assert_eq!(marker, serde_json::json!("same page"), "the page was never reloaded");
+    browser.close().await;
+}

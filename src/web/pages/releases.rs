@@ -20,6 +20,7 @@ use crate::domain::process::template::to_text;
 use crate::domain::process::Definition;
 use crate::domain::release::{ReleaseType, State};
 use crate::domain::validate::FieldErrors;
+use crate::ops::activities::{groups_of, may_act, Person, Verb};
 use crate::ops::processes::{self as processes_ops, MASK};
 use crate::ops::releases::{self as ops, LinksInput, ReleaseInput, ScheduleInput};
 use crate::web::api::releases::{filter_from, ListQuery};
@@ -607,6 +608,13 @@ pub struct ActivityRow {
     pub status: String,
     pub owner: String,
     pub attempts: i32,
+    pub reason: String,
+    pub acted: String,
+    pub timing: String,
+    pub outputs: String,
+    /// The actions this viewer may take now (complete, fail, approve, reject, retry, ignore, fix).
+    pub allowed: Vec<&'static str>,
+    pub needs_reason: Vec<&'static str>,
 }
 
 pub struct PhaseRow {
@@ -650,6 +658,7 @@ pub struct DetailPage {
     pub in_flight: bool,
     pub finished: bool,
     pub newer_version: Option<i32>,
+    pub can_roll_back: bool,
 }
 
 pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
@@ -657,7 +666,16 @@ pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Sessio
     use diesel_async::RunQueryDsl;
     let mut conn = state.db().await?;
     let release = Release::find(&mut conn, user.account_id, *id).await?;
-    user.require(Action::ViewRelease, release.scope())?;
+    if !user.may(Action::ViewRelease, release.scope()) && !ops::is_named(&mut conn, &release, user.user_id, &user.email).await? {
+        user.require(Action::ViewRelease, release.scope())?;
+    }
+    let person = Person {
+        actor: user.actor(),
+        user_id: user.user_id,
+        email: &user.email,
+        bindings: &user.bindings,
+        groups: groups_of(&mut conn, user.user_id).await?,
+    };
     let view = ops::view(&mut conn, release).await?;
     let latest = Process::find(&mut conn, user.account_id, view.release.process_id).await?.latest_version;
     let events: Vec<(DateTime<Utc>, String, String, Option<String>)> = audit_events::table
@@ -726,13 +744,38 @@ pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Sessio
                     .activities
                     .iter()
                     .filter(|a| a.phase_key == p.key)
-                    .map(|a| ActivityRow {
-                        key: a.key.clone(),
-                        name: a.name.clone(),
-                        kind: a.kind.clone(),
-                        status: a.status.clone(),
-                        owner: a.owner.clone(),
-                        attempts: a.attempts,
+                    .map(|a| {
+                        let allowed: Vec<&'static str> =
+                            Verb::ALL.iter().filter(|v| may_act(&person, &view.release, a, **v).is_ok()).map(|v| v.as_str()).collect();
+                        ActivityRow {
+                            key: a.key.clone(),
+                            name: a.name.clone(),
+                            kind: a.kind.clone(),
+                            status: a.status.clone(),
+                            owner: a.owner.clone(),
+                            attempts: a.attempts,
+                            reason: a.status_reason.clone().unwrap_or_default(),
+                            acted: [a.last_actor.clone(), a.note.clone()].into_iter().flatten().collect::<Vec<_>>().join(": "),
+                            timing: match (a.started_at, a.finished_at) {
+                                (Some(s), Some(f)) => {
+                                    format!("{} → {} ({} min)", local(Some(s), &tz), local(Some(f), &tz), (f - s).num_minutes())
+                                }
+                                (Some(s), None) => format!("since {}", local(Some(s), &tz)),
+                                _ => String::new(),
+                            },
+                            outputs: a
+                                .outputs
+                                .as_object()
+                                .filter(|o| !o.is_empty())
+                                .map(|o| o.iter().map(|(k, v)| format!("{k}={}", to_text(v))).collect::<Vec<_>>().join(", "))
+                                .unwrap_or_default(),
+                            needs_reason: allowed
+                                .iter()
+                                .copied()
+                                .filter(|v| matches!(*v, "fail" | "reject" | "retry" | "ignore" | "fix"))
+                                .collect(),
+                            allowed,
+                        }
                     })
                     .collect(),
             })
@@ -753,6 +796,11 @@ pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Sessio
         in_flight: crate::domain::release::in_flight(state_, status),
         finished: status.is_finished(),
         newer_version: (state_ == State::Draft && latest > r.process_version).then_some(latest),
+        can_roll_back: crate::domain::release::in_flight(state_, status)
+            && user.may(Action::DecideFailure, scope)
+            && view.activities.iter().any(|a| {
+                a.status == "OnHold" && a.status_reason.as_deref().is_some_and(|x| x.starts_with(crate::ops::activities::FAILED_PREFIX))
+            }),
         r: view.release.clone(),
     };
     render(&page)
@@ -890,4 +938,73 @@ pub async fn delete(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ActForm {
+    pub reason: String,
+    pub comment: String,
+}
+
+/// An action on an activity from the release page; a refusal is shown as a message.
+pub async fn act(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    path: web::Path<(i64, String, String, String)>,
+    form: web::Form<ActForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, phase, activity, verb) = path.into_inner();
+    let verb = Verb::parse(&verb).ok_or(AppError::NotFound)?;
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, id).await?;
+    let person = Person {
+        actor: user.actor(),
+        user_id: user.user_id,
+        email: &user.email,
+        bindings: &user.bindings,
+        groups: groups_of(&mut conn, user.user_id).await?,
+    };
+    let input = crate::ops::activities::ActInput {
+        reason: Some(form.reason.clone()).filter(|r| !r.trim().is_empty()),
+        comment: Some(form.comment.clone()).filter(|c| !c.trim().is_empty()),
+        outputs: None,
+    };
+    match crate::ops::activities::act(&mut conn, &person, release.id, &phase, &activity, verb, &input, state.now()).await {
+        Ok(_) => flash::success(&session, format!("{} {phase}.{activity}: done.", verb.as_str())),
+        Err(crate::ops::OpError::Forbidden(m)) => return Err(AppError::Forbidden(m)),
+        Err(e) => {
+            let message = match &e {
+                crate::ops::OpError::Rule { message, .. } | crate::ops::OpError::Conflict { message } => message.clone(),
+                crate::ops::OpError::Invalid(errors) => errors.0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "),
+                _ => return Err(e.into()),
+            };
+            flash::push(&session, "error", message);
+        }
+    }
+    Ok(redirect(htmx, &format!("/releases/{id}")))
+}
+
+pub async fn roll_back(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, *id).await?;
+    user.require(Action::DecideFailure, release.scope())?;
+    match crate::ops::activities::roll_back(&mut conn, &user.actor(), &user.bindings, release.id, &form.reason, state.now()).await {
+        Ok(_) => flash::success(&session, "Rolling back: the rollback phases run now."),
+        Err(crate::ops::OpError::Invalid(errors)) => {
+            flash::push(&session, "error", errors.0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "))
+        }
+        Err(crate::ops::OpError::Rule { message, .. }) => flash::push(&session, "error", message),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect(htmx, &format!("/releases/{}", *id)))
 }
