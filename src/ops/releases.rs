@@ -756,6 +756,7 @@ async fn activate_locked(
             .with_details(json!({"original_start": original, "new_start": now}));
     }
     audit::append(conn, event, now).await?;
+    crate::engine::wake(conn).await?;
     // Activation notices: the release manager, stakeholders, and every phase and activity owner.
     let (phases, activities) = rows::tree(conn, activated.id).await?;
     let mut principals: Vec<String> = activated.stakeholders.clone();
