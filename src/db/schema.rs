@@ -268,6 +268,54 @@ diesel::table! {
         archived_at -> Nullable<Timestamptz>,
         next_eval_at -> Nullable<Timestamptz>,
         failing -> Bool,
+        artifacts -> Jsonb,
+    }
+}
+
+diesel::table! {
+    workers (id) {
+        id -> Text,
+        started_at -> Timestamptz,
+        heartbeat_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        account_id -> Int8,
+        release_id -> Int8,
+        phase_key -> Text,
+        activity_key -> Text,
+        attempt -> Int4,
+        idempotency_key -> Text,
+        state -> Text,
+        due_at -> Timestamptz,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamptz>,
+        request -> Nullable<Jsonb>,
+        response_status -> Nullable<Int4>,
+        response_body -> Nullable<Text>,
+        error -> Nullable<Text>,
+        callback_token_hash -> Nullable<Text>,
+        callback_used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    deployments (id) {
+        id -> Int8,
+        account_id -> Int8,
+        release_id -> Int8,
+        phase_key -> Text,
+        activity_key -> Text,
+        service -> Text,
+        version -> Text,
+        environment -> Text,
+        deployed_at -> Timestamptz,
     }
 }
 
@@ -321,6 +369,7 @@ diesel::table! {
         needed -> Int4,
         last_actor -> Nullable<Text>,
         note -> Nullable<Text>,
+        run_first_attempt -> Int4,
     }
 }
 
@@ -393,4 +442,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     release_activities,
     sweep_runs,
     approval_votes,
+    workers,
+    webhook_attempts,
+    deployments,
 );

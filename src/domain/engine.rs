@@ -250,7 +250,7 @@ pub fn next_changes(tree: &Tree, now: DateTime<Utc>) -> Vec<Change> {
 /// The earliest time something waits for (a `not_before` or a `wait`): when to look again.
 pub fn next_wake(tree: &Tree) -> Option<DateTime<Utc>> {
     let phases = tree.phases.iter().filter(|p| p.status == Node::Waiting).filter_map(|p| p.not_before);
-    let acts = tree.activities.iter().filter(|a| a.status == Node::Waiting).filter_map(|a| a.wake_at);
+    let acts = tree.activities.iter().filter(|a| matches!(a.status, Node::Waiting | Node::Running)).filter_map(|a| a.wake_at);
     phases.chain(acts).min()
 }
 

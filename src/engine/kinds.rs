@@ -85,9 +85,10 @@ pub async fn start(
                 reason = Some("the wait's time could not be resolved; a release manager decides".into());
             }
         }
-        ActivityKind::Webhook | ActivityKind::Subprocess => {
-            reason = Some(format!("{} activities are run by the engine's automation support (not yet available)", def.kind.as_str()));
+        ActivityKind::Webhook => {
+            reason = Some(format!("sending attempt {}", row.attempts + 1));
         }
+        ActivityKind::Subprocess => {}
     }
     diesel::update(
         release_activities::table
@@ -104,6 +105,7 @@ pub async fn start(
         release_activities::status_reason.eq(&reason),
         release_activities::eligible.eq(&eligible),
         release_activities::needed.eq(needed_count as i32),
+        release_activities::run_first_attempt.eq(row.attempts + 1),
     ))
     .execute(conn)
     .await?;
@@ -121,6 +123,46 @@ pub async fn start(
         now,
     )
     .await?;
+    match def.kind {
+        ActivityKind::Webhook => super::webhook::enqueue(conn, r, &row.phase_key, &row.key, row.attempts + 1, now, now).await?,
+        ActivityKind::Subprocess => {
+            let started = ReleaseActivity {
+                attempts: row.attempts + 1,
+                run_first_attempt: row.attempts + 1,
+                status: "Running".into(),
+                started_at: Some(now),
+                ..row.clone()
+            };
+            match start_child(conn, r, &started, def, now).await {
+                Ok(child) => {
+                    diesel::update(
+                        release_activities::table
+                            .filter(release_activities::release_id.eq(r.id))
+                            .filter(release_activities::phase_key.eq(&row.phase_key))
+                            .filter(release_activities::key.eq(&row.key)),
+                    )
+                    .set((
+                        release_activities::outputs.eq(json!({"release_id": child})),
+                        release_activities::status_reason.eq(format!("runs as release #{child}")),
+                    ))
+                    .execute(conn)
+                    .await?;
+                }
+                Err(message) => {
+                    super::outcomes::attempt_failed(conn, r, &started, &message, true, now).await?;
+                    let status: String = release_activities::table
+                        .filter(release_activities::release_id.eq(r.id))
+                        .filter(release_activities::phase_key.eq(&row.phase_key))
+                        .filter(release_activities::key.eq(&row.key))
+                        .select(release_activities::status)
+                        .first(conn)
+                        .await?;
+                    return Ok(Started { status: Node::parse(&status), wake_at: None });
+                }
+            }
+        }
+        _ => {}
+    }
     if !tell.is_empty() {
         let (kind, subject) = match def.kind {
             ActivityKind::Approval => ("approval.waiting", format!("Your approval is needed: \"{}\" in \"{}\"", def.name, r.name)),
@@ -130,4 +172,61 @@ pub async fn start(
             .await?;
     }
     Ok(Started { status, wake_at })
+}
+
+/// Creates and activates the child release of a subprocess activity; `Err` says why it could not.
+async fn start_child(
+    conn: &mut AsyncPgConnection,
+    r: &Release,
+    row: &ReleaseActivity,
+    def: &ActivityDef,
+    now: DateTime<Utc>,
+) -> Result<i64, String> {
+    use crate::db::models::processes::Process;
+    use crate::ops::releases::{self as releases_ops, ReleaseInput};
+    let wanted = def.process.clone().unwrap_or_default();
+    let processes = Process::list(conn, r.account_id).await.map_err(|e| e.to_string())?;
+    let Some(child_process) = processes.iter().find(|p| p.process.name.eq_ignore_ascii_case(&wanted)) else {
+        return Err(format!("there is no process {wanted:?} to run as a subprocess"));
+    };
+    let parent_def = crate::ops::releases::pinned_definition(conn, r).await.map_err(|e| e.to_string())?;
+    let secrets = crate::security::SecretBox::derive(b"unused");
+    let lookup =
+        super::context::lookup(conn, r, &parent_def, &row.phase_key, &row.key, &secrets, false, None).await.map_err(|e| e.to_string())?;
+    let mut inputs = serde_json::Map::new();
+    for (name, template) in &def.inputs {
+        let value = crate::domain::process::template::render(template, &lookup).map_err(|m| format!("input {name}: {m}"))?;
+        inputs.insert(name.clone(), value);
+    }
+    let owner = match r.owner_id {
+        Some(id) => {
+            Some(format!("user:{}", crate::db::models::users::User::find(conn, r.account_id, id).await.map_err(|e| e.to_string())?.email))
+        }
+        None => None,
+    };
+    let org = match r.org_id {
+        Some(id) => Some(crate::db::models::accounts::Organization::find(conn, r.account_id, id).await.map_err(|e| e.to_string())?.slug),
+        None => None,
+    };
+    let input = ReleaseInput {
+        process_id: Some(child_process.process.id),
+        name: Some(format!("{} / {}", r.name, def.name)),
+        release_type: Some(r.release_type.clone()),
+        org: Some(org),
+        inputs: Some(inputs),
+        owner,
+        ..Default::default()
+    };
+    let actor = crate::ops::Actor::system(r.account_id, "engine");
+    let mut prepared = releases_ops::prepare(conn, &actor, &r.time_zone, &secrets, &input, None, false).await.map_err(|e| describe(&e))?;
+    prepared.links.push((crate::domain::release::LinkKind::SubprocessOf, r.id));
+    let saved = releases_ops::create(conn, &actor, prepared, true, now).await.map_err(|e| describe(&e))?;
+    Ok(saved.release.id)
+}
+
+fn describe(e: &OpError) -> String {
+    match e {
+        OpError::Invalid(errors) => errors.0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "),
+        other => format!("the child release could not start: {other}"),
+    }
 }

@@ -2,7 +2,10 @@
 //! rules of `domain::engine` to their stored tree, and writes every change with its audit event
 //! and notifications in the same transaction. Woken by LISTEN/NOTIFY, polling as a fallback.
 
+pub mod context;
 pub mod kinds;
+pub mod outcomes;
+pub mod webhook;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -124,6 +127,23 @@ async fn set_activity(conn: &mut AsyncPgConnection, r: &Release, phase: &str, ke
 /// Moves one claimed (locked) release as far as it can go now. Returns the number of changes.
 pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc>) -> Result<usize, OpError> {
     let def = crate::ops::releases::pinned_definition(conn, &r).await?;
+    let (_, before) = rows::tree(conn, r.id).await?;
+    for a in before.iter().filter(|a| a.kind == "webhook" && a.status == "Running" && a.wake_at.is_some_and(|t| t <= now)) {
+        diesel::update(
+            crate::db::schema::webhook_attempts::table
+                .filter(crate::db::schema::webhook_attempts::release_id.eq(r.id))
+                .filter(crate::db::schema::webhook_attempts::phase_key.eq(&a.phase_key))
+                .filter(crate::db::schema::webhook_attempts::activity_key.eq(&a.key))
+                .filter(crate::db::schema::webhook_attempts::state.eq("sent")),
+        )
+        .set((
+            crate::db::schema::webhook_attempts::state.eq("failed"),
+            crate::db::schema::webhook_attempts::error.eq("no callback before the timeout"),
+        ))
+        .execute(conn)
+        .await?;
+        outcomes::attempt_failed(conn, &r, a, "no callback arrived before the timeout", false, now).await?;
+    }
     let (phases, activities) = rows::tree(conn, r.id).await?;
     let mut tree = tree_of(&r, &def, &phases, &activities);
     let mut count = 0;
@@ -230,6 +250,9 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
         ))
         .execute(conn)
         .await?;
+    if status != previous && status.is_finished() {
+        outcomes::child_finished(conn, &r, status, now).await?;
+    }
     if status != previous {
         count += 1;
         audit::append(
@@ -332,22 +355,34 @@ pub async fn step(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<us
 }
 
 /// One round of all background work: auto-activation, the engine, retention.
-pub async fn tick(state: &crate::web::AppState) -> anyhow::Result<usize> {
-    let mut conn = state.pool.get().await?;
+pub async fn tick(state: &crate::web::AppState, worker: &str) -> anyhow::Result<usize> {
     let now = state.clock.now();
-    let activated = crate::ops::releases::activation_sweep(&mut conn, now).await.map_err(|e| anyhow::anyhow!("activation sweep: {e}"))?;
-    let moved = step(&mut conn, now).await.map_err(|e| anyhow::anyhow!("engine: {e}"))?;
-    let archived = crate::ops::releases::retention_sweep(&mut conn, state.settings.retention_days, now)
-        .await
-        .map_err(|e| anyhow::anyhow!("retention: {e}"))?;
-    Ok(activated + moved + archived)
+    let (activated, moved, archived) = {
+        let mut conn = state.pool.get().await?;
+        webhook::heartbeat(&mut conn, worker, now).await?;
+        let activated =
+            crate::ops::releases::activation_sweep(&mut conn, now).await.map_err(|e| anyhow::anyhow!("activation sweep: {e}"))?;
+        let moved = step(&mut conn, now).await.map_err(|e| anyhow::anyhow!("engine: {e}"))?;
+        let archived = crate::ops::releases::retention_sweep(&mut conn, state.settings.retention_days, now)
+            .await
+            .map_err(|e| anyhow::anyhow!("retention: {e}"))?;
+        (activated, moved, archived)
+    };
+    let sent = webhook::send_due(state, worker, 50).await?;
+    Ok(activated + moved + archived + sent)
+}
+
+/// A name for this worker process, unique across servers and restarts.
+pub fn worker_id() -> String {
+    format!("{}-{}", std::process::id(), crate::security::random_token(6))
 }
 
 /// The worker loop: LISTEN on a dedicated connection, and poll every second as a fallback.
 pub fn spawn_worker(state: actix_web::web::Data<crate::web::AppState>) {
     tokio::spawn(async move {
+        let worker = worker_id();
         loop {
-            if let Err(e) = worker_loop(&state).await {
+            if let Err(e) = worker_loop(&state, &worker).await {
                 tracing::warn!(error = %e, "worker connection lost; reconnecting");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -355,7 +390,7 @@ pub fn spawn_worker(state: actix_web::web::Data<crate::web::AppState>) {
     });
 }
 
-async fn worker_loop(state: &crate::web::AppState) -> anyhow::Result<()> {
+async fn worker_loop(state: &crate::web::AppState, worker: &str) -> anyhow::Result<()> {
     use futures_util::StreamExt;
     let mut listener = AsyncPgConnection::establish(&state.settings.database_url).await?;
     diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut listener).await?;
@@ -371,7 +406,7 @@ async fn worker_loop(state: &crate::web::AppState) -> anyhow::Result<()> {
         }
         // Keep going while there is work, so a chain of changes does not wait for the poll.
         for _ in 0..50 {
-            match tick(state).await {
+            match tick(state, worker).await {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {

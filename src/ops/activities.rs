@@ -179,7 +179,7 @@ async fn update_activity(
 
 /// A failure by its `on_failure`: ignore → Failed (counts as done), fail → Failed (the release
 /// fails), manual → OnHold for a release manager's decision.
-fn failed_status(a: &ReleaseActivity, why: &str) -> (Node, Option<String>) {
+pub fn failed_status(a: &ReleaseActivity, why: &str) -> (Node, Option<String>) {
     match a.on_failure.as_str() {
         "manual" => (
             Node::OnHold,

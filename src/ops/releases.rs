@@ -494,6 +494,7 @@ fn build_tree(release: &Release, def: &Definition, manager: Option<&str>) -> (Ve
                 needed: 0,
                 last_actor: None,
                 note: None,
+                run_first_attempt: 1,
             });
         }
     }
@@ -889,6 +890,7 @@ pub async fn abort(
             });
         }
         rows::abort_tree(conn, release.id, now).await?;
+        crate::engine::webhook::supersede(conn, release.id).await?;
         let aborted: Release = diesel::update(releases::table.find(release.id))
             .set((
                 releases::status.eq(Status::Aborted.as_str()),

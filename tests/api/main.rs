@@ -13,3 +13,4 @@ mod processes;
 mod releases;
 mod tenancy;
 mod validation;
+mod webhooks;

@@ -41,6 +41,7 @@ pub struct Release {
     pub archived_at: Option<DateTime<Utc>>,
     pub next_eval_at: Option<DateTime<Utc>>,
     pub failing: bool,
+    pub artifacts: Value,
 }
 
 /// The editable fields of a release (a draft's whole content).
@@ -214,6 +215,7 @@ pub struct ReleaseActivity {
     pub needed: i32,
     pub last_actor: Option<String>,
     pub note: Option<String>,
+    pub run_first_attempt: i32,
 }
 
 /// Replaces a release's phase and activity copies (at creation, owner change, rebase).

@@ -1,0 +1,70 @@
+//! What templates see when an activity starts: inputs, variables (global → phase → activity,
+//! with the release's overrides), `release.*`, earlier outputs, `callback.url`.
+
+use diesel_async::AsyncPgConnection;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+use crate::db::models::releases::{self as rows, Release};
+use crate::domain::process::template::render;
+use crate::domain::process::{Definition, VariableDef};
+use crate::domain::release::with_defaults;
+use crate::ops::processes::{masked, revealed};
+use crate::ops::OpError;
+use crate::security::SecretBox;
+
+pub type Lookup = BTreeMap<String, Value>;
+
+/// `reveal`: secrets in clear (for sending) or masked (for recording).
+pub async fn lookup(
+    conn: &mut AsyncPgConnection,
+    r: &Release,
+    def: &Definition,
+    phase: &str,
+    activity: &str,
+    secrets: &SecretBox,
+    reveal: bool,
+    callback_url: Option<&str>,
+) -> Result<Lookup, OpError> {
+    let mut map = Lookup::new();
+    let inputs = if reveal { revealed(secrets, &r.inputs) } else { masked(def, &r.inputs) };
+    for (k, v) in with_defaults(def, &inputs) {
+        map.insert(format!("inputs.{k}"), v);
+    }
+    map.insert("release.name".into(), json!(r.name));
+    map.insert("release.id".into(), json!(r.id));
+    map.insert("release.type".into(), json!(r.release_type));
+    map.insert("release.start".into(), json!(super::release_start(r).to_rfc3339()));
+    if let Some(url) = callback_url {
+        map.insert("callback.url".into(), json!(url));
+    }
+    let (_, activities) = rows::tree(conn, r.id).await?;
+    for a in &activities {
+        if let Some(outputs) = a.outputs.as_object() {
+            for (k, v) in outputs {
+                map.insert(format!("phases.{}.activities.{}.outputs.{k}", a.phase_key, a.key), v.clone());
+            }
+        }
+    }
+    // Scopes from outer to inner: an inner variable of the same name wins.
+    let mut scopes: Vec<&[VariableDef]> = vec![&def.variables];
+    if let Some(p) = def.phase(phase) {
+        scopes.push(&p.variables);
+        if let Some(a) = p.activities.iter().find(|a| a.key == activity) {
+            scopes.push(&a.variables);
+        }
+    }
+    let overrides = r.variables.as_object().cloned().unwrap_or_default();
+    for vars in scopes {
+        // Validation refused cycles, so a few passes resolve references among a scope's variables.
+        for _ in 0..=vars.len() {
+            for v in vars {
+                let value = overrides.get(&v.name).unwrap_or(&v.value);
+                if let Ok(resolved) = render(value, &map) {
+                    map.insert(format!("vars.{}", v.name), resolved);
+                }
+            }
+        }
+    }
+    Ok(map)
+}

@@ -1,0 +1,362 @@
+//! How an automated activity ends: success (outputs, artifacts, deployments), a failed attempt
+//! (retry with backoff, then `on_failure`), a callback, and a subprocess's child finishing.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::db::audit::{self, NewEvent};
+use crate::db::models::releases::{self as rows, Release, ReleaseActivity};
+use crate::db::schema::{deployments, release_activities, releases, webhook_attempts};
+use crate::domain::engine::Node;
+use crate::domain::process::definition::RetryDef;
+use crate::domain::process::template::{render, to_text};
+use crate::domain::process::time::parse_duration;
+use crate::ops::OpError;
+use crate::security::sha256_hex;
+
+fn activity_filter(r: &Release, phase: &str, key: &str) -> release_activities::BoxedQuery<'static, diesel::pg::Pg> {
+    release_activities::table
+        .filter(release_activities::release_id.eq(r.id))
+        .filter(release_activities::phase_key.eq(phase.to_string()))
+        .filter(release_activities::key.eq(key.to_string()))
+        .into_boxed()
+}
+
+async fn event(
+    conn: &mut AsyncPgConnection,
+    r: &Release,
+    actor: &str,
+    action: &str,
+    subject: String,
+    reason: Option<String>,
+    details: Value,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    audit::append(
+        conn,
+        NewEvent {
+            account_id: Some(r.account_id),
+            release_id: Some(r.id),
+            actor: actor.into(),
+            action: action.into(),
+            subject,
+            reason,
+            details,
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The activity succeeded with these outputs: `records` become artifacts, `deploys` deployments.
+pub async fn succeed(
+    conn: &mut AsyncPgConnection,
+    r: &Release,
+    row: &ReleaseActivity,
+    outputs: Map<String, Value>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    let mut merged = row.outputs.as_object().cloned().unwrap_or_default();
+    merged.extend(outputs.clone());
+    diesel::update(
+        release_activities::table
+            .filter(release_activities::release_id.eq(r.id))
+            .filter(release_activities::phase_key.eq(&row.phase_key))
+            .filter(release_activities::key.eq(&row.key)),
+    )
+    .set((
+        release_activities::status.eq(Node::Success.as_str()),
+        release_activities::outputs.eq(Value::Object(merged)),
+        release_activities::finished_at.eq(now),
+        release_activities::status_reason.eq(None::<String>),
+        release_activities::wake_at.eq(None::<DateTime<Utc>>),
+        release_activities::last_actor.eq(actor),
+    ))
+    .execute(conn)
+    .await?;
+    let _ = activity_filter;
+    record_results(conn, r, &row.phase_key, &row.key, now).await?;
+    event(conn, r, actor, "activity.success", format!("activity:{}.{}", row.phase_key, row.key), None, json!({"outputs": outputs}), now)
+        .await?;
+    super::schedule_now(conn, r.id, now).await?;
+    Ok(())
+}
+
+/// Artifacts (`records`) and deployments (`deploys`) of an activity that just succeeded; the
+/// release's targets are kept current.
+pub async fn record_results(conn: &mut AsyncPgConnection, r: &Release, phase: &str, key: &str, now: DateTime<Utc>) -> Result<(), OpError> {
+    let def = crate::ops::releases::pinned_definition(conn, r).await?;
+    let Some(adef) = def.phase(phase).and_then(|p| p.activities.iter().find(|a| a.key == key)).cloned() else { return Ok(()) };
+    let lookup = super::context::lookup(
+        conn,
+        r,
+        &def,
+        phase,
+        key,
+        &crate::security::SecretBox::derive(b"unused: secrets are masked here"),
+        false,
+        None,
+    )
+    .await?;
+    if !adef.records.is_empty() {
+        let mut artifacts = r.artifacts.as_object().cloned().unwrap_or_default();
+        for name in &adef.records {
+            if let Some(v) = lookup.get(&format!("phases.{phase}.activities.{key}.outputs.{name}")) {
+                artifacts.insert(format!("{phase}.{key}.{name}"), v.clone());
+            }
+        }
+        diesel::update(releases::table.find(r.id)).set(releases::artifacts.eq(Value::Object(artifacts))).execute(conn).await?;
+    }
+    if let Some(d) = &adef.deploys {
+        let resolve = |t: &Option<String>| t.as_ref().and_then(|t| render(&Value::String(t.clone()), &lookup).ok());
+        let services: Vec<String> = match resolve(&d.service) {
+            Some(Value::Array(items)) => items.iter().map(to_text).collect(),
+            Some(v) => vec![to_text(&v)],
+            None => Vec::new(),
+        };
+        let version = resolve(&d.version).map(|v| to_text(&v)).unwrap_or_default();
+        let environments: Vec<String> = match resolve(&d.environment) {
+            Some(Value::Array(items)) => items.iter().map(to_text).collect(),
+            Some(v) => vec![to_text(&v)],
+            None => r.environments.clone(),
+        };
+        let mut envs = r.environments.clone();
+        let mut svcs = r.services.clone();
+        for env in environments.iter().filter(|e| !e.is_empty()) {
+            for service in services.iter().filter(|s| !s.is_empty()) {
+                diesel::insert_into(deployments::table)
+                    .values((
+                        deployments::account_id.eq(r.account_id),
+                        deployments::release_id.eq(r.id),
+                        deployments::phase_key.eq(phase),
+                        deployments::activity_key.eq(key),
+                        deployments::service.eq(service),
+                        deployments::version.eq(&version),
+                        deployments::environment.eq(env),
+                        deployments::deployed_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .await?;
+                if !svcs.contains(service) {
+                    svcs.push(service.clone());
+                }
+            }
+            if !envs.contains(env) {
+                envs.push(env.clone());
+            }
+        }
+        diesel::update(releases::table.find(r.id))
+            .set((releases::environments.eq(envs), releases::services.eq(svcs)))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A failed attempt: retried with backoff while attempts remain (unless `permanent`), else the
+/// activity fails by its `on_failure`.
+pub async fn attempt_failed(
+    conn: &mut AsyncPgConnection,
+    r: &Release,
+    row: &ReleaseActivity,
+    message: &str,
+    permanent: bool,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    let def = crate::ops::releases::pinned_definition(conn, r).await?;
+    let retry: RetryDef = def
+        .phase(&row.phase_key)
+        .and_then(|p| p.activities.iter().find(|a| a.key == row.key))
+        .and_then(|a| a.retry.clone())
+        .unwrap_or_default();
+    // Automatic retries count within this run of the activity (a manual retry starts a new run).
+    let run_attempts = i64::from(row.attempts - row.run_first_attempt + 1);
+    if !permanent && run_attempts < i64::from(retry.max_attempts) {
+        let backoff = parse_duration(&retry.backoff).unwrap_or(TimeDelta::seconds(30));
+        let next = row.attempts + 1;
+        let due = now + backoff;
+        diesel::update(
+            release_activities::table
+                .filter(release_activities::release_id.eq(r.id))
+                .filter(release_activities::phase_key.eq(&row.phase_key))
+                .filter(release_activities::key.eq(&row.key)),
+        )
+        .set((
+            release_activities::attempts.eq(next),
+            release_activities::status_reason.eq(format!(
+                "attempt {} failed: {message}; attempt {next} at {}",
+                row.attempts,
+                due.format("%H:%M:%S UTC")
+            )),
+            release_activities::wake_at.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)
+        .await?;
+        super::webhook::enqueue(conn, r, &row.phase_key, &row.key, next, due, now).await?;
+        return Ok(());
+    }
+    let (status, reason) = crate::ops::activities::failed_status(row, message);
+    diesel::update(
+        release_activities::table
+            .filter(release_activities::release_id.eq(r.id))
+            .filter(release_activities::phase_key.eq(&row.phase_key))
+            .filter(release_activities::key.eq(&row.key)),
+    )
+    .set((
+        release_activities::status.eq(status.as_str()),
+        release_activities::status_reason.eq(&reason),
+        release_activities::finished_at.eq(status.is_finished().then_some(now)),
+        release_activities::wake_at.eq(None::<DateTime<Utc>>),
+    ))
+    .execute(conn)
+    .await?;
+    event(
+        conn,
+        r,
+        "system:engine",
+        "activity.failed",
+        format!("activity:{}.{}", row.phase_key, row.key),
+        Some(message.to_string()),
+        json!({"attempt": row.attempts}),
+        now,
+    )
+    .await?;
+    super::schedule_now(conn, r.id, now).await?;
+    Ok(())
+}
+
+/// (attempt id, release id, phase, activity, attempt number, state, used at)
+type CallbackAttempt = (i64, i64, String, String, i32, String, Option<DateTime<Utc>>);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackBody {
+    pub status: String,
+    #[serde(default)]
+    pub outputs: Map<String, Value>,
+}
+
+/// `POST /api/v1/callbacks/{token}`: the token is the only credential and works once.
+pub async fn callback(conn: &mut AsyncPgConnection, token: &str, body: CallbackBody, now: DateTime<Utc>) -> Result<(), OpError> {
+    let success = match body.status.as_str() {
+        "success" => true,
+        "failure" => false,
+        other => return Err(OpError::invalid("status", format!("{other:?} is not \"success\" or \"failure\""))),
+    };
+    conn.transaction(async |conn| {
+        let found: Option<CallbackAttempt> = webhook_attempts::table
+            .filter(webhook_attempts::callback_token_hash.eq(sha256_hex(token)))
+            .select((
+                webhook_attempts::id,
+                webhook_attempts::release_id,
+                webhook_attempts::phase_key,
+                webhook_attempts::activity_key,
+                webhook_attempts::attempt,
+                webhook_attempts::state,
+                webhook_attempts::callback_used_at,
+            ))
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((attempt_id, release_id, phase, key, attempt, state, used)) = found else {
+            return Err(OpError::NotFound);
+        };
+        if used.is_some() {
+            return Err(OpError::Conflict { message: "This callback URL was already used; a callback token works once.".into() });
+        }
+        let r: Release = releases::table.find(release_id).select(Release::as_select()).for_update().first(conn).await?;
+        if r.status() == crate::domain::release::Status::Aborted {
+            return Err(OpError::Conflict { message: format!("Release #{} was aborted; this late callback changes nothing.", r.id) });
+        }
+        if !crate::domain::release::in_flight(r.state(), r.status()) {
+            return Err(OpError::Conflict {
+                message: format!("Release #{} is no longer running ({}); the callback is refused.", r.id, r.status()),
+            });
+        }
+        let row: ReleaseActivity = release_activities::table
+            .filter(release_activities::release_id.eq(r.id))
+            .filter(release_activities::phase_key.eq(&phase))
+            .filter(release_activities::key.eq(&key))
+            .select(ReleaseActivity::as_select())
+            .first(conn)
+            .await?;
+        if state != "sent" || row.status != "Running" || row.attempts != attempt {
+            return Err(OpError::Rule {
+                code: "callback_expired",
+                message: "This callback URL has expired: its attempt timed out or was replaced by a retry.".into(),
+                field: None,
+            });
+        }
+        diesel::update(webhook_attempts::table.find(attempt_id))
+            .set((
+                webhook_attempts::callback_used_at.eq(now),
+                webhook_attempts::state.eq(if success { "succeeded" } else { "failed" }),
+                webhook_attempts::finished_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        event(
+            conn,
+            &r,
+            "system:callback",
+            "webhook.callback",
+            format!("activity:{phase}.{key}"),
+            None,
+            json!({"status": body.status, "attempt": attempt}),
+            now,
+        )
+        .await?;
+        if success {
+            succeed(conn, &r, &row, body.outputs, "system:callback", now).await
+        } else {
+            let message = body.outputs.get("message").map(to_text).unwrap_or_else(|| "the callback reported a failure".into());
+            attempt_failed(conn, &r, &row, &message, false, now).await
+        }
+    })
+    .await
+}
+
+/// A subprocess's child release finished: its parent's activity ends the same way.
+pub async fn child_finished(
+    conn: &mut AsyncPgConnection,
+    child: &Release,
+    status: crate::domain::release::Status,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    let parent_link = rows::links_from(conn, child.id).await?.into_iter().find(|l| l.kind == "subprocess_of");
+    let Some(link) = parent_link else { return Ok(()) };
+    let parent: Release = releases::table.find(link.target_id).select(Release::as_select()).for_update().first(conn).await?;
+    if !crate::domain::release::in_flight(parent.state(), parent.status()) {
+        return Ok(());
+    }
+    let waiting: Vec<ReleaseActivity> = release_activities::table
+        .filter(release_activities::release_id.eq(parent.id))
+        .filter(release_activities::kind.eq("subprocess"))
+        .filter(release_activities::status.eq("Running"))
+        .select(ReleaseActivity::as_select())
+        .load(conn)
+        .await?;
+    let Some(row) = waiting.into_iter().find(|a| a.outputs.get("release_id").and_then(Value::as_i64) == Some(child.id)) else {
+        return Ok(());
+    };
+    match status {
+        crate::domain::release::Status::Success | crate::domain::release::Status::PartialSuccess => {
+            succeed(
+                conn,
+                &parent,
+                &row,
+                Map::from_iter([("status".to_string(), json!(status.as_str()))]),
+                &format!("system:release:{}", child.id),
+                now,
+            )
+            .await
+        }
+        other => attempt_failed(conn, &parent, &row, &format!("child release #{} ended {}", child.id, other.as_str()), true, now).await,
+    }
+}

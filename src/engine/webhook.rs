@@ -1,0 +1,477 @@
+//! Webhooks exactly as DESIGN §9: the attempt is committed as `sending` with a lease and its
+//! idempotency key, the request is sent outside any transaction, then the result is committed.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::{json, Map, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::db::audit::{self, NewEvent};
+use crate::db::models::accounts::AccountSettings;
+use crate::db::models::releases::{Release, ReleaseActivity};
+use crate::db::schema::{release_activities, releases, webhook_attempts, workers};
+use crate::domain::process::definition::{ActivityDef, Completion, WebhookConfig, DEFAULT_WEBHOOK_TIMEOUT};
+use crate::domain::process::template::{render, to_text};
+use crate::domain::process::time::parse_duration;
+use crate::ops::OpError;
+use crate::security::{random_token, sha256_hex, SecretBox};
+
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// A `completion: response` request gets at most this long (or its `timeout`, if shorter).
+pub const MAX_REQUEST_SECONDS: i64 = 60;
+/// A worker whose heartbeat is older than this is considered dead; its leases may be taken over.
+pub const HEARTBEAT_STALE_SECONDS: i64 = 15;
+
+pub fn idempotency_key(release_id: i64, phase: &str, activity: &str, attempt: i32) -> String {
+    format!("{release_id}/{phase}/{activity}/{attempt}")
+}
+
+/// Queues attempt `attempt` of a webhook activity (called when it starts or retries).
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    r: &Release,
+    phase: &str,
+    activity: &str,
+    attempt: i32,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::insert_into(webhook_attempts::table)
+        .values((
+            webhook_attempts::account_id.eq(r.account_id),
+            webhook_attempts::release_id.eq(r.id),
+            webhook_attempts::phase_key.eq(phase),
+            webhook_attempts::activity_key.eq(activity),
+            webhook_attempts::attempt.eq(attempt),
+            webhook_attempts::idempotency_key.eq(idempotency_key(r.id, phase, activity, attempt)),
+            webhook_attempts::state.eq("queued"),
+            webhook_attempts::due_at.eq(due),
+            webhook_attempts::created_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    super::wake(conn).await?;
+    Ok(())
+}
+
+/// Voids attempts not yet sent (abort, roll back).
+pub async fn supersede(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<usize> {
+    diesel::update(
+        webhook_attempts::table
+            .filter(webhook_attempts::release_id.eq(release_id))
+            .filter(webhook_attempts::state.eq_any(["queued", "sent"])),
+    )
+    .set(webhook_attempts::state.eq("superseded"))
+    .execute(conn)
+    .await
+}
+
+pub async fn heartbeat(conn: &mut AsyncPgConnection, worker: &str, now: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::insert_into(workers::table)
+        .values((workers::id.eq(worker), workers::started_at.eq(now), workers::heartbeat_at.eq(now)))
+        .on_conflict(workers::id)
+        .do_update()
+        .set(workers::heartbeat_at.eq(now))
+        .execute(conn)
+        .await
+}
+
+/// (url, headers, body) of a rendered request.
+type BuiltRequest = (String, Vec<(String, String)>, Option<Value>);
+
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub attempt_id: i64,
+    pub key: String,
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+    pub timeout: Duration,
+    pub allow_list: Vec<String>,
+}
+
+fn config(def: &ActivityDef) -> Option<&WebhookConfig> {
+    def.config.as_ref()
+}
+
+fn timeout_of(def: &ActivityDef) -> TimeDelta {
+    config(def)
+        .and_then(|c| c.timeout.as_deref())
+        .and_then(|t| parse_duration(t).ok())
+        .unwrap_or_else(|| parse_duration(DEFAULT_WEBHOOK_TIMEOUT).unwrap_or(TimeDelta::hours(1)))
+}
+
+/// Claims one due attempt (or one whose lease a dead worker left) and commits it as `sending`.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    worker: &str,
+    secrets: &SecretBox,
+    base_url: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Claimed>, OpError> {
+    conn.transaction(async |conn| {
+        let stale_before = now - TimeDelta::seconds(HEARTBEAT_STALE_SECONDS);
+        let row: Option<(i64, i64, String, String, i32, String)> = diesel::sql_query(
+            "SELECT a.id, a.release_id, a.phase_key, a.activity_key, a.attempt, a.idempotency_key FROM webhook_attempts a \
+             WHERE (a.state = 'queued' AND a.due_at <= $1) \
+                OR (a.state = 'sending' AND a.lease_until < $1 AND NOT EXISTS \
+                    (SELECT 1 FROM workers w WHERE w.id = a.lease_owner AND w.heartbeat_at >= $2)) \
+             ORDER BY a.due_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED",
+        )
+        .bind::<diesel::sql_types::Timestamptz, _>(now)
+        .bind::<diesel::sql_types::Timestamptz, _>(stale_before)
+        .get_result::<AttemptRow>(conn)
+        .await
+        .optional()?
+        .map(|r| (r.id, r.release_id, r.phase_key, r.activity_key, r.attempt, r.idempotency_key));
+        let Some((id, release_id, phase, activity, _attempt, key)) = row else { return Ok(None) };
+        let r: Release = releases::table.find(release_id).select(Release::as_select()).first(conn).await?;
+        let def = crate::ops::releases::pinned_definition(conn, &r).await?;
+        let Some(adef) = def.phase(&phase).and_then(|p| p.activities.iter().find(|a| a.key == activity)).cloned() else {
+            return Err(OpError::NotFound);
+        };
+        let Some(cfg) = config(&adef).cloned() else { return Err(OpError::NotFound) };
+        let callback = cfg.completion == Some(Completion::Callback);
+        let token = callback.then(|| random_token(32));
+        let callback_url = token.as_ref().map(|t| format!("{base_url}/api/v1/callbacks/{t}"));
+        let clear = super::context::lookup(conn, &r, &def, &phase, &activity, secrets, true, callback_url.as_deref()).await?;
+        let shown = super::context::lookup(conn, &r, &def, &phase, &activity, secrets, false, callback_url.as_deref().map(|_| "<callback url>")).await?;
+        let build = |lookup: &super::context::Lookup| -> Result<BuiltRequest, String> {
+            let url = to_text(&render(&Value::String(cfg.url.clone()), lookup)?);
+            let mut headers = Vec::new();
+            for (k, v) in &cfg.headers {
+                headers.push((k.clone(), to_text(&render(&Value::String(v.clone()), lookup)?)));
+            }
+            let body = match &cfg.body {
+                Some(b) => Some(render(b, lookup)?),
+                None => None,
+            };
+            Ok((url, headers, body))
+        };
+        let recorded = build(&shown).ok();
+        let settings = AccountSettings::get(conn, r.account_id).await?;
+        let lease_until = now + TimeDelta::seconds(MAX_REQUEST_SECONDS.min(timeout_of(&adef).num_seconds()) + 30);
+        diesel::update(webhook_attempts::table.find(id))
+            .set((
+                webhook_attempts::state.eq("sending"),
+                webhook_attempts::lease_owner.eq(worker),
+                webhook_attempts::lease_until.eq(lease_until),
+                webhook_attempts::callback_token_hash.eq(token.as_ref().map(|t| sha256_hex(t))),
+                webhook_attempts::request.eq(recorded.as_ref().map(|(url, headers, body)| {
+                    json!({"method": cfg.method.clone().unwrap_or_else(|| "POST".into()), "url": url, "headers": headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(), "body": body, "idempotency_key": key})
+                })),
+            ))
+            .execute(conn)
+            .await?;
+        match build(&clear) {
+            Ok((url, mut headers, body)) => {
+                headers.push(("Idempotency-Key".into(), key.clone()));
+                if let Some(cb) = &callback_url {
+                    headers.push(("Railyard-Callback-Url".into(), cb.clone()));
+                }
+                Ok(Some(Claimed {
+                    attempt_id: id,
+                    key,
+                    method: cfg.method.clone().unwrap_or_else(|| "POST".into()).to_uppercase(),
+                    url,
+                    headers,
+                    body,
+                    timeout: Duration::from_secs(MAX_REQUEST_SECONDS.min(timeout_of(&adef).num_seconds()).max(1) as u64),
+                    allow_list: settings.webhook_allow_list,
+                }))
+            }
+            // A template that cannot be resolved is a failure of this attempt, not a send.
+            Err(message) => Ok(Some(Claimed {
+                attempt_id: id,
+                key,
+                method: String::new(),
+                url: format!("unresolvable: {message}"),
+                headers: vec![],
+                body: None,
+                timeout: Duration::from_secs(1),
+                allow_list: vec![],
+            })),
+        }
+    })
+    .await
+}
+
+#[derive(diesel::QueryableByName)]
+struct AttemptRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    release_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    phase_key: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    activity_key: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    attempt: i32,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    idempotency_key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `Some` when a response arrived.
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub error: Option<String>,
+    /// A refusal (allow-list): no retries.
+    pub permanent: bool,
+}
+
+impl Outcome {
+    fn refused(message: String) -> Outcome {
+        Outcome { status: None, body: None, error: Some(message), permanent: true }
+    }
+}
+
+/// Whether `host`/`port` is on the allow-list (`host` or `host:port`, case-insensitive).
+pub fn allowed(allow_list: &[String], host: &str, port: u16) -> bool {
+    let host = host.trim_matches(['[', ']']).to_lowercase();
+    allow_list.iter().any(|entry| match entry.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => h == host && p.parse::<u16>().ok() == Some(port),
+        _ => *entry == host,
+    })
+}
+
+/// Sends a claimed request: allow-list checked on the resolved address (which is then the one
+/// used), no redirects to other hosts, bounded in time and size.
+pub async fn send(claimed: &Claimed) -> Outcome {
+    if claimed.method.is_empty() {
+        return Outcome::refused(claimed.url.clone());
+    }
+    let url = match reqwest::Url::parse(&claimed.url) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => u,
+        _ => return Outcome::refused(format!("{:?} is not an http(s) URL", claimed.url)),
+    };
+    let Some(host) = url.host_str().map(str::to_string) else { return Outcome::refused("the URL has no host".into()) };
+    let port = url.port_or_known_default().unwrap_or(443);
+    if !allowed(&claimed.allow_list, &host, port) {
+        return Outcome::refused(format!("host {host}:{port} is not on the account's webhook allow-list; no request was made"));
+    }
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await {
+        Ok(a) => a.collect(),
+        Err(e) => return Outcome { status: None, body: None, error: Some(format!("cannot resolve {host}: {e}")), permanent: false },
+    };
+    let Some(addr) = addrs.as_slice().first().copied() else {
+        return Outcome { status: None, body: None, error: Some(format!("{host} has no address")), permanent: false };
+    };
+    let same_host = host.clone();
+    let client = match reqwest::Client::builder()
+        .resolve(&host, addr)
+        .timeout(claimed.timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() < 5 && attempt.url().host_str() == Some(same_host.as_str()) {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return Outcome { status: None, body: None, error: Some(format!("http client: {e}")), permanent: false },
+    };
+    let method = reqwest::Method::from_bytes(claimed.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+    let mut request = client.request(method, url);
+    for (k, v) in &claimed.headers {
+        request = request.header(k.as_str(), v.as_str());
+    }
+    if let Some(body) = &claimed.body {
+        request = request.json(body);
+    }
+    match request.send().await {
+        Err(e) => Outcome { status: None, body: None, error: Some(format!("request failed: {e}")), permanent: false },
+        Ok(mut res) => {
+            let status = res.status().as_u16();
+            let mut body: Vec<u8> = Vec::new();
+            loop {
+                match res.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                            return Outcome {
+                                status: Some(status),
+                                body: None,
+                                error: Some(format!("response larger than {MAX_RESPONSE_BYTES} bytes")),
+                                permanent: false,
+                            };
+                        }
+                        body.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        return Outcome {
+                            status: Some(status),
+                            body: None,
+                            error: Some(format!("reading the response: {e}")),
+                            permanent: false,
+                        }
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&body).to_string();
+            let error = (!(200..300).contains(&status)).then(|| format!("HTTP {status}"));
+            Outcome { status: Some(status), body: Some(text), error, permanent: false }
+        }
+    }
+}
+
+fn is_success(o: &Outcome) -> bool {
+    o.status.is_some_and(|s| (200..300).contains(&s)) && o.error.is_none()
+}
+
+/// Commits a send's result: success (outputs, or waiting for the callback), or a failure that
+/// retries with backoff up to `max_attempts` and then follows `on_failure`.
+pub async fn complete(
+    conn: &mut AsyncPgConnection,
+    attempt_id: i64,
+    worker: &str,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    conn.transaction(async |conn| {
+        let (release_id, phase, activity, state, owner): (i64, String, String, String, Option<String>) = webhook_attempts::table
+            .find(attempt_id)
+            .select((
+                webhook_attempts::release_id,
+                webhook_attempts::phase_key,
+                webhook_attempts::activity_key,
+                webhook_attempts::state,
+                webhook_attempts::lease_owner,
+            ))
+            .first(conn)
+            .await?;
+        let r: Release = releases::table.find(release_id).select(Release::as_select()).for_update().first(conn).await?;
+        if state != "sending" || owner.as_deref() != Some(worker) {
+            // Taken over by another worker, or voided meanwhile: its result is not ours to record.
+            return Ok(());
+        }
+        let ok = is_success(&outcome);
+        let callback = ok && {
+            let def = crate::ops::releases::pinned_definition(conn, &r).await?;
+            def.phase(&phase)
+                .and_then(|p| p.activities.iter().find(|a| a.key == activity))
+                .and_then(|a| a.config.as_ref())
+                .and_then(|c| c.completion)
+                == Some(Completion::Callback)
+        };
+        let new_state = if !ok {
+            "failed"
+        } else if callback {
+            "sent"
+        } else {
+            "succeeded"
+        };
+        let body = outcome.body.as_ref().map(|b| b.chars().take(10_000).collect::<String>());
+        diesel::update(webhook_attempts::table.find(attempt_id))
+            .set((
+                webhook_attempts::state.eq(new_state),
+                webhook_attempts::response_status.eq(outcome.status.map(i32::from)),
+                webhook_attempts::response_body.eq(&body),
+                webhook_attempts::error.eq(&outcome.error),
+                webhook_attempts::sent_at.eq(now),
+                webhook_attempts::finished_at.eq((!callback).then_some(now)),
+                webhook_attempts::lease_until.eq(None::<DateTime<Utc>>),
+            ))
+            .execute(conn)
+            .await?;
+        if !crate::domain::release::in_flight(r.state(), r.status()) {
+            return Ok(());
+        }
+        let row: ReleaseActivity = release_activities::table
+            .filter(release_activities::release_id.eq(r.id))
+            .filter(release_activities::phase_key.eq(&phase))
+            .filter(release_activities::key.eq(&activity))
+            .select(ReleaseActivity::as_select())
+            .first(conn)
+            .await?;
+        if row.status != "Running" {
+            return Ok(());
+        }
+        audit::append(
+            conn,
+            NewEvent {
+                account_id: Some(r.account_id),
+                release_id: Some(r.id),
+                actor: format!("system:worker:{worker}"),
+                action: format!("webhook.{new_state}"),
+                subject: format!("activity:{phase}.{activity}"),
+                reason: outcome.error.clone(),
+                details: json!({"attempt": row.attempts, "status": outcome.status}),
+            },
+            now,
+        )
+        .await?;
+        if ok && callback {
+            let def = crate::ops::releases::pinned_definition(conn, &r).await?;
+            let adef = def.phase(&phase).and_then(|p| p.activities.iter().find(|a| a.key == activity)).cloned().ok_or(OpError::NotFound)?;
+            let deadline = now + timeout_of(&adef);
+            diesel::update(
+                release_activities::table
+                    .filter(release_activities::release_id.eq(r.id))
+                    .filter(release_activities::phase_key.eq(&phase))
+                    .filter(release_activities::key.eq(&activity)),
+            )
+            .set((release_activities::wake_at.eq(deadline), release_activities::status_reason.eq("waiting for the callback")))
+            .execute(conn)
+            .await?;
+            let next = r.next_eval_at.map_or(deadline, |t| t.min(deadline));
+            diesel::update(releases::table.find(r.id)).set(releases::next_eval_at.eq(next)).execute(conn).await?;
+            return Ok(());
+        }
+        if ok {
+            let outputs: Map<String, Value> = outcome
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default();
+            super::outcomes::succeed(conn, &r, &row, outputs, &format!("system:worker:{worker}"), now).await?;
+        } else {
+            let message = outcome.error.clone().unwrap_or_else(|| "failed".into());
+            super::outcomes::attempt_failed(conn, &r, &row, &message, outcome.permanent, now).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Claims and sends due attempts until none are left (or `limit`); returns how many were sent.
+pub async fn send_due(state: &crate::web::AppState, worker: &str, limit: usize) -> anyhow::Result<usize> {
+    let mut sent = 0;
+    for _ in 0..limit {
+        let claimed = {
+            let mut conn = state.pool.get().await?;
+            claim(&mut conn, worker, &state.secrets, &state.settings.base_url, state.clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("claim: {e}"))?
+        };
+        let Some(claimed) = claimed else { break };
+        let outcome = send(&claimed).await;
+        let mut conn = state.pool.get().await?;
+        complete(&mut conn, claimed.attempt_id, worker, outcome, state.clock.now()).await.map_err(|e| anyhow::anyhow!("complete: {e}"))?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn allow_list_matches_host_and_port() {
+        let list = vec!["ci.example.com".to_string(), "127.0.0.1:8443".to_string()];
+        assert!(super::allowed(&list, "CI.example.com", 443));
+        assert!(super::allowed(&list, "127.0.0.1", 8443));
+        assert!(!super::allowed(&list, "127.0.0.1", 80));
+        assert!(!super::allowed(&list, "localhost", 8443), "a name is not its address");
+        assert_eq!(super::idempotency_key(7, "build", "compile", 2), "7/build/compile/2");
+    }
+}

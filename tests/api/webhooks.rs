@@ -1,0 +1,292 @@
+//! Webhooks, callbacks and subprocesses against a real HTTP receiver on loopback.
+
+use crate::common::TestApp;
+use crate::engine::{act, activity, body, get, world, World};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use chrono::TimeDelta;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub key: String,
+    pub callback: Option<String>,
+    pub body: Value,
+}
+
+/// A CI/CD system stand-in: records every request; answers by path.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub responses: Arc<Mutex<std::collections::HashMap<String, (u16, Value)>>>,
+    pub base: String,
+    pub port: u16,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let mut receiver = Receiver::default();
+        let shared = receiver.clone();
+        let server = HttpServer::new(move || {
+            let state = shared.clone();
+            App::new().app_data(web::Data::new(state)).default_service(web::to(
+                |req: HttpRequest, body: web::Bytes, state: web::Data<Receiver>| async move {
+                    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    state.received.lock().unwrap().push(Received {
+                        path: req.path().to_string(),
+                        key: header("Idempotency-Key").unwrap_or_default(),
+                        callback: header("Railyard-Callback-Url"),
+                        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    });
+                    let (status, answer) = state.responses.lock().unwrap().get(req.path()).cloned().unwrap_or((200, json!({})));
+                    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).json(answer)
+                },
+            ))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        receiver.port = server.addrs()[0].port();
+        receiver.base = format!("http://127.0.0.1:{}", receiver.port);
+        tokio::spawn(server.run());
+        receiver
+    }
+
+    pub fn answer(&self, path: &str, status: u16, body: Value) {
+        self.responses.lock().unwrap().insert(path.to_string(), (status, body));
+    }
+
+    pub fn to(&self, path: &str) -> Vec<Received> {
+        self.received.lock().unwrap().iter().filter(|r| r.path == path).cloned().collect()
+    }
+}
+
+pub async fn admin_token(app: &TestApp) -> String {
+    let mut conn = app.conn().await;
+    let admin = railyard::db::models::users::User::by_email(&mut conn, "admin@acme.example.com").await.unwrap().unwrap();
+    app.api_token(&admin).await
+}
+
+/// Lets the account call the receiver (and only it).
+pub async fn allow(app: &TestApp, hosts: &[String]) {
+    let token = admin_token(app).await;
+    let res = app.api_send(reqwest::Method::PATCH, &token, "/api/v1/settings", &json!({"webhook_allow_list": hosts})).await;
+    assert_eq!(res.status(), 200);
+}
+
+async fn release_of(app: &TestApp, w: &World, yaml: &str, inputs: Value) -> i64 {
+    crate::engine::start(app, w, yaml, json!({"inputs": inputs})).await
+}
+
+#[tokio::test]
+async fn a_response_webhook_feeds_a_callback_webhook_then_a_manual_task() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let rx = Receiver::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", rx.port)]).await;
+    app.api_post(&admin_token(&app).await, "/api/v1/environments", &json!({"name": "QA"})).await;
+    rx.answer("/build", 200, json!({"build_number": "1234", "artifact_url": "https://artifacts.example.com/ledger-1234.tgz"}));
+    rx.answer("/deploy", 202, json!({"queued": true}));
+    let yaml = format!(
+        "name: Hooks\ninputs: [{{name: version, type: string, required: true}}, {{name: token, type: string, secret: true}}]\nphases:\n  - key: build\n    name: Build\n    activities:\n      - {{key: compile, name: Compile, kind: webhook, config: {{url: \"{b}/build\", headers: {{Authorization: \"Bearer ${{inputs.token}}\"}}, body: {{version: \"${{inputs.version}}\"}}}}, records: [artifact_url]}}\n      - {{key: deploy, name: Deploy, kind: webhook, depends_on: [compile], config: {{url: \"{b}/deploy\", completion: callback, body: {{build: \"${{phases.build.activities.compile.outputs.build_number}}\", release: \"${{release.id}}\"}}}}, deploys: {{service: ledger, version: \"${{phases.build.activities.compile.outputs.build_number}}\", environment: QA}}}}\n      - {{key: verify, name: Verify, kind: manual, depends_on: [deploy]}}\n",
+        b = rx.base
+    );
+    let id = release_of(&app, &w, &yaml, json!({"version": "2.0", "token": "sekrit-token"})).await;
+    app.run_until_idle().await;
+
+    let builds = rx.to("/build");
+    assert_eq!(builds.len(), 1, "exactly once");
+    assert_eq!(builds[0].key, format!("{id}/build/compile/1"));
+    assert_eq!(builds[0].body, json!({"version": "2.0"}));
+    let deploys = rx.to("/deploy");
+    assert_eq!(deploys.len(), 1);
+    assert_eq!(deploys[0].key, format!("{id}/build/deploy/1"));
+    assert_eq!(deploys[0].body, json!({"build": "1234", "release": id}), "the first webhook's output feeds the second");
+    let callback = deploys[0].callback.clone().expect("Railyard-Callback-Url");
+    let r = get(&app, &w, id).await;
+    assert_eq!(activity(&r, "build", "compile")["status"], "Success");
+    assert_eq!(activity(&r, "build", "compile")["outputs"]["build_number"], "1234");
+    assert_eq!(activity(&r, "build", "deploy")["status"], "Running", "waiting for the callback");
+
+    // The callback URL works once.
+    let path = callback.trim_start_matches(&app.address).to_string();
+    let first = app
+        .client
+        .http
+        .post(format!("{}{path}", app.address))
+        .json(&json!({"status": "success", "outputs": {"url": "https://qa.example.com"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let again = app.client.http.post(format!("{}{path}", app.address)).json(&json!({"status": "success"})).send().await.unwrap();
+    assert_eq!(again.status(), 409);
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(activity(&r, "build", "verify")["status"], "Running");
+    assert_eq!(act(&app, &w.rm_token, id, "build", "verify", "complete", json!({})).await.0, 200);
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["status"], "Success");
+    assert_eq!(rx.to("/build").len() + rx.to("/deploy").len(), 2, "nothing was sent twice");
+    assert!(r["services"].as_array().unwrap().contains(&json!("ledger")));
+
+    // Secrets never reach the recorded request; artifacts and deployments are recorded.
+    let mut conn = app.conn().await;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use railyard::db::schema::releases::dsl as rl;
+    use railyard::db::schema::webhook_attempts::dsl as wa;
+    let recorded: Vec<Option<Value>> = wa::webhook_attempts.select(wa::request).load(&mut conn).await.unwrap();
+    let text = serde_json::to_string(&recorded).unwrap();
+    assert!(!text.contains("sekrit-token") && text.contains("********"), "{text}");
+    let artifacts: Value = rl::releases.find(id).select(rl::artifacts).first(&mut conn).await.unwrap();
+    assert_eq!(artifacts["build.compile.artifact_url"], "https://artifacts.example.com/ledger-1234.tgz");
+    let (_, deployments) = body(app.api_get(&w.rm_token, "/api/v1/deployments?environment=QA").await).await;
+    assert_eq!(
+        deployments["deployments"],
+        json!([{"service": "ledger", "version": "1234", "environment": "QA", "release_id": id, "deployed_at": deployments["deployments"][0]["deployed_at"]}])
+    );
+}
+
+#[tokio::test]
+async fn a_failing_webhook_retries_with_backoff_then_follows_on_failure() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let rx = Receiver::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", rx.port)]).await;
+    rx.answer("/flaky", 503, json!({"error": "down"}));
+    let yaml = format!("name: Flaky\nphases: [{{key: p, name: P, activities: [{{key: hook, name: Hook, kind: webhook, config: {{url: \"{}/flaky\"}}, retry: {{max_attempts: 3, backoff: 30s}}}}]}}]\n", rx.base);
+    let id = release_of(&app, &w, &yaml, json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(rx.to("/flaky").len(), 1);
+    app.run_until_idle().await;
+    assert_eq!(rx.to("/flaky").len(), 1, "the backoff is honoured");
+    for expected in [2, 3] {
+        app.clock.advance(TimeDelta::seconds(30));
+        app.run_until_idle().await;
+        assert_eq!(rx.to("/flaky").len(), expected);
+    }
+    let keys: Vec<String> = rx.to("/flaky").iter().map(|r| r.key.clone()).collect();
+    assert_eq!(keys, [format!("{id}/p/hook/1"), format!("{id}/p/hook/2"), format!("{id}/p/hook/3")]);
+    app.clock.advance(TimeDelta::minutes(5));
+    app.run_until_idle().await;
+    assert_eq!(rx.to("/flaky").len(), 3, "no fourth automatic attempt");
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["status"], "OnHold", "on_failure: manual");
+    assert!(activity(&r, "p", "hook")["status"] == "OnHold");
+
+    rx.answer("/flaky", 200, json!({"ok": true}));
+    assert_eq!(act(&app, &w.rm_token, id, "p", "hook", "retry", json!({"reason": "service is back"})).await.0, 200);
+    app.run_until_idle().await;
+    let sent = rx.to("/flaky");
+    assert_eq!(sent.len(), 4);
+    assert_eq!(sent[3].key, format!("{id}/p/hook/4"), "the attempt number never resets");
+    assert_eq!(get(&app, &w, id).await["status"], "Success");
+}
+
+#[tokio::test]
+async fn hosts_outside_the_allow_list_are_never_called() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let rx = Receiver::start().await;
+    allow(&app, &["ci.example.com".to_string(), format!("127.0.0.2:{}", rx.port)]).await;
+    for (name, url) in [("Direct", format!("{}/direct", rx.base)), ("By name", format!("http://localhost:{}/by-name", rx.port))] {
+        let yaml = format!("name: {name}\nphases: [{{key: p, name: P, activities: [{{key: hook, name: Hook, kind: webhook, config: {{url: \"{url}\"}}, retry: {{max_attempts: 3}}}}]}}]\n");
+        let id = release_of(&app, &w, &yaml, json!({})).await;
+        app.run_until_idle().await;
+        let r = get(&app, &w, id).await;
+        assert_eq!(r["status"], "OnHold", "{name}");
+        let reason = activity(&r, "p", "hook")["status"].clone();
+        assert_eq!(reason, "OnHold");
+        assert!(r["status_reason"].as_str().unwrap().contains("is not on the account's webhook allow-list"), "{r}");
+    }
+    assert!(rx.received.lock().unwrap().is_empty(), "no request was made");
+}
+
+#[tokio::test]
+async fn bad_callbacks_get_a_clear_4xx_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let rx = Receiver::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", rx.port)]).await;
+    let yaml = format!("name: Callback\nphases: [{{key: p, name: P, activities: [{{key: hook, name: Hook, kind: webhook, config: {{url: \"{}/cb\", completion: callback, timeout: 10m}}, retry: {{max_attempts: 2, backoff: 1m}}}}]}}]\n", rx.base);
+    let id = release_of(&app, &w, &yaml, json!({})).await;
+    app.run_until_idle().await;
+    let first = rx.to("/cb")[0].callback.clone().unwrap();
+    let post = |url: String, body: &'static str| {
+        let http = app.client.http.clone();
+        async move {
+            let res = http.post(url).header("content-type", "application/json").body(body).send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, e) = post(format!("{}/api/v1/callbacks/not-a-token", app.address), r#"{"status": "success"}"#).await;
+    assert_eq!(status, 404, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("not known"));
+    let (status, e) = post(first.clone(), r#"{"status": "success""#).await;
+    assert_eq!(status, 400);
+    assert!(e["error"]["message"].as_str().unwrap().contains("malformed JSON"));
+    let (status, e) = post(first.clone(), r#"{"status": "maybe"}"#).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("status")));
+    assert_eq!(activity(&get(&app, &w, id).await, "p", "hook")["status"], "Running", "nothing changed");
+
+    // The first attempt times out: its URL has expired; the retry's URL works.
+    app.clock.advance(TimeDelta::minutes(11));
+    app.run_until_idle().await;
+    app.clock.advance(TimeDelta::minutes(1));
+    app.run_until_idle().await;
+    assert_eq!(rx.to("/cb").len(), 2);
+    let (status, e) = post(first.clone(), r#"{"status": "success"}"#).await;
+    assert!(status == 409 || status == 422, "{status} {e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("expired") || e["error"]["message"].as_str().unwrap().contains("used"), "{e}");
+    let second = rx.to("/cb")[1].callback.clone().unwrap();
+    let (status, _) = post(second.clone(), r#"{"status": "success", "outputs": {"ok": 1}}"#).await;
+    assert_eq!(status, 200);
+    let (status, e) = post(second, r#"{"status": "success"}"#).await;
+    assert_eq!(status, 409, "used: {e}");
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["status"], "Success");
+
+    // A late callback of an aborted release is refused with a clear error.
+    let id2 = release_of(&app, &w, &yaml.replace("name: Callback", "name: Aborted later"), json!({})).await;
+    app.run_until_idle().await;
+    let url = rx.to("/cb").last().unwrap().callback.clone().unwrap();
+    body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{id2}/abort"), &json!({"reason": "stop"})).await).await;
+    let (status, e) = post(url, r#"{"status": "success"}"#).await;
+    assert_eq!(status, 409);
+    assert!(e["error"]["message"].as_str().unwrap().contains("aborted"), "{e}");
+}
+
+#[tokio::test]
+async fn a_subprocess_runs_a_linked_child_and_its_failure_fails_the_parent() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let child = "name: Child Deploy\ninputs: [{name: version, type: string, required: true}]\nphases: [{key: go, name: Go, activities: [{key: ship, name: Ship, kind: manual, on_failure: fail}]}]\n";
+    assert_eq!(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": child})).await.status(), 201);
+    let parent = "name: Parent Train\ninputs: [{name: version, type: string, required: true}]\nphases: [{key: main, name: Main, activities: [{key: sub, name: Run the child, kind: subprocess, process: Child Deploy, inputs: {version: \"${inputs.version}\"}, on_failure: fail}]}]\n";
+    let id = release_of(&app, &w, parent, json!({"version": "3.1"})).await;
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    let child_id = activity(&r, "main", "sub")["outputs"]["release_id"].as_i64().expect("the child's id on the parent");
+    let c = get(&app, &w, child_id).await;
+    assert_eq!(c["links"]["subprocess_of"], id, "linked both ways");
+    assert_eq!(c["inputs"]["version"], "3.1");
+    assert_eq!(c["status"], "OnHold");
+    act(&app, &w.rm_token, child_id, "go", "ship", "complete", json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, child_id).await["status"], "Success");
+    assert_eq!(get(&app, &w, id).await["status"], "Success", "the parent ends with the child's outcome");
+
+    let id = release_of(&app, &w, &parent.replace("Parent Train", "Parent Two"), json!({"version": "3.2"})).await;
+    app.run_until_idle().await;
+    let child_id = activity(&get(&app, &w, id).await, "main", "sub")["outputs"]["release_id"].as_i64().unwrap();
+    act(&app, &w.rm_token, child_id, "go", "ship", "fail", json!({"reason": "broken"})).await;
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, child_id).await["status"], "Failed");
+    let r = get(&app, &w, id).await;
+    assert_eq!(activity(&r, "main", "sub")["status"], "Failed");
+    assert_eq!(r["status"], "Failed");
+}
