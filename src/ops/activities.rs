@@ -229,6 +229,7 @@ pub async fn act(
                 .execute(conn)
                 .await?;
                 update_activity(conn, &r, &a, Node::Success, None, &label, input.comment.as_deref(), now).await?;
+                crate::engine::outcomes::record_results(conn, &r, phase, key, now).await?;
                 details["comment"] = json!(input.comment);
             }
             Verb::Fail => {
@@ -297,6 +298,7 @@ pub async fn act(
             Verb::Fix => {
                 let note = required_reason(input, "reason")?;
                 update_activity(conn, &r, &a, Node::Success, None, &label, Some(&format!("fixed: {note}")), now).await?;
+                crate::engine::outcomes::record_results(conn, &r, phase, key, now).await?;
                 event_reason = Some(note);
             }
         }

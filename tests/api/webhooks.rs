@@ -290,3 +290,218 @@ async fn a_subprocess_runs_a_linked_child_and_its_failure_fails_the_parent() {
     assert_eq!(activity(&r, "main", "sub")["status"], "Failed");
     assert_eq!(r["status"], "Failed");
 }
+
+/// Answers a callback webhook's last request with `outputs`.
+async fn call_back(app: &TestApp, rx: &Receiver, path: &str, outputs: Value) {
+    let url = rx.to(path).last().and_then(|r| r.callback.clone()).unwrap_or_else(|| panic!("no callback request to {path}"));
+    let res = app.client.http.post(url).json(&json!({"status": "success", "outputs": outputs})).send().await.unwrap();
+    assert_eq!(res.status(), 200, "callback for {path}");
+}
+
+async fn phase_status(app: &TestApp, w: &World, id: i64, phase: &str) -> String {
+    let r = get(app, w, id).await;
+    r["phases"].as_array().unwrap().iter().find(|p| p["key"] == phase).unwrap()["status"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_system_release_train_runs_end_to_end_on_the_clock() {
+    use chrono::TimeZone;
+    let app = TestApp::spawn().await;
+    let w = world(
+        &app,
+        &["dev1", "qa1", "qa2", "st1", "st2", "st3", "ops1"],
+        &[("development", &["dev1"]), ("qa", &["qa1", "qa2"]), ("release-stakeholders", &["st1", "st2", "st3"]), ("operations", &["ops1"])],
+    )
+    .await;
+    let rx = Receiver::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", rx.port)]).await;
+    let admin = admin_token(&app).await;
+    for env in ["QA", "PROD0", "PROD1", "PROD2", "PROD3"] {
+        app.api_post(&admin, "/api/v1/environments", &json!({"name": env})).await;
+    }
+    for s in ["ledger", "payments-api"] {
+        app.api_post(&admin, "/api/v1/services", &json!({"name": s})).await;
+    }
+    rx.answer("/branch-cut", 202, json!({}));
+    rx.answer("/deploy", 202, json!({}));
+    // Only the hosts change (to the local receiver); every offset stays as written.
+    let yaml = include_str!("../fixtures/system-release-train.yaml")
+        .replace("https://ci.example.com", &rx.base)
+        .replace("https://cd.example.com", &rx.base);
+    let (_, process) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    // Monday 2026-11-30 09:00 in Berlin.
+    let start = chrono_tz::Europe::Berlin.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap().with_timezone(&chrono::Utc);
+    let at = |days: i64, hour: u32| {
+        chrono_tz::Europe::Berlin.with_ymd_and_hms(2026, 11, 30, hour, 0, 0).unwrap().with_timezone(&chrono::Utc) + TimeDelta::days(days)
+    };
+    let (status, r) = body(
+        app.api_post(
+            &w.rm_token,
+            "/api/v1/releases",
+            &json!({"process_id": process["id"], "name": "Week 49 System Release - November 2026", "type": "system",
+                    "inputs": {"services": ["ledger", "payments-api"], "release_branch": "2026.49"},
+                    "schedule": {"start": "2026-11-30T09:00", "end": "2026-12-22T09:00", "time_zone": "Europe/Berlin"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_i64().unwrap();
+
+    app.clock.set(start);
+    app.run_until_idle().await;
+    assert_eq!(rx.to("/branch-cut").len(), 1);
+    assert_eq!(rx.to("/branch-cut")[0].body, json!({"branch": "release/2026.49", "services": ["ledger", "payments-api"]}));
+    call_back(&app, &rx, "/branch-cut", json!({"build_number": "B-77"})).await;
+    app.run_until_idle().await;
+    assert_eq!(rx.to("/deploy")[0].body, json!({"env": "QA", "build": "B-77"}));
+    call_back(&app, &rx, "/deploy", json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(phase_status(&app, &w, id, "alpha_fixes").await, "Running");
+
+    // Each timed step: a second early nothing moves; on time it does.
+    let steps: [(&str, chrono::DateTime<chrono::Utc>); 2] = [("qa_signoff", at(3, 17)), ("beta_rollout", at(4, 9))];
+    app.clock.set(at(3, 12));
+    app.run_until_idle().await;
+    assert_eq!(phase_status(&app, &w, id, "alpha_fixes").await, "Success");
+    for (phase, time) in steps {
+        app.clock.set(time - TimeDelta::seconds(1));
+        app.run_until_idle().await;
+        assert_eq!(phase_status(&app, &w, id, phase).await, "Waiting", "{phase} before its time");
+        app.clock.set(time);
+        app.run_until_idle().await;
+        assert_eq!(phase_status(&app, &w, id, phase).await, "Running", "{phase} on time");
+        if phase == "qa_signoff" {
+            for u in ["qa1", "qa2"] {
+                assert_eq!(act(&app, &w.tokens[u], id, "qa_signoff", "qa", "approve", json!({})).await.0, 200);
+            }
+            for u in ["st1", "st3"] {
+                assert_eq!(act(&app, &w.tokens[u], id, "qa_signoff", "stakeholders", "approve", json!({})).await.0, 200);
+            }
+            app.run_until_idle().await;
+            assert_eq!(phase_status(&app, &w, id, "qa_signoff").await, "Success");
+        }
+    }
+    assert_eq!(rx.to("/deploy").len(), 2);
+    assert_eq!(rx.to("/deploy")[1].body, json!({"env": "PROD0"}));
+    call_back(&app, &rx, "/deploy", json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(phase_status(&app, &w, id, "beta_fixes").await, "Running");
+    app.clock.set(at(11, 17));
+    app.run_until_idle().await;
+    for (phase, key, time) in [("prod1", "deploy", at(14, 9)), ("prod2", "deploy", at(16, 9))] {
+        app.clock.set(time - TimeDelta::seconds(1));
+        app.run_until_idle().await;
+        assert_eq!(phase_status(&app, &w, id, phase).await, "Waiting", "{phase} waits for its Monday/Wednesday");
+        app.clock.set(time);
+        app.run_until_idle().await;
+        assert_eq!(act(&app, &w.tokens["ops1"], id, phase, key, "complete", json!({})).await.0, 200, "{phase}");
+        app.run_until_idle().await;
+    }
+    app.clock.set(at(21, 9) - TimeDelta::seconds(1));
+    app.run_until_idle().await;
+    assert_eq!(phase_status(&app, &w, id, "prod3").await, "Waiting");
+    app.clock.set(at(21, 9));
+    app.run_until_idle().await;
+    assert_eq!(act(&app, &w.rm_token, id, "prod3", "signoff", "approve", json!({})).await.0, 403, "separation of duties");
+    assert_eq!(act(&app, &w.tokens["ops1"], id, "prod3", "signoff", "approve", json!({})).await.0, 200);
+    app.run_until_idle().await;
+    assert_eq!(act(&app, &w.tokens["ops1"], id, "prod3", "deploy", "complete", json!({})).await.0, 200);
+    app.run_until_idle().await;
+
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["status"], "Success", "{r}");
+    assert_eq!(phase_status(&app, &w, id, "rollback").await, "Skipped");
+    let (_, d) = body(app.api_get(&w.rm_token, "/api/v1/deployments").await).await;
+    let mut envs: Vec<String> =
+        d["deployments"].as_array().unwrap().iter().map(|x| x["environment"].as_str().unwrap().to_string()).collect();
+    envs.sort();
+    envs.dedup();
+    assert_eq!(envs, ["PROD0", "PROD1", "PROD2", "PROD3", "QA"]);
+    assert!(d["deployments"].as_array().unwrap().iter().all(|x| x["version"] == "B-77"));
+    assert_eq!(d["deployments"].as_array().unwrap().len(), 10, "two services in five environments");
+    // No phase started before its not_before.
+    let mut conn = app.conn().await;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use railyard::db::schema::release_phases::dsl as ph;
+    let started: Vec<(String, Option<chrono::DateTime<chrono::Utc>>)> =
+        ph::release_phases.filter(ph::release_id.eq(id)).select((ph::key, ph::started_at)).load(&mut conn).await.unwrap();
+    for (key, not_before) in
+        [("qa_signoff", at(3, 17)), ("beta_rollout", at(4, 9)), ("prod1", at(14, 9)), ("prod2", at(16, 9)), ("prod3", at(21, 9))]
+    {
+        let s = started.iter().find(|(k, _)| k == key).unwrap().1.unwrap();
+        assert!(s >= not_before, "{key} started {s} before {not_before}");
+    }
+}
+
+#[tokio::test]
+async fn the_hotfix_runs_and_a_failing_deploy_holds_until_retry_or_abort() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &["ops1"], &[("operations", &["ops1"])]).await;
+    let rx = Receiver::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", rx.port)]).await;
+    let admin = admin_token(&app).await;
+    app.api_post(&admin, "/api/v1/environments", &json!({"name": "PROD1"})).await;
+    app.api_post(&admin, "/api/v1/services", &json!({"name": "ledger"})).await;
+    rx.answer("/smoke", 200, json!({"passed": true}));
+    rx.answer("/deploy", 202, json!({}));
+    let yaml =
+        include_str!("../fixtures/hotfix.yaml").replace("https://ci.example.com", &rx.base).replace("https://cd.example.com", &rx.base);
+    let (_, process) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    let create = |name: &'static str| {
+        let token = w.rm_token.clone();
+        let pid = process["id"].clone();
+        let app = &app;
+        async move {
+            let (status, r) = body(
+                app.api_post(
+                    &token,
+                    "/api/v1/releases",
+                    &json!({"process_id": pid, "name": name, "type": "hotfix", "activate": true,
+                    "inputs": {"service": "ledger", "version": "9.9.1", "environment": "PROD1", "ticket": "INC-4711"}}),
+                )
+                .await,
+            )
+            .await;
+            assert_eq!(status, 201, "{r}");
+            r["id"].as_i64().unwrap()
+        }
+    };
+    let approve_and_deploy = |id: i64| {
+        let app = &app;
+        let w = &w;
+        async move {
+            app.run_until_idle().await;
+            assert_eq!(act(app, &w.tokens["ops1"], id, "approve", "oncall", "approve", json!({})).await.0, 200);
+            app.run_until_idle().await;
+        }
+    };
+
+    let ok = create("Ledger 9.9.1 hotfix for INC-4711").await;
+    approve_and_deploy(ok).await;
+    call_back(&app, &rx, "/deploy", json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, ok).await["status"], "Success");
+
+    rx.answer("/deploy", 500, json!({"error": "cluster unavailable"}));
+    let retried = create("Ledger 9.9.1 hotfix retry for INC-4711").await;
+    approve_and_deploy(retried).await;
+    let r = get(&app, &w, retried).await;
+    assert_eq!(r["status"], "OnHold", "{r}");
+    rx.answer("/deploy", 202, json!({}));
+    assert_eq!(act(&app, &w.rm_token, retried, "deploy", "deploy", "retry", json!({"reason": "cluster back"})).await.0, 200);
+    app.run_until_idle().await;
+    call_back(&app, &rx, "/deploy", json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, retried).await["status"], "Success");
+
+    rx.answer("/deploy", 500, json!({"error": "cluster unavailable"}));
+    let aborted = create("Ledger 9.9.1 hotfix abort for INC-4711").await;
+    approve_and_deploy(aborted).await;
+    assert_eq!(get(&app, &w, aborted).await["status"], "OnHold");
+    let (status, r) =
+        body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{aborted}/abort"), &json!({"reason": "rolled forward instead"})).await)
+            .await;
+    assert_eq!((status, r["status"].as_str()), (200, Some("Aborted")));
+}
