@@ -381,6 +381,18 @@ pub fn worker_id() -> String {
 pub fn spawn_worker(state: actix_web::web::Data<crate::web::AppState>) {
     tokio::spawn(async move {
         let worker = worker_id();
+        // The heartbeat runs apart from the work, so a long send never makes a live worker look dead.
+        let beat_state = state.clone();
+        let beat_worker = worker.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3));
+            loop {
+                every.tick().await;
+                if let Ok(mut conn) = beat_state.pool.get().await {
+                    let _ = webhook::heartbeat(&mut conn, &beat_worker, beat_state.clock.now()).await;
+                }
+            }
+        });
         loop {
             if let Err(e) = worker_loop(&state, &worker).await {
                 tracing::warn!(error = %e, "worker connection lost; reconnecting");

@@ -105,7 +105,8 @@ fn timeout_of(def: &ActivityDef) -> TimeDelta {
         .unwrap_or_else(|| parse_duration(DEFAULT_WEBHOOK_TIMEOUT).unwrap_or(TimeDelta::hours(1)))
 }
 
-/// Claims one due attempt (or one whose lease a dead worker left) and commits it as `sending`.
+/// Claims one due attempt, or one left `sending` by a worker whose heartbeat is stale (it died
+/// mid-send: the request is repeated with the same key), and commits it as `sending`.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     worker: &str,
@@ -118,7 +119,7 @@ pub async fn claim(
         let row: Option<(i64, i64, String, String, i32, String)> = diesel::sql_query(
             "SELECT a.id, a.release_id, a.phase_key, a.activity_key, a.attempt, a.idempotency_key FROM webhook_attempts a \
              WHERE (a.state = 'queued' AND a.due_at <= $1) \
-                OR (a.state = 'sending' AND a.lease_until < $1 AND NOT EXISTS \
+                OR (a.state = 'sending' AND NOT EXISTS \
                     (SELECT 1 FROM workers w WHERE w.id = a.lease_owner AND w.heartbeat_at >= $2)) \
              ORDER BY a.due_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED",
         )

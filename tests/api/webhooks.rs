@@ -505,3 +505,77 @@ async fn the_hotfix_runs_and_a_failing_deploy_holds_until_retry_or_abort() {
             .await;
     assert_eq!((status, r["status"].as_str()), (200, Some("Aborted")));
 }
+
+#[tokio::test]
+async fn three_worker_processes_share_the_work_and_send_each_request_once() {
+    let app = TestApp::spawn().await;
+    app.clock.set(chrono::Utc::now());
+    let w = world(&app, &[], &[]).await;
+    let rx = Receiver::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", rx.port)]).await;
+    rx.answer("/noop", 200, json!({"ok": true}));
+    let yaml = format!("name: No-op\nphases: [{{key: p, name: P, activities: [{{key: hook, name: Hook, kind: webhook, config: {{url: \"{}/noop\"}}}}]}}]\n", rx.base);
+    let (_, process) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    let mut workers = Vec::new();
+    for _ in 0..3 {
+        workers.push(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_railyard"))
+                .arg("worker")
+                .env("DATABASE_URL", &app.database_url)
+                .env("RAILYARD_POOL_SIZE", "3")
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("start a worker"),
+        );
+    }
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        let (status, r) = body(
+            app.api_post(
+                &w.rm_token,
+                "/api/v1/releases",
+                &json!({"process_id": process["id"], "name": format!("Ledger 10.{i} to PROD1"), "activate": true}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 201, "{r}");
+        ids.push(r["id"].as_i64().unwrap());
+    }
+    let mut conn = app.conn().await;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use railyard::db::schema::releases::dsl as rl;
+    use railyard::db::schema::webhook_attempts::dsl as wa;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let done: i64 = rl::releases.filter(rl::status.eq("Success")).count().get_result(&mut conn).await.unwrap();
+        if done == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "only {done} of 200 releases finished");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for worker in workers.iter_mut() {
+        assert!(worker.try_wait().unwrap().is_none(), "a worker crashed");
+    }
+    let received = rx.to("/noop");
+    let mut keys: Vec<String> = received.iter().map(|r| r.key.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!((received.len(), keys.len()), (200, 200), "every request exactly once");
+    let owners: Vec<Option<String>> = wa::webhook_attempts.select(wa::lease_owner).load(&mut conn).await.unwrap();
+    let mut counts = std::collections::HashMap::new();
+    for o in owners.into_iter().flatten() {
+        *counts.entry(o).or_insert(0) += 1;
+    }
+    eprintln!("attempts per worker: {counts:?}");
+    assert_eq!(counts.len(), 3, "all three workers sent: {counts:?}");
+    for (worker, n) in &counts {
+        assert!(*n >= 30, "worker {worker} did only {n} of 200 attempts (< 15 %)");
+    }
+    assert_eq!(ids.len(), 200);
+}
