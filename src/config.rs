@@ -14,6 +14,8 @@ pub struct Settings {
     /// `None` outside production: a development key is then kept in the database.
     pub secret_key: Option<Vec<u8>>,
     pub smtp_url: Option<String>,
+    /// The sender of e-mails (`RAILYARD_MAIL_FROM`).
+    pub mail_from: String,
     pub retention_days: u32,
     pub pool_size: usize,
     /// HTTP worker threads (default: one per core).
@@ -97,6 +99,7 @@ impl Settings {
             base_url,
             secret_key,
             smtp_url: get("SMTP_URL"),
+            mail_from: get("RAILYARD_MAIL_FROM").unwrap_or_else(|| "Railyard <railyard@localhost.localdomain>".to_string()),
             retention_days,
             pool_size,
         })

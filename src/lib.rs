@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod engine;
+pub mod notify;
 pub mod ops;
 pub mod security;
 pub mod seed;

@@ -370,6 +370,54 @@ diesel::table! {
         last_actor -> Nullable<Text>,
         note -> Nullable<Text>,
         run_first_attempt -> Int4,
+        last_reminded_at -> Nullable<Timestamptz>,
+        escalation_level -> Int4,
+    }
+}
+
+diesel::table! {
+    signoff_tokens (token_hash) {
+        token_hash -> Text,
+        account_id -> Int8,
+        release_id -> Int8,
+        phase_key -> Text,
+        activity_key -> Text,
+        round -> Int4,
+        user_id -> Int8,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        voided_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    delegations (id) {
+        id -> Int8,
+        account_id -> Int8,
+        user_id -> Int8,
+        delegate_id -> Int8,
+        starts_at -> Timestamptz,
+        ends_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    status_links (token_hash) {
+        token_hash -> Text,
+        account_id -> Int8,
+        release_id -> Int8,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    user_mutes (user_id, kind) {
+        user_id -> Int8,
+        kind -> Text,
     }
 }
 
@@ -445,4 +493,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     workers,
     webhook_attempts,
     deployments,
+    signoff_tokens,
+    delegations,
+    status_links,
+    user_mutes,
 );

@@ -71,7 +71,30 @@ pub async fn start(
                     }
                 ));
             }
-            tell = approvers;
+            // Each eligible approver gets their own sign-off link for this round.
+            if status == Node::Running {
+                for (user_id, email) in &approvers {
+                    let token =
+                        crate::notify::signoff::issue(conn, r.account_id, r.id, &row.phase_key, &row.key, row.attempts + 1, *user_id, now)
+                            .await?;
+                    notify::enqueue(
+                        conn,
+                        r.account_id,
+                        &[(*user_id, email.clone())],
+                        "approval.waiting",
+                        &format!("Your approval is needed: \"{}\" in \"{}\"", def.name, r.name),
+                        &format!(
+                            "Release \"{}\" waits for your decision on \"{}\". The link works once and expires in {} days.",
+                            r.name,
+                            def.name,
+                            crate::notify::signoff::LINK_DAYS
+                        ),
+                        &format!("/signoff/{token}"),
+                        now,
+                    )
+                    .await?;
+                }
+            }
         }
         ActivityKind::Wait => {
             status = Node::Waiting;

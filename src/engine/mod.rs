@@ -369,7 +369,16 @@ pub async fn tick(state: &crate::web::AppState, worker: &str) -> anyhow::Result<
         (activated, moved, archived)
     };
     let sent = webhook::send_due(state, worker, 50).await?;
-    Ok(activated + moved + archived + sent)
+    let reminded = {
+        let mut conn = state.pool.get().await?;
+        crate::notify::reminders::sweep(&mut conn, now).await.map_err(|e| anyhow::anyhow!("reminders: {e}"))?
+    };
+    // Notifications go out last and never hold up the engine; a delivery failure is retried later.
+    let delivered = crate::notify::deliver_due(state, 200).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "notification delivery failed; will retry");
+        0
+    });
+    Ok(activated + moved + archived + sent + reminded + delivered)
 }
 
 /// A name for this worker process, unique across servers and restarts.

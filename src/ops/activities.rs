@@ -78,6 +78,8 @@ pub struct Person<'a> {
     pub email: &'a str,
     pub bindings: &'a [Binding],
     pub groups: Vec<String>,
+    /// Approvers whose delegate this person is right now.
+    pub delegating_for: Vec<i64>,
 }
 
 impl Person<'_> {
@@ -120,7 +122,7 @@ pub fn may_act(person: &Person<'_>, r: &Release, a: &ReleaseActivity, verb: Verb
             if !(a.status == "Running" || (a.status == "OnHold" && !is_decision_hold(a))) {
                 return Err(format!("The approval is {}, not open for votes.", a.status));
             }
-            if !a.eligible.contains(&person.user_id) {
+            if !a.eligible.contains(&person.user_id) && !person.delegating_for.iter().any(|u| a.eligible.contains(u)) {
                 let separated = Some(person.user_id) == r.owner_id || Some(person.user_id) == r.created_by;
                 return Err(if separated {
                     "You are not an eligible approver: separation of duties excludes the release's creator and release manager.".into()
@@ -242,6 +244,32 @@ pub async fn act(
                 if verb == Verb::Reject {
                     event_reason = Some(required_reason(input, "reason")?);
                 }
+                // One vote per approver: a delegate votes in the name of an approver who has not.
+                let voted: Vec<i64> = approval_votes::table
+                    .filter(approval_votes::release_id.eq(r.id))
+                    .filter(approval_votes::phase_key.eq(phase))
+                    .filter(approval_votes::activity_key.eq(key))
+                    .filter(approval_votes::round.eq(a.attempts))
+                    .select(approval_votes::user_id)
+                    .load(conn)
+                    .await?;
+                let voter = if a.eligible.contains(&person.user_id) {
+                    person.user_id
+                } else {
+                    match person.delegating_for.iter().copied().find(|u| a.eligible.contains(u) && !voted.contains(u)) {
+                        Some(approver) => approver,
+                        None => {
+                            return Err(OpError::Conflict {
+                                message: "The approvers you stand in for have already voted in this round.".into(),
+                            })
+                        }
+                    }
+                };
+                if voter != person.user_id {
+                    let email: String =
+                        crate::db::schema::users::table.find(voter).select(crate::db::schema::users::email).first(conn).await?;
+                    details["on_behalf_of"] = json!(format!("user:{email}"));
+                }
                 let inserted = diesel::insert_into(approval_votes::table)
                     .values((
                         approval_votes::account_id.eq(r.account_id),
@@ -249,7 +277,7 @@ pub async fn act(
                         approval_votes::phase_key.eq(phase),
                         approval_votes::activity_key.eq(key),
                         approval_votes::round.eq(a.attempts),
-                        approval_votes::user_id.eq(person.user_id),
+                        approval_votes::user_id.eq(voter),
                         approval_votes::cast_by.eq(person.user_id),
                         approval_votes::decision.eq(verb.as_str()),
                         approval_votes::comment.eq(event_reason.clone().or(input.comment.clone())),
@@ -288,8 +316,9 @@ pub async fn act(
             Verb::Retry => {
                 event_reason = Some(required_reason(input, "reason")?);
                 // Back to NotStarted: the worker starts it again as a new attempt (a new round
-                // for approvals: earlier votes no longer count).
+                // for approvals: earlier votes and sign-off links no longer count).
                 update_activity(conn, &r, &a, Node::NotStarted, None, &label, None, now).await?;
+                crate::notify::signoff::void_activity(conn, r.id, phase, key, now).await?;
             }
             Verb::Ignore => {
                 event_reason = Some(required_reason(input, "reason")?);
@@ -389,4 +418,16 @@ pub async fn roll_back(
 pub async fn groups_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<String>> {
     use crate::db::schema::{group_members, groups};
     group_members::table.inner_join(groups::table).filter(group_members::user_id.eq(user_id)).select(groups::name).load(conn).await
+}
+
+/// Approvers whose delegate `user_id` is at `now`.
+pub async fn delegating_for(conn: &mut AsyncPgConnection, user_id: i64, now: DateTime<Utc>) -> QueryResult<Vec<i64>> {
+    use crate::db::schema::delegations;
+    delegations::table
+        .filter(delegations::delegate_id.eq(user_id))
+        .filter(delegations::starts_at.le(now))
+        .filter(delegations::ends_at.gt(now))
+        .select(delegations::user_id)
+        .load(conn)
+        .await
 }

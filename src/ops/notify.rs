@@ -42,7 +42,7 @@ pub async fn recipients(conn: &mut AsyncPgConnection, account_id: i64, principal
     Ok(found)
 }
 
-/// One in-app notification per recipient, queued in the outbox.
+/// One in-app notification and one e-mail per recipient, queued in the outbox.
 pub async fn enqueue(
     conn: &mut AsyncPgConnection,
     account_id: i64,
@@ -55,11 +55,12 @@ pub async fn enqueue(
 ) -> QueryResult<usize> {
     let rows: Vec<_> = recipients
         .iter()
-        .map(|(user_id, email)| {
+        .flat_map(|r| ["in_app", "email"].map(|channel| (r, channel)))
+        .map(|((user_id, email), channel)| {
             (
                 notification_outbox::account_id.eq(account_id),
                 notification_outbox::user_id.eq(Some(*user_id)),
-                notification_outbox::channel.eq("in_app"),
+                notification_outbox::channel.eq(channel),
                 notification_outbox::kind.eq(kind),
                 notification_outbox::payload.eq(json!({"to": email, "subject": subject, "body": body, "link": link})),
                 notification_outbox::created_at.eq(now),

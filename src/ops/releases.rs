@@ -495,6 +495,8 @@ fn build_tree(release: &Release, def: &Definition, manager: Option<&str>) -> (Ve
                 last_actor: None,
                 note: None,
                 run_first_attempt: 1,
+                last_reminded_at: None,
+                escalation_level: 0,
             });
         }
     }

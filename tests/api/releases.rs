@@ -138,13 +138,24 @@ async fn the_sweep_activates_due_drafts_once_and_reports_what_is_missing() {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
     use railyard::db::schema::notification_outbox::dsl as o;
-    let refusals: Vec<Value> =
-        o::notification_outbox.filter(o::kind.eq("release.activation_refused")).select(o::payload).load(&mut conn).await.unwrap();
+    let refusals: Vec<Value> = o::notification_outbox
+        .filter(o::kind.eq("release.activation_refused"))
+        .filter(o::channel.eq("in_app"))
+        .select(o::payload)
+        .load(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(refusals.len(), 1, "the release manager is told once");
     assert_eq!(refusals[0]["to"], "rhea@acme.example.com");
     assert!(refusals[0]["body"].as_str().unwrap().contains("input version is required"));
     app.run_sweeps().await;
-    let again: i64 = o::notification_outbox.filter(o::kind.eq("release.activation_refused")).count().get_result(&mut conn).await.unwrap();
+    let again: i64 = o::notification_outbox
+        .filter(o::kind.eq("release.activation_refused"))
+        .filter(o::channel.eq("in_app"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(again, 1, "not again for the same problem");
 }
 

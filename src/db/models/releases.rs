@@ -216,6 +216,8 @@ pub struct ReleaseActivity {
     pub last_actor: Option<String>,
     pub note: Option<String>,
     pub run_first_attempt: i32,
+    pub last_reminded_at: Option<DateTime<Utc>>,
+    pub escalation_level: i32,
 }
 
 /// Replaces a release's phase and activity copies (at creation, owner change, rebase).

@@ -232,6 +232,7 @@ pub async fn act(
         email: &user.email,
         bindings: &user.bindings,
         groups: acts::groups_of(&mut conn, user.user_id).await?,
+        delegating_for: acts::delegating_for(&mut conn, user.user_id, state.now()).await?,
     };
     let updated = acts::act(&mut conn, &person, release.id, &phase, &activity, verb, &body.0, state.now()).await?;
     Ok(ok(&answer(&mut conn, updated, &[]).await?))

@@ -675,6 +675,7 @@ pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Sessio
         email: &user.email,
         bindings: &user.bindings,
         groups: groups_of(&mut conn, user.user_id).await?,
+        delegating_for: crate::ops::activities::delegating_for(&mut conn, user.user_id, state.now()).await?,
     };
     let view = ops::view(&mut conn, release).await?;
     let latest = Process::find(&mut conn, user.account_id, view.release.process_id).await?.latest_version;
@@ -966,6 +967,7 @@ pub async fn act(
         email: &user.email,
         bindings: &user.bindings,
         groups: groups_of(&mut conn, user.user_id).await?,
+        delegating_for: crate::ops::activities::delegating_for(&mut conn, user.user_id, state.now()).await?,
     };
     let input = crate::ops::activities::ActInput {
         reason: Some(form.reason.clone()).filter(|r| !r.trim().is_empty()),

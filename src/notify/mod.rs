@@ -1,0 +1,154 @@
+//! Delivery of the outbox (in-app, e-mail over SMTP, chat webhook), sign-off links, reminders
+//! and escalation. A delivery failure never blocks or rolls back a release: it is retried.
+
+pub mod mail;
+pub mod reminders;
+pub mod signoff;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use crate::db::schema::{account_settings, notification_outbox, notifications, user_mutes};
+use crate::web::AppState;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = notification_outbox)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub user_id: Option<i64>,
+    pub channel: String,
+    pub kind: String,
+    pub payload: Value,
+    pub created_at: DateTime<Utc>,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// Claims one due message (a short lease via `next_attempt_at`), so several workers never send
+/// the same message at once; it is marked delivered after it went out.
+async fn claim(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> QueryResult<Option<OutboxRow>> {
+    conn.transaction(async |conn| {
+        let row: Option<OutboxRow> = notification_outbox::table
+            .filter(notification_outbox::delivered_at.is_null())
+            .filter(notification_outbox::next_attempt_at.le(now))
+            .order(notification_outbox::id)
+            .limit(1)
+            .for_update()
+            .skip_locked()
+            .select(OutboxRow::as_select())
+            .first(conn)
+            .await
+            .optional()?;
+        if let Some(r) = &row {
+            diesel::update(notification_outbox::table.find(r.id))
+                .set((
+                    notification_outbox::next_attempt_at.eq(now + TimeDelta::minutes(2)),
+                    notification_outbox::attempts.eq(r.attempts + 1),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        Ok(row)
+    })
+    .await
+}
+
+async fn mark(conn: &mut AsyncPgConnection, id: i64, outcome: Result<(), String>, attempts: i32, now: DateTime<Utc>) -> QueryResult<usize> {
+    match outcome {
+        Ok(()) => {
+            diesel::update(notification_outbox::table.find(id))
+                .set((notification_outbox::delivered_at.eq(now), notification_outbox::last_error.eq(None::<String>)))
+                .execute(conn)
+                .await
+        }
+        Err(e) => {
+            // Backoff: 30 s, 1 min, 2 min, … up to an hour.
+            let wait = TimeDelta::seconds(30 * 2i64.pow(attempts.clamp(0, 7) as u32)).min(TimeDelta::hours(1));
+            diesel::update(notification_outbox::table.find(id))
+                .set((notification_outbox::next_attempt_at.eq(now + wait), notification_outbox::last_error.eq(e)))
+                .execute(conn)
+                .await
+        }
+    }
+}
+
+fn text(payload: &Value, key: &str) -> String {
+    payload.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// Delivers due outbox messages; returns how many went out.
+pub async fn deliver_due(state: &AppState, limit: usize) -> anyhow::Result<usize> {
+    let mut delivered = 0;
+    for _ in 0..limit {
+        let now = state.clock.now();
+        let mut conn = state.pool.get().await?;
+        let Some(row) = claim(&mut conn, now).await? else { break };
+        let outcome: Result<(), String> = match row.channel.as_str() {
+            "in_app" => match row.user_id {
+                Some(user_id) => diesel::insert_into(notifications::table)
+                    .values((
+                        notifications::account_id.eq(row.account_id),
+                        notifications::user_id.eq(user_id),
+                        notifications::kind.eq(&row.kind),
+                        notifications::subject.eq(mail::single_line(&text(&row.payload, "subject"))),
+                        notifications::body.eq(text(&row.payload, "body")),
+                        notifications::link.eq(Some(text(&row.payload, "link")).filter(|l| !l.is_empty())),
+                        notifications::created_at.eq(row.created_at),
+                    ))
+                    .execute(&mut conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            },
+            "email" => {
+                let muted = match row.user_id {
+                    Some(u) => {
+                        user_mutes::table
+                            .filter(user_mutes::user_id.eq(u))
+                            .filter(user_mutes::kind.eq(&row.kind))
+                            .count()
+                            .get_result::<i64>(&mut conn)
+                            .await
+                            .unwrap_or(0)
+                            > 0
+                    }
+                    None => false,
+                };
+                drop(conn);
+                match (&state.settings.smtp_url, muted) {
+                    (_, true) => Ok(()),
+                    (None, false) => Ok(()),
+                    (Some(url), false) => mail::send(url, &state.settings, &row.payload).await,
+                }
+            }
+            "chat" => {
+                let hook: Option<Option<String>> = account_settings::table
+                    .find(row.account_id)
+                    .select(account_settings::chat_webhook_url)
+                    .first(&mut conn)
+                    .await
+                    .optional()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                drop(conn);
+                match hook.flatten() {
+                    Some(url) => mail::post_chat(&url, &state.settings.base_url, &row.payload).await,
+                    None => Ok(()),
+                }
+            }
+            other => Err(format!("unknown channel {other}")),
+        };
+        let ok = outcome.is_ok();
+        let mut conn = state.pool.get().await?;
+        mark(&mut conn, row.id, outcome, row.attempts + 1, state.clock.now()).await?;
+        if ok {
+            delivered += 1;
+        }
+    }
+    Ok(delivered)
+}
