@@ -78,8 +78,8 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
             }
         }
         if a.escalation_level < 2 {
-            if !definitions.contains_key(&r.id) {
-                definitions.insert(r.id, crate::ops::releases::pinned_definition(conn, &r).await?);
+            if let std::collections::hash_map::Entry::Vacant(slot) = definitions.entry(r.id) {
+                slot.insert(crate::ops::releases::pinned_definition(conn, &r).await?);
             }
             let escalate_after = definitions
                 .get(&r.id)
