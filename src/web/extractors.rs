@@ -29,6 +29,8 @@ pub struct Principal {
     /// The CSRF token of the browser session; `None` for API tokens.
     pub csrf_token: Option<String>,
     pub session_token: Option<String>,
+    /// Unread in-app notifications (loaded with the session, for the layout).
+    pub unread: i64,
 }
 
 impl Principal {
@@ -43,6 +45,7 @@ impl Principal {
             name: row.name,
             time_zone: row.time_zone,
             csrf_token: row.csrf_token,
+            unread: row.unread,
             session_token,
         }
     }

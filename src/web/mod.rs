@@ -41,7 +41,7 @@ pub const JSON_LIMIT_BYTES: usize = 1024 * 1024;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use pages::{
         admin_catalog, admin_groups, admin_settings, admin_users, auth, dashboard, input_sets, process_editor as editor, processes,
-        profile, releases,
+        profile, releases, signoff, status, work,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(health::metrics))
@@ -101,6 +101,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/releases/{id}/delete", web::post().to(releases::delete))
         .route("/releases/{id}/rollback", web::post().to(releases::roll_back))
         .route("/releases/{id}/activities/{phase}/{activity}/{action}", web::post().to(releases::act))
+        .route("/releases/{id}/status-link", web::post().to(status::create))
+        .route("/releases/{id}/status-link/revoke", web::post().to(status::revoke))
+        .route("/status/{token}", web::get().to(status::show))
+        .route("/signoff/{token}", web::get().to(signoff::show))
+        .route("/signoff/{token}", web::post().to(signoff::decide))
+        .route("/work", web::get().to(work::work))
+        .route("/notifications", web::get().to(work::notifications_page))
+        .route("/notifications/read", web::post().to(work::mark_read))
+        .route("/profile/delegations", web::post().to(profile::add_delegation))
+        .route("/profile/delegations/{id}/delete", web::post().to(profile::remove_delegation))
+        .route("/profile/mutes", web::post().to(profile::set_mutes))
         .route("/processes", web::get().to(processes::list))
         .route("/processes", web::post().to(processes::create))
         .route("/processes/import", web::post().to(processes::import))

@@ -182,6 +182,8 @@ pub struct AuthRow {
     pub csrf_token: Option<String>,
     #[diesel(sql_type = Jsonb)]
     pub roles: serde_json::Value,
+    #[diesel(sql_type = BigInt)]
+    pub unread: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,7 +206,8 @@ impl AuthRow {
 const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.account_id, a.slug AS account_slug, u.email, u.name, \
      COALESCE(u.time_zone, a.time_zone) AS time_zone, \
      COALESCE((SELECT jsonb_agg(jsonb_build_object('role', rb.role, 'org_id', rb.org_id, 'org_slug', o.slug) ORDER BY rb.role, o.slug) \
-               FROM role_bindings rb LEFT JOIN organizations o ON o.id = rb.org_id WHERE rb.user_id = u.id), '[]'::jsonb) AS roles";
+               FROM role_bindings rb LEFT JOIN organizations o ON o.id = rb.org_id WHERE rb.user_id = u.id), '[]'::jsonb) AS roles, \
+     (SELECT count(*) FROM notifications n WHERE n.user_id = u.id AND n.read_at IS NULL) AS unread";
 
 /// The session row, its user (not disabled) and the user's roles, in one statement.
 pub async fn principal_by_session(conn: &mut AsyncPgConnection, session_token: &str, now: DateTime<Utc>) -> QueryResult<Option<AuthRow>> {

@@ -11,6 +11,9 @@ pub mod process_editor;
 pub mod processes;
 pub mod profile;
 pub mod releases;
+pub mod signoff;
+pub mod status;
+pub mod work;
 
 use actix_session::Session;
 use actix_web::http::{header, StatusCode};
@@ -39,6 +42,7 @@ pub struct Chrome {
     pub nav: Vec<NavLink>,
     pub admin_nav: Vec<NavLink>,
     pub flashes: Vec<Flash>,
+    pub unread: i64,
 }
 
 impl Chrome {
@@ -52,6 +56,7 @@ impl Chrome {
         if user.may(Action::ViewProcess, Scope::Account) {
             nav.push(link("/processes", "Processes"));
         }
+        nav.push(link("/work", "My work"));
         nav.push(link("/profile", "Profile"));
         let mut admin_nav = Vec::new();
         if user.may(Action::ManageUsers, Scope::Account) {
@@ -74,6 +79,7 @@ impl Chrome {
             nav,
             admin_nav,
             flashes: flash::take(session),
+            unread: user.unread,
         }
     }
 
@@ -86,6 +92,7 @@ impl Chrome {
             nav: Vec::new(),
             admin_nav: Vec::new(),
             flashes: Vec::new(),
+            unread: 0,
         }
     }
 }
