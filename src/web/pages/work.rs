@@ -114,6 +114,9 @@ fn fmt(t: DateTime<Utc>, zone: &str) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
+/// (subject, body, link, created at, read at)
+type StoredNotification = (String, String, Option<String>, DateTime<Utc>, Option<DateTime<Utc>>);
+
 pub struct NotificationRow {
     pub subject: String,
     pub body: String,
@@ -131,7 +134,7 @@ pub struct NotificationsPage {
 
 pub async fn notifications_page(state: web::Data<AppState>, user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
     let mut conn = state.db().await?;
-    let found: Vec<(String, String, Option<String>, DateTime<Utc>, Option<DateTime<Utc>>)> = notifications::table
+    let found: Vec<StoredNotification> = notifications::table
         .filter(notifications::user_id.eq(user.user_id))
         .order(notifications::created_at.desc())
         .limit(200)
