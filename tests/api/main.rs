@@ -8,6 +8,7 @@ mod auth;
 mod catalog;
 mod csrf;
 mod engine;
+mod notify;
 mod policy;
 mod processes;
 mod releases;

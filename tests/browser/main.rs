@@ -186,3 +186,44 @@ async fn the_release_page_follows_the_release_without_a_reload() {
     assert_eq!(marker, serde_json::json!("same page"), "the page was never reloaded");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_approver_signs_off_from_the_mail_link_logging_in_first() {
+    use railyard::ops::{processes, releases, Actor};
+    let smtp = common::smtp::SmtpServer::start(0).await;
+    let app = TestApp::spawn_with_smtp(Some(smtp.url())).await;
+    let account = app.create_account("acme").await;
+    let rm = app.create_user(account, "rhea@acme.example.com", "account_release_manager", "").await;
+    app.create_user(account, "quinn@acme.example.com", "viewer", "").await;
+    let yaml = "name: Mail sign-off\nphases: [{key: p, name: P, activities: [{key: ok, name: Go live, kind: approval, approvers: \"user:quinn@acme.example.com\"}]}]\n";
+    let id = {
+        let mut conn = app.conn().await;
+        let actor = Actor::user(rm.id, account, &rm.email);
+        let process = processes::create(&mut conn, &actor, None, processes::Source::Yaml(yaml.into()), app.clock_now()).await.unwrap();
+        let input =
+            releases::ReleaseInput { process_id: Some(process.process.id), name: Some("Ledger 11 go-live".into()), ..Default::default() };
+        let prepared = releases::prepare(&mut conn, &actor, "UTC", &app.state.secrets, &input, None, false).await.unwrap();
+        releases::create(&mut conn, &actor, prepared, true, app.clock_now()).await.unwrap().release.id
+    };
+    app.run_until_idle().await;
+    let link = smtp.to("quinn@acme.example.com").iter().find_map(|m| m.signoff_path()).expect("a sign-off mail");
+
+    let browser = harness::Browser::open().await;
+    browser.goto(&format!("{}{link}", app.address)).await;
+    browser.fill("#email", "quinn@acme.example.com").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("#login-form button[type=submit]").await;
+    browser.wait_for_text("#signoff", "Go live").await;
+    browser.click("#approve").await;
+    browser.wait_for_text("#signoff", "You are about to approve").await;
+    browser.click("#confirm-decision").await;
+    browser.wait_for_text("#signoff-message", "Your approval is recorded").await;
+    app.run_until_idle().await;
+    let mut conn = app.conn().await;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use railyard::db::schema::releases::dsl as r;
+    let status: String = r::releases.find(id).select(r::status).first(&mut conn).await.unwrap();
+    assert_eq!(status, "Success");
+    browser.close().await;
+}

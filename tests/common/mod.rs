@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
+pub mod smtp;
+
 pub const PASSWORD: &str = "correct-horse-battery";
 
 /// The server's PostgreSQL without a database name (scripts/test makes it reachable as root).
@@ -138,9 +140,14 @@ pub struct TestApp {
 }
 
 pub fn test_settings(database_url: &str) -> Settings {
+    test_settings_with(database_url, None)
+}
+
+pub fn test_settings_with(database_url: &str, smtp_url: Option<String>) -> Settings {
     let url = database_url.to_string();
     Settings::from_lookup(move |k| match k {
         "DATABASE_URL" => Some(url.clone()),
+        "SMTP_URL" => smtp_url.clone(),
         "RAILYARD_BIND" => Some("127.0.0.1:0".into()),
         "RAILYARD_POOL_SIZE" => Some("4".into()),
         "RAILYARD_HTTP_WORKERS" => Some("1".into()),
@@ -151,10 +158,15 @@ pub fn test_settings(database_url: &str) -> Settings {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with_smtp(None).await
+    }
+
+    /// A TestApp whose e-mail goes to `smtp_url`.
+    pub async fn spawn_with_smtp(smtp_url: Option<String>) -> TestApp {
         let db_name = create_database().await;
         let database_url = database_url(&db_name);
         let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap()));
-        let app = Application::build(test_settings(&database_url), clock.clone()).await.expect("build application");
+        let app = Application::build(test_settings_with(&database_url, smtp_url), clock.clone()).await.expect("build application");
         let port = app.port();
         let handle = app.handle();
         let state = app.state.clone();
