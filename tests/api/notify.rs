@@ -109,7 +109,7 @@ async fn used_expired_foreign_voided_and_decided_links_say_so_and_change_nothing
     // Release 3: the clock moves past the expiry.
     let three = start(&app, &w, &APPROVAL.replace("name: Sign-off", "name: Round three"), json!({})).await;
     app.run_until_idle().await;
-    let late = smtp.to("qa1@acme.example.com").iter().filter_map(|m| m.signoff_path()).last().unwrap();
+    let late = smtp.to("qa1@acme.example.com").iter().filter_map(|m| m.signoff_path()).next_back().unwrap();
     app.clock.advance(TimeDelta::days(8));
     assert!(qa1.get_html(&late).await.contains("has expired"));
     assert_eq!(activity(&get(&app, &w, three).await, "p", "ok")["status"], "Running", "GETs never decide");
