@@ -274,6 +274,15 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
             }
             let to_users = notify::recipients(conn, r.account_id, &principals).await?;
             let subject = format!("Release \"{}\" is {}", r.name, status.as_str());
+            notify::enqueue_chat(
+                conn,
+                r.account_id,
+                &format!("release.{}", status.as_str().to_lowercase()),
+                &subject,
+                &format!("/releases/{}", r.id),
+                now,
+            )
+            .await?;
             notify::enqueue(
                 conn,
                 r.account_id,

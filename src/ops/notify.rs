@@ -73,3 +73,36 @@ pub async fn enqueue(
     }
     diesel::insert_into(notification_outbox::table).values(rows).execute(conn).await
 }
+
+/// One chat message for the account (delivered only if it has a chat webhook).
+pub async fn enqueue_chat(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    kind: &str,
+    subject: &str,
+    link: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let has_hook: Option<String> = crate::db::schema::account_settings::table
+        .find(account_id)
+        .select(crate::db::schema::account_settings::chat_webhook_url)
+        .first::<Option<String>>(conn)
+        .await
+        .optional()?
+        .flatten();
+    if has_hook.is_none() {
+        return Ok(0);
+    }
+    diesel::insert_into(notification_outbox::table)
+        .values((
+            notification_outbox::account_id.eq(account_id),
+            notification_outbox::user_id.eq(None::<i64>),
+            notification_outbox::channel.eq("chat"),
+            notification_outbox::kind.eq(kind),
+            notification_outbox::payload.eq(json!({"subject": subject, "link": link})),
+            notification_outbox::created_at.eq(now),
+            notification_outbox::next_attempt_at.eq(now),
+        ))
+        .execute(conn)
+        .await
+}

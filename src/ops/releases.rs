@@ -769,6 +769,15 @@ async fn activate_locked(
     principals.extend(phases.iter().map(|p| p.owner.clone()));
     principals.extend(activities.iter().map(|a| a.owner.clone()));
     let to = notify::recipients(conn, activated.account_id, &principals).await?;
+    notify::enqueue_chat(
+        conn,
+        activated.account_id,
+        "release.activated",
+        &format!("Release \"{}\" has started", activated.name),
+        &format!("/releases/{}", activated.id),
+        now,
+    )
+    .await?;
     notify::enqueue(
         conn,
         activated.account_id,

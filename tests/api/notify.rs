@@ -272,3 +272,19 @@ async fn hostile_text_is_escaped_in_mail_and_pages() {
     );
     assert!(!page.contains("<b>two</b>"), "the comment is shown escaped");
 }
+
+#[tokio::test]
+async fn the_account_chat_webhook_hears_about_releases() {
+    let smtp = SmtpServer::start(0).await;
+    let (app, w) = setup(&smtp).await;
+    let rx = crate::webhooks::Receiver::start().await;
+    let admin = crate::webhooks::admin_token(&app).await;
+    let res =
+        app.api_send(reqwest::Method::PATCH, &admin, "/api/v1/settings", &json!({"chat_webhook_url": format!("{}/chat", rx.base)})).await;
+    assert_eq!(res.status(), 200);
+    let id = start(&app, &w, APPROVAL, json!({})).await;
+    app.run_until_idle().await;
+    let posts = rx.to("/chat");
+    assert!(posts.iter().any(|p| p.body["text"].as_str().unwrap().contains("has started")), "{posts:?}");
+    assert!(posts.iter().any(|p| p.body["text"].as_str().unwrap().contains(&format!("/releases/{id}"))));
+}
