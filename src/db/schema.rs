@@ -269,6 +269,36 @@ diesel::table! {
         next_eval_at -> Nullable<Timestamptz>,
         failing -> Bool,
         artifacts -> Jsonb,
+        release_group_id -> Nullable<Int8>,
+        occurrence -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    release_groups (id) {
+        id -> Int8,
+        account_id -> Int8,
+        org_id -> Nullable<Int8>,
+        name -> Text,
+        process_id -> Int8,
+        input_set_id -> Nullable<Int8>,
+        rrule -> Text,
+        dtstart -> Timestamp,
+        time_zone -> Text,
+        duration_minutes -> Int4,
+        name_template -> Text,
+        horizon_days -> Int4,
+        paused -> Bool,
+        require_previous_finished -> Bool,
+        owner_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    release_group_skips (group_id, occurrence) {
+        group_id -> Int8,
+        occurrence -> Timestamptz,
     }
 }
 
@@ -497,4 +527,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     delegations,
     status_links,
     user_mutes,
+    release_groups,
+    release_group_skips,
 );

@@ -5,4 +5,5 @@ pub mod engine;
 pub mod policy;
 pub mod process;
 pub mod release;
+pub mod schedule;
 pub mod validate;

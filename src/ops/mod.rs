@@ -1,6 +1,7 @@
 //! Use cases shared by pages, the API and the CLI: validate, change, audit — in one transaction.
 
 pub mod activities;
+pub mod calendar;
 pub mod catalog;
 pub mod notify;
 pub mod processes;

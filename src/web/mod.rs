@@ -40,8 +40,8 @@ pub const JSON_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use pages::{
-        admin_catalog, admin_groups, admin_settings, admin_users, auth, dashboard, input_sets, process_editor as editor, processes,
-        profile, releases, signoff, status, work,
+        admin_catalog, admin_groups, admin_settings, admin_users, auth, calendar, dashboard, input_sets, process_editor as editor,
+        processes, profile, releases, signoff, status, work,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(health::metrics))
@@ -87,6 +87,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/services/{id}/delete", web::post().to(admin_catalog::delete_service))
         .route("/admin/settings", web::get().to(admin_settings::show))
         .route("/admin/settings", web::post().to(admin_settings::update))
+        .route("/calendar", web::get().to(calendar::show))
         .route("/releases", web::get().to(releases::list))
         .route("/releases", web::post().to(releases::create))
         .route("/releases/new", web::get().to(releases::new))

@@ -5,6 +5,7 @@ mod common;
 
 mod audit;
 mod auth;
+mod calendar;
 mod catalog;
 mod csrf;
 mod engine;

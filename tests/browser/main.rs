@@ -227,3 +227,48 @@ async fn an_approver_signs_off_from_the_mail_link_logging_in_first() {
     assert_eq!(status, "Success");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn calendar_navigation_swaps_only_the_calendar_and_keeps_history() {
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    app.create_user(account, "rhea@acme.example.com", "account_release_manager", "").await;
+    {
+        let mut conn = app.conn().await;
+        let actor = railyard::ops::Actor::system(account, "test");
+        for env in ["PROD1", "PROD2"] {
+            let input = railyard::ops::catalog::EnvironmentInput { name: Some(env.into()), production: Some(true), position: None };
+            railyard::ops::catalog::create_environment(&mut conn, &actor, &input, app.clock_now()).await.unwrap();
+        }
+    }
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, "rhea@acme.example.com", PASSWORD).await;
+    browser.goto(&format!("{}/calendar?view=month&date=2026-11-15", app.address)).await;
+    assert_eq!(browser.text("#calendar-title").await, "November 2026");
+    browser.client.execute("document.querySelector('header').setAttribute('data-marker', 'kept'); return null;", vec![]).await.unwrap();
+
+    browser.click("#cal-next").await;
+    browser.wait_for_text("#calendar-title", "December 2026").await;
+    let url = browser.client.current_url().await.unwrap();
+    assert!(url.as_str().contains("date=2026-12-15"), "{url}");
+    browser.client.find(fantoccini::Locator::Css("#filter-environment")).await.unwrap().select_by_value("PROD1").await.unwrap();
+    for _ in 0..50 {
+        if browser.client.current_url().await.unwrap().as_str().contains("environment=PROD1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let filtered = browser.client.current_url().await.unwrap();
+    assert!(filtered.as_str().contains("environment=PROD1"), "{filtered}");
+    let marker = browser.client.execute("return document.querySelector('header').getAttribute('data-marker');", vec![]).await.unwrap();
+    assert_eq!(marker, serde_json::json!("kept"), "only the calendar region was swapped");
+
+    browser.client.back().await.unwrap();
+    browser.client.back().await.unwrap();
+    browser.wait_for_text("#calendar-title", "November 2026").await;
+    browser.goto(filtered.as_str()).await;
+    browser.wait_for_text("#calendar-title", "December 2026").await;
+    let selected = browser.value("#filter-environment").await;
+    assert_eq!(selected, "PROD1", "the pushed address shows the same view");
+    browser.close().await;
+}

@@ -42,6 +42,8 @@ pub struct Release {
     pub next_eval_at: Option<DateTime<Utc>>,
     pub failing: bool,
     pub artifacts: Value,
+    pub release_group_id: Option<i64>,
+    pub occurrence: Option<DateTime<Utc>>,
 }
 
 /// The editable fields of a release (a draft's whole content).

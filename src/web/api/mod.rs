@@ -1,6 +1,7 @@
 //! JSON API under `/api/v1` (DESIGN §10): Bearer tokens, the same policy, the JSON error shape.
 
 pub mod account;
+pub mod calendar;
 pub mod callbacks;
 pub mod catalog;
 pub mod processes;
@@ -55,7 +56,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/releases/{id}/rollback", web::post().to(releases::rollback))
         .route("/releases/{id}/activities/{phase}/{activity}/{action}", web::post().to(releases::act))
         .route("/callbacks/{token}", web::post().to(callbacks::callback))
-        .route("/deployments", web::get().to(callbacks::deployments));
+        .route("/deployments", web::get().to(callbacks::deployments))
+        .route("/calendar", web::get().to(calendar::get));
 }
 
 pub fn created<T: Serialize>(body: &T) -> HttpResponse {

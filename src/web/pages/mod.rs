@@ -5,6 +5,7 @@ pub mod admin_groups;
 pub mod admin_settings;
 pub mod admin_users;
 pub mod auth;
+pub mod calendar;
 pub mod dashboard;
 pub mod input_sets;
 pub mod process_editor;
@@ -50,6 +51,9 @@ impl Chrome {
         let csrf = user.csrf_token.clone().unwrap_or_default();
         let link = |href: &'static str, label: &'static str| NavLink { href, label, active: current == href };
         let mut nav = vec![link("/", "Dashboard")];
+        if user.may(Action::ViewCalendar, Scope::Account) {
+            nav.push(link("/calendar", "Calendar"));
+        }
         if user.may(Action::ViewRelease, Scope::Account) {
             nav.push(link("/releases", "Releases"));
         }

@@ -1,0 +1,225 @@
+//! Time on the calendar (DESIGN §5, §6): view ranges in the viewer's zone, recurrence (RFC 5545,
+//! via `rrule`), release-group names, and conflicts between releases.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Agenda,
+}
+
+impl View {
+    pub const ALL: [View; 5] = [View::Day, View::Week, View::Month, View::Quarter, View::Agenda];
+
+    pub fn parse(s: &str) -> Option<View> {
+        View::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Day => "day",
+            View::Week => "week",
+            View::Month => "month",
+            View::Quarter => "quarter",
+            View::Agenda => "agenda",
+        }
+    }
+}
+
+/// Local midnight of `date` in `zone` (the first instant of the day, even across a DST change).
+pub fn start_of_day(date: NaiveDate, zone: Tz) -> DateTime<Utc> {
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    zone.from_local_datetime(&midnight)
+        .earliest()
+        .or_else(|| zone.from_local_datetime(&(midnight + Duration::hours(1))).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
+}
+
+/// The local days a view shows around `date`, and the UTC range they cover.
+pub fn range(view: View, date: NaiveDate, zone: Tz) -> (Vec<NaiveDate>, DateTime<Utc>, DateTime<Utc>) {
+    let (first, last) = match view {
+        View::Day => (date, date),
+        View::Week => {
+            let monday = date - Duration::days(i64::from(date.weekday().num_days_from_monday()));
+            (monday, monday + Duration::days(6))
+        }
+        View::Month => {
+            let first = date.with_day(1).unwrap_or(date);
+            (first, last_of_month(first))
+        }
+        View::Quarter => {
+            let q_month = (date.month0() / 3) * 3 + 1;
+            let first = NaiveDate::from_ymd_opt(date.year(), q_month, 1).unwrap_or(date);
+            let last = last_of_month(NaiveDate::from_ymd_opt(date.year(), q_month + 2, 1).unwrap_or(date));
+            (first, last)
+        }
+        View::Agenda => (date, date + Duration::days(29)),
+    };
+    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+    (days, start_of_day(first, zone), start_of_day(last + Duration::days(1), zone))
+}
+
+fn last_of_month(first: NaiveDate) -> NaiveDate {
+    let (y, m) = if first.month() == 12 { (first.year() + 1, 1) } else { (first.year(), first.month() + 1) };
+    NaiveDate::from_ymd_opt(y, m, 1).map(|d| d - Duration::days(1)).unwrap_or(first)
+}
+
+/// Previous and next anchor dates for the view's navigation.
+pub fn step(view: View, date: NaiveDate) -> (NaiveDate, NaiveDate) {
+    match view {
+        View::Day => (date - Duration::days(1), date + Duration::days(1)),
+        View::Week => (date - Duration::days(7), date + Duration::days(7)),
+        View::Agenda => (date - Duration::days(30), date + Duration::days(30)),
+        View::Month | View::Quarter => {
+            let months = if view == View::Month { 1 } else { 3 };
+            (
+                date.checked_sub_months(chrono::Months::new(months)).unwrap_or(date),
+                date.checked_add_months(chrono::Months::new(months)).unwrap_or(date),
+            )
+        }
+    }
+}
+
+pub const MAX_OCCURRENCES: u16 = 500;
+
+/// Occurrences of an RRULE with an explicit local DTSTART in `zone`, within [from, to).
+pub fn occurrences(
+    rule: &str,
+    dtstart: NaiveDateTime,
+    zone: Tz,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, String> {
+    let rule = rule.trim().trim_start_matches("RRULE:");
+    if rule.is_empty() || rule.contains(['\n', '\r']) {
+        return Err("the RRULE must be one line, e.g. FREQ=WEEKLY;BYDAY=MO".into());
+    }
+    let text = format!("DTSTART;TZID={}:{}\nRRULE:{rule}", zone.name(), dtstart.format("%Y%m%dT%H%M%S"));
+    let set: rrule::RRuleSet = text.parse().map_err(|e: rrule::RRuleError| format!("invalid RRULE: {e}"))?;
+    let rz: rrule::Tz = zone.into();
+    let set = set.after(from.with_timezone(&rz) - Duration::seconds(1)).before(to.with_timezone(&rz));
+    let result = set.all(MAX_OCCURRENCES);
+    Ok(result.dates.into_iter().map(|d| d.with_timezone(&Utc)).filter(|d| *d >= from && *d < to).collect())
+}
+
+/// A release group's name for one occurrence: `{isoweek}`, `{month}`, `{year}`, `{date}`.
+pub fn group_name(template: &str, local: NaiveDateTime) -> String {
+    template
+        .replace("{isoweek}", &local.iso_week().week().to_string())
+        .replace("{month}", &local.format("%B").to_string())
+        .replace("{year}", &local.year().to_string())
+        .replace("{date}", &local.format("%Y-%m-%d").to_string())
+}
+
+/// What conflicts need to know about a release.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: i64,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub environments: Vec<String>,
+    pub services: Vec<String>,
+    pub group: Option<i64>,
+    pub hotfix_for: Option<i64>,
+}
+
+/// Overlapping windows sharing an environment (and, when both name services, a service) conflict;
+/// releases of one group never do, nor a hotfix with the release it fixes.
+pub fn conflicts(entries: &[Entry]) -> BTreeMap<i64, Vec<i64>> {
+    let mut out: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (i, a) in entries.iter().enumerate() {
+        for b in &entries[i + 1..] {
+            let overlap = a.start < b.end && b.start < a.end;
+            let shares_env = a.environments.iter().any(|e| b.environments.contains(e));
+            let services_ok = a.services.is_empty() || b.services.is_empty() || a.services.iter().any(|s| b.services.contains(s));
+            let same_group = a.group.is_some() && a.group == b.group;
+            let hotfix_pair = a.hotfix_for == Some(b.id) || b.hotfix_for == Some(a.id);
+            if overlap && shares_env && services_ok && !same_group && !hotfix_pair {
+                out.entry(a.id).or_default().push(b.id);
+                out.entry(b.id).or_default().push(a.id);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn berlin() -> Tz {
+        "Europe/Berlin".parse().unwrap()
+    }
+
+    #[test]
+    fn views_cover_whole_local_days_across_dst() {
+        let (days, from, to) = range(View::Month, NaiveDate::from_ymd_opt(2026, 10, 14).unwrap(), berlin());
+        assert_eq!(days.len(), 31);
+        assert_eq!(from, Utc.with_ymd_and_hms(2026, 9, 30, 22, 0, 0).unwrap(), "Oct 1 00:00 CEST");
+        assert_eq!(to, Utc.with_ymd_and_hms(2026, 10, 31, 23, 0, 0).unwrap(), "Nov 1 00:00 CET");
+        let (days, from, _) = range(View::Week, NaiveDate::from_ymd_opt(2026, 12, 3).unwrap(), berlin());
+        assert_eq!(days[0], NaiveDate::from_ymd_opt(2026, 11, 30).unwrap());
+        assert_eq!(from, Utc.with_ymd_and_hms(2026, 11, 29, 23, 0, 0).unwrap());
+        let (days, _, _) = range(View::Quarter, NaiveDate::from_ymd_opt(2026, 11, 5).unwrap(), berlin());
+        assert_eq!(
+            (days[0], *days.last().unwrap()),
+            (NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 12, 31).unwrap())
+        );
+        assert_eq!(step(View::Month, NaiveDate::from_ymd_opt(2026, 1, 31).unwrap()).1, NaiveDate::from_ymd_opt(2026, 2, 28).unwrap());
+    }
+
+    #[test]
+    fn weekly_occurrences_stay_at_nine_local_across_dst() {
+        let dtstart = NaiveDate::from_ymd_opt(2026, 10, 19).unwrap().and_hms_opt(9, 0, 0).unwrap();
+        let from = Utc.with_ymd_and_hms(2026, 10, 19, 0, 0, 0).unwrap();
+        let got = occurrences("FREQ=WEEKLY;BYDAY=MO", dtstart, berlin(), from, from + Duration::days(21)).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Utc.with_ymd_and_hms(2026, 10, 19, 7, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 10, 26, 8, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap(),
+            ]
+        );
+        assert!(occurrences("FREQ=SOMETIMES", dtstart, berlin(), from, from + Duration::days(7)).unwrap_err().contains("invalid RRULE"));
+        let local = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap().and_hms_opt(9, 0, 0).unwrap();
+        assert_eq!(group_name("Week {isoweek} System Release - {month} {year}", local), "Week 49 System Release - November 2026");
+    }
+
+    fn entry(id: i64, start: i64, end: i64, envs: &[&str]) -> Entry {
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        Entry {
+            id,
+            start: t0 + Duration::hours(start),
+            end: t0 + Duration::hours(end),
+            environments: envs.iter().map(|e| e.to_string()).collect(),
+            services: vec![],
+            group: None,
+            hotfix_for: None,
+        }
+    }
+
+    #[test]
+    fn conflicts_need_overlap_and_a_shared_environment() {
+        let got =
+            conflicts(&[entry(1, 0, 4, &["PROD1"]), entry(2, 2, 6, &["PROD1"]), entry(3, 2, 6, &["PROD2"]), entry(4, 4, 8, &["PROD1"])]);
+        assert_eq!(got.get(&1), Some(&vec![2]));
+        assert_eq!(got.get(&2), Some(&vec![1, 4]));
+        assert_eq!(got.get(&3), None, "another environment");
+        let mut a = entry(5, 0, 4, &["PROD1"]);
+        let mut b = entry(6, 1, 3, &["PROD1"]);
+        a.group = Some(9);
+        b.group = Some(9);
+        assert!(conflicts(&[a.clone(), b.clone()]).is_empty(), "same group");
+        b.group = None;
+        b.hotfix_for = Some(5);
+        assert!(conflicts(&[a, b]).is_empty(), "a hotfix and its release");
+    }
+}

@@ -1,0 +1,173 @@
+//! `/calendar`: day, week, month, quarter and agenda views in the viewer's time zone. htmx swaps
+//! only `#calendar` and pushes the URL; the same URL without htmx renders the whole page.
+
+use actix_session::Session;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::{Datelike, NaiveDate};
+
+use super::{render, Chrome};
+use crate::db::models::accounts::Organization;
+use crate::db::models::catalog::{Environment, Service};
+use crate::domain::policy::{Action, Scope};
+use crate::domain::schedule::{range, start_of_day, step, View};
+use crate::ops::calendar;
+use crate::web::api::calendar::{filter_of, CalendarQuery};
+use crate::web::error::AppError;
+use crate::web::extractors::CurrentUser;
+use crate::web::AppState;
+
+#[derive(Debug, serde::Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct PageQuery {
+    pub view: String,
+    pub date: String,
+    pub org: String,
+    pub environment: String,
+    pub service: String,
+    #[serde(rename = "type")]
+    pub release_type: String,
+    pub status: String,
+}
+
+pub struct Item {
+    pub id: i64,
+    pub name: String,
+    pub release_type: String,
+    pub status: String,
+    pub time: String,
+    pub classes: String,
+    pub conflict_note: String,
+}
+
+pub struct Day {
+    pub label: String,
+    pub iso: String,
+    pub today: bool,
+    pub shown: Vec<Item>,
+    pub more: Vec<Item>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/calendar.html")]
+pub struct CalendarPage {
+    pub chrome: Chrome,
+    pub view: &'static str,
+    pub title: String,
+    pub days: Vec<Day>,
+    pub agenda: Vec<Item>,
+    pub filters: PageQuery,
+    pub prev: String,
+    pub next: String,
+    pub today: String,
+    pub view_links: Vec<(&'static str, String, bool)>,
+    pub orgs: Vec<Organization>,
+    pub environments: Vec<String>,
+    pub services: Vec<String>,
+    pub types: Vec<&'static str>,
+    pub statuses: Vec<&'static str>,
+    pub zone: String,
+}
+
+pub const PER_DAY: usize = 3;
+
+fn link(q: &PageQuery, view: &str, date: NaiveDate) -> String {
+    let pairs = [
+        ("view", view.to_string()),
+        ("date", date.format("%Y-%m-%d").to_string()),
+        ("org", q.org.clone()),
+        ("environment", q.environment.clone()),
+        ("service", q.service.clone()),
+        ("type", q.release_type.clone()),
+        ("status", q.status.clone()),
+    ];
+    let kept: Vec<(&str, String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    format!("/calendar?{}", serde_urlencoded::to_string(kept).unwrap_or_default())
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    user.require(Action::ViewCalendar, Scope::Account)?;
+    let q = query.into_inner();
+    let zone: chrono_tz::Tz = user.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let now = state.now();
+    let today = now.with_timezone(&zone).date_naive();
+    let view = View::parse(&q.view).unwrap_or(View::Month);
+    let date = match q.date.as_str() {
+        "" => today,
+        d => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| AppError::bad_request("date", format!("{d:?} is not a date (YYYY-MM-DD)")))?,
+    };
+    let (days, from, to) = range(view, date, zone);
+    let mut conn = state.db().await?;
+    let api_query = CalendarQuery {
+        org: Some(q.org.clone()),
+        environment: Some(q.environment.clone()),
+        service: Some(q.service.clone()),
+        release_type: Some(q.release_type.clone()),
+        status: Some(q.status.clone()),
+        ..Default::default()
+    };
+    let filter = filter_of(&mut conn, user.account_id, &api_query).await?;
+    let entries = calendar::entries(&mut conn, user.account_id, &user.bindings, from, to, &filter).await?;
+    let fmt_time = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&zone).format("%H:%M").to_string();
+    let item = |e: &calendar::CalEntry| Item {
+        id: e.release.id,
+        name: e.release.name.clone(),
+        release_type: e.release.release_type.clone(),
+        status: e.release.status.clone(),
+        time: format!("{}–{}", fmt_time(e.start), fmt_time(e.end)),
+        classes: format!(
+            "entry status-{} type-{}{}{}",
+            e.release.status,
+            e.release.release_type,
+            e.release.release_group_id.map(|g| format!(" group-{}", g % 8)).unwrap_or_default(),
+            if e.conflicts.is_empty() { "" } else { " conflict" }
+        ),
+        conflict_note: if e.conflicts.is_empty() {
+            String::new()
+        } else {
+            format!("conflicts with {}", e.conflicts.iter().map(|c| format!("#{c}")).collect::<Vec<_>>().join(", "))
+        },
+    };
+    let grid: Vec<Day> = days
+        .iter()
+        .map(|d| {
+            let (start, end) = (start_of_day(*d, zone), start_of_day(*d + chrono::Duration::days(1), zone));
+            let mut items: Vec<Item> = entries.iter().filter(|e| e.start < end && e.end > start).map(item).collect();
+            let more = if items.len() > PER_DAY { items.split_off(PER_DAY) } else { Vec::new() };
+            Day { label: d.format("%a %e %b").to_string(), iso: d.format("%Y-%m-%d").to_string(), today: *d == today, shown: items, more }
+        })
+        .collect();
+    let (prev, next) = step(view, date);
+    let title = match view {
+        View::Day => date.format("%A %e %B %Y").to_string(),
+        View::Week => format!("Week {} of {}", date.iso_week().week(), date.iso_week().year()),
+        View::Month => date.format("%B %Y").to_string(),
+        View::Quarter => format!("Q{} {}", date.month0() / 3 + 1, date.year()),
+        View::Agenda => format!("From {}", date.format("%e %B %Y")),
+    };
+    let page = CalendarPage {
+        chrome: Chrome::new(&user, &session, "Calendar", "/calendar"),
+        view: view.as_str(),
+        title,
+        agenda: if view == View::Agenda { entries.iter().map(item).collect() } else { Vec::new() },
+        days: if view == View::Agenda { Vec::new() } else { grid },
+        prev: link(&q, view.as_str(), prev),
+        next: link(&q, view.as_str(), next),
+        today: link(&q, view.as_str(), today),
+        view_links: View::ALL.iter().map(|v| (v.as_str(), link(&q, v.as_str(), date), *v == view)).collect(),
+        orgs: Organization::list(&mut conn, user.account_id).await?,
+        environments: Environment::list(&mut conn, user.account_id).await?.into_iter().map(|e| e.name).collect(),
+        services: Service::list(&mut conn, user.account_id).await?.into_iter().map(|s| s.name).collect(),
+        types: crate::domain::release::ReleaseType::ALL.iter().map(|t| t.as_str()).collect(),
+        statuses: crate::domain::release::Status::ALL.iter().map(|s| s.as_str()).collect(),
+        zone: user.time_zone.clone(),
+        filters: PageQuery { view: view.as_str().to_string(), date: date.format("%Y-%m-%d").to_string(), ..q },
+    };
+    render(&page)
+}
