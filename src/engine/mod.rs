@@ -369,8 +369,10 @@ pub async fn tick(state: &crate::web::AppState, worker: &str) -> anyhow::Result<
     let (activated, moved, archived) = {
         let mut conn = state.pool.get().await?;
         webhook::heartbeat(&mut conn, worker, now).await?;
-        let activated =
-            crate::ops::releases::activation_sweep(&mut conn, now).await.map_err(|e| anyhow::anyhow!("activation sweep: {e}"))?;
+        let generated =
+            crate::ops::groups::sweep(&mut conn, &state.secrets, now).await.map_err(|e| anyhow::anyhow!("release groups: {e}"))?;
+        let activated = generated
+            + crate::ops::releases::activation_sweep(&mut conn, now).await.map_err(|e| anyhow::anyhow!("activation sweep: {e}"))?;
         let moved = step(&mut conn, now).await.map_err(|e| anyhow::anyhow!("engine: {e}"))?;
         let archived = crate::ops::releases::retention_sweep(&mut conn, state.settings.retention_days, now)
             .await

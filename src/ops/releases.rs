@@ -424,6 +424,8 @@ pub async fn prepare(
             stakeholders,
             environments,
             services,
+            release_group_id: base.and_then(|b| b.release_group_id),
+            occurrence: base.and_then(|b| b.occurrence),
         },
         definition,
         links,

@@ -40,7 +40,7 @@ pub const JSON_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use pages::{
-        admin_catalog, admin_groups, admin_settings, admin_users, auth, calendar, dashboard, input_sets, process_editor as editor,
+        admin_catalog, admin_groups, admin_settings, admin_users, auth, calendar, dashboard, groups, input_sets, process_editor as editor,
         processes, profile, releases, signoff, status, work,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -88,6 +88,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/settings", web::get().to(admin_settings::show))
         .route("/admin/settings", web::post().to(admin_settings::update))
         .route("/calendar", web::get().to(calendar::show))
+        .route("/release-groups", web::get().to(groups::list))
+        .route("/release-groups", web::post().to(groups::create))
+        .route("/release-groups/{id}/pause", web::post().to(groups::pause))
+        .route("/release-groups/{id}/resume", web::post().to(groups::resume))
+        .route("/release-groups/{id}/skip", web::post().to(groups::skip))
         .route("/releases", web::get().to(releases::list))
         .route("/releases", web::post().to(releases::create))
         .route("/releases/new", web::get().to(releases::new))

@@ -99,3 +99,102 @@ async fn views_show_exactly_the_right_releases_in_the_viewers_zone_and_flag_conf
     assert_eq!((status, e["error"]["field"].as_str()), (400, Some("to")));
     assert_eq!(berlin.get("/calendar?view=month&date=not-a-date").await.status(), 400);
 }
+
+#[tokio::test]
+async fn a_weekly_group_creates_each_occurrence_exactly_once() {
+    use chrono::TimeZone;
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let yaml = "name: Weekly train\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let (_, process) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    // Monday 2026-10-19 08:00 Berlin: the first occurrence is an hour away; the clocks go back on the 25th.
+    app.clock.set(chrono_tz::Europe::Berlin.with_ymd_and_hms(2026, 10, 19, 8, 0, 0).unwrap().with_timezone(&chrono::Utc));
+    let rm = app.new_client();
+    assert_eq!(rm.login("rm@acme.example.com", PASSWORD).await.status(), 303);
+    let pid = process["id"].to_string();
+    let form = |name: &'static str, rrule: &'static str, zone: &'static str, horizon: &'static str, dtstart: &'static str| {
+        vec![
+            ("name", name.to_string()),
+            ("process_id", pid.clone()),
+            ("rrule", rrule.to_string()),
+            ("dtstart", dtstart.to_string()),
+            ("time_zone", zone.to_string()),
+            ("duration", "22d".to_string()),
+            ("name_template", "Week {isoweek} System Release - {month} {year}".to_string()),
+            ("horizon_days", horizon.to_string()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let rm = &rm;
+        async move {
+            let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            rm.post_form("/release-groups", &refs).await
+        }
+    };
+    // Bad input names the field.
+    for (fields, field) in [
+        (form("Bad rule", "FREQ=SOMETIMES", "Europe/Berlin", "21", "2026-10-19T09:00"), "rrule"),
+        (form("Bad zone", "FREQ=WEEKLY;BYDAY=MO", "Mars/Olympus", "21", "2026-10-19T09:00"), "time_zone"),
+        (form("Bad horizon", "FREQ=WEEKLY;BYDAY=MO", "Europe/Berlin", "36500", "2026-10-19T09:00"), "horizon_days"),
+        (form("Bad start", "FREQ=WEEKLY;BYDAY=MO", "Europe/Berlin", "21", "someday"), "dtstart"),
+    ] {
+        let res = post(fields).await;
+        assert_eq!(res.status(), 422, "{field}");
+        assert!(res.text().await.unwrap().contains(&format!("{field}:")), "{field} is named");
+    }
+    assert_eq!(post(form("Trains", "FREQ=WEEKLY;BYDAY=MO", "Europe/Berlin", "21", "2026-10-19T09:00")).await.status(), 303);
+
+    // The preview crosses the DST change at 09:00 local.
+    let page = rm.get_html("/release-groups").await;
+    assert!(page.contains("Mon 2026-10-19 09:00 CEST") && page.contains("Mon 2026-10-26 09:00 CET"), "{page}");
+
+    app.run_until_idle().await;
+    let (_, list) = body(app.api_get(&w.rm_token, "/api/v1/releases?q=System%20Release").await).await;
+    let mut names: Vec<String> = list["releases"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["Week 43 System Release - October 2026", "Week 44 System Release - October 2026", "Week 45 System Release - November 2026"]
+    );
+    let starts: BTreeSet<String> =
+        list["releases"].as_array().unwrap().iter().map(|r| r["schedule"]["start"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        starts,
+        ["2026-10-19T07:00:00Z", "2026-10-26T08:00:00Z", "2026-11-02T08:00:00Z"].iter().map(|s| s.to_string()).collect(),
+        "09:00 local each week"
+    );
+
+    // Again, and from two sweeps at once: nothing more.
+    app.run_until_idle().await;
+    let (a, b) = tokio::join!(
+        async {
+            let mut c = app.conn().await;
+            railyard::ops::groups::sweep(&mut c, &app.state.secrets, app.clock_now()).await.unwrap()
+        },
+        async {
+            let mut c = app.conn().await;
+            railyard::ops::groups::sweep(&mut c, &app.state.secrets, app.clock_now()).await.unwrap()
+        }
+    );
+    assert_eq!(a + b, 0);
+    let (_, list) = body(app.api_get(&w.rm_token, "/api/v1/releases?q=System%20Release").await).await;
+    assert_eq!(list["total"], 3);
+
+    // A skipped occurrence is never created.
+    let group_id: i64 = {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use railyard::db::schema::release_groups::dsl as g;
+        let mut conn = app.conn().await;
+        g::release_groups.select(g::id).first(&mut conn).await.unwrap()
+    };
+    let res = rm.post_form(&format!("/release-groups/{group_id}/skip"), &[("occurrence", "2026-11-09T08:00:00+00:00")]).await;
+    assert_eq!(res.status(), 303);
+    app.clock.advance(chrono::TimeDelta::days(14));
+    app.run_until_idle().await;
+    let (_, list) = body(app.api_get(&w.rm_token, "/api/v1/releases?q=System%20Release").await).await;
+    let starts: BTreeSet<String> =
+        list["releases"].as_array().unwrap().iter().map(|r| r["schedule"]["start"].as_str().unwrap().to_string()).collect();
+    assert!(!starts.contains("2026-11-09T08:00:00Z"), "skipped: {starts:?}");
+    assert!(starts.contains("2026-11-16T08:00:00Z"));
+}

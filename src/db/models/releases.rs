@@ -64,6 +64,8 @@ pub struct ReleaseFields {
     pub stakeholders: Vec<String>,
     pub environments: Vec<String>,
     pub services: Vec<String>,
+    pub release_group_id: Option<i64>,
+    pub occurrence: Option<DateTime<Utc>>,
 }
 
 impl Release {
@@ -95,6 +97,8 @@ impl Release {
             stakeholders: self.stakeholders.clone(),
             environments: self.environments.clone(),
             services: self.services.clone(),
+            release_group_id: self.release_group_id,
+            occurrence: self.occurrence,
         }
     }
 
