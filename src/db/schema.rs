@@ -296,6 +296,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    calendar_feeds (token_hash) {
+        token_hash -> Text,
+        account_id -> Int8,
+        user_id -> Int8,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     release_group_skips (group_id, occurrence) {
         group_id -> Int8,
         occurrence -> Timestamptz,
@@ -529,4 +539,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_mutes,
     release_groups,
     release_group_skips,
+    calendar_feeds,
 );

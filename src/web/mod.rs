@@ -40,8 +40,8 @@ pub const JSON_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use pages::{
-        admin_catalog, admin_groups, admin_settings, admin_users, auth, calendar, dashboard, groups, input_sets, process_editor as editor,
-        processes, profile, releases, signoff, status, work,
+        admin_catalog, admin_groups, admin_settings, admin_users, auth, calendar, dashboard, feed, groups, input_sets,
+        process_editor as editor, processes, profile, releases, signoff, status, work,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(health::metrics))
@@ -88,6 +88,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/settings", web::get().to(admin_settings::show))
         .route("/admin/settings", web::post().to(admin_settings::update))
         .route("/calendar", web::get().to(calendar::show))
+        .route("/calendar.ics", web::get().to(feed::feed))
+        .route("/profile/calendar-feed", web::post().to(feed::page_new_feed))
         .route("/release-groups", web::get().to(groups::list))
         .route("/release-groups", web::post().to(groups::create))
         .route("/release-groups/{id}/pause", web::post().to(groups::pause))

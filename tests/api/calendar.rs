@@ -198,3 +198,46 @@ async fn a_weekly_group_creates_each_occurrence_exactly_once() {
     assert!(!starts.contains("2026-11-09T08:00:00Z"), "skipped: {starts:?}");
     assert!(starts.contains("2026-11-16T08:00:00Z"));
 }
+
+#[tokio::test]
+async fn the_ics_feed_parses_holds_the_filtered_releases_and_can_be_revoked() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let admin = crate::webhooks::admin_token(&app).await;
+    for env in ["PROD1", "PROD2"] {
+        app.api_post(&admin, "/api/v1/environments", &json!({"name": env})).await;
+    }
+    let yaml = "name: Deploy\ninputs: [{name: environment, type: environment, required: true}]\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let (_, process) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    let one = release(&app, &w.rm_token, &process, "Payments 5.0 to PROD1", "PROD1", "2026-12-01T08:00:00Z", "2026-12-01T10:00:00Z").await;
+    let two = release(&app, &w.rm_token, &process, "Ledger 5.0 to PROD1", "PROD1", "2026-12-02T08:00:00Z", "2026-12-02T10:00:00Z").await;
+    release(&app, &w.rm_token, &process, "Web 5.0 to PROD2", "PROD2", "2026-12-01T08:00:00Z", "2026-12-01T10:00:00Z").await;
+    let (status, feed) = body(app.api_post(&w.rm_token, "/api/v1/me/calendar-feed", &json!({})).await).await;
+    assert_eq!(status, 201);
+    let url = format!("{}&environment=PROD1", feed["url"].as_str().unwrap());
+    let fetch = |url: String| {
+        let http = app.client.http.clone();
+        async move {
+            let res = http.get(url).send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let (status, text) = fetch(url.clone()).await;
+    assert_eq!(status, 200);
+    let uids = |text: &str| -> Vec<String> {
+        let unfolded = icalendar::parser::unfold(text);
+        let cal = icalendar::parser::read_calendar(&unfolded).expect("a valid iCalendar");
+        cal.components
+            .iter()
+            .filter(|c| c.name == "VEVENT")
+            .map(|c| c.properties.iter().find(|p| p.name == "UID").unwrap().val.to_string())
+            .collect()
+    };
+    let first = uids(&text);
+    assert_eq!(first, [format!("release-{one}@railyard"), format!("release-{two}@railyard")], "exactly the PROD1 releases");
+    assert!(text.contains("DTSTART:20261201T080000Z") && text.contains("STATUS:TENTATIVE"));
+    assert_eq!(uids(&fetch(url.clone()).await.1), first, "stable UIDs across fetches");
+    // A new feed address revokes the old one.
+    body(app.api_post(&w.rm_token, "/api/v1/me/calendar-feed", &json!({})).await).await;
+    assert_eq!(fetch(url).await.0, 404);
+}

@@ -329,3 +329,15 @@ pub async fn record_failure(conn: &mut AsyncPgConnection, email: &str, client_ad
 pub async fn clear_failures(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<usize> {
     diesel::delete(login_failures::table.filter(login_failures::email.eq(email.trim().to_lowercase()))).execute(conn).await
 }
+
+/// A user's principal (not disabled) by id, for credentials that are not sessions or tokens
+/// (calendar feeds).
+pub async fn principal_by_user_id(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Option<AuthRow>> {
+    diesel::sql_query(format!(
+        "SELECT {PRINCIPAL_COLUMNS}, NULL::text AS csrf_token FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1 AND u.disabled_at IS NULL"
+    ))
+    .bind::<BigInt, _>(user_id)
+    .get_result(conn)
+    .await
+    .optional()
+}

@@ -57,7 +57,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/releases/{id}/activities/{phase}/{activity}/{action}", web::post().to(releases::act))
         .route("/callbacks/{token}", web::post().to(callbacks::callback))
         .route("/deployments", web::get().to(callbacks::deployments))
-        .route("/calendar", web::get().to(calendar::get));
+        .route("/calendar", web::get().to(calendar::get))
+        .route("/me/calendar-feed", web::post().to(crate::web::pages::feed::api_new_feed));
 }
 
 pub fn created<T: Serialize>(body: &T) -> HttpResponse {

@@ -7,6 +7,7 @@ pub mod admin_users;
 pub mod auth;
 pub mod calendar;
 pub mod dashboard;
+pub mod feed;
 pub mod groups;
 pub mod input_sets;
 pub mod process_editor;
