@@ -1,1 +1,1 @@
-DROP TABLE IF EXISTS calendar_feeds;
+DROP TABLE IF EXISTS freeze_overrides, freeze_windows, calendar_feeds;

@@ -275,6 +275,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    freeze_overrides (release_id) {
+        release_id -> Int8,
+        reason -> Text,
+        granted_by -> Text,
+        granted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    freeze_windows (id) {
+        id -> Int8,
+        account_id -> Int8,
+        reason -> Text,
+        environments -> Array<Text>,
+        time_zone -> Text,
+        starts_at -> Nullable<Timestamptz>,
+        ends_at -> Nullable<Timestamptz>,
+        rrule -> Nullable<Text>,
+        dtstart -> Nullable<Timestamp>,
+        duration_minutes -> Nullable<Int4>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     release_groups (id) {
         id -> Int8,
         account_id -> Int8,
@@ -540,4 +565,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     release_groups,
     release_group_skips,
     calendar_feeds,
+    freeze_windows,
+    freeze_overrides,
 );

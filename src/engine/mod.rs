@@ -144,6 +144,34 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
         .await?;
         outcomes::attempt_failed(conn, &r, a, "no callback arrived before the timeout", false, now).await?;
     }
+    // A freeze on an environment the release targets holds it until the window ends, unless
+    // it is a hotfix let through with an override.
+    if let Some((reason, until)) = crate::ops::freezes::active_on(conn, r.account_id, &r.environments, now).await? {
+        let overridden = r.release_type == "hotfix" && crate::ops::freezes::has_override(conn, r.id).await?;
+        if !overridden {
+            let zone = zone(&r);
+            let message = format!("held by a freeze ({reason}) until {}", until.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z"));
+            let changed = r.status() != Status::OnHold || r.status_reason.as_deref() != Some(message.as_str());
+            diesel::update(releases::table.find(r.id))
+                .set((
+                    releases::status.eq(Status::OnHold.as_str()),
+                    releases::status_reason.eq(&message),
+                    releases::next_eval_at.eq(until),
+                    releases::updated_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            if changed {
+                audit::append(
+                    conn,
+                    event(&r, "release.frozen", format!("release:{}", r.id), json!({"reason": reason, "until": until})),
+                    now,
+                )
+                .await?;
+            }
+            return Ok(usize::from(changed));
+        }
+    }
     let (phases, activities) = rows::tree(conn, r.id).await?;
     let mut tree = tree_of(&r, &def, &phases, &activities);
     let mut count = 0;

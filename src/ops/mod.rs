@@ -3,6 +3,7 @@
 pub mod activities;
 pub mod calendar;
 pub mod catalog;
+pub mod freezes;
 pub mod groups;
 pub mod notify;
 pub mod processes;

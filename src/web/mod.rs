@@ -40,7 +40,7 @@ pub const JSON_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use pages::{
-        admin_catalog, admin_groups, admin_settings, admin_users, auth, calendar, dashboard, feed, groups, input_sets,
+        admin_catalog, admin_groups, admin_settings, admin_users, auth, calendar, dashboard, feed, freezes, groups, input_sets,
         process_editor as editor, processes, profile, releases, signoff, status, work,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -85,6 +85,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/services/{id}", web::get().to(admin_catalog::service))
         .route("/admin/services/{id}", web::post().to(admin_catalog::rename_service))
         .route("/admin/services/{id}/delete", web::post().to(admin_catalog::delete_service))
+        .route("/admin/freezes", web::get().to(freezes::list))
+        .route("/admin/freezes", web::post().to(freezes::create))
+        .route("/admin/freezes/{id}/delete", web::post().to(freezes::delete))
         .route("/admin/settings", web::get().to(admin_settings::show))
         .route("/admin/settings", web::post().to(admin_settings::update))
         .route("/calendar", web::get().to(calendar::show))

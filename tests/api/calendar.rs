@@ -241,3 +241,95 @@ async fn the_ics_feed_parses_holds_the_filtered_releases_and_can_be_revoked() {
     body(app.api_post(&w.rm_token, "/api/v1/me/calendar-feed", &json!({})).await).await;
     assert_eq!(fetch(url).await.0, 404);
 }
+
+#[tokio::test]
+async fn a_freeze_holds_releases_on_its_environment_until_it_ends_and_lets_an_overridden_hotfix_through() {
+    use chrono::TimeDelta;
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let admin_token = crate::webhooks::admin_token(&app).await;
+    for env in ["PROD1", "PROD2"] {
+        app.api_post(&admin_token, "/api/v1/environments", &json!({"name": env})).await;
+    }
+    let admin = app.new_client();
+    assert_eq!(admin.login("admin@acme.example.com", PASSWORD).await.status(), 303);
+    let res = admin
+        .post_form(
+            "/admin/freezes",
+            &[
+                ("reason", "Year-end freeze"),
+                ("environments", "PROD1"),
+                ("time_zone", "UTC"),
+                ("starts_at", "2026-11-28T08:00"),
+                ("ends_at", "2026-11-28T11:00"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let bad = admin
+        .post_form(
+            "/admin/freezes",
+            &[
+                ("reason", "x"),
+                ("environments", "PROD1"),
+                ("time_zone", "UTC"),
+                ("starts_at", "2026-11-28T08:00"),
+                ("ends_at", "2026-11-28T07:00"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("ends_at: must be after the start"));
+
+    let yaml = "name: Deploy\ninputs: [{name: environment, type: environment, required: true}]\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let (_, process) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    let mk = |name: &'static str, kind: &'static str, env: &'static str| json!({"process_id": process["id"], "name": name, "type": kind, "inputs": {"environment": env}, "activate": true});
+    let (_, standard) = body(app.api_post(&w.rm_token, "/api/v1/releases", &mk("Payments 6.0 to PROD1", "standard", "PROD1")).await).await;
+    let (_, elsewhere) = body(app.api_post(&w.rm_token, "/api/v1/releases", &mk("Payments 6.0 to PROD2", "standard", "PROD2")).await).await;
+    let (_, hotfix) =
+        body(app.api_post(&w.rm_token, "/api/v1/releases", &mk("Payments 6.0.1 hotfix to PROD1", "hotfix", "PROD1")).await).await;
+    app.run_until_idle().await;
+    let get = |id: &Value| {
+        let path = format!("/api/v1/releases/{id}");
+        let t = w.rm_token.clone();
+        let app = &app;
+        async move { body(app.api_get(&t, &path).await).await.1 }
+    };
+    let s = get(&standard["id"]).await;
+    assert_eq!(s["status"], "OnHold");
+    assert!(s["status_reason"].as_str().unwrap().contains("held by a freeze (Year-end freeze)"), "{s}");
+    assert_eq!(s["phases"][0]["status"], "NotStarted");
+    assert_eq!(get(&elsewhere["id"]).await["phases"][0]["activities"][0]["status"], "Running", "PROD2 is not frozen");
+
+    // Only a hotfix may be let through, with a reason, by an account release manager.
+    let (status, e) = body(
+        app.api_post(&w.rm_token, &format!("/api/v1/releases/{}/override-freeze", standard["id"]), &json!({"reason": "please"})).await,
+    )
+    .await;
+    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("not_hotfix")));
+    assert_eq!(app.api_post(&w.rm_token, &format!("/api/v1/releases/{}/override-freeze", hotfix["id"]), &json!({})).await.status(), 422);
+    let (status, _) = body(
+        app.api_post(&w.rm_token, &format!("/api/v1/releases/{}/override-freeze", hotfix["id"]), &json!({"reason": "INC-99 outage"})).await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    app.run_until_idle().await;
+    assert_eq!(get(&hotfix["id"]).await["phases"][0]["activities"][0]["status"], "Running", "the hotfix passes");
+    assert_eq!(get(&standard["id"]).await["phases"][0]["status"], "NotStarted", "the standard release still waits");
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use railyard::db::schema::audit_events::dsl as a;
+        let mut conn = app.conn().await;
+        let reasons: Vec<Option<String>> =
+            a::audit_events.filter(a::action.eq("release.freeze_override")).select(a::reason).load(&mut conn).await.unwrap();
+        assert_eq!(reasons, [Some("INC-99 outage".to_string())]);
+    }
+    let (_, cal) = body(app.api_get(&w.rm_token, "/api/v1/calendar?from=2026-11-28T00:00:00Z&to=2026-11-29T00:00:00Z").await).await;
+    assert_eq!(cal["freezes"][0]["reason"], "Year-end freeze");
+    assert!(admin.get_html("/calendar?view=day&date=2026-11-28").await.contains("Year-end freeze"), "the calendar shades the freeze");
+
+    app.clock.advance(TimeDelta::hours(2));
+    app.run_until_idle().await;
+    assert_eq!(get(&standard["id"]).await["phases"][0]["activities"][0]["status"], "Running", "released when the window ended");
+}

@@ -77,6 +77,16 @@ pub async fn get(state: web::Data<AppState>, user: ApiUser, query: web::Query<Ca
     let mut conn = state.db().await?;
     let filter = filter_of(&mut conn, user.account_id, &q).await?;
     let found = calendar::entries(&mut conn, user.account_id, &user.bindings, from, to, &filter).await?;
+    let freezes: Vec<serde_json::Value> = crate::ops::freezes::list(&mut conn, user.account_id)
+        .await?
+        .iter()
+        .filter(|f| filter.environment.as_ref().is_none_or(|e| f.environments.contains(e)))
+        .flat_map(|f| {
+            f.windows(from, to)
+                .into_iter()
+                .map(move |(s, e)| json!({"id": f.id, "start": s, "end": e, "environments": f.environments, "reason": f.reason}))
+        })
+        .collect();
     Ok(ok(&json!({
         "entries": found.iter().map(|e| json!({
             "release_id": e.release.id,
@@ -89,6 +99,6 @@ pub async fn get(state: web::Data<AppState>, user: ApiUser, query: web::Query<Ca
             "services": e.release.services,
             "conflicts": e.conflicts,
         })).collect::<Vec<_>>(),
-        "freezes": [],
+        "freezes": freezes,
     })))
 }

@@ -54,6 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/releases/{id}/restart", web::post().to(releases::restart))
         .route("/releases/{id}/rebase", web::post().to(releases::rebase))
         .route("/releases/{id}/rollback", web::post().to(releases::rollback))
+        .route("/releases/{id}/override-freeze", web::post().to(releases::override_freeze))
         .route("/releases/{id}/activities/{phase}/{activity}/{action}", web::post().to(releases::act))
         .route("/callbacks/{token}", web::post().to(callbacks::callback))
         .route("/deployments", web::get().to(callbacks::deployments))

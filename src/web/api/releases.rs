@@ -265,3 +265,15 @@ async fn visible_or_named(
     }
     Ok((conn, release))
 }
+
+pub async fn override_freeze(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    id: web::Path<i64>,
+    body: ApiJson<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (mut conn, release) = visible(&state, &user, *id).await?;
+    user.require(Action::OverrideFreeze, release.scope())?;
+    let updated = crate::ops::freezes::override_for(&mut conn, &user.actor(), release.id, &body.0.reason, state.now()).await?;
+    Ok(ok(&answer(&mut conn, updated, &[]).await?))
+}

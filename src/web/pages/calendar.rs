@@ -41,6 +41,8 @@ pub struct Item {
 }
 
 pub struct Day {
+    /// Freeze reasons covering this day (the day is shaded).
+    pub frozen: Vec<String>,
     pub label: String,
     pub iso: String,
     pub today: bool,
@@ -114,6 +116,15 @@ pub async fn show(
     };
     let filter = filter_of(&mut conn, user.account_id, &api_query).await?;
     let entries = calendar::entries(&mut conn, user.account_id, &user.bindings, from, to, &filter).await?;
+    let freezes: Vec<(String, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> =
+        crate::ops::freezes::list(&mut conn, user.account_id)
+            .await?
+            .iter()
+            .filter(|f| filter.environment.as_ref().is_none_or(|e| f.environments.contains(e)))
+            .flat_map(|f| {
+                f.windows(from, to).into_iter().map(move |(s, e)| (format!("{} ({})", f.reason, f.environments.join(", ")), s, e))
+            })
+            .collect();
     let fmt_time = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&zone).format("%H:%M").to_string();
     let item = |e: &calendar::CalEntry| Item {
         id: e.release.id,
@@ -140,7 +151,15 @@ pub async fn show(
             let (start, end) = (start_of_day(*d, zone), start_of_day(*d + chrono::Duration::days(1), zone));
             let mut items: Vec<Item> = entries.iter().filter(|e| e.start < end && e.end > start).map(item).collect();
             let more = if items.len() > PER_DAY { items.split_off(PER_DAY) } else { Vec::new() };
-            Day { label: d.format("%a %e %b").to_string(), iso: d.format("%Y-%m-%d").to_string(), today: *d == today, shown: items, more }
+            let frozen = freezes.iter().filter(|(_, s, e)| *s < end && *e > start).map(|(r, _, _)| r.clone()).collect();
+            Day {
+                frozen,
+                label: d.format("%a %e %b").to_string(),
+                iso: d.format("%Y-%m-%d").to_string(),
+                today: *d == today,
+                shown: items,
+                more,
+            }
         })
         .collect();
     let (prev, next) = step(view, date);

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod calendar;
 pub mod dashboard;
 pub mod feed;
+pub mod freezes;
 pub mod groups;
 pub mod input_sets;
 pub mod process_editor;
@@ -73,6 +74,9 @@ impl Chrome {
             admin_nav.push(link("/admin/orgs", "Organizations"));
             admin_nav.push(link("/admin/environments", "Environments"));
             admin_nav.push(link("/admin/services", "Services"));
+        }
+        if user.may(Action::ManageFreeze, Scope::Account) {
+            admin_nav.push(link("/admin/freezes", "Freezes"));
         }
         if user.may(Action::ManageSettings, Scope::Account) {
             admin_nav.push(link("/admin/settings", "Settings"));
