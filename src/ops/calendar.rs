@@ -99,3 +99,36 @@ pub async fn conflicting_with(conn: &mut AsyncPgConnection, candidate: &Release,
         .map(|me| found.iter().filter(|e| me.conflicts.contains(&e.release.id)).map(|e| (e.release.id, e.release.name.clone())).collect())
         .unwrap_or_default())
 }
+
+/// Warnings (and an audit record) when a release's window conflicts with others: scheduling
+/// into a conflict is allowed, but never silent.
+pub async fn warn_conflicts(
+    conn: &mut AsyncPgConnection,
+    release: &Release,
+    bindings: &[Binding],
+    actor: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<String>> {
+    let others = conflicting_with(conn, release, bindings).await?;
+    if others.is_empty() {
+        return Ok(Vec::new());
+    }
+    crate::db::audit::append(
+        conn,
+        crate::db::audit::NewEvent {
+            account_id: Some(release.account_id),
+            release_id: Some(release.id),
+            actor: actor.to_string(),
+            action: "release.conflict_warning".into(),
+            subject: format!("release:{}", release.id),
+            reason: None,
+            details: serde_json::json!({"conflicts_with": others.iter().map(|(id, _)| id).collect::<Vec<_>>()}),
+        },
+        now,
+    )
+    .await?;
+    Ok(others
+        .into_iter()
+        .map(|(id, name)| format!("This window conflicts with release #{id} \"{name}\" on a shared environment."))
+        .collect())
+}

@@ -95,6 +95,22 @@ async fn views_show_exactly_the_right_releases_in_the_viewers_zone_and_flag_conf
     assert_eq!(conflicts(g2), json!([]), "g2 starts after f ended; and never with g1");
     let page = berlin.get_html("/calendar?view=day&date=2026-11-15").await;
     assert!(page.contains(&format!("conflicts with #{d}")));
+    // Flagged on each release's page, and warned about (and recorded) when scheduling into one.
+    let release_page = berlin.get_html(&format!("/releases/{c}")).await;
+    assert!(release_page.contains(&format!("#{d} Identity 3.0 to PROD1")), "the conflict is on the release page");
+    let (status, created) = body(
+        app.api_post(
+            t,
+            "/api/v1/releases",
+            &json!({"process_id": process["id"], "name": "Ledger 2.2 to PROD1", "inputs": {"environment": "PROD1"},
+            "schedule": {"start": "2026-11-15T11:00:00Z", "end": "2026-11-15T13:00:00Z", "time_zone": "UTC"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "allowed");
+    let warnings = created["warnings"].to_string();
+    assert!(warnings.contains(&format!("release #{c}")) && warnings.contains(&format!("release #{d}")), "{warnings}");
     let (status, e) = body(app.api_get(t, "/api/v1/calendar?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z").await).await;
     assert_eq!((status, e["error"]["field"].as_str()), (400, Some("to")));
     assert_eq!(berlin.get("/calendar?view=month&date=not-a-date").await.status(), 400);

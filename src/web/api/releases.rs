@@ -32,7 +32,10 @@ pub async fn create(state: web::Data<AppState>, user: ApiUser, body: ApiJson<Rel
         user.require(Action::Activate, prepared.scope())?;
     }
     let saved = ops::create(&mut conn, &user.actor(), prepared, activate, state.now()).await?;
-    Ok(created(&answer(&mut conn, saved.release, &saved.warnings).await?))
+    let mut warnings = saved.warnings;
+    warnings
+        .extend(crate::ops::calendar::warn_conflicts(&mut conn, &saved.release, &user.bindings, &user.actor().label, state.now()).await?);
+    Ok(created(&answer(&mut conn, saved.release, &warnings).await?))
 }
 
 async fn visible(
@@ -73,7 +76,10 @@ pub async fn patch(
     let prepared = ops::prepare(&mut conn, &user.actor(), &user.time_zone, &state.secrets, &input, Some(&release), false).await?;
     user.require(Action::EditDraft, prepared.scope())?;
     let saved = ops::update(&mut conn, &user.actor(), release.id, input.lock_version, prepared, state.now()).await?;
-    Ok(ok(&answer(&mut conn, saved.release, &saved.warnings).await?))
+    let mut warnings = saved.warnings;
+    warnings
+        .extend(crate::ops::calendar::warn_conflicts(&mut conn, &saved.release, &user.bindings, &user.actor().label, state.now()).await?);
+    Ok(ok(&answer(&mut conn, saved.release, &warnings).await?))
 }
 
 #[derive(Debug, Deserialize, Default)]

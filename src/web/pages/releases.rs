@@ -489,7 +489,9 @@ pub async fn create(
         Ok(saved) => {
             let verb = if form.activate { "created and activated" } else { "created as a draft" };
             flash::success(&session, format!("Release \"{}\" {verb}.", saved.release.name));
-            for w in saved.warnings {
+            let conflicts =
+                crate::ops::calendar::warn_conflicts(&mut conn, &saved.release, &user.bindings, &user.actor().label, state.now()).await?;
+            for w in saved.warnings.into_iter().chain(conflicts) {
                 flash::push(&session, "warning", w);
             }
             Ok(redirect(htmx, &format!("/releases/{}", saved.release.id)))
@@ -589,7 +591,9 @@ pub async fn update(
     match result {
         Ok(saved) => {
             flash::success(&session, "Draft saved.");
-            for w in saved.warnings {
+            let conflicts =
+                crate::ops::calendar::warn_conflicts(&mut conn, &saved.release, &user.bindings, &user.actor().label, state.now()).await?;
+            for w in saved.warnings.into_iter().chain(conflicts) {
                 flash::push(&session, "warning", w);
             }
             Ok(redirect(htmx, &format!("/releases/{}", saved.release.id)))
@@ -659,6 +663,7 @@ pub struct DetailPage {
     pub finished: bool,
     pub newer_version: Option<i32>,
     pub can_roll_back: bool,
+    pub conflicts: Vec<(i64, String)>,
 }
 
 pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
@@ -797,6 +802,7 @@ pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Sessio
         in_flight: crate::domain::release::in_flight(state_, status),
         finished: status.is_finished(),
         newer_version: (state_ == State::Draft && latest > r.process_version).then_some(latest),
+        conflicts: crate::ops::calendar::conflicting_with(&mut conn, &view.release, &user.bindings).await?,
         can_roll_back: crate::domain::release::in_flight(state_, status)
             && user.may(Action::DecideFailure, scope)
             && view.activities.iter().any(|a| {
