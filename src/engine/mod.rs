@@ -265,7 +265,7 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
         }
     }
     let status = rollup(&tree);
-    let reason = hold_reason(conn, &r, &tree, status).await?;
+    let reason = hold_reason(conn, &r, status).await?;
     let previous = r.status();
     let finished_at = status.is_finished().then_some(now);
     diesel::update(releases::table.find(r.id))
@@ -328,7 +328,7 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
 }
 
 /// Why a release waits for people: the activities and who can move them.
-async fn hold_reason(conn: &mut AsyncPgConnection, r: &Release, tree: &Tree, status: Status) -> QueryResult<Option<String>> {
+async fn hold_reason(conn: &mut AsyncPgConnection, r: &Release, status: Status) -> QueryResult<Option<String>> {
     if status != Status::OnHold {
         return Ok(None);
     }
@@ -339,7 +339,6 @@ async fn hold_reason(conn: &mut AsyncPgConnection, r: &Release, tree: &Tree, sta
         .select((release_activities::name, release_activities::kind, release_activities::status_reason, release_activities::owner))
         .load(conn)
         .await?;
-    let _ = tree;
     let parts: Vec<String> = waiting
         .into_iter()
         .map(|(name, kind, reason, owner)| match (kind.as_str(), reason) {

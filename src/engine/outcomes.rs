@@ -17,14 +17,6 @@ use crate::domain::process::time::parse_duration;
 use crate::ops::OpError;
 use crate::security::sha256_hex;
 
-fn activity_filter(r: &Release, phase: &str, key: &str) -> release_activities::BoxedQuery<'static, diesel::pg::Pg> {
-    release_activities::table
-        .filter(release_activities::release_id.eq(r.id))
-        .filter(release_activities::phase_key.eq(phase.to_string()))
-        .filter(release_activities::key.eq(key.to_string()))
-        .into_boxed()
-}
-
 async fn event(
     conn: &mut AsyncPgConnection,
     r: &Release,
@@ -79,7 +71,6 @@ pub async fn succeed(
     ))
     .execute(conn)
     .await?;
-    let _ = activity_filter;
     record_results(conn, r, &row.phase_key, &row.key, now).await?;
     event(conn, r, actor, "activity.success", format!("activity:{}.{}", row.phase_key, row.key), None, json!({"outputs": outputs}), now)
         .await?;

@@ -18,7 +18,7 @@ use crate::domain::process::definition::{
 };
 use crate::domain::process::diff::{diff, Change};
 use crate::domain::process::graph::depths;
-use crate::domain::process::{validate, Definition, DefinitionError, PhaseDef};
+use crate::domain::process::{validate, Definition, PhaseDef};
 use crate::ops::processes::{self as ops};
 use crate::web::error::AppError;
 use crate::web::extractors::{CurrentUser, Htmx};
@@ -998,9 +998,4 @@ pub async fn diff_page(
         versions: (1..=process.latest_version).rev().collect(),
         changes: diff(&old, &new),
     })
-}
-
-/// Errors of a definition as shown on pages.
-pub fn messages(errors: &[DefinitionError]) -> Vec<String> {
-    errors.iter().map(|e| e.to_string()).collect()
 }

@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{render, Chrome};
-use crate::db::models::releases::{self as rows, Release};
+use crate::db::models::releases::Release;
 use crate::domain::process::template::to_text;
 use crate::notify::signoff::{self, LinkState};
 use crate::ops::activities::{self as acts, ActInput, Person, Verb};
@@ -90,7 +90,6 @@ async fn page(
     p.activity_name =
         view.activities.iter().find(|a| a.phase_key == t.phase_key && a.key == t.activity_key).map(|a| a.name.clone()).unwrap_or_default();
     p.progress = view.activities.iter().map(|a| (format!("{} / {}", a.phase_key, a.name), a.status.clone())).collect();
-    let _ = rows::PAGE_SIZE;
     Ok(p)
 }
 

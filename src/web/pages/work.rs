@@ -10,7 +10,6 @@ use diesel_async::RunQueryDsl;
 use super::{redirect, render, Chrome};
 use crate::db::models::releases::{Release, ReleaseActivity};
 use crate::db::schema::{approval_votes, notifications, release_activities, releases};
-use crate::domain::policy::Action;
 use crate::ops::activities::{self as acts, may_act, Person, Verb};
 use crate::web::error::AppError;
 use crate::web::extractors::{CurrentUser, Htmx};
@@ -105,7 +104,6 @@ pub async fn work(state: web::Data<AppState>, user: CurrentUser, session: Sessio
             allowed,
         });
     }
-    let _ = user.may(Action::ViewRelease, crate::domain::policy::Scope::Account);
     render(&WorkPage { chrome: Chrome::new(&user, &session, "My work", "/work"), items })
 }
 
