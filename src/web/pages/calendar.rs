@@ -57,6 +57,8 @@ pub struct CalendarPage {
     pub view: &'static str,
     pub title: String,
     pub days: Vec<Day>,
+    /// Empty cells before the first day, so each day sits under its weekday (Monday first).
+    pub pad: usize,
     pub agenda: Vec<Item>,
     pub filters: PageQuery,
     pub prev: String,
@@ -174,6 +176,10 @@ pub async fn show(
         chrome: Chrome::new(&user, &session, "Calendar", "/calendar"),
         view: view.as_str(),
         title,
+        pad: match (view, days.first()) {
+            (View::Month | View::Quarter | View::Week, Some(first)) => first.weekday().num_days_from_monday() as usize,
+            _ => 0,
+        },
         agenda: if view == View::Agenda { entries.iter().map(item).collect() } else { Vec::new() },
         days: if view == View::Agenda { Vec::new() } else { grid },
         prev: link(&q, view.as_str(), prev),
