@@ -127,8 +127,13 @@ async fn set_activity(conn: &mut AsyncPgConnection, r: &Release, phase: &str, ke
 /// Moves one claimed (locked) release as far as it can go now. Returns the number of changes.
 pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc>) -> Result<usize, OpError> {
     let def = crate::ops::releases::pinned_definition(conn, &r).await?;
-    let (_, before) = rows::tree(conn, r.id).await?;
-    for a in before.iter().filter(|a| a.kind == "webhook" && a.status == "Running" && a.wake_at.is_some_and(|t| t <= now)) {
+    let (mut phases, mut activities) = rows::tree(conn, r.id).await?;
+    let timed_out: Vec<ReleaseActivity> = activities
+        .iter()
+        .filter(|a| a.kind == "webhook" && a.status == "Running" && a.wake_at.is_some_and(|t| t <= now))
+        .cloned()
+        .collect();
+    for a in &timed_out {
         diesel::update(
             crate::db::schema::webhook_attempts::table
                 .filter(crate::db::schema::webhook_attempts::release_id.eq(r.id))
@@ -143,6 +148,9 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
         .execute(conn)
         .await?;
         outcomes::attempt_failed(conn, &r, a, "no callback arrived before the timeout", false, now).await?;
+    }
+    if !timed_out.is_empty() {
+        (phases, activities) = rows::tree(conn, r.id).await?;
     }
     // A freeze on an environment the release targets holds it until the window ends, unless
     // it is a hotfix let through with an override.
@@ -172,7 +180,6 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
             return Ok(usize::from(changed));
         }
     }
-    let (phases, activities) = rows::tree(conn, r.id).await?;
     let mut tree = tree_of(&r, &def, &phases, &activities);
     let mut count = 0;
     for _ in 0..500 {
@@ -411,12 +418,21 @@ pub async fn tick(state: &crate::web::AppState, worker: &str) -> anyhow::Result<
         let mut conn = state.pool.get().await?;
         crate::notify::reminders::sweep(&mut conn, now).await.map_err(|e| anyhow::anyhow!("reminders: {e}"))?
     };
-    // Notifications go out last and never hold up the engine; a delivery failure is retried later.
-    let delivered = crate::notify::deliver_due(state, 200).await.unwrap_or_else(|e| {
+    Ok(activated + moved + archived + sent + reminded)
+}
+
+/// One round of everything, notifications included (tests step the worker with this).
+pub async fn tick_all(state: &crate::web::AppState, worker: &str) -> anyhow::Result<usize> {
+    let moved = tick(state, worker).await?;
+    Ok(moved + deliver(state).await)
+}
+
+/// Notifications go out apart from the engine and never hold it up; failures are retried later.
+async fn deliver(state: &crate::web::AppState) -> usize {
+    crate::notify::deliver_due(state, 200).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "notification delivery failed; will retry");
         0
-    });
-    Ok(activated + moved + archived + sent + reminded + delivered)
+    })
 }
 
 /// A name for this worker process, unique across servers and restarts.
@@ -428,6 +444,15 @@ pub fn worker_id() -> String {
 pub fn spawn_worker(state: actix_web::web::Data<crate::web::AppState>) {
     tokio::spawn(async move {
         let worker = worker_id();
+        // Notifications are delivered by their own loop, so mail never delays the engine.
+        let mail_state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                if deliver(&mail_state).await == 0 {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        });
         // The heartbeat runs apart from the work, so a long send never makes a live worker look dead.
         let beat_state = state.clone();
         let beat_worker = worker.clone();

@@ -192,7 +192,7 @@ impl TestApp {
     /// Runs the worker (sweeps and engine) until nothing more moves.
     pub async fn run_until_idle(&self) {
         for _ in 0..100 {
-            if railyard::engine::tick(&self.state, "test-worker").await.expect("worker tick") == 0 {
+            if railyard::engine::tick_all(&self.state, "test-worker").await.expect("worker tick") == 0 {
                 return;
             }
         }
