@@ -121,9 +121,17 @@ impl Browser {
             .expect("text")
     }
 
+    /// The element's text now, or "" while an htmx swap replaces it.
+    pub async fn text_now(&self, selector: &str) -> String {
+        match self.client.find(Locator::Css(selector)).await {
+            Ok(el) => el.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
     /// Waits until some element matching `selector` contains `text` (e.g. after a redirect).
     pub async fn wait_for_text(&self, selector: &str, text: &str) {
-        for _ in 0..100 {
+        for _ in 0..200 {
             if let Ok(elements) = self.client.find_all(Locator::Css(selector)).await {
                 for el in elements {
                     if el.text().await.is_ok_and(|t| t.contains(text)) {

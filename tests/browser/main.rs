@@ -263,9 +263,27 @@ async fn calendar_navigation_swaps_only_the_calendar_and_keeps_history() {
     let marker = browser.client.execute("return document.querySelector('header').getAttribute('data-marker');", vec![]).await.unwrap();
     assert_eq!(marker, serde_json::json!("kept"), "only the calendar region was swapped");
 
-    browser.client.back().await.unwrap();
-    browser.client.back().await.unwrap();
-    browser.wait_for_text("#calendar-title", "November 2026").await;
+    // Back goes through the pushed views in order; each step restores the previous one.
+    let mut titles = Vec::new();
+    for _ in 0..4 {
+        browser.client.back().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let mut title = browser.text_now("#calendar-title").await;
+        for _ in 0..20 {
+            if !title.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            title = browser.text_now("#calendar-title").await;
+        }
+        let at = browser.client.current_url().await.unwrap().to_string();
+        titles.push(title.clone());
+        if title == "November 2026" && at.contains("date=2026-11-15") {
+            break;
+        }
+    }
+    assert_eq!(titles.last().map(String::as_str), Some("November 2026"), "Back returns to the previous month: {titles:?}");
+    assert!(titles.iter().take(titles.len() - 1).all(|t| t == "December 2026"), "{titles:?}");
     browser.goto(filtered.as_str()).await;
     browser.wait_for_text("#calendar-title", "December 2026").await;
     let selected = browser.value("#filter-environment").await;
