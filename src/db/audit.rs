@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
+use super::models::releases::Release;
 use super::schema::{audit_chain_heads, audit_events};
 
 /// What a caller records; chain, sequence and hashes are filled in by `append`.
@@ -31,6 +32,24 @@ impl NewEvent {
             reason: None,
             details: Value::Object(Default::default()),
         }
+    }
+
+    /// An event on the release's own chain, about the release itself unless `with_subject` narrows it.
+    pub fn release(release: &Release, actor: impl Into<String>, action: impl Into<String>) -> Self {
+        Self {
+            account_id: Some(release.account_id),
+            release_id: Some(release.id),
+            actor: actor.into(),
+            action: action.into(),
+            subject: format!("release:{}", release.id),
+            reason: None,
+            details: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn with_subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = subject.into();
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {

@@ -135,13 +135,10 @@ pub async fn start(
     audit::append(
         conn,
         NewEvent {
-            account_id: Some(r.account_id),
-            release_id: Some(r.id),
-            actor: "system:engine".into(),
-            action: "activity.start".into(),
-            subject: format!("activity:{}.{}", row.phase_key, row.key),
             reason: reason.clone(),
-            details: json!({"attempt": row.attempts + 1, "status": status.as_str(), "eligible": eligible, "needed": needed_count, "wake_at": wake_at}),
+            ..NewEvent::release(r, "system:engine", "activity.start")
+                .with_subject(format!("activity:{}.{}", row.phase_key, row.key))
+                .with_details(json!({"attempt": row.attempts + 1, "status": status.as_str(), "eligible": eligible, "needed": needed_count, "wake_at": wake_at}))
         },
         now,
     )

@@ -93,15 +93,7 @@ pub fn tree_of(r: &Release, def: &Definition, phases: &[ReleasePhase], activitie
 }
 
 fn event(r: &Release, action: &str, subject: String, details: serde_json::Value) -> NewEvent {
-    NewEvent {
-        account_id: Some(r.account_id),
-        release_id: Some(r.id),
-        actor: "system:engine".into(),
-        action: action.into(),
-        subject,
-        reason: None,
-        details,
-    }
+    NewEvent::release(r, "system:engine", action).with_subject(subject).with_details(details)
 }
 
 async fn set_activity(conn: &mut AsyncPgConnection, r: &Release, phase: &str, key: &str, to: Node, now: DateTime<Utc>) -> QueryResult<()> {

@@ -27,20 +27,8 @@ async fn event(
     details: Value,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    audit::append(
-        conn,
-        NewEvent {
-            account_id: Some(r.account_id),
-            release_id: Some(r.id),
-            actor: actor.into(),
-            action: action.into(),
-            subject,
-            reason,
-            details,
-        },
-        now,
-    )
-    .await?;
+    audit::append(conn, NewEvent { reason, ..NewEvent::release(r, actor, action).with_subject(subject).with_details(details) }, now)
+        .await?;
     Ok(())
 }
 

@@ -400,13 +400,10 @@ pub async fn complete(
         audit::append(
             conn,
             NewEvent {
-                account_id: Some(r.account_id),
-                release_id: Some(r.id),
-                actor: format!("system:worker:{worker}"),
-                action: format!("webhook.{new_state}"),
-                subject: format!("activity:{phase}.{activity}"),
                 reason: outcome.error.clone(),
-                details: json!({"attempt": row.attempts, "status": outcome.status}),
+                ..NewEvent::release(&r, format!("system:worker:{worker}"), format!("webhook.{new_state}"))
+                    .with_subject(format!("activity:{phase}.{activity}"))
+                    .with_details(json!({"attempt": row.attempts, "status": outcome.status}))
             },
             now,
         )

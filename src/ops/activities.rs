@@ -331,18 +331,12 @@ pub async fn act(
                 event_reason = Some(note);
             }
         }
-        let mut event = NewEvent {
-            account_id: Some(r.account_id),
-            release_id: Some(r.id),
-            actor: label,
-            action: format!("activity.{}", verb.as_str()),
-            subject: format!("activity:{phase}.{key}"),
-            reason: None,
-            details,
+        let event = NewEvent {
+            reason: event_reason,
+            ..NewEvent::release(&r, label, format!("activity.{}", verb.as_str()))
+                .with_subject(format!("activity:{phase}.{key}"))
+                .with_details(details)
         };
-        if let Some(reason) = event_reason {
-            event = event.with_reason(reason);
-        }
         audit::append(conn, event, now).await?;
         crate::engine::schedule_now(conn, r.id, now).await?;
         Ok(Release::find(conn, r.account_id, r.id).await?)
@@ -394,20 +388,7 @@ pub async fn roll_back(
             .await?;
         }
         diesel::update(releases::table.find(r.id)).set(releases::failing.eq(true)).execute(conn).await?;
-        audit::append(
-            conn,
-            NewEvent {
-                account_id: Some(r.account_id),
-                release_id: Some(r.id),
-                actor: actor.label.clone(),
-                action: "release.rollback".into(),
-                subject: format!("release:{}", r.id),
-                reason: Some(reason.clone()),
-                details: json!({}),
-            },
-            now,
-        )
-        .await?;
+        audit::append(conn, NewEvent::release(&r, actor.label.clone(), "release.rollback").with_reason(reason.clone()), now).await?;
         crate::engine::schedule_now(conn, r.id, now).await?;
         Ok(Release::find(conn, r.account_id, r.id).await?)
     })

@@ -115,15 +115,8 @@ pub async fn warn_conflicts(
     }
     crate::db::audit::append(
         conn,
-        crate::db::audit::NewEvent {
-            account_id: Some(release.account_id),
-            release_id: Some(release.id),
-            actor: actor.to_string(),
-            action: "release.conflict_warning".into(),
-            subject: format!("release:{}", release.id),
-            reason: None,
-            details: serde_json::json!({"conflicts_with": others.iter().map(|(id, _)| id).collect::<Vec<_>>()}),
-        },
+        crate::db::audit::NewEvent::release(release, actor, "release.conflict_warning")
+            .with_details(serde_json::json!({"conflicts_with": others.iter().map(|(id, _)| id).collect::<Vec<_>>()})),
         now,
     )
     .await?;

@@ -209,20 +209,7 @@ pub async fn override_for(
             ))
             .execute(conn)
             .await?;
-        audit::append(
-            conn,
-            NewEvent {
-                account_id: Some(r.account_id),
-                release_id: Some(r.id),
-                actor: actor.label.clone(),
-                action: "release.freeze_override".into(),
-                subject: format!("release:{}", r.id),
-                reason: Some(reason.clone()),
-                details: json!({}),
-            },
-            now,
-        )
-        .await?;
+        audit::append(conn, NewEvent::release(&r, actor.label.clone(), "release.freeze_override").with_reason(reason.clone()), now).await?;
         crate::engine::schedule_now(conn, r.id, now).await?;
         Ok(Release::find(conn, r.account_id, r.id).await?)
     })

@@ -505,18 +505,6 @@ fn build_tree(release: &Release, def: &Definition, manager: Option<&str>) -> (Ve
     (phases, activities)
 }
 
-fn release_event(release: &Release, actor: &str, action: &str) -> NewEvent {
-    NewEvent {
-        account_id: Some(release.account_id),
-        release_id: Some(release.id),
-        actor: actor.to_string(),
-        action: action.to_string(),
-        subject: format!("release:{}", release.id),
-        reason: None,
-        details: json!({}),
-    }
-}
-
 /// The fields as written on the audit trail (secrets masked).
 fn audit_view(fields: &ReleaseFields, def: &Definition) -> Value {
     json!({
@@ -563,7 +551,7 @@ pub async fn create(
             rows::replace_tree(conn, release.id, &phases, &activities).await?;
             audit::append(
                 conn,
-                release_event(&release, &actor.label, "release.create").with_details(json!({"after": audit_view(&fields, &definition), "links": links.iter().map(|(k, t)| json!({"kind": k.as_str(), "target": t})).collect::<Vec<_>>()})),
+                NewEvent::release(&release, &actor.label, "release.create").with_details(json!({"after": audit_view(&fields, &definition), "links": links.iter().map(|(k, t)| json!({"kind": k.as_str(), "target": t})).collect::<Vec<_>>()})),
                 now,
             )
             .await?;
@@ -627,7 +615,7 @@ pub async fn update(
             rows::replace_tree(conn, updated.id, &phases, &activities).await?;
             audit::append(
                 conn,
-                release_event(&updated, &actor.label, "release.update")
+                NewEvent::release(&updated, &actor.label, "release.update")
                     .with_details(json!({"lock_version": updated.lock_version, "changes": diff})),
                 now,
             )
@@ -754,9 +742,10 @@ async fn activate_locked(
         .returning(Release::as_returning())
         .get_result(conn)
         .await?;
-    let mut event = release_event(&activated, actor, "release.activate").with_details(json!({"scheduled_start": release.schedule_start}));
+    let mut event =
+        NewEvent::release(&activated, actor, "release.activate").with_details(json!({"scheduled_start": release.schedule_start}));
     if let Some((reason, original)) = run_now {
-        event = release_event(&activated, actor, "release.run_now")
+        event = NewEvent::release(&activated, actor, "release.run_now")
             .with_reason(reason)
             .with_details(json!({"original_start": original, "new_start": now}));
     }
@@ -856,7 +845,7 @@ pub async fn activation_sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) 
                         let stub = Release::find(conn, account_id, id).await?;
                         audit::append(
                             conn,
-                            release_event(&stub, "system:scheduler", "release.auto_activation_refused").with_reason(message.clone()),
+                            NewEvent::release(&stub, "system:scheduler", "release.auto_activation_refused").with_reason(message.clone()),
                             now,
                         )
                         .await?;
@@ -916,7 +905,7 @@ pub async fn abort(
             .returning(Release::as_returning())
             .get_result(conn)
             .await?;
-        audit::append(conn, release_event(&aborted, &actor.label, "release.abort").with_reason(reason.clone()), now).await?;
+        audit::append(conn, NewEvent::release(&aborted, &actor.label, "release.abort").with_reason(reason.clone()), now).await?;
         let mut principals = aborted.stakeholders.clone();
         if let Some(email) = owner_email(conn, aborted.account_id, aborted.owner_id).await? {
             principals.push(format!("user:{email}"));
@@ -960,13 +949,17 @@ pub async fn restart(conn: &mut AsyncPgConnection, actor: &Actor, release_id: i6
         rows::replace_tree(conn, draft.id, &phases, &activities).await?;
         audit::append(
             conn,
-            release_event(&draft, &actor.label, "release.create")
+            NewEvent::release(&draft, &actor.label, "release.create")
                 .with_details(json!({"restarted_from": source.id, "after": audit_view(&fields, &def)})),
             now,
         )
         .await?;
-        audit::append(conn, release_event(&source, &actor.label, "release.restarted").with_details(json!({"new_release": draft.id})), now)
-            .await?;
+        audit::append(
+            conn,
+            NewEvent::release(&source, &actor.label, "release.restarted").with_details(json!({"new_release": draft.id})),
+            now,
+        )
+        .await?;
         Ok(draft)
     })
     .await
@@ -1121,7 +1114,7 @@ pub async fn retention_sweep(conn: &mut AsyncPgConnection, days: u32, now: DateT
                 .await?;
             audit::append(
                 conn,
-                release_event(&r, "system:retention", "release.archive").with_details(json!({"retention_days": days, "was": r.state})),
+                NewEvent::release(&r, "system:retention", "release.archive").with_details(json!({"retention_days": days, "was": r.state})),
                 now,
             )
             .await?;

@@ -40,15 +40,7 @@ pub async fn create(
         .await?;
     crate::db::audit::append(
         &mut conn,
-        crate::db::audit::NewEvent {
-            account_id: Some(release.account_id),
-            release_id: Some(release.id),
-            actor: format!("user:{}", user.email),
-            action: "release.status_link_create".into(),
-            subject: format!("release:{}", release.id),
-            reason: None,
-            details: serde_json::json!({}),
-        },
+        crate::db::audit::NewEvent::release(&release, format!("user:{}", user.email), "release.status_link_create"),
         state.now(),
     )
     .await?;
