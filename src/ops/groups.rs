@@ -1,6 +1,8 @@
 //! Release groups (DESIGN §5): a process, an input set and an RRULE make one release per
 //! occurrence within the horizon — exactly once each, even with several servers sweeping.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -315,11 +317,19 @@ async fn create_occurrence(
     }
 }
 
-pub async fn releases_of(conn: &mut AsyncPgConnection, group_id: i64) -> QueryResult<Vec<Release>> {
-    releases::table
-        .filter(releases::release_group_id.eq(group_id))
-        .order(releases::occurrence)
+/// The releases each group made, oldest occurrence first: one query for a whole page of groups.
+pub async fn releases_of(conn: &mut AsyncPgConnection, group_ids: &[i64]) -> QueryResult<HashMap<i64, Vec<Release>>> {
+    let rows: Vec<Release> = releases::table
+        .filter(releases::release_group_id.eq_any(group_ids))
+        .order((releases::release_group_id, releases::occurrence))
         .select(Release::as_select())
         .load(conn)
-        .await
+        .await?;
+    let mut by_group: HashMap<i64, Vec<Release>> = HashMap::new();
+    for release in rows {
+        if let Some(group_id) = release.release_group_id {
+            by_group.entry(group_id).or_default().push(release);
+        }
+    }
+    Ok(by_group)
 }

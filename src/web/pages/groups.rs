@@ -44,19 +44,21 @@ async fn page(
 ) -> Result<GroupsPage, AppError> {
     let mut conn = state.db().await?;
     let now = state.now();
+    let visible: Vec<_> = ops::list(&mut conn, user.account_id)
+        .await?
+        .into_iter()
+        .filter(|g| user.may(Action::ViewCalendar, g.org_id.map_or(Scope::Account, Scope::Org)))
+        .collect();
+    let mut releases_by_group = ops::releases_of(&mut conn, &visible.iter().map(|g| g.id).collect::<Vec<_>>()).await?;
     let mut groups = Vec::new();
-    for g in ops::list(&mut conn, user.account_id).await? {
-        let scope = g.org_id.map_or(Scope::Account, Scope::Org);
-        if !user.may(Action::ViewCalendar, scope) {
-            continue;
-        }
+    for g in visible {
         let tz = g.zone();
         let next = g
             .next(now, 10)
             .into_iter()
             .map(|t| (t.to_rfc3339(), t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M %Z").to_string()))
             .collect();
-        let releases = ops::releases_of(&mut conn, g.id).await?.into_iter().map(|r| (r.id, r.name, r.status)).collect();
+        let releases = releases_by_group.remove(&g.id).unwrap_or_default().into_iter().map(|r| (r.id, r.name, r.status)).collect();
         groups.push(GroupRow {
             id: g.id,
             rule: format!("{} from {} ({})", g.rrule, g.dtstart.format("%Y-%m-%d %H:%M"), g.time_zone),
