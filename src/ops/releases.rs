@@ -351,9 +351,11 @@ pub async fn prepare(
                     Ok(()) => out.push(s.trim().to_string()),
                 }
             }
+            let named_users: Vec<String> = out.iter().filter_map(|s| s.strip_prefix("user:")).map(str::to_string).collect();
+            let (_, missing_users) = User::ids_by_emails(conn, account_id, &named_users).await?;
             for s in &out {
                 match s.split_once(':') {
-                    Some(("user", e)) if User::by_email(conn, e).await?.is_none_or(|u| u.account_id != account_id) => {
+                    Some(("user", e)) if missing_users.contains(&e.trim().to_lowercase()) => {
                         errors.add("stakeholders", format!("there is no user {e:?}"))
                     }
                     Some(("group", g)) if Group::by_name(conn, account_id, g).await.is_err() => {
