@@ -46,7 +46,7 @@ async fn main() {
     tokio::spawn(app.run_until_stopped());
     let mut conn = <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&url).await.expect("db");
     let now = chrono::Utc::now();
-    let account = railyard::commands::create_account(&mut conn, "bench", "Bench", now).await.expect("account").id;
+    let account = railyard::ops::accounts::create_account(&mut conn, "bench", "Bench", now).await.expect("account").id;
     let input = railyard::ops::users::NewUserInput {
         email: "rm@bench.example.com".into(),
         name: "RM".into(),
@@ -71,7 +71,7 @@ async fn main() {
     use railyard::db::schema::releases::dsl as r;
     let process = processes::create(&mut conn, &actor, None, processes::Source::Yaml(yaml), now).await.expect("process").process.id;
     for _ in 0..workers {
-        railyard::engine::spawn_worker(state.clone());
+        railyard::worker::spawn_worker(state.services.clone());
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
 

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::db::audit::{self, NewEvent};
-use crate::db::models::accounts::{Account, Organization};
+use crate::db::models::accounts::Account;
 use crate::db::models::users::{self as rows, User};
-use crate::domain::validate;
 use crate::ops::users::NewUserInput;
 use crate::ops::{self, Actor, OpError};
 use crate::startup::Application;
@@ -41,7 +40,7 @@ async fn account_by_slug(conn: &mut AsyncPgConnection, slug: &str) -> anyhow::Re
 
 pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let app = Application::build(settings.clone(), clock()).await?;
-    crate::engine::spawn_worker(app.state.clone());
+    crate::worker::spawn_worker(app.state.services.clone());
     tracing::info!(bind = %settings.bind, base_url = %settings.base_url, "Railyard is listening");
     eprintln!("Railyard is serving on http://{} (base URL {})", settings.bind, settings.base_url);
     app.run_until_stopped().await?;
@@ -50,8 +49,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 
 /// The engine alone (scale-out): no HTTP server.
 pub async fn worker(settings: Settings) -> anyhow::Result<ExitCode> {
-    let state = crate::startup::worker_state(settings, clock()).await?;
-    crate::engine::spawn_worker(state);
+    let (services, _) = crate::state::Services::start(settings, clock()).await?;
+    crate::worker::spawn_worker(services);
     eprintln!("Railyard worker running (Ctrl-C stops)");
     tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)
@@ -63,30 +62,9 @@ pub async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn create_account(
-    conn: &mut AsyncPgConnection,
-    slug: &str,
-    name: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<Account> {
-    let slug = validate::slug(slug).map_err(|m| anyhow!("--slug {m}"))?;
-    let name = validate::name(name).map_err(|m| anyhow!("--name {m}"))?;
-    if Account::by_slug(conn, &slug).await?.is_some() {
-        bail!("an account with slug {slug:?} already exists");
-    }
-    let account = conn
-        .transaction(async |conn| {
-            let account = Account::create(conn, &slug, &name, now).await?;
-            audit::append(conn, NewEvent::account(account.id, "system:cli", "account.create", format!("account:{slug}")), now).await?;
-            Ok::<_, diesel::result::Error>(account)
-        })
-        .await?;
-    Ok(account)
-}
-
 pub async fn account_add(settings: Settings, slug: &str, name: &str) -> anyhow::Result<ExitCode> {
     let mut conn = connect(&settings).await?;
-    let account = create_account(&mut conn, slug, name, SystemClock.now()).await?;
+    let account = ops::accounts::create_account(&mut conn, slug, name, SystemClock.now()).await.map_err(op_error)?;
     println!("account {} created (id {})", account.slug, account.id);
     Ok(ExitCode::SUCCESS)
 }
@@ -166,9 +144,4 @@ pub async fn audit_verify(settings: Settings, account: Option<&str>) -> anyhow::
             Ok(ExitCode::FAILURE)
         }
     }
-}
-
-/// Looks up an organization slug for messages and seeding.
-pub async fn org_by_slug(conn: &mut AsyncPgConnection, account_id: i64, slug: &str) -> anyhow::Result<Organization> {
-    Organization::by_slug(conn, account_id, slug).await.map_err(|_| anyhow!("there is no organization {slug:?}"))
 }

@@ -11,6 +11,7 @@ pub mod ops;
 pub mod security;
 pub mod seed;
 pub mod startup;
-pub mod sweeps;
+pub mod state;
 pub mod telemetry;
 pub mod web;
+pub mod worker;

@@ -56,7 +56,7 @@ fn ignore_duplicate<T>(result: Result<T, OpError>) -> anyhow::Result<()> {
 pub async fn seed_demo(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, String, String)>> {
     let account = match Account::by_slug(conn, DEMO_ACCOUNT).await? {
         Some(a) => a,
-        None => crate::commands::create_account(conn, DEMO_ACCOUNT, "Demo Corp", now).await?,
+        None => crate::ops::accounts::create_account(conn, DEMO_ACCOUNT, "Demo Corp", now).await?,
     };
     let actor = Actor::system(account.id, "seed-demo");
     for (slug, name) in ORGS {

@@ -8,13 +8,12 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::web as aweb;
 use actix_web::{App, HttpServer};
-use anyhow::Context;
 use sha2::{Digest, Sha512};
 use std::net::TcpListener;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::db;
+use crate::state::Services;
 use crate::web::error::{ApiError, AppError};
 use crate::web::{self, AppState, FORM_LIMIT_BYTES};
 
@@ -37,18 +36,6 @@ pub fn bind(address: &str) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// Shared state for a process that runs only the worker.
-pub async fn worker_state(settings: Settings, clock: SharedClock) -> anyhow::Result<aweb::Data<AppState>> {
-    db::run_migrations(&settings.database_url).await?;
-    let pool = db::build_pool(&settings.database_url, settings.pool_size)?;
-    let secret = {
-        let mut conn = pool.get().await.context("connecting to the database")?;
-        db::secret_key(&mut conn, settings.secret_key.clone(), clock.now()).await?
-    };
-    let secrets = crate::security::SecretBox::derive(&secret);
-    Ok(aweb::Data::new(AppState { pool, clock, settings, metrics: Default::default(), secrets }))
-}
-
 impl Application {
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Application> {
         let listener = bind(&settings.bind)?;
@@ -60,18 +47,12 @@ impl Application {
         if settings.bind.ends_with(":0") && settings.base_url.ends_with(":0") {
             settings.base_url = format!("http://127.0.0.1:{port}");
         }
-        db::run_migrations(&settings.database_url).await?;
-        let pool = db::build_pool(&settings.database_url, settings.pool_size)?;
-        let secret = {
-            let mut conn = pool.get().await.context("connecting to the database")?;
-            db::secret_key(&mut conn, settings.secret_key.clone(), clock.now()).await?
-        };
+        let (services, secret) = Services::start(settings, clock).await?;
         // Any secret length works: the signing key is derived with SHA-512 (64 bytes).
         let key = Key::from(&Sha512::digest(&secret));
-        let secure_cookies = settings.is_production();
-        let http_workers = settings.http_workers;
-        let secrets = crate::security::SecretBox::derive(&secret);
-        let state = aweb::Data::new(AppState { pool, clock, settings, metrics: Default::default(), secrets });
+        let secure_cookies = services.settings.is_production();
+        let http_workers = services.settings.http_workers;
+        let state = aweb::Data::new(AppState::new(services));
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             let session = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())

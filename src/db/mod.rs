@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod models;
 pub mod schema;
+pub mod wake;
 
 use anyhow::Context;
 use diesel::Connection;
@@ -58,6 +59,12 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// `SELECT 1`: the database answers.
+pub async fn ping(conn: &mut AsyncPgConnection) -> diesel::QueryResult<usize> {
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query("SELECT 1").execute(conn).await
 }
 
 /// The key that signs cookies: `RAILYARD_SECRET_KEY`, or outside production a development key

@@ -6,4 +6,5 @@ pub mod policy;
 pub mod process;
 pub mod release;
 pub mod schedule;
+pub mod signoff;
 pub mod validate;

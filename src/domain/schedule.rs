@@ -1,7 +1,7 @@
 //! Time on the calendar (DESIGN §5, §6): view ranges in the viewer's zone, recurrence (RFC 5545,
 //! via `rrule`), release-group names, and conflicts between releases.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, DurationRound, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
 
@@ -148,6 +148,26 @@ pub fn conflicts(entries: &[Entry]) -> BTreeMap<i64, Vec<i64>> {
         }
     }
     out
+}
+
+/// A local date-time (`2026-12-01T09:00`) in `zone`, or an RFC 3339 time.
+pub fn parse_time(text: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
+    let t = text.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        // PostgreSQL keeps microseconds: what was typed compares equal to what was stored.
+        let utc = dt.with_timezone(&Utc);
+        return Ok(utc.duration_trunc(chrono::TimeDelta::microseconds(1)).unwrap_or(utc));
+    }
+    for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(t, format) {
+            return zone
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|d| d.with_timezone(&Utc))
+                .ok_or_else(|| format!("{t:?} does not exist in {} (a daylight-saving gap)", zone.name()));
+        }
+    }
+    Err(format!("{t:?} is not a date and time (e.g. 2026-12-01T09:00)"))
 }
 
 #[cfg(test)]

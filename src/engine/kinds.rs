@@ -7,11 +7,13 @@ use serde_json::json;
 
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::releases::{Release, ReleaseActivity};
+use crate::db::models::signoff_tokens::{self, LinkFor};
 use crate::db::schema::release_activities;
 use crate::domain::engine::Node;
 use crate::domain::process::definition::{ActivityDef, ActivityKind, Threshold};
 use crate::domain::process::time::parse_duration;
-use crate::ops::{notify, OpError};
+use crate::ops::context::{self, Secrets};
+use crate::ops::{outbox, OpError};
 
 pub struct Started {
     pub status: Node,
@@ -31,7 +33,7 @@ pub fn needed(def: &ActivityDef, eligible: usize) -> usize {
 /// The distinct active users named directly or through groups, minus — with separation of
 /// duties — the release's creator and release manager.
 pub async fn eligible_approvers(conn: &mut AsyncPgConnection, r: &Release, def: &ActivityDef) -> QueryResult<Vec<(i64, String)>> {
-    let all = notify::recipients(conn, r.account_id, &def.approvers).await?;
+    let all = outbox::recipients(conn, r.account_id, &def.approvers).await?;
     let separated = def.separation_of_duties == Some(true);
     Ok(all.into_iter().filter(|(id, _)| !(separated && (Some(*id) == r.created_by || Some(*id) == r.owner_id))).collect())
 }
@@ -52,7 +54,7 @@ pub async fn start(
     let mut tell: Vec<(i64, String)> = Vec::new();
     match def.kind {
         ActivityKind::Manual => {
-            tell = notify::recipients(conn, r.account_id, std::slice::from_ref(&row.owner)).await?;
+            tell = outbox::recipients(conn, r.account_id, std::slice::from_ref(&row.owner)).await?;
         }
         ActivityKind::Approval => {
             let approvers = eligible_approvers(conn, r, def).await?;
@@ -74,10 +76,16 @@ pub async fn start(
             // Each eligible approver gets their own sign-off link for this round.
             if status == Node::Running {
                 for (user_id, email) in &approvers {
-                    let token =
-                        crate::notify::signoff::issue(conn, r.account_id, r.id, &row.phase_key, &row.key, row.attempts + 1, *user_id, now)
-                            .await?;
-                    notify::enqueue(
+                    let link = LinkFor {
+                        account_id: r.account_id,
+                        release_id: r.id,
+                        phase: &row.phase_key,
+                        activity: &row.key,
+                        round: row.attempts + 1,
+                        user_id: *user_id,
+                    };
+                    let token = signoff_tokens::issue(conn, link, now).await?;
+                    outbox::enqueue(
                         conn,
                         r.account_id,
                         &[(*user_id, email.clone())],
@@ -87,7 +95,7 @@ pub async fn start(
                             "Release \"{}\" waits for your decision on \"{}\". The link works once and expires in {} days.",
                             r.name,
                             def.name,
-                            crate::notify::signoff::LINK_DAYS
+                            signoff_tokens::LINK_DAYS
                         ),
                         &format!("/signoff/{token}"),
                         now,
@@ -144,7 +152,9 @@ pub async fn start(
     )
     .await?;
     match def.kind {
-        ActivityKind::Webhook => super::webhook::enqueue(conn, r, &row.phase_key, &row.key, row.attempts + 1, now, now).await?,
+        ActivityKind::Webhook => {
+            crate::db::models::webhook_attempts::enqueue(conn, r, &row.phase_key, &row.key, row.attempts + 1, now, now).await?
+        }
         ActivityKind::Subprocess => {
             let started = ReleaseActivity {
                 attempts: row.attempts + 1,
@@ -169,7 +179,7 @@ pub async fn start(
                     .await?;
                 }
                 Err(message) => {
-                    super::outcomes::attempt_failed(conn, r, &started, &message, true, now).await?;
+                    crate::ops::outcomes::attempt_failed(conn, r, &started, &message, true, now).await?;
                     let status: String = release_activities::table
                         .filter(release_activities::release_id.eq(r.id))
                         .filter(release_activities::phase_key.eq(&row.phase_key))
@@ -188,7 +198,7 @@ pub async fn start(
             ActivityKind::Approval => ("approval.waiting", format!("Your approval is needed: \"{}\" in \"{}\"", def.name, r.name)),
             _ => ("activity.waiting", format!("Your task is waiting: \"{}\" in \"{}\"", def.name, r.name)),
         };
-        notify::enqueue(conn, r.account_id, &tell, kind, &subject, reason.as_deref().unwrap_or(""), &format!("/releases/{}", r.id), now)
+        outbox::enqueue(conn, r.account_id, &tell, kind, &subject, reason.as_deref().unwrap_or(""), &format!("/releases/{}", r.id), now)
             .await?;
     }
     Ok(Started { status, wake_at })
@@ -210,9 +220,8 @@ async fn start_child(
         return Err(format!("there is no process {wanted:?} to run as a subprocess"));
     };
     let parent_def = crate::ops::releases::pinned_definition(conn, r).await.map_err(|e| e.to_string())?;
-    let secrets = crate::security::SecretBox::derive(b"unused");
-    let lookup =
-        super::context::lookup(conn, r, &parent_def, &row.phase_key, &row.key, &secrets, false, None).await.map_err(|e| e.to_string())?;
+    let at = (row.phase_key.as_str(), row.key.as_str());
+    let lookup = context::lookup(conn, r, &parent_def, at, Secrets::Masked, None).await.map_err(|e| e.to_string())?;
     let mut inputs = serde_json::Map::new();
     for (name, template) in &def.inputs {
         let value = crate::domain::process::template::render(template, &lookup).map_err(|m| format!("input {name}: {m}"))?;
@@ -238,6 +247,8 @@ async fn start_child(
         ..Default::default()
     };
     let actor = crate::ops::Actor::system(r.account_id, "engine");
+    // The engine holds no key here; see the decisions note on subprocess secrets.
+    let secrets = crate::security::SecretBox::derive(b"unused");
     let mut prepared = releases_ops::prepare(conn, &actor, &r.time_zone, &secrets, &input, None, false).await.map_err(|e| describe(&e))?;
     prepared.links.push((crate::domain::release::LinkKind::SubprocessOf, r.id));
     let saved = releases_ops::create(conn, &actor, prepared, true, now).await.map_err(|e| describe(&e))?;

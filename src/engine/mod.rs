@@ -2,16 +2,13 @@
 //! rules of `domain::engine` to their stored tree, and writes every change with its audit event
 //! and notifications in the same transaction. Woken by LISTEN/NOTIFY, polling as a fallback.
 
-pub mod context;
 pub mod kinds;
-pub mod outcomes;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
-use std::time::Duration;
 
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::releases::{self as rows, Release, ReleaseActivity, ReleasePhase};
@@ -21,36 +18,13 @@ use crate::domain::process::definition::{ActivityKind, OnFailure};
 use crate::domain::process::time::{parse_offset, parse_point};
 use crate::domain::process::Definition;
 use crate::domain::release::Status;
-use crate::ops::{notify, OpError};
-
-pub const CHANNEL: &str = "railyard_work";
-
-/// Asks every worker to look now (delivered when the caller's transaction commits).
-pub async fn wake(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
-    diesel::sql_query(format!("SELECT pg_notify('{CHANNEL}', '')")).execute(conn).await
-}
-
-/// Marks a release as needing the worker now.
-pub async fn schedule_now(conn: &mut AsyncPgConnection, release_id: i64, now: DateTime<Utc>) -> QueryResult<()> {
-    diesel::update(releases::table.find(release_id)).set(releases::next_eval_at.eq(now)).execute(conn).await?;
-    wake(conn).await?;
-    Ok(())
-}
-
-/// The release's start: its scheduled start, or its activation time when it has none.
-pub fn release_start(r: &Release) -> DateTime<Utc> {
-    r.schedule_start.or(r.activated_at).unwrap_or(r.created_at)
-}
-
-pub fn zone(r: &Release) -> chrono_tz::Tz {
-    r.time_zone.parse().unwrap_or(chrono_tz::UTC)
-}
+use crate::ops::{outbox, OpError};
 
 /// A `not_before` or `until`: an offset from the release's start, or an RFC 3339 time.
 pub fn resolve_point(text: &str, r: &Release) -> Option<DateTime<Utc>> {
     parse_point(text).ok()?;
     match parse_offset(text) {
-        Ok(offset) => Some(offset.resolve(release_start(r), zone(r))),
+        Ok(offset) => Some(offset.resolve(r.start(), r.zone())),
         Err(_) => DateTime::parse_from_rfc3339(text.trim()).ok().map(|t| t.with_timezone(&Utc)),
     }
 }
@@ -139,7 +113,7 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
         ))
         .execute(conn)
         .await?;
-        outcomes::attempt_failed(conn, &r, a, "no callback arrived before the timeout", false, now).await?;
+        crate::ops::outcomes::attempt_failed(conn, &r, a, "no callback arrived before the timeout", false, now).await?;
     }
     if !timed_out.is_empty() {
         (phases, activities) = rows::tree(conn, r.id).await?;
@@ -149,7 +123,7 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
     if let Some((reason, until)) = crate::ops::freezes::active_on(conn, r.account_id, &r.environments, now).await? {
         let overridden = r.release_type == "hotfix" && crate::ops::freezes::has_override(conn, r.id).await?;
         if !overridden {
-            let zone = zone(&r);
+            let zone = r.zone();
             let message = format!("held by a freeze ({reason}) until {}", until.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z"));
             let changed = r.status() != Status::OnHold || r.status_reason.as_deref() != Some(message.as_str());
             diesel::update(releases::table.find(r.id))
@@ -214,8 +188,8 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
                     .await?;
                     if *to == Node::Running {
                         if let Some(p) = phases.iter().find(|p| &p.key == key) {
-                            let to_users = notify::recipients(conn, r.account_id, std::slice::from_ref(&p.owner)).await?;
-                            notify::enqueue(
+                            let to_users = outbox::recipients(conn, r.account_id, std::slice::from_ref(&p.owner)).await?;
+                            outbox::enqueue(
                                 conn,
                                 r.account_id,
                                 &to_users,
@@ -278,7 +252,7 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
         .execute(conn)
         .await?;
     if status != previous && status.is_finished() {
-        outcomes::child_finished(conn, &r, status, now).await?;
+        crate::ops::outcomes::child_finished(conn, &r, status, now).await?;
     }
     if status != previous {
         count += 1;
@@ -299,9 +273,9 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
                 let email = crate::db::models::users::User::find(conn, r.account_id, owner).await?.email;
                 principals.push(format!("user:{email}"));
             }
-            let to_users = notify::recipients(conn, r.account_id, &principals).await?;
+            let to_users = outbox::recipients(conn, r.account_id, &principals).await?;
             let subject = format!("Release \"{}\" is {}", r.name, status.as_str());
-            notify::enqueue_chat(
+            outbox::enqueue_chat(
                 conn,
                 r.account_id,
                 &format!("release.{}", status.as_str().to_lowercase()),
@@ -310,7 +284,7 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
                 now,
             )
             .await?;
-            notify::enqueue(
+            outbox::enqueue(
                 conn,
                 r.account_id,
                 &to_users,
@@ -387,109 +361,4 @@ pub async fn step(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<us
         }
     }
     Ok(total)
-}
-
-/// One round of all background work: auto-activation, the engine, retention.
-pub async fn tick(state: &crate::web::AppState, worker: &str) -> anyhow::Result<usize> {
-    let now = state.clock.now();
-    let (activated, moved, archived) = {
-        let mut conn = state.pool.get().await?;
-        webhook::heartbeat(&mut conn, worker, now).await?;
-        let generated =
-            crate::ops::groups::sweep(&mut conn, &state.secrets, now).await.map_err(|e| anyhow::anyhow!("release groups: {e}"))?;
-        let activated = generated
-            + crate::ops::releases::activation_sweep(&mut conn, now).await.map_err(|e| anyhow::anyhow!("activation sweep: {e}"))?;
-        let moved = step(&mut conn, now).await.map_err(|e| anyhow::anyhow!("engine: {e}"))?;
-        let archived = crate::ops::releases::retention_sweep(&mut conn, state.settings.retention_days, now)
-            .await
-            .map_err(|e| anyhow::anyhow!("retention: {e}"))?;
-        (activated, moved, archived)
-    };
-    let sent = webhook::send_due(state, worker, 50).await?;
-    let reminded = {
-        let mut conn = state.pool.get().await?;
-        crate::notify::reminders::sweep(&mut conn, now).await.map_err(|e| anyhow::anyhow!("reminders: {e}"))?
-    };
-    Ok(activated + moved + archived + sent + reminded)
-}
-
-/// One round of everything, notifications included (tests step the worker with this).
-pub async fn tick_all(state: &crate::web::AppState, worker: &str) -> anyhow::Result<usize> {
-    let moved = tick(state, worker).await?;
-    Ok(moved + deliver(state).await)
-}
-
-/// Notifications go out apart from the engine and never hold it up; failures are retried later.
-async fn deliver(state: &crate::web::AppState) -> usize {
-    crate::notify::deliver_due(state, 200).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "notification delivery failed; will retry");
-        0
-    })
-}
-
-/// A name for this worker process, unique across servers and restarts.
-pub fn worker_id() -> String {
-    format!("{}-{}", std::process::id(), crate::security::random_token(6))
-}
-
-/// The worker loop: LISTEN on a dedicated connection, and poll every second as a fallback.
-pub fn spawn_worker(state: actix_web::web::Data<crate::web::AppState>) {
-    tokio::spawn(async move {
-        let worker = worker_id();
-        // Notifications are delivered by their own loop, so mail never delays the engine.
-        let mail_state = state.clone();
-        tokio::spawn(async move {
-            loop {
-                if deliver(&mail_state).await == 0 {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        });
-        // The heartbeat runs apart from the work, so a long send never makes a live worker look dead.
-        let beat_state = state.clone();
-        let beat_worker = worker.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(3));
-            loop {
-                every.tick().await;
-                if let Ok(mut conn) = beat_state.pool.get().await {
-                    let _ = webhook::heartbeat(&mut conn, &beat_worker, beat_state.clock.now()).await;
-                }
-            }
-        });
-        loop {
-            if let Err(e) = worker_loop(&state, &worker).await {
-                tracing::warn!(error = %e, "worker connection lost; reconnecting");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    });
-}
-
-async fn worker_loop(state: &crate::web::AppState, worker: &str) -> anyhow::Result<()> {
-    use futures_util::StreamExt;
-    let mut listener = AsyncPgConnection::establish(&state.settings.database_url).await?;
-    diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut listener).await?;
-    let mut notifications = std::pin::pin!(listener.notifications_stream());
-    let mut poll = tokio::time::interval(Duration::from_secs(1));
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            n = notifications.next() => {
-                if n.is_none() { anyhow::bail!("notification stream ended"); }
-            }
-            _ = poll.tick() => {}
-        }
-        // Keep going while there is work, so a chain of changes does not wait for the poll.
-        for _ in 0..50 {
-            match tick(state, worker).await {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "worker tick failed");
-                    break;
-                }
-            }
-        }
-    }
 }

@@ -1,6 +1,7 @@
 //! Webhooks exactly as DESIGN §9: the attempt is committed as `sending` with a lease and its
 //! idempotency key, the request is sent outside any transaction, then the result is committed.
 
+use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -11,12 +12,14 @@ use std::time::Duration;
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::accounts::AccountSettings;
 use crate::db::models::releases::{Release, ReleaseActivity};
-use crate::db::schema::{release_activities, releases, webhook_attempts, workers};
+use crate::db::schema::{release_activities, releases, webhook_attempts};
 use crate::domain::process::definition::{ActivityDef, Completion, WebhookConfig, DEFAULT_WEBHOOK_TIMEOUT};
 use crate::domain::process::template::{render, to_text};
 use crate::domain::process::time::parse_duration;
+use crate::ops::context::{self, Secrets};
 use crate::ops::OpError;
 use crate::security::{random_token, sha256_hex, SecretBox};
+use crate::state::Services;
 
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// A `completion: response` request gets at most this long (or its `timeout`, if shorter).
@@ -24,60 +27,7 @@ pub const MAX_REQUEST_SECONDS: i64 = 60;
 /// A worker whose heartbeat is older than this is considered dead; its leases may be taken over.
 pub const HEARTBEAT_STALE_SECONDS: i64 = 15;
 
-pub fn idempotency_key(release_id: i64, phase: &str, activity: &str, attempt: i32) -> String {
-    format!("{release_id}/{phase}/{activity}/{attempt}")
-}
-
-/// Queues attempt `attempt` of a webhook activity (called when it starts or retries).
-pub async fn enqueue(
-    conn: &mut AsyncPgConnection,
-    r: &Release,
-    phase: &str,
-    activity: &str,
-    attempt: i32,
-    due: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
-    diesel::insert_into(webhook_attempts::table)
-        .values((
-            webhook_attempts::account_id.eq(r.account_id),
-            webhook_attempts::release_id.eq(r.id),
-            webhook_attempts::phase_key.eq(phase),
-            webhook_attempts::activity_key.eq(activity),
-            webhook_attempts::attempt.eq(attempt),
-            webhook_attempts::idempotency_key.eq(idempotency_key(r.id, phase, activity, attempt)),
-            webhook_attempts::state.eq("queued"),
-            webhook_attempts::due_at.eq(due),
-            webhook_attempts::created_at.eq(now),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    super::wake(conn).await?;
-    Ok(())
-}
-
-/// Voids attempts not yet sent (abort, roll back).
-pub async fn supersede(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<usize> {
-    diesel::update(
-        webhook_attempts::table
-            .filter(webhook_attempts::release_id.eq(release_id))
-            .filter(webhook_attempts::state.eq_any(["queued", "sent"])),
-    )
-    .set(webhook_attempts::state.eq("superseded"))
-    .execute(conn)
-    .await
-}
-
-pub async fn heartbeat(conn: &mut AsyncPgConnection, worker: &str, now: DateTime<Utc>) -> QueryResult<usize> {
-    diesel::insert_into(workers::table)
-        .values((workers::id.eq(worker), workers::started_at.eq(now), workers::heartbeat_at.eq(now)))
-        .on_conflict(workers::id)
-        .do_update()
-        .set(workers::heartbeat_at.eq(now))
-        .execute(conn)
-        .await
-}
+pub use crate::db::models::webhook_attempts::idempotency_key;
 
 /// (url, headers, body) of a rendered request.
 type BuiltRequest = (String, Vec<(String, String)>, Option<Value>);
@@ -139,9 +89,10 @@ pub async fn claim(
         let callback = cfg.completion == Some(Completion::Callback);
         let token = callback.then(|| random_token(32));
         let callback_url = token.as_ref().map(|t| format!("{base_url}/api/v1/callbacks/{t}"));
-        let clear = super::context::lookup(conn, &r, &def, &phase, &activity, secrets, true, callback_url.as_deref()).await?;
-        let shown = super::context::lookup(conn, &r, &def, &phase, &activity, secrets, false, callback_url.as_deref().map(|_| "<callback url>")).await?;
-        let build = |lookup: &super::context::Lookup| -> Result<BuiltRequest, String> {
+        let at = (phase.as_str(), activity.as_str());
+        let clear = context::lookup(conn, &r, &def, at, Secrets::Revealed(secrets), callback_url.as_deref()).await?;
+        let shown = context::lookup(conn, &r, &def, at, Secrets::Masked, callback_url.as_deref().map(|_| "<callback url>")).await?;
+        let build = |lookup: &context::Lookup| -> Result<BuiltRequest, String> {
             let url = to_text(&render(&Value::String(cfg.url.clone()), lookup)?);
             let mut headers = Vec::new();
             for (k, v) in &cfg.headers {
@@ -432,10 +383,10 @@ pub async fn complete(
                 .and_then(|b| serde_json::from_str::<Value>(b).ok())
                 .and_then(|v| v.as_object().cloned())
                 .unwrap_or_default();
-            super::outcomes::succeed(conn, &r, &row, outputs, &format!("system:worker:{worker}"), now).await?;
+            crate::ops::outcomes::succeed(conn, &r, &row, outputs, &format!("system:worker:{worker}"), now).await?;
         } else {
             let message = outcome.error.clone().unwrap_or_else(|| "failed".into());
-            super::outcomes::attempt_failed(conn, &r, &row, &message, outcome.permanent, now).await?;
+            crate::ops::outcomes::attempt_failed(conn, &r, &row, &message, outcome.permanent, now).await?;
         }
         Ok(())
     })
@@ -443,19 +394,17 @@ pub async fn complete(
 }
 
 /// Claims and sends due attempts until none are left (or `limit`); returns how many were sent.
-pub async fn send_due(state: &crate::web::AppState, worker: &str, limit: usize) -> anyhow::Result<usize> {
+pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow::Result<usize> {
     let mut sent = 0;
     for _ in 0..limit {
         let claimed = {
-            let mut conn = state.pool.get().await?;
-            claim(&mut conn, worker, &state.secrets, &state.settings.base_url, state.clock.now())
-                .await
-                .map_err(|e| anyhow::anyhow!("claim: {e}"))?
+            let mut conn = services.pool.get().await?;
+            claim(&mut conn, worker, &services.secrets, &services.settings.base_url, services.clock.now()).await.context("claim")?
         };
         let Some(claimed) = claimed else { break };
         let outcome = send(&claimed).await;
-        let mut conn = state.pool.get().await?;
-        complete(&mut conn, claimed.attempt_id, worker, outcome, state.clock.now()).await.map_err(|e| anyhow::anyhow!("complete: {e}"))?;
+        let mut conn = services.pool.get().await?;
+        complete(&mut conn, claimed.attempt_id, worker, outcome, services.clock.now()).await.context("complete")?;
         sent += 1;
     }
     Ok(sent)

@@ -3,7 +3,6 @@
 
 pub mod mail;
 pub mod reminders;
-pub mod signoff;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
@@ -11,7 +10,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::db::schema::{account_settings, notification_outbox, notifications, user_mutes};
-use crate::web::AppState;
+use crate::state::Services;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = notification_outbox)]
@@ -82,11 +81,11 @@ fn text(payload: &Value, key: &str) -> String {
 }
 
 /// Delivers due outbox messages; returns how many went out.
-pub async fn deliver_due(state: &AppState, limit: usize) -> anyhow::Result<usize> {
+pub async fn deliver_due(services: &Services, limit: usize) -> anyhow::Result<usize> {
     let mut delivered = 0;
     for _ in 0..limit {
-        let now = state.clock.now();
-        let mut conn = state.pool.get().await?;
+        let now = services.clock.now();
+        let mut conn = services.pool.get().await?;
         let Some(row) = claim(&mut conn, now).await? else { break };
         let outcome: Result<(), String> = match row.channel.as_str() {
             "in_app" => match row.user_id {
@@ -121,10 +120,10 @@ pub async fn deliver_due(state: &AppState, limit: usize) -> anyhow::Result<usize
                     None => false,
                 };
                 drop(conn);
-                match (&state.settings.smtp_url, muted) {
+                match (&services.settings.smtp_url, muted) {
                     (_, true) => Ok(()),
                     (None, false) => Ok(()),
-                    (Some(url), false) => mail::send(url, &state.settings, &row.payload).await,
+                    (Some(url), false) => mail::send(url, &services.settings, &row.payload).await,
                 }
             }
             "chat" => {
@@ -137,15 +136,15 @@ pub async fn deliver_due(state: &AppState, limit: usize) -> anyhow::Result<usize
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 drop(conn);
                 match hook.flatten() {
-                    Some(url) => mail::post_chat(&url, &state.settings.base_url, &row.payload).await,
+                    Some(url) => mail::post_chat(&url, &services.settings.base_url, &row.payload).await,
                     None => Ok(()),
                 }
             }
             other => Err(format!("unknown channel {other}")),
         };
         let ok = outcome.is_ok();
-        let mut conn = state.pool.get().await?;
-        mark(&mut conn, row.id, outcome, row.attempts + 1, state.clock.now()).await?;
+        let mut conn = services.pool.get().await?;
+        mark(&mut conn, row.id, outcome, row.attempts + 1, services.clock.now()).await?;
         if ok {
             delivered += 1;
         }

@@ -10,7 +10,7 @@ use crate::db::models::releases::{Release, ReleaseActivity, ReleasePhase};
 use crate::db::schema::{account_settings, approval_votes, release_activities, release_phases, releases};
 use crate::domain::process::time::parse_duration;
 use crate::domain::process::Definition;
-use crate::ops::{notify, OpError};
+use crate::ops::{outbox, OpError};
 
 pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<usize, OpError> {
     let waiting: Vec<(ReleaseActivity, Release)> = release_activities::table
@@ -54,7 +54,7 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
                     .select((crate::db::schema::users::id, crate::db::schema::users::email))
                     .load(conn)
                     .await?;
-                notify::enqueue(
+                outbox::enqueue(
                     conn,
                     r.account_id,
                     &to,
@@ -100,9 +100,9 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
                             None => String::new(),
                         }
                     };
-                    let to = notify::recipients(conn, r.account_id, &[target]).await?;
+                    let to = outbox::recipients(conn, r.account_id, &[target]).await?;
                     let who = if level == 0 { "phase owner" } else { "release manager" };
-                    notify::enqueue(
+                    outbox::enqueue(
                         conn,
                         r.account_id,
                         &to,

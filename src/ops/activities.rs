@@ -231,7 +231,7 @@ pub async fn act(
                 .execute(conn)
                 .await?;
                 update_activity(conn, &r, &a, Node::Success, None, &label, input.comment.as_deref(), now).await?;
-                crate::engine::outcomes::record_results(conn, &r, phase, key, now).await?;
+                crate::ops::results::record_results(conn, &r, phase, key, now).await?;
                 details["comment"] = json!(input.comment);
             }
             Verb::Fail => {
@@ -318,7 +318,7 @@ pub async fn act(
                 // Back to NotStarted: the worker starts it again as a new attempt (a new round
                 // for approvals: earlier votes and sign-off links no longer count).
                 update_activity(conn, &r, &a, Node::NotStarted, None, &label, None, now).await?;
-                crate::notify::signoff::void_activity(conn, r.id, phase, key, now).await?;
+                crate::db::models::signoff_tokens::void_activity(conn, r.id, phase, key, now).await?;
             }
             Verb::Ignore => {
                 event_reason = Some(required_reason(input, "reason")?);
@@ -327,7 +327,7 @@ pub async fn act(
             Verb::Fix => {
                 let note = required_reason(input, "reason")?;
                 update_activity(conn, &r, &a, Node::Success, None, &label, Some(&format!("fixed: {note}")), now).await?;
-                crate::engine::outcomes::record_results(conn, &r, phase, key, now).await?;
+                crate::ops::results::record_results(conn, &r, phase, key, now).await?;
                 event_reason = Some(note);
             }
         }
@@ -338,7 +338,7 @@ pub async fn act(
                 .with_details(details)
         };
         audit::append(conn, event, now).await?;
-        crate::engine::schedule_now(conn, r.id, now).await?;
+        crate::db::wake::schedule_now(conn, r.id, now).await?;
         Ok(Release::find(conn, r.account_id, r.id).await?)
     })
     .await
@@ -389,7 +389,7 @@ pub async fn roll_back(
         }
         diesel::update(releases::table.find(r.id)).set(releases::failing.eq(true)).execute(conn).await?;
         audit::append(conn, NewEvent::release(&r, actor.label.clone(), "release.rollback").with_reason(reason.clone()), now).await?;
-        crate::engine::schedule_now(conn, r.id, now).await?;
+        crate::db::wake::schedule_now(conn, r.id, now).await?;
         Ok(Release::find(conn, r.account_id, r.id).await?)
     })
     .await

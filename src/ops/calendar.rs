@@ -2,12 +2,16 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde::Deserialize;
 
+use crate::db::models::accounts::Organization;
 use crate::db::models::releases::Release;
-use crate::db::schema::{release_links, releases};
+use crate::db::schema::{calendar_feeds, release_links, releases};
 use crate::domain::policy::{self, Action, Binding};
 use crate::domain::schedule::{conflicts, Entry};
+use crate::ops::OpError;
+use crate::security::{random_token, sha256_hex};
 
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -18,6 +22,48 @@ pub struct Filter {
     pub release_type: Option<String>,
     pub status: Option<String>,
     pub owner_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalendarQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub org: Option<String>,
+    pub environment: Option<String>,
+    pub service: Option<String>,
+    #[serde(rename = "type")]
+    pub release_type: Option<String>,
+    pub status: Option<String>,
+}
+
+/// The filter of a calendar query (shared by the page and the API), naming a bad parameter.
+pub async fn filter_of(conn: &mut AsyncPgConnection, account_id: i64, q: &CalendarQuery) -> Result<Filter, OpError> {
+    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let org = match nonempty(&q.org).as_deref() {
+        None => None,
+        Some("account") => Some(None),
+        Some(slug) => Some(Some(
+            Organization::by_slug(conn, account_id, slug)
+                .await
+                .map_err(|_| OpError::parse("org", format!("there is no organization {slug:?}")))?
+                .id,
+        )),
+    };
+    if let Some(t) = nonempty(&q.release_type) {
+        crate::domain::release::ReleaseType::parse(&t).ok_or_else(|| OpError::parse("type", format!("{t:?} is not a release type")))?;
+    }
+    if let Some(s) = nonempty(&q.status) {
+        crate::domain::release::Status::parse(&s).ok_or_else(|| OpError::parse("status", format!("{s:?} is not a status")))?;
+    }
+    Ok(Filter {
+        org,
+        environment: nonempty(&q.environment),
+        service: nonempty(&q.service),
+        release_type: nonempty(&q.release_type),
+        status: nonempty(&q.status),
+        owner_id: None,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -124,4 +170,44 @@ pub async fn warn_conflicts(
         .into_iter()
         .map(|(id, name)| format!("This window conflicts with release #{id} \"{name}\" on a shared environment."))
         .collect())
+}
+
+/// A new secret feed URL for the user; the previous one stops working.
+pub async fn new_feed(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    user_id: i64,
+    base_url: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<String> {
+    let token = random_token(32);
+    conn.transaction(async |conn| {
+        diesel::update(calendar_feeds::table.filter(calendar_feeds::user_id.eq(user_id)).filter(calendar_feeds::revoked_at.is_null()))
+            .set(calendar_feeds::revoked_at.eq(now))
+            .execute(conn)
+            .await?;
+        diesel::insert_into(calendar_feeds::table)
+            .values((
+                calendar_feeds::token_hash.eq(sha256_hex(&token)),
+                calendar_feeds::account_id.eq(account_id),
+                calendar_feeds::user_id.eq(user_id),
+                calendar_feeds::created_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        Ok::<_, diesel::result::Error>(())
+    })
+    .await?;
+    Ok(format!("{base_url}/calendar.ics?token={token}"))
+}
+
+/// The user whose (unrevoked) feed this token opens.
+pub async fn feed_owner(conn: &mut AsyncPgConnection, token: &str) -> QueryResult<Option<i64>> {
+    calendar_feeds::table
+        .filter(calendar_feeds::token_hash.eq(sha256_hex(token)))
+        .filter(calendar_feeds::revoked_at.is_null())
+        .select(calendar_feeds::user_id)
+        .first(conn)
+        .await
+        .optional()
 }

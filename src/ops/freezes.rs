@@ -106,7 +106,7 @@ pub async fn create(conn: &mut AsyncPgConnection, actor: &Actor, input: &FreezeI
     }
     let zone = errors.check("time_zone", fields::time_zone(&input.time_zone));
     let tz: chrono_tz::Tz = zone.as_deref().unwrap_or("UTC").parse().unwrap_or(chrono_tz::UTC);
-    let starts = errors.check("starts_at", super::releases::parse_time(&input.starts_at, tz));
+    let starts = errors.check("starts_at", crate::domain::schedule::parse_time(&input.starts_at, tz));
     let recurring = !input.rrule.trim().is_empty();
     let (ends, duration) = if recurring {
         let d = match parse_duration(&input.duration) {
@@ -123,7 +123,7 @@ pub async fn create(conn: &mut AsyncPgConnection, actor: &Actor, input: &FreezeI
         }
         (None, d)
     } else {
-        let e = errors.check("ends_at", super::releases::parse_time(&input.ends_at, tz));
+        let e = errors.check("ends_at", crate::domain::schedule::parse_time(&input.ends_at, tz));
         if let (Some(s), Some(e)) = (starts, e) {
             if e <= s {
                 errors.add("ends_at", "must be after the start");
@@ -210,7 +210,7 @@ pub async fn override_for(
             .execute(conn)
             .await?;
         audit::append(conn, NewEvent::release(&r, actor.label.clone(), "release.freeze_override").with_reason(reason.clone()), now).await?;
-        crate::engine::schedule_now(conn, r.id, now).await?;
+        crate::db::wake::schedule_now(conn, r.id, now).await?;
         Ok(Release::find(conn, r.account_id, r.id).await?)
     })
     .await

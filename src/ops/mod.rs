@@ -1,15 +1,22 @@
 //! Use cases shared by pages, the API and the CLI: validate, change, audit — in one transaction.
 
+pub mod accounts;
 pub mod activities;
 pub mod calendar;
 pub mod catalog;
+pub mod context;
 pub mod freezes;
-pub mod groups;
-pub mod notify;
+pub mod outbox;
+pub mod outcomes;
 pub mod processes;
+pub mod profile;
+pub mod release_groups;
 pub mod releases;
+pub mod results;
 pub mod settings;
+pub mod status_links;
 pub mod users;
+pub mod work;
 
 use crate::domain::validate::FieldErrors;
 
@@ -28,6 +35,15 @@ impl Actor {
     pub fn system(account_id: i64, what: &str) -> Self {
         Self { user_id: None, account_id, label: format!("system:{what}") }
     }
+}
+
+/// Who asks for a change through a page or the API: the actor on the audit trail, their rights,
+/// and the time zone they type times in.
+#[derive(Debug, Clone, Copy)]
+pub struct Requester<'a> {
+    pub actor: &'a Actor,
+    pub bindings: &'a [crate::domain::policy::Binding],
+    pub time_zone: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +83,12 @@ impl From<diesel::result::Error> for OpError {
     }
 }
 
+impl From<crate::domain::policy::Refusal> for OpError {
+    fn from(r: crate::domain::policy::Refusal) -> Self {
+        OpError::Forbidden(r.0)
+    }
+}
+
 impl From<FieldErrors> for OpError {
     fn from(e: FieldErrors) -> Self {
         OpError::Invalid(e)
@@ -74,6 +96,11 @@ impl From<FieldErrors> for OpError {
 }
 
 impl OpError {
+    /// A request parameter that could not be read (HTTP 400), naming it.
+    pub fn parse(field: &str, message: impl Into<String>) -> Self {
+        OpError::Parse { field: Some(field.to_string()), message: message.into() }
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         let mut errors = FieldErrors::new();
         errors.add(field, message);

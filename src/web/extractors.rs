@@ -13,7 +13,7 @@ use super::error::{ApiError, AppError};
 use super::{AppState, JSON_LIMIT_BYTES};
 use crate::db::models::users::{principal_by_api_token, AuthRow, RoleJson};
 use crate::domain::policy::{self, Action, Binding, Role, Scope};
-use crate::ops::Actor;
+use crate::ops::{Actor, Requester};
 
 /// A signed-in user with every role binding, loaded in one query.
 #[derive(Debug, Clone)]
@@ -61,6 +61,11 @@ impl Principal {
 
     pub fn actor(&self) -> Actor {
         Actor::user(self.user_id, self.account_id, &self.email)
+    }
+
+    /// This user asking for a change as `actor` (made by `actor()`).
+    pub fn requester<'a>(&'a self, actor: &'a Actor) -> Requester<'a> {
+        Requester { actor, bindings: &self.bindings, time_zone: &self.time_zone }
     }
 
     pub fn is_admin(&self) -> bool {

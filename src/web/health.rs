@@ -1,7 +1,6 @@
 //! `/healthz` (database reachable) and `/metrics` (Prometheus text).
 
 use actix_web::{web, HttpResponse};
-use diesel_async::RunQueryDsl;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -25,7 +24,7 @@ impl Metrics {
 
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let ok = match state.pool.get().await {
-        Ok(mut conn) => diesel::sql_query("SELECT 1").execute(&mut conn).await.is_ok(),
+        Ok(mut conn) => crate::db::ping(&mut conn).await.is_ok(),
         Err(_) => false,
     };
     if ok {

@@ -1,6 +1,7 @@
 //! Every route in one place.
 
 pub mod api;
+pub mod download;
 pub mod error;
 pub mod extractors;
 pub mod flash;
@@ -11,27 +12,31 @@ pub mod static_files;
 
 use actix_web::web;
 
-use crate::clock::SharedClock;
-use crate::config::Settings;
-use crate::db::{DbConn, DbPool};
+use crate::db::DbConn;
+use crate::state::Services;
 use error::AppError;
 
-/// Shared by every handler; servers keep no other state (sessions live in PostgreSQL).
+/// Shared by every handler: the services below web plus this server's metrics. Servers keep no
+/// other state (sessions live in PostgreSQL).
 pub struct AppState {
-    pub pool: DbPool,
-    pub clock: SharedClock,
-    pub settings: Settings,
+    pub services: Services,
     pub metrics: health::Metrics,
-    pub secrets: crate::security::SecretBox,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 impl AppState {
-    pub async fn db(&self) -> Result<DbConn, AppError> {
-        Ok(self.pool.get().await?)
+    pub fn new(services: Services) -> Self {
+        AppState { services, metrics: Default::default() }
     }
 
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.clock.now()
+    pub async fn db(&self) -> Result<DbConn, AppError> {
+        Ok(self.pool.get().await?)
     }
 }
 
@@ -41,7 +46,7 @@ pub const JSON_LIMIT_BYTES: usize = 1024 * 1024;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use pages::{
         admin_catalog, admin_groups, admin_settings, admin_users, auth, calendar, dashboard, feed, freezes, groups, input_sets,
-        process_editor as editor, processes, profile, releases, signoff, status, work,
+        processes as editor, processes, profile, releases, signoff, status, work,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(health::metrics))

@@ -185,11 +185,11 @@ async fn a_weekly_group_creates_each_occurrence_exactly_once() {
     let (a, b) = tokio::join!(
         async {
             let mut c = app.conn().await;
-            railyard::ops::groups::sweep(&mut c, &app.state.secrets, app.clock_now()).await.unwrap()
+            railyard::ops::release_groups::sweep(&mut c, &app.state.secrets, app.clock_now()).await.unwrap()
         },
         async {
             let mut c = app.conn().await;
-            railyard::ops::groups::sweep(&mut c, &app.state.secrets, app.clock_now()).await.unwrap()
+            railyard::ops::release_groups::sweep(&mut c, &app.state.secrets, app.clock_now()).await.unwrap()
         }
     );
     assert_eq!(a + b, 0);

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod calendar;
 mod catalog;
+mod changes;
 mod csrf;
 mod engine;
 mod notify;

@@ -121,7 +121,7 @@ async fn the_sweep_activates_due_drafts_once_and_reports_what_is_missing() {
 
     app.clock.set(start);
     // Two sweeps at once (as on two servers): the draft is activated exactly once.
-    let (a, b) = tokio::join!(railyard::sweeps::run_once(&app.state), async {
+    let (a, b) = tokio::join!(railyard::worker::run_sweeps(&app.state), async {
         let mut conn = app.conn().await;
         railyard::ops::releases::activation_sweep(&mut conn, start).await.map(|n| (n, 0)).map_err(|e| anyhow::anyhow!("{e}"))
     });

@@ -186,13 +186,13 @@ impl TestApp {
 
     /// One pass of the background sweeps (auto-activation, retention), as the worker would run it.
     pub async fn run_sweeps(&self) -> (usize, usize) {
-        railyard::sweeps::run_once(&self.state).await.expect("sweeps")
+        railyard::worker::run_sweeps(&self.state).await.expect("sweeps")
     }
 
     /// Runs the worker (sweeps and engine) until nothing more moves.
     pub async fn run_until_idle(&self) {
         for _ in 0..100 {
-            if railyard::engine::tick_all(&self.state, "test-worker").await.expect("worker tick") == 0 {
+            if railyard::worker::tick_all(&self.state, "test-worker").await.expect("worker tick") == 0 {
                 return;
             }
         }
@@ -226,7 +226,7 @@ impl TestApp {
 
     pub async fn create_account(&self, slug: &str) -> i64 {
         let mut conn = self.conn().await;
-        railyard::commands::create_account(&mut conn, slug, &format!("{slug} Inc"), self.clock_now()).await.expect("account").id
+        railyard::ops::accounts::create_account(&mut conn, slug, &format!("{slug} Inc"), self.clock_now()).await.expect("account").id
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {

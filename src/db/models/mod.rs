@@ -2,6 +2,9 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod deployments;
 pub mod processes;
 pub mod releases;
+pub mod signoff_tokens;
 pub mod users;
+pub mod webhook_attempts;

@@ -69,6 +69,15 @@ pub struct ReleaseFields {
 }
 
 impl Release {
+    /// The release's start: its scheduled start, or its activation time when it has none.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.schedule_start.or(self.activated_at).unwrap_or(self.created_at)
+    }
+
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
+
     pub fn scope(&self) -> Scope {
         self.org_id.map_or(Scope::Account, Scope::Org)
     }

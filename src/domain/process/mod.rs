@@ -2,6 +2,7 @@
 
 pub mod definition;
 pub mod diff;
+pub mod edit;
 pub mod graph;
 pub mod inputs;
 pub mod template;

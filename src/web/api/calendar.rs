@@ -1,60 +1,15 @@
 //! `GET /api/v1/calendar` (DESIGN §10 shape).
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::ok;
-use crate::db::models::accounts::Organization;
 use crate::domain::policy::{Action, Scope};
-use crate::ops::calendar::{self, Filter};
-use crate::ops::releases::parse_time;
+use crate::domain::schedule::parse_time;
+use crate::ops::calendar::{self, filter_of, CalendarQuery};
 use crate::web::error::{ApiError, AppError};
 use crate::web::extractors::ApiUser;
 use crate::web::AppState;
-
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(default, deny_unknown_fields)]
-pub struct CalendarQuery {
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub org: Option<String>,
-    pub environment: Option<String>,
-    pub service: Option<String>,
-    #[serde(rename = "type")]
-    pub release_type: Option<String>,
-    pub status: Option<String>,
-}
-
-/// The filter of a calendar query (shared by the page and the API), naming a bad parameter.
-pub async fn filter_of(conn: &mut diesel_async::AsyncPgConnection, account_id: i64, q: &CalendarQuery) -> Result<Filter, AppError> {
-    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
-    let org = match nonempty(&q.org).as_deref() {
-        None => None,
-        Some("account") => Some(None),
-        Some(slug) => Some(Some(
-            Organization::by_slug(conn, account_id, slug)
-                .await
-                .map_err(|_| AppError::bad_request("org", format!("there is no organization {slug:?}")))?
-                .id,
-        )),
-    };
-    if let Some(t) = nonempty(&q.release_type) {
-        crate::domain::release::ReleaseType::parse(&t)
-            .ok_or_else(|| AppError::bad_request("type", format!("{t:?} is not a release type")))?;
-    }
-    if let Some(s) = nonempty(&q.status) {
-        crate::domain::release::Status::parse(&s).ok_or_else(|| AppError::bad_request("status", format!("{s:?} is not a status")))?;
-    }
-    Ok(Filter {
-        org,
-        environment: nonempty(&q.environment),
-        service: nonempty(&q.service),
-        release_type: nonempty(&q.release_type),
-        status: nonempty(&q.status),
-        owner_id: None,
-    })
-}
 
 pub async fn get(state: web::Data<AppState>, user: ApiUser, query: web::Query<CalendarQuery>) -> Result<HttpResponse, ApiError> {
     user.require(Action::ViewCalendar, Scope::Account)?;
@@ -101,4 +56,10 @@ pub async fn get(state: web::Data<AppState>, user: ApiUser, query: web::Query<Ca
         })).collect::<Vec<_>>(),
         "freezes": freezes,
     })))
+}
+
+pub async fn api_new_feed(state: web::Data<AppState>, user: ApiUser) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db().await?;
+    let url = calendar::new_feed(&mut conn, user.account_id, user.user_id, &state.settings.base_url, state.now()).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({"url": url})))
 }

@@ -4,6 +4,7 @@ pub mod account;
 pub mod calendar;
 pub mod callbacks;
 pub mod catalog;
+pub mod deployments;
 pub mod processes;
 pub mod releases;
 
@@ -57,9 +58,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/releases/{id}/override-freeze", web::post().to(releases::override_freeze))
         .route("/releases/{id}/activities/{phase}/{activity}/{action}", web::post().to(releases::act))
         .route("/callbacks/{token}", web::post().to(callbacks::callback))
-        .route("/deployments", web::get().to(callbacks::deployments))
+        .route("/deployments", web::get().to(deployments::deployments))
         .route("/calendar", web::get().to(calendar::get))
-        .route("/me/calendar-feed", web::post().to(crate::web::pages::feed::api_new_feed));
+        .route("/me/calendar-feed", web::post().to(calendar::api_new_feed));
 }
 
 pub fn created<T: Serialize>(body: &T) -> HttpResponse {

@@ -1,6 +1,5 @@
 //! `/api/v1/processes` and their input sets (DESIGN §10).
 
-use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -149,14 +148,7 @@ pub async fn export(
 ) -> Result<HttpResponse, ApiError> {
     let (mut conn, process) = visible_process(&state, &user, *id).await?;
     let (version, def) = ops::load(&mut conn, &process, query.version).await?;
-    Ok(yaml_download(&def, process.id, version))
-}
-
-pub fn yaml_download(def: &crate::domain::process::Definition, id: i64, version: i32) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/yaml; charset=utf-8")
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"process-{id}-v{version}.yaml\"")))
-        .body(def.to_yaml())
+    Ok(crate::web::download::yaml_download(&def, process.id, version))
 }
 
 fn input_set_json(def: &crate::domain::process::Definition, set: &InputSet) -> Value {

@@ -5,11 +5,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{created, ok};
-use crate::db::models::accounts::Organization;
-use crate::db::models::releases::{self as rows, ListFilter, Release};
+use crate::db::models::releases::{self as rows, Release};
 use crate::domain::policy::Action;
-use crate::domain::release::{State, Status};
-use crate::ops::releases::{self as ops, ReleaseInput};
+use crate::ops::releases::{self as ops, filter_from, ListQuery, ReleaseInput};
 use crate::web::error::{ApiError, AppError};
 use crate::web::extractors::{ApiJson, ApiUser};
 use crate::web::AppState;
@@ -23,19 +21,10 @@ async fn answer(conn: &mut diesel_async::AsyncPgConnection, release: Release, wa
 }
 
 pub async fn create(state: web::Data<AppState>, user: ApiUser, body: ApiJson<ReleaseInput>) -> Result<HttpResponse, ApiError> {
-    let input = body.0;
     let mut conn = state.db().await?;
-    let prepared = ops::prepare(&mut conn, &user.actor(), &user.time_zone, &state.secrets, &input, None, false).await?;
-    user.require(Action::CreateRelease, prepared.scope())?;
-    let activate = input.activate.unwrap_or(false);
-    if activate {
-        user.require(Action::Activate, prepared.scope())?;
-    }
-    let saved = ops::create(&mut conn, &user.actor(), prepared, activate, state.now()).await?;
-    let mut warnings = saved.warnings;
-    warnings
-        .extend(crate::ops::calendar::warn_conflicts(&mut conn, &saved.release, &user.bindings, &user.actor().label, state.now()).await?);
-    Ok(created(&answer(&mut conn, saved.release, &warnings).await?))
+    let actor = user.actor();
+    let saved = ops::create_release(&mut conn, user.requester(&actor), &state.secrets, &body.0, state.now()).await?;
+    Ok(created(&answer(&mut conn, saved.release, &saved.warnings).await?))
 }
 
 async fn visible(
@@ -65,21 +54,9 @@ pub async fn patch(
         return Err(ApiError(AppError::bad_request("activate", "use POST /api/v1/releases/{id}/activate")));
     }
     let (mut conn, release) = visible(&state, &user, *id).await?;
-    user.require(Action::EditDraft, release.scope())?;
-    if release.state() != State::Draft {
-        return Err(ApiError(AppError::Rule {
-            code: "not_draft".into(),
-            field: None,
-            message: format!("Only drafts can be edited; this release is {}.", release.state()),
-        }));
-    }
-    let prepared = ops::prepare(&mut conn, &user.actor(), &user.time_zone, &state.secrets, &input, Some(&release), false).await?;
-    user.require(Action::EditDraft, prepared.scope())?;
-    let saved = ops::update(&mut conn, &user.actor(), release.id, input.lock_version, prepared, state.now()).await?;
-    let mut warnings = saved.warnings;
-    warnings
-        .extend(crate::ops::calendar::warn_conflicts(&mut conn, &saved.release, &user.bindings, &user.actor().label, state.now()).await?);
-    Ok(ok(&answer(&mut conn, saved.release, &warnings).await?))
+    let actor = user.actor();
+    let saved = ops::edit_draft(&mut conn, user.requester(&actor), &state.secrets, &release, &input, state.now()).await?;
+    Ok(ok(&answer(&mut conn, saved.release, &saved.warnings).await?))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -143,65 +120,6 @@ pub async fn delete(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64
         "purged": deleted.purged,
         "removed_links": deleted.removed_links.iter().map(|(id, name, kind)| json!({"release_id": id, "name": name, "kind": kind})).collect::<Vec<_>>(),
     })))
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-pub struct ListQuery {
-    pub status: Option<String>,
-    pub state: Option<String>,
-    pub org: Option<String>,
-    #[serde(rename = "type")]
-    pub release_type: Option<String>,
-    pub process_id: Option<i64>,
-    /// The release manager's e-mail.
-    pub owner: Option<String>,
-    pub q: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub page: Option<i64>,
-}
-
-/// Turns list query parameters into a filter, naming a bad one.
-pub async fn filter_from(conn: &mut diesel_async::AsyncPgConnection, account_id: i64, q: &ListQuery) -> Result<ListFilter, AppError> {
-    let mut f = ListFilter::default();
-    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
-        Status::parse(s).ok_or_else(|| AppError::bad_request("status", format!("{s:?} is not a status")))?;
-        f.status = Some(s.to_string());
-    }
-    if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
-        State::parse(s).ok_or_else(|| AppError::bad_request("state", format!("{s:?} is not draft, active or archived")))?;
-        f.state = Some(s.to_string());
-    }
-    if let Some(t) = q.release_type.as_deref().filter(|s| !s.is_empty()) {
-        crate::domain::release::ReleaseType::parse(t)
-            .ok_or_else(|| AppError::bad_request("type", format!("{t:?} is not a release type")))?;
-        f.release_type = Some(t.to_string());
-    }
-    match q.org.as_deref().filter(|s| !s.is_empty()) {
-        Some("account") => f.org = Some(None),
-        Some(slug) => {
-            let org = Organization::by_slug(conn, account_id, slug)
-                .await
-                .map_err(|_| AppError::bad_request("org", format!("there is no organization {slug:?}")))?;
-            f.org = Some(Some(org.id));
-        }
-        None => {}
-    }
-    f.process_id = q.process_id;
-    if let Some(email) = q.owner.as_deref().map(|o| o.trim().trim_start_matches("user:")).filter(|s| !s.is_empty()) {
-        match crate::db::models::users::User::by_email(conn, email).await.map_err(|e| AppError::Unexpected(e.into()))? {
-            Some(u) if u.account_id == account_id => f.owner_id = Some(u.id),
-            _ => return Err(AppError::bad_request("owner", format!("there is no user {email:?}"))),
-        }
-    }
-    f.text = q.q.clone().filter(|s| !s.trim().is_empty());
-    for (field, value, slot) in [("from", &q.from, &mut f.from), ("to", &q.to, &mut f.to)] {
-        if let Some(v) = value.as_deref().filter(|s| !s.is_empty()) {
-            *slot = Some(ops::parse_time(v, chrono_tz::UTC).map_err(|m| AppError::bad_request(field, m))?);
-        }
-    }
-    Ok(f)
 }
 
 pub async fn list(state: web::Data<AppState>, user: ApiUser, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {

@@ -12,7 +12,7 @@ use crate::db::models::catalog::{Environment, Service};
 use crate::domain::policy::{Action, Scope};
 use crate::domain::schedule::{range, start_of_day, step, View};
 use crate::ops::calendar;
-use crate::web::api::calendar::{filter_of, CalendarQuery};
+use crate::ops::calendar::{filter_of, CalendarQuery};
 use crate::web::error::AppError;
 use crate::web::extractors::CurrentUser;
 use crate::web::AppState;

@@ -3,60 +3,21 @@
 
 use actix_session::Session;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, TimeDelta, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use chrono::TimeDelta;
 use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
 
 use super::redirect;
 use crate::db::models::users::principal_by_user_id;
-use crate::db::schema::calendar_feeds;
 use crate::ops::calendar;
-use crate::security::{random_token, sha256_hex};
-use crate::web::api::calendar::{filter_of, CalendarQuery};
-use crate::web::error::{ApiError, AppError};
-use crate::web::extractors::{ApiUser, CurrentUser, Htmx};
+use crate::ops::calendar::{filter_of, CalendarQuery};
+use crate::web::error::AppError;
+use crate::web::extractors::{CurrentUser, Htmx};
 use crate::web::flash;
 use crate::web::AppState;
 
-/// A new secret feed URL for the user; the previous one stops working.
-pub async fn new_feed(
-    conn: &mut AsyncPgConnection,
-    account_id: i64,
-    user_id: i64,
-    base_url: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<String> {
-    let token = random_token(32);
-    conn.transaction(async |conn| {
-        diesel::update(calendar_feeds::table.filter(calendar_feeds::user_id.eq(user_id)).filter(calendar_feeds::revoked_at.is_null()))
-            .set(calendar_feeds::revoked_at.eq(now))
-            .execute(conn)
-            .await?;
-        diesel::insert_into(calendar_feeds::table)
-            .values((
-                calendar_feeds::token_hash.eq(sha256_hex(&token)),
-                calendar_feeds::account_id.eq(account_id),
-                calendar_feeds::user_id.eq(user_id),
-                calendar_feeds::created_at.eq(now),
-            ))
-            .execute(conn)
-            .await?;
-        Ok::<_, diesel::result::Error>(())
-    })
-    .await?;
-    Ok(format!("{base_url}/calendar.ics?token={token}"))
-}
-
-pub async fn api_new_feed(state: web::Data<AppState>, user: ApiUser) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.db().await?;
-    let url = new_feed(&mut conn, user.account_id, user.user_id, &state.settings.base_url, state.now()).await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({"url": url})))
-}
-
 pub async fn page_new_feed(state: web::Data<AppState>, user: CurrentUser, session: Session, htmx: Htmx) -> Result<HttpResponse, AppError> {
     let mut conn = state.db().await?;
-    let url = new_feed(&mut conn, user.account_id, user.user_id, &state.settings.base_url, state.now()).await?;
+    let url = calendar::new_feed(&mut conn, user.account_id, user.user_id, &state.settings.base_url, state.now()).await?;
     flash::success(&session, format!("Your calendar feed (keep it secret; add filters like &environment=PROD1): {url}"));
     Ok(redirect(htmx, "/profile"))
 }
@@ -75,14 +36,7 @@ pub struct FeedQuery {
 
 pub async fn feed(state: web::Data<AppState>, query: web::Query<FeedQuery>) -> Result<HttpResponse, AppError> {
     let mut conn = state.db().await?;
-    let owner: Option<i64> = calendar_feeds::table
-        .filter(calendar_feeds::token_hash.eq(sha256_hex(&query.token)))
-        .filter(calendar_feeds::revoked_at.is_null())
-        .select(calendar_feeds::user_id)
-        .first(&mut conn)
-        .await
-        .optional()?;
-    let user_id = owner.ok_or(AppError::NotFound)?;
+    let user_id = calendar::feed_owner(&mut conn, &query.token).await?.ok_or(AppError::NotFound)?;
     let principal = principal_by_user_id(&mut conn, user_id).await?.ok_or(AppError::NotFound)?;
     let bindings = principal.bindings();
     let q = CalendarQuery {

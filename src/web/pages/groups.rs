@@ -8,7 +8,7 @@ use super::{redirect, render, render_form_errors, Chrome};
 use crate::db::models::processes::Process;
 use crate::domain::policy::{Action, Scope};
 use crate::domain::validate::FieldErrors;
-use crate::ops::groups::{self as ops, GroupInput};
+use crate::ops::release_groups::{self as ops, GroupInput};
 use crate::web::error::AppError;
 use crate::web::extractors::{CurrentUser, Htmx};
 use crate::web::flash;

@@ -11,7 +11,6 @@ pub mod feed;
 pub mod freezes;
 pub mod groups;
 pub mod input_sets;
-pub mod process_editor;
 pub mod processes;
 pub mod profile;
 pub mod releases;

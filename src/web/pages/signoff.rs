@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::{render, Chrome};
 use crate::db::models::releases::Release;
+use crate::db::models::signoff_tokens::{self as signoff, LinkState};
 use crate::domain::process::template::to_text;
-use crate::notify::signoff::{self, LinkState};
 use crate::ops::activities::{self as acts, ActInput, Person, Verb};
 use crate::web::error::AppError;
 use crate::web::extractors::CurrentUser;

@@ -4,14 +4,11 @@ use actix_session::Session;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 
 use super::{redirect, render};
-use crate::db::models::releases::{self as rows, Release};
-use crate::db::schema::{audit_events, releases, status_links};
+use crate::db::models::releases::Release;
 use crate::domain::policy::Action;
-use crate::security::{random_token, sha256_hex};
+use crate::ops::status_links;
 use crate::web::error::AppError;
 use crate::web::extractors::{CurrentUser, Htmx};
 use crate::web::flash;
@@ -27,23 +24,7 @@ pub async fn create(
     let mut conn = state.db().await?;
     let release = Release::find(&mut conn, user.account_id, *id).await?;
     user.require(Action::Activate, release.scope())?;
-    let token = random_token(24);
-    diesel::insert_into(status_links::table)
-        .values((
-            status_links::token_hash.eq(sha256_hex(&token)),
-            status_links::account_id.eq(release.account_id),
-            status_links::release_id.eq(release.id),
-            status_links::created_by.eq(user.user_id),
-            status_links::created_at.eq(state.now()),
-        ))
-        .execute(&mut conn)
-        .await?;
-    crate::db::audit::append(
-        &mut conn,
-        crate::db::audit::NewEvent::release(&release, format!("user:{}", user.email), "release.status_link_create"),
-        state.now(),
-    )
-    .await?;
+    let token = status_links::create(&mut conn, &user.actor(), &release, state.now()).await?;
     flash::success(&session, format!("Shared status link (read-only, no secrets): {}/status/{token}", state.settings.base_url));
     Ok(redirect(htmx, &format!("/releases/{}", release.id)))
 }
@@ -58,10 +39,7 @@ pub async fn revoke(
     let mut conn = state.db().await?;
     let release = Release::find(&mut conn, user.account_id, *id).await?;
     user.require(Action::Activate, release.scope())?;
-    let n = diesel::update(status_links::table.filter(status_links::release_id.eq(release.id)).filter(status_links::revoked_at.is_null()))
-        .set(status_links::revoked_at.eq(state.now()))
-        .execute(&mut conn)
-        .await?;
+    let n = status_links::revoke(&mut conn, &user.actor(), &release, state.now()).await?;
     flash::success(&session, format!("{n} shared status link(s) revoked."));
     Ok(redirect(htmx, &format!("/releases/{}", release.id)))
 }
@@ -84,23 +62,7 @@ pub struct StatusPage {
 
 pub async fn show(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, AppError> {
     let mut conn = state.db().await?;
-    let release_id: Option<i64> = status_links::table
-        .filter(status_links::token_hash.eq(sha256_hex(&token)))
-        .filter(status_links::revoked_at.is_null())
-        .select(status_links::release_id)
-        .first(&mut conn)
-        .await
-        .optional()?;
-    let release_id = release_id.ok_or(AppError::NotFound)?;
-    let r: Release = releases::table.find(release_id).select(Release::as_select()).first(&mut conn).await?;
-    let (phases, activities) = rows::tree(&mut conn, r.id).await?;
-    let events: Vec<(DateTime<Utc>, String, String)> = audit_events::table
-        .filter(audit_events::release_id.eq(r.id))
-        .order(audit_events::seq)
-        .limit(500)
-        .select((audit_events::at, audit_events::action, audit_events::subject))
-        .load(&mut conn)
-        .await?;
+    let status_links::SharedStatus { release: r, phases, activities, timeline: events } = status_links::shared(&mut conn, &token).await?;
     let tz: chrono_tz::Tz = r.time_zone.parse().unwrap_or(chrono_tz::UTC);
     let fmt = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
     render(&StatusPage {

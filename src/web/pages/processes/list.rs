@@ -5,7 +5,6 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{redirect, render, render_form_errors, Chrome};
 use crate::db::models::accounts::Organization;
 use crate::db::models::processes::{Process, ProcessSummary};
 use crate::domain::policy::{Action, Scope};
@@ -15,6 +14,7 @@ use crate::ops::OpError;
 use crate::web::error::AppError;
 use crate::web::extractors::{CurrentUser, Htmx};
 use crate::web::flash;
+use crate::web::pages::{redirect, render, render_form_errors, Chrome};
 use crate::web::AppState;
 
 pub struct ScopeGroup {

@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use crate::db::schema::{release_activities, signoff_tokens};
 use crate::security::{random_token, sha256_hex};
 
-pub const LINK_DAYS: i64 = 7;
+pub use crate::domain::signoff::{LinkState, LINK_DAYS};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = signoff_tokens)]
@@ -26,27 +26,29 @@ pub struct SignoffToken {
     pub voided_at: Option<DateTime<Utc>>,
 }
 
-/// A new link for one approver and round; returns the token (only its hash is stored).
-pub async fn issue(
-    conn: &mut AsyncPgConnection,
-    account_id: i64,
-    release_id: i64,
-    phase: &str,
-    activity: &str,
-    round: i32,
-    user_id: i64,
-    now: DateTime<Utc>,
-) -> QueryResult<String> {
+/// Whom a new link is for: one approver, in one approval round of one activity.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkFor<'a> {
+    pub account_id: i64,
+    pub release_id: i64,
+    pub phase: &'a str,
+    pub activity: &'a str,
+    pub round: i32,
+    pub user_id: i64,
+}
+
+/// A new link; returns the token (only its hash is stored).
+pub async fn issue(conn: &mut AsyncPgConnection, link: LinkFor<'_>, now: DateTime<Utc>) -> QueryResult<String> {
     let token = random_token(32);
     diesel::insert_into(signoff_tokens::table)
         .values((
             signoff_tokens::token_hash.eq(sha256_hex(&token)),
-            signoff_tokens::account_id.eq(account_id),
-            signoff_tokens::release_id.eq(release_id),
-            signoff_tokens::phase_key.eq(phase),
-            signoff_tokens::activity_key.eq(activity),
-            signoff_tokens::round.eq(round),
-            signoff_tokens::user_id.eq(user_id),
+            signoff_tokens::account_id.eq(link.account_id),
+            signoff_tokens::release_id.eq(link.release_id),
+            signoff_tokens::phase_key.eq(link.phase),
+            signoff_tokens::activity_key.eq(link.activity),
+            signoff_tokens::round.eq(link.round),
+            signoff_tokens::user_id.eq(link.user_id),
             signoff_tokens::created_at.eq(now),
             signoff_tokens::expires_at.eq(now + TimeDelta::days(LINK_DAYS)),
         ))
@@ -78,32 +80,6 @@ pub async fn void_activity(
 
 pub async fn mark_used(conn: &mut AsyncPgConnection, hash: &str, now: DateTime<Utc>) -> QueryResult<usize> {
     diesel::update(signoff_tokens::table.find(hash)).set(signoff_tokens::used_at.eq(now)).execute(conn).await
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkState {
-    Valid,
-    Unknown,
-    Used,
-    Expired,
-    Voided,
-    Foreign,
-    Decided,
-}
-
-impl LinkState {
-    /// What the plain page says.
-    pub fn message(&self) -> &'static str {
-        match self {
-            LinkState::Valid => "",
-            LinkState::Unknown => "This sign-off link is not valid. Open the release to see what is waiting for you.",
-            LinkState::Used => "This sign-off link was already used: your decision is recorded.",
-            LinkState::Expired => "This sign-off link has expired. Open the release to decide there.",
-            LinkState::Voided => "This sign-off link was voided: the approval was retried and a new round opened, with new links.",
-            LinkState::Foreign => "This sign-off link belongs to another approver. Log in as that approver, or open the release.",
-            LinkState::Decided => "This approval has already been decided; nothing is waiting for your vote.",
-        }
-    }
 }
 
 /// The link's state for the user opening it (checked again when the decision is posted).

@@ -9,10 +9,10 @@ use serde_json::{json, Map, Value};
 
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::releases::{self as rows, Release, ReleaseActivity};
-use crate::db::schema::{deployments, release_activities, releases, webhook_attempts};
+use crate::db::schema::{release_activities, releases, webhook_attempts};
 use crate::domain::engine::Node;
 use crate::domain::process::definition::RetryDef;
-use crate::domain::process::template::{render, to_text};
+use crate::domain::process::template::to_text;
 use crate::domain::process::time::parse_duration;
 use crate::ops::OpError;
 use crate::security::sha256_hex;
@@ -59,81 +59,10 @@ pub async fn succeed(
     ))
     .execute(conn)
     .await?;
-    record_results(conn, r, &row.phase_key, &row.key, now).await?;
+    crate::ops::results::record_results(conn, r, &row.phase_key, &row.key, now).await?;
     event(conn, r, actor, "activity.success", format!("activity:{}.{}", row.phase_key, row.key), None, json!({"outputs": outputs}), now)
         .await?;
-    super::schedule_now(conn, r.id, now).await?;
-    Ok(())
-}
-
-/// Artifacts (`records`) and deployments (`deploys`) of an activity that just succeeded; the
-/// release's targets are kept current.
-pub async fn record_results(conn: &mut AsyncPgConnection, r: &Release, phase: &str, key: &str, now: DateTime<Utc>) -> Result<(), OpError> {
-    let def = crate::ops::releases::pinned_definition(conn, r).await?;
-    let Some(adef) = def.phase(phase).and_then(|p| p.activities.iter().find(|a| a.key == key)).cloned() else { return Ok(()) };
-    let lookup = super::context::lookup(
-        conn,
-        r,
-        &def,
-        phase,
-        key,
-        &crate::security::SecretBox::derive(b"unused: secrets are masked here"),
-        false,
-        None,
-    )
-    .await?;
-    if !adef.records.is_empty() {
-        let mut artifacts = r.artifacts.as_object().cloned().unwrap_or_default();
-        for name in &adef.records {
-            if let Some(v) = lookup.get(&format!("phases.{phase}.activities.{key}.outputs.{name}")) {
-                artifacts.insert(format!("{phase}.{key}.{name}"), v.clone());
-            }
-        }
-        diesel::update(releases::table.find(r.id)).set(releases::artifacts.eq(Value::Object(artifacts))).execute(conn).await?;
-    }
-    if let Some(d) = &adef.deploys {
-        let resolve = |t: &Option<String>| t.as_ref().and_then(|t| render(&Value::String(t.clone()), &lookup).ok());
-        let services: Vec<String> = match resolve(&d.service) {
-            Some(Value::Array(items)) => items.iter().map(to_text).collect(),
-            Some(v) => vec![to_text(&v)],
-            None => Vec::new(),
-        };
-        let version = resolve(&d.version).map(|v| to_text(&v)).unwrap_or_default();
-        let environments: Vec<String> = match resolve(&d.environment) {
-            Some(Value::Array(items)) => items.iter().map(to_text).collect(),
-            Some(v) => vec![to_text(&v)],
-            None => r.environments.clone(),
-        };
-        let mut envs = r.environments.clone();
-        let mut svcs = r.services.clone();
-        for env in environments.iter().filter(|e| !e.is_empty()) {
-            for service in services.iter().filter(|s| !s.is_empty()) {
-                diesel::insert_into(deployments::table)
-                    .values((
-                        deployments::account_id.eq(r.account_id),
-                        deployments::release_id.eq(r.id),
-                        deployments::phase_key.eq(phase),
-                        deployments::activity_key.eq(key),
-                        deployments::service.eq(service),
-                        deployments::version.eq(&version),
-                        deployments::environment.eq(env),
-                        deployments::deployed_at.eq(now),
-                    ))
-                    .execute(conn)
-                    .await?;
-                if !svcs.contains(service) {
-                    svcs.push(service.clone());
-                }
-            }
-            if !envs.contains(env) {
-                envs.push(env.clone());
-            }
-        }
-        diesel::update(releases::table.find(r.id))
-            .set((releases::environments.eq(envs), releases::services.eq(svcs)))
-            .execute(conn)
-            .await?;
-    }
+    crate::db::wake::schedule_now(conn, r.id, now).await?;
     Ok(())
 }
 
@@ -176,7 +105,7 @@ pub async fn attempt_failed(
         ))
         .execute(conn)
         .await?;
-        super::webhook::enqueue(conn, r, &row.phase_key, &row.key, next, due, now).await?;
+        crate::db::models::webhook_attempts::enqueue(conn, r, &row.phase_key, &row.key, next, due, now).await?;
         return Ok(());
     }
     let (status, reason) = crate::ops::activities::failed_status(row, message);
@@ -205,7 +134,7 @@ pub async fn attempt_failed(
         now,
     )
     .await?;
-    super::schedule_now(conn, r.id, now).await?;
+    crate::db::wake::schedule_now(conn, r.id, now).await?;
     Ok(())
 }
 

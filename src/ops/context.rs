@@ -15,26 +15,34 @@ use crate::security::SecretBox;
 
 pub type Lookup = BTreeMap<String, Value>;
 
-/// `reveal`: secrets in clear (for sending) or masked (for recording).
+/// How secret inputs appear: in clear (for sending) or masked (for recording and showing).
+#[derive(Clone, Copy)]
+pub enum Secrets<'a> {
+    Revealed(&'a SecretBox),
+    Masked,
+}
+
+/// What templates of activity `at` = (phase, activity) see.
 pub async fn lookup(
     conn: &mut AsyncPgConnection,
     r: &Release,
     def: &Definition,
-    phase: &str,
-    activity: &str,
-    secrets: &SecretBox,
-    reveal: bool,
+    (phase, activity): (&str, &str),
+    secrets: Secrets<'_>,
     callback_url: Option<&str>,
 ) -> Result<Lookup, OpError> {
     let mut map = Lookup::new();
-    let inputs = if reveal { revealed(secrets, &r.inputs) } else { masked(def, &r.inputs) };
+    let inputs = match secrets {
+        Secrets::Revealed(key) => revealed(key, &r.inputs),
+        Secrets::Masked => masked(def, &r.inputs),
+    };
     for (k, v) in with_defaults(def, &inputs) {
         map.insert(format!("inputs.{k}"), v);
     }
     map.insert("release.name".into(), json!(r.name));
     map.insert("release.id".into(), json!(r.id));
     map.insert("release.type".into(), json!(r.release_type));
-    map.insert("release.start".into(), json!(super::release_start(r).to_rfc3339()));
+    map.insert("release.start".into(), json!(r.start().to_rfc3339()));
     if let Some(url) = callback_url {
         map.insert("callback.url".into(), json!(url));
     }

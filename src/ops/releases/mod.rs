@@ -1,0 +1,29 @@
+//! Releases: create, edit drafts (optimistic locking), activate (and the auto-activation sweep),
+//! run now, abort, restart, delete/purge, retention.
+
+mod delete;
+mod edit;
+mod input;
+mod lifecycle;
+mod prepare;
+mod view;
+
+pub use delete::*;
+pub use edit::*;
+pub use input::*;
+pub use lifecycle::*;
+pub use prepare::*;
+pub use view::*;
+
+use diesel_async::AsyncPgConnection;
+
+use crate::db::models::processes::Process;
+use crate::db::models::releases::Release;
+use crate::domain::process::Definition;
+use crate::ops::OpError;
+
+/// The definition of the process version a release is pinned to.
+pub async fn pinned_definition(conn: &mut AsyncPgConnection, release: &Release) -> Result<Definition, OpError> {
+    let process = Process::find(conn, release.account_id, release.process_id).await?;
+    Ok(crate::ops::processes::load(conn, &process, Some(release.process_version)).await?.1)
+}

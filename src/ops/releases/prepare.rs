@@ -1,0 +1,370 @@
+//! Checking a create or PATCH against everything it refers to, before anything is stored.
+
+use crate::domain::schedule::parse_time;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::{json, Map, Value};
+
+use super::*;
+use crate::db::models::accounts::{AccountSettings, Organization};
+use crate::db::models::catalog::Group;
+use crate::db::models::processes::{InputSet, Process};
+use crate::db::models::releases::{self as rows, Release, ReleaseFields};
+use crate::db::models::users::User;
+use crate::db::schema::role_bindings;
+use crate::domain::policy::{self, Action, Binding, Role, Scope};
+use crate::domain::process::inputs::check_values;
+use crate::domain::process::template::to_text;
+use crate::domain::process::validate::check_principal;
+use crate::domain::process::Definition;
+use crate::domain::release::{self as rules, LinkKind, ReleaseType};
+use crate::domain::validate::{self as fields, FieldErrors};
+use crate::ops::processes::{self as processes_ops, MASK};
+use crate::ops::{Actor, OpError};
+use crate::security::SecretBox;
+
+/// A checked release, ready to store.
+#[derive(Debug)]
+pub struct Prepared {
+    pub fields: ReleaseFields,
+    pub definition: Definition,
+    pub links: Vec<(LinkKind, i64)>,
+    pub warnings: Vec<String>,
+}
+
+impl Prepared {
+    pub fn scope(&self) -> Scope {
+        self.fields.org_id.map_or(Scope::Account, Scope::Org)
+    }
+}
+
+pub(super) async fn bindings_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<Binding>> {
+    let rows: Vec<(String, Option<i64>)> = role_bindings::table
+        .filter(role_bindings::user_id.eq(user_id))
+        .select((role_bindings::role, role_bindings::org_id))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(r, org)| Role::parse(&r).map(|role| Binding { role, org })).collect())
+}
+
+pub(super) fn stored_inputs(values: &Value) -> Map<String, Value> {
+    values.as_object().cloned().unwrap_or_default()
+}
+
+/// Checks a create or PATCH against everything it refers to. `base` is the draft being edited.
+pub async fn prepare(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    actor_time_zone: &str,
+    secrets: &SecretBox,
+    input: &ReleaseInput,
+    base: Option<&Release>,
+    pin_latest: bool,
+) -> Result<Prepared, OpError> {
+    let account_id = actor.account_id;
+    let mut errors = FieldErrors::new();
+    let mut warnings = Vec::new();
+
+    // Process and pinned version.
+    let process_id = input.process_id.or(base.map(|b| b.process_id));
+    let process = match process_id {
+        None => {
+            errors.add("process_id", "is required");
+            None
+        }
+        Some(id) => match Process::find(conn, account_id, id).await {
+            Ok(p) if p.latest_version >= 1 => Some(p),
+            Ok(p) => {
+                errors.add("process_id", format!("process {:?} has no saved version yet", p.name));
+                None
+            }
+            Err(diesel::result::Error::NotFound) => {
+                errors.add("process_id", format!("there is no process {id}"));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let version = match (base, &process) {
+        (Some(b), Some(p)) if b.process_id == p.id && !pin_latest => b.process_version,
+        (_, Some(p)) => p.latest_version,
+        _ => 0,
+    };
+
+    // Level.
+    let org_id = match (&input.org, base) {
+        (Some(Some(slug)), _) if !slug.trim().is_empty() => match Organization::by_slug(conn, account_id, slug.trim()).await {
+            Ok(o) => Some(o.id),
+            Err(_) => {
+                errors.add("org", format!("there is no organization {:?}", slug.trim()));
+                None
+            }
+        },
+        (Some(_), _) => None,
+        (None, Some(b)) => b.org_id,
+        (None, None) => None,
+    };
+    let settings = AccountSettings::get(conn, account_id).await?;
+    match (settings.release_level.as_str(), org_id) {
+        ("account", Some(_)) => {
+            return Err(OpError::Rule {
+                code: "release_level",
+                message: "This account runs account-level releases (setting release_level = account): leave out the organization.".into(),
+                field: Some("org"),
+            })
+        }
+        ("organization", None) if errors.get("org").is_none() => {
+            return Err(OpError::Rule {
+                code: "release_level",
+                message: "This account runs organization-level releases (setting release_level = organization): name the organization."
+                    .into(),
+                field: Some("org"),
+            })
+        }
+        _ => {}
+    }
+    if let Some(p) = &process {
+        match (org_id, p.org_id) {
+            (_, None) => {}
+            (Some(o), Some(po)) if o == po => {}
+            (None, Some(_)) => errors.add("process_id", "an account-level release uses an account-level process"),
+            (Some(_), Some(_)) => {
+                errors.add("process_id", "an organization's release uses that organization's or an account-level process")
+            }
+        }
+    }
+
+    let name = match (&input.name, base) {
+        (Some(n), _) => errors.check("name", fields::name(n)),
+        (None, Some(b)) => Some(b.name.clone()),
+        (None, None) => errors.check("name", Err("is required".into())),
+    };
+    if let Some(n) = &name {
+        warnings.extend(rules::generic_name_warning(n));
+    }
+    let release_type = match (&input.release_type, base) {
+        (Some(t), _) => match ReleaseType::parse(t.trim()) {
+            Some(t) => Some(t.as_str().to_string()),
+            None => {
+                errors.add("type", format!("{t:?} is not standard, hotfix, feature or system"));
+                None
+            }
+        },
+        (None, Some(b)) => Some(b.release_type.clone()),
+        (None, None) => Some("standard".to_string()),
+    };
+
+    let definition = match &process {
+        Some(p) => Some(processes_ops::load(conn, p, Some(version)).await?.1),
+        None => None,
+    };
+
+    // Inputs: the input set, then what was sent, over what the draft had.
+    let mut values: Map<String, Value> = match base {
+        Some(b) if b.process_id == process_id.unwrap_or(b.process_id) => processes_ops::revealed(secrets, &b.inputs),
+        _ => Map::new(),
+    };
+    if let (Some(set_name), Some(p)) = (&input.input_set, &process) {
+        match InputSet::by_name(conn, account_id, p.id, set_name.trim()).await {
+            Ok(set) => values.extend(processes_ops::revealed(secrets, &set.input_values)),
+            Err(_) => errors.add("input_set", format!("process {:?} has no input set {:?}", p.name, set_name.trim())),
+        }
+    }
+    if let Some(sent) = &input.inputs {
+        for (k, v) in sent {
+            if v.is_null() {
+                values.remove(k);
+            } else if v.as_str() == Some(MASK) {
+                // A masked secret sent back unchanged keeps the stored value.
+            } else {
+                values.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let mut sealed_inputs = Map::new();
+    if let Some(def) = &definition {
+        let catalog = processes_ops::catalog(conn, account_id).await?;
+        match check_values(&def.inputs, &values, &catalog, false) {
+            Ok(checked) => {
+                for (k, v) in checked {
+                    let secret = def.inputs.iter().any(|i| i.name == k && i.secret);
+                    sealed_inputs.insert(k, if secret { json!({"$secret": secrets.encrypt(&to_text(&v))}) } else { v });
+                }
+            }
+            Err(e) => {
+                for (f, m) in e.0 {
+                    errors.add(&f, m);
+                }
+            }
+        }
+    }
+
+    // Variable overrides: only of variables the process defines.
+    let variables = match (&input.variables, base) {
+        (Some(v), _) => v.clone(),
+        (None, Some(b)) => stored_inputs(&b.variables),
+        (None, None) => Map::new(),
+    };
+    if let Some(def) = &definition {
+        let known: Vec<&str> = def
+            .variables
+            .iter()
+            .chain(def.phases.iter().flat_map(|p| p.variables.iter().chain(p.activities.iter().flat_map(|a| a.variables.iter()))))
+            .map(|v| v.name.as_str())
+            .collect();
+        for (k, v) in &variables {
+            if !known.contains(&k.as_str()) {
+                errors.add(&format!("variables.{k}"), format!("{k:?} is not a variable of this process"));
+            } else if let Err(m) = crate::domain::process::template::references_in(v) {
+                errors.add(&format!("variables.{k}"), m);
+            }
+        }
+    }
+
+    // Schedule.
+    let base_zone = base.map(|b| b.time_zone.clone()).unwrap_or_else(|| actor_time_zone.to_string());
+    let (schedule_start, schedule_end, time_zone) = match (&input.schedule, base) {
+        (Some(None), _) => (None, None, base_zone.clone()),
+        (Some(Some(s)), _) => {
+            let zone_name = s.time_zone.clone().unwrap_or(base_zone.clone());
+            match fields::time_zone(&zone_name) {
+                Err(m) => {
+                    errors.add("schedule.time_zone", m);
+                    (None, None, base_zone.clone())
+                }
+                Ok(zone_name) => {
+                    let zone: chrono_tz::Tz = zone_name.parse().unwrap_or(chrono_tz::UTC);
+                    let start = errors.check("schedule.start", parse_time(&s.start, zone));
+                    let end = errors.check("schedule.end", parse_time(&s.end, zone));
+                    if let (Some(a), Some(b)) = (start, end) {
+                        if b <= a {
+                            errors.add("schedule.end", "must be after the start");
+                        }
+                    }
+                    (start, end, zone_name)
+                }
+            }
+        }
+        (None, Some(b)) => (b.schedule_start, b.schedule_end, b.time_zone.clone()),
+        (None, None) => (None, None, base_zone.clone()),
+    };
+
+    // Release manager: a user holding a release-manager role for the level.
+    let scope = org_id.map_or(Scope::Account, Scope::Org);
+    let owner_id = match (&input.owner, base) {
+        (Some(o), _) => {
+            let email = o.trim().strip_prefix("user:").unwrap_or(o.trim());
+            match User::by_email(conn, email).await? {
+                Some(u) if u.account_id == account_id && u.disabled_at.is_none() => {
+                    if policy::allows(&bindings_of(conn, u.id).await?, Action::Activate, scope) {
+                        Some(u.id)
+                    } else {
+                        errors.add("owner", format!("{email} holds no release-manager role for this level"));
+                        None
+                    }
+                }
+                _ => {
+                    errors.add("owner", format!("there is no active user {email:?}"));
+                    None
+                }
+            }
+        }
+        (None, Some(b)) => b.owner_id,
+        (None, None) => match actor.user_id {
+            Some(id) if policy::allows(&bindings_of(conn, id).await?, Action::Activate, scope) => Some(id),
+            _ => None,
+        },
+    };
+
+    let stakeholders = match (&input.stakeholders, base) {
+        (Some(list), _) => {
+            let mut out = Vec::new();
+            for s in list {
+                match check_principal(s.trim()) {
+                    Err(m) => errors.add("stakeholders", m),
+                    Ok(()) => out.push(s.trim().to_string()),
+                }
+            }
+            let named_users: Vec<String> = out.iter().filter_map(|s| s.strip_prefix("user:")).map(str::to_string).collect();
+            let (_, missing_users) = User::ids_by_emails(conn, account_id, &named_users).await?;
+            for s in &out {
+                match s.split_once(':') {
+                    Some(("user", e)) if missing_users.contains(&e.trim().to_lowercase()) => {
+                        errors.add("stakeholders", format!("there is no user {e:?}"))
+                    }
+                    Some(("group", g)) if Group::by_name(conn, account_id, g).await.is_err() => {
+                        errors.add("stakeholders", format!("there is no group {g:?}"))
+                    }
+                    _ => {}
+                }
+            }
+            out
+        }
+        (None, Some(b)) => b.stakeholders.clone(),
+        (None, None) => Vec::new(),
+    };
+
+    // Links.
+    let mut links = Vec::new();
+    let base_links = match base {
+        Some(b) => rows::links_from(conn, b.id).await?,
+        None => Vec::new(),
+    };
+    let depends_on: Vec<i64> = match input.links.as_ref().and_then(|l| l.depends_on.clone()) {
+        Some(d) => d,
+        None => base_links.iter().filter(|l| l.kind == "depends_on").map(|l| l.target_id).collect(),
+    };
+    let hotfix_for: Option<i64> = match input.links.as_ref().and_then(|l| l.hotfix_for) {
+        Some(h) => h,
+        None => base_links.iter().find(|l| l.kind == "hotfix_for").map(|l| l.target_id),
+    };
+    for (kind, field, target) in depends_on
+        .iter()
+        .map(|t| (LinkKind::DependsOn, "links.depends_on", *t))
+        .chain(hotfix_for.map(|t| (LinkKind::HotfixFor, "links.hotfix_for", t)))
+    {
+        if base.is_some_and(|b| b.id == target) {
+            errors.add(field, "a release cannot link to itself");
+        } else if Release::find(conn, account_id, target).await.is_err() {
+            errors.add(field, format!("there is no release {target}"));
+        } else {
+            links.push((kind, target));
+        }
+    }
+    for (kind, target) in
+        base_links.iter().filter(|l| l.kind == "restarted_from" || l.kind == "subprocess_of").map(|l| (l.kind.clone(), l.target_id))
+    {
+        if let Some(k) = LinkKind::parse(&kind) {
+            links.push((k, target));
+        }
+    }
+
+    errors.into_result()?;
+    let (Some(definition), Some(process), Some(name), Some(release_type)) = (definition, process, name, release_type) else {
+        return Err(OpError::Unexpected("checked release is incomplete".into()));
+    };
+    let (environments, services) = rules::targets(&definition, &values);
+    Ok(Prepared {
+        fields: ReleaseFields {
+            org_id,
+            name,
+            release_type,
+            process_id: process.id,
+            process_version: version,
+            inputs: Value::Object(sealed_inputs),
+            variables: Value::Object(variables),
+            schedule_start,
+            schedule_end,
+            time_zone,
+            owner_id,
+            stakeholders,
+            environments,
+            services,
+            release_group_id: base.and_then(|b| b.release_group_id),
+            occurrence: base.and_then(|b| b.occurrence),
+        },
+        definition,
+        links,
+        warnings,
+    })
+}

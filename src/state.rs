@@ -1,0 +1,36 @@
+//! What the engine, notification delivery and the web server share: the pool, the clock, the
+//! settings and the key for secrets. It lives below `web`, so a worker-only process builds no
+//! web state; `web::AppState` wraps it.
+
+use anyhow::Context;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::security::SecretBox;
+
+#[derive(Clone)]
+pub struct Services {
+    pub pool: DbPool,
+    pub clock: SharedClock,
+    pub settings: Settings,
+    pub secrets: SecretBox,
+}
+
+impl Services {
+    /// Migrates the database, opens the pool and loads (or creates) the secret key.
+    pub async fn start(settings: Settings, clock: SharedClock) -> anyhow::Result<(Services, Vec<u8>)> {
+        db::run_migrations(&settings.database_url).await?;
+        let pool = db::build_pool(&settings.database_url, settings.pool_size)?;
+        let secret = {
+            let mut conn = pool.get().await.context("connecting to the database")?;
+            db::secret_key(&mut conn, settings.secret_key.clone(), clock.now()).await?
+        };
+        let secrets = SecretBox::derive(&secret);
+        Ok((Services { pool, clock, settings, secrets }, secret))
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}

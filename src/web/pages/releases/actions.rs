@@ -1,0 +1,236 @@
+//! The buttons of the release page: lifecycle actions, deletion, activity actions, roll back.
+
+use actix_session::Session;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::db::models::releases::Release;
+use crate::domain::policy::Action;
+use crate::ops::activities::{groups_of, Person, Verb};
+use crate::ops::releases::{self as ops};
+use crate::web::error::AppError;
+use crate::web::extractors::{CurrentUser, Htmx};
+use crate::web::flash;
+use crate::web::pages::redirect;
+use crate::web::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReasonForm {
+    pub reason: String,
+}
+
+/// The release-level buttons, each with the right it needs.
+#[derive(Debug, Clone, Copy)]
+enum Lifecycle {
+    Activate,
+    RunNow,
+    Abort,
+    Restart,
+    Rebase,
+}
+
+impl Lifecycle {
+    fn action(self) -> Action {
+        match self {
+            Lifecycle::Activate => Action::Activate,
+            Lifecycle::RunNow => Action::RunNow,
+            Lifecycle::Abort => Action::Abort,
+            Lifecycle::Restart => Action::Restart,
+            Lifecycle::Rebase => Action::EditDraft,
+        }
+    }
+}
+
+/// Runs a lifecycle action; a refusal comes back as a flash on the release page.
+async fn lifecycle(
+    (state, user, session, htmx): (&AppState, &CurrentUser, &Session, Htmx),
+    id: i64,
+    what: Lifecycle,
+    reason: &str,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, id).await?;
+    user.require(what.action(), release.scope())?;
+    let actor = user.actor();
+    let now = state.now();
+    let result = match what {
+        Lifecycle::Activate => ops::activate(&mut conn, &actor, id, now).await.map(|r| (r.id, "Release activated.".to_string())),
+        Lifecycle::RunNow => ops::run_now(&mut conn, &actor, id, reason, now).await.map(|r| (r.id, "Release started now.".to_string())),
+        Lifecycle::Abort => ops::abort(&mut conn, &actor, id, reason, now).await.map(|r| (r.id, "Release aborted.".to_string())),
+        Lifecycle::Restart => {
+            ops::restart(&mut conn, &actor, id, now).await.map(|r| (r.id, format!("A new draft #{} was made from release #{id}.", r.id)))
+        }
+        Lifecycle::Rebase => ops::rebase(&mut conn, &actor, &user.time_zone, &state.secrets, id, now)
+            .await
+            .map(|s| (s.release.id, format!("The draft now uses process version {}.", s.release.process_version))),
+    };
+    match result {
+        Ok((target, message)) => {
+            flash::success(session, message);
+            Ok(redirect(htmx, &format!("/releases/{target}")))
+        }
+        Err(e) => {
+            let message = match &e {
+                crate::ops::OpError::Rule { message, .. } | crate::ops::OpError::Conflict { message } => message.clone(),
+                crate::ops::OpError::Invalid(errors) => errors.0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "),
+                _ => return Err(e.into()),
+            };
+            flash::push(session, "error", message);
+            Ok(redirect(htmx, &format!("/releases/{id}")))
+        }
+    }
+}
+
+pub async fn activate(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    lifecycle((&state, &user, &session, htmx), *id, Lifecycle::Activate, "").await
+}
+
+pub async fn run_now(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    lifecycle((&state, &user, &session, htmx), *id, Lifecycle::RunNow, &form.reason).await
+}
+
+pub async fn abort(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    lifecycle((&state, &user, &session, htmx), *id, Lifecycle::Abort, &form.reason).await
+}
+
+pub async fn restart(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    lifecycle((&state, &user, &session, htmx), *id, Lifecycle::Restart, "").await
+}
+
+pub async fn rebase(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    lifecycle((&state, &user, &session, htmx), *id, Lifecycle::Rebase, "").await
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, *id).await?;
+    user.require(Action::DeleteRelease, release.scope())?;
+    match ops::delete(&mut conn, &user.actor(), release.id, state.settings.retention_days, state.now()).await {
+        Ok(d) => {
+            let links = if d.removed_links.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " Removed links from: {}.",
+                    d.removed_links.iter().map(|(id, n, k)| format!("#{id} {n} ({k})")).collect::<Vec<_>>().join(", ")
+                )
+            };
+            flash::success(&session, format!("Release \"{}\" deleted.{links}", d.name));
+            Ok(redirect(htmx, "/releases"))
+        }
+        Err(crate::ops::OpError::Rule { message, .. }) => {
+            flash::push(&session, "error", message);
+            Ok(redirect(htmx, &format!("/releases/{}", release.id)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ActForm {
+    pub reason: String,
+    pub comment: String,
+}
+
+/// An action on an activity from the release page; a refusal is shown as a message.
+pub async fn act(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    path: web::Path<(i64, String, String, String)>,
+    form: web::Form<ActForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, phase, activity, verb) = path.into_inner();
+    let verb = Verb::parse(&verb).ok_or(AppError::NotFound)?;
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, id).await?;
+    let person = Person {
+        actor: user.actor(),
+        user_id: user.user_id,
+        email: &user.email,
+        bindings: &user.bindings,
+        groups: groups_of(&mut conn, user.user_id).await?,
+        delegating_for: crate::ops::activities::delegating_for(&mut conn, user.user_id, state.now()).await?,
+    };
+    let input = crate::ops::activities::ActInput {
+        reason: Some(form.reason.clone()).filter(|r| !r.trim().is_empty()),
+        comment: Some(form.comment.clone()).filter(|c| !c.trim().is_empty()),
+        outputs: None,
+    };
+    match crate::ops::activities::act(&mut conn, &person, release.id, &phase, &activity, verb, &input, state.now()).await {
+        Ok(_) => flash::success(&session, format!("{} {phase}.{activity}: done.", verb.as_str())),
+        Err(crate::ops::OpError::Forbidden(m)) => return Err(AppError::Forbidden(m)),
+        Err(e) => {
+            let message = match &e {
+                crate::ops::OpError::Rule { message, .. } | crate::ops::OpError::Conflict { message } => message.clone(),
+                crate::ops::OpError::Invalid(errors) => errors.0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "),
+                _ => return Err(e.into()),
+            };
+            flash::push(&session, "error", message);
+        }
+    }
+    Ok(redirect(htmx, &format!("/releases/{id}")))
+}
+
+pub async fn roll_back(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, *id).await?;
+    user.require(Action::DecideFailure, release.scope())?;
+    match crate::ops::activities::roll_back(&mut conn, &user.actor(), &user.bindings, release.id, &form.reason, state.now()).await {
+        Ok(_) => flash::success(&session, "Rolling back: the rollback phases run now."),
+        Err(crate::ops::OpError::Invalid(errors)) => {
+            flash::push(&session, "error", errors.0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "))
+        }
+        Err(crate::ops::OpError::Rule { message, .. }) => flash::push(&session, "error", message),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect(htmx, &format!("/releases/{}", *id)))
+}

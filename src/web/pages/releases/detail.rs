@@ -1,0 +1,221 @@
+//! The release page: status tree, actions allowed to the viewer, links, conflicts, audit trail.
+
+use actix_session::Session;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde_json::Value;
+
+use crate::db::models::processes::Process;
+use crate::db::models::releases::Release;
+use crate::domain::policy::Action;
+use crate::domain::process::template::to_text;
+use crate::domain::release::State;
+use crate::ops::activities::{groups_of, may_act, Person, Verb};
+use crate::ops::processes::{self as processes_ops};
+use crate::ops::releases::{self as ops};
+use crate::web::error::AppError;
+use crate::web::extractors::CurrentUser;
+use crate::web::pages::{render, Chrome};
+use crate::web::AppState;
+
+use super::local;
+
+pub struct ActivityRow {
+    pub key: String,
+    pub name: String,
+    pub kind: String,
+    pub status: String,
+    pub owner: String,
+    pub attempts: i32,
+    pub reason: String,
+    pub acted: String,
+    pub timing: String,
+    pub outputs: String,
+    /// The actions this viewer may take now (complete, fail, approve, reject, retry, ignore, fix).
+    pub allowed: Vec<&'static str>,
+    pub needs_reason: Vec<&'static str>,
+}
+
+pub struct PhaseRow {
+    pub key: String,
+    pub name: String,
+    pub status: String,
+    pub owner: String,
+    pub after: String,
+    pub activities: Vec<ActivityRow>,
+}
+
+pub struct AuditRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/releases/detail.html")]
+pub struct DetailPage {
+    pub chrome: Chrome,
+    pub r: Release,
+    pub process_name: String,
+    pub level: String,
+    pub owner: String,
+    pub window: String,
+    pub inputs: Vec<(String, String)>,
+    pub variables: Vec<(String, String)>,
+    pub phases: Vec<PhaseRow>,
+    pub links: Vec<(String, i64)>,
+    pub linked_by: Vec<(i64, String, String)>,
+    pub audit: Vec<AuditRow>,
+    pub can_edit: bool,
+    pub can_activate: bool,
+    pub can_abort: bool,
+    pub can_restart: bool,
+    pub can_delete: bool,
+    pub is_draft: bool,
+    pub scheduled: bool,
+    pub in_flight: bool,
+    pub finished: bool,
+    pub newer_version: Option<i32>,
+    pub can_roll_back: bool,
+    pub conflicts: Vec<(i64, String)>,
+}
+
+pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, *id).await?;
+    if !user.may(Action::ViewRelease, release.scope()) && !ops::is_named(&mut conn, &release, user.user_id, &user.email).await? {
+        user.require(Action::ViewRelease, release.scope())?;
+    }
+    let person = Person {
+        actor: user.actor(),
+        user_id: user.user_id,
+        email: &user.email,
+        bindings: &user.bindings,
+        groups: groups_of(&mut conn, user.user_id).await?,
+        delegating_for: crate::ops::activities::delegating_for(&mut conn, user.user_id, state.now()).await?,
+    };
+    let view = ops::view(&mut conn, release).await?;
+    let latest = Process::find(&mut conn, user.account_id, view.release.process_id).await?.latest_version;
+    let events = crate::db::audit::release_trail(&mut conn, view.release.id, 200).await?;
+    let tz = user.time_zone.clone();
+    let masked = processes_ops::masked(&view.definition, &view.release.inputs);
+    let lookup: std::collections::BTreeMap<String, Value> =
+        crate::domain::release::with_defaults(&view.definition, &processes_ops::revealed(&state.secrets, &view.release.inputs))
+            .into_iter()
+            .filter(|(k, _)| !view.definition.inputs.iter().any(|i| &i.name == k && i.secret))
+            .map(|(k, v)| (format!("inputs.{k}"), v))
+            .collect();
+    let variables = view
+        .definition
+        .variables
+        .iter()
+        .map(|v| {
+            let value = view.release.variables.get(&v.name).cloned().unwrap_or(v.value.clone());
+            let shown = crate::domain::process::template::render(&value, &lookup).map(|x| to_text(&x)).unwrap_or_else(|_| to_text(&value));
+            (v.name.clone(), shown)
+        })
+        .collect();
+    let r = &view.release;
+    let scope = r.scope();
+    let state_ = r.state();
+    let status = r.status();
+    let page = DetailPage {
+        chrome: Chrome::new(&user, &session, r.name.clone(), "/releases"),
+        process_name: format!("{} (version {})", view.process_name, r.process_version),
+        level: view.org_slug.clone().map(|o| format!("organization {o}")).unwrap_or_else(|| "account level".into()),
+        owner: view.owner_email.clone().map(|e| format!("user:{e}")).unwrap_or_else(|| "— none —".into()),
+        window: match r.schedule_start {
+            Some(_) => format!("{} → {} (release time zone {})", local(r.schedule_start, &tz), local(r.schedule_end, &tz), r.time_zone),
+            None => "unscheduled".into(),
+        },
+        inputs: view
+            .definition
+            .inputs
+            .iter()
+            .map(|i| {
+                (
+                    i.name.clone(),
+                    masked
+                        .get(&i.name)
+                        .map(to_text)
+                        .unwrap_or_else(|| i.default.as_ref().map(|d| format!("{} (default)", to_text(d))).unwrap_or_default()),
+                )
+            })
+            .collect(),
+        variables,
+        phases: view
+            .phases
+            .iter()
+            .map(|p| PhaseRow {
+                key: p.key.clone(),
+                name: p.name.clone(),
+                status: p.status.clone(),
+                owner: p.owner.clone(),
+                after: p.depends_on.join(", "),
+                activities: view
+                    .activities
+                    .iter()
+                    .filter(|a| a.phase_key == p.key)
+                    .map(|a| {
+                        let allowed: Vec<&'static str> =
+                            Verb::ALL.iter().filter(|v| may_act(&person, &view.release, a, **v).is_ok()).map(|v| v.as_str()).collect();
+                        ActivityRow {
+                            key: a.key.clone(),
+                            name: a.name.clone(),
+                            kind: a.kind.clone(),
+                            status: a.status.clone(),
+                            owner: a.owner.clone(),
+                            attempts: a.attempts,
+                            reason: a.status_reason.clone().unwrap_or_default(),
+                            acted: [a.last_actor.clone(), a.note.clone()].into_iter().flatten().collect::<Vec<_>>().join(": "),
+                            timing: match (a.started_at, a.finished_at) {
+                                (Some(s), Some(f)) => {
+                                    format!("{} → {} ({} min)", local(Some(s), &tz), local(Some(f), &tz), (f - s).num_minutes())
+                                }
+                                (Some(s), None) => format!("since {}", local(Some(s), &tz)),
+                                _ => String::new(),
+                            },
+                            outputs: a
+                                .outputs
+                                .as_object()
+                                .filter(|o| !o.is_empty())
+                                .map(|o| o.iter().map(|(k, v)| format!("{k}={}", to_text(v))).collect::<Vec<_>>().join(", "))
+                                .unwrap_or_default(),
+                            needs_reason: allowed
+                                .iter()
+                                .copied()
+                                .filter(|v| matches!(*v, "fail" | "reject" | "retry" | "ignore" | "fix"))
+                                .collect(),
+                            allowed,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+        links: view.links.iter().map(|l| (l.kind.clone(), l.target_id)).collect(),
+        linked_by: view.linked_by.clone(),
+        audit: events
+            .into_iter()
+            .map(|(at, actor, action, reason)| AuditRow { at: local(Some(at), &tz), actor, action, reason: reason.unwrap_or_default() })
+            .collect(),
+        can_edit: state_ == State::Draft && user.may(Action::EditDraft, scope),
+        can_activate: state_ == State::Draft && user.may(Action::Activate, scope),
+        can_abort: crate::domain::release::in_flight(state_, status) && user.may(Action::Abort, scope),
+        can_restart: state_ != State::Draft && !crate::domain::release::in_flight(state_, status) && user.may(Action::Restart, scope),
+        can_delete: user.may(Action::DeleteRelease, scope),
+        is_draft: state_ == State::Draft,
+        scheduled: r.schedule_start.is_some(),
+        in_flight: crate::domain::release::in_flight(state_, status),
+        finished: status.is_finished(),
+        newer_version: (state_ == State::Draft && latest > r.process_version).then_some(latest),
+        conflicts: crate::ops::calendar::conflicting_with(&mut conn, &view.release, &user.bindings).await?,
+        can_roll_back: crate::domain::release::in_flight(state_, status)
+            && user.may(Action::DecideFailure, scope)
+            && view.activities.iter().any(|a| {
+                a.status == "OnHold" && a.status_reason.as_deref().is_some_and(|x| x.starts_with(crate::ops::activities::FAILED_PREFIX))
+            }),
+        r: view.release.clone(),
+    };
+    render(&page)
+}

@@ -1,0 +1,492 @@
+//! The release form: new, and editing a draft; errors keep what was typed.
+
+use actix_session::Session;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::db::models::accounts::{AccountSettings, Organization};
+use crate::db::models::catalog::{Environment, Service};
+use crate::db::models::processes::{InputSet, Process};
+use crate::db::models::releases::{self as rows, Release};
+use crate::domain::policy::{Action, Scope};
+use crate::domain::process::definition::InputType;
+use crate::domain::process::template::to_text;
+use crate::domain::process::Definition;
+use crate::domain::release::{ReleaseType, State};
+use crate::domain::validate::FieldErrors;
+use crate::ops::processes::{self as processes_ops, MASK};
+use crate::ops::releases::{self as ops, LinksInput, ReleaseInput, ScheduleInput};
+use crate::ops::OpError;
+use crate::web::error::AppError;
+use crate::web::extractors::{CurrentUser, Htmx};
+use crate::web::flash;
+use crate::web::pages::{redirect, render, render_form_errors, Chrome};
+use crate::web::AppState;
+
+use super::local_input;
+
+/// One input of the release form, with the widget its type calls for.
+pub struct InputField {
+    pub name: String,
+    pub kind: &'static str,
+    pub description: String,
+    pub required: bool,
+    pub secret: bool,
+    /// For selects and checkbox lists: (value, selected).
+    pub choices: Vec<(String, bool)>,
+    pub value: String,
+    pub error: Option<String>,
+}
+
+impl InputField {
+    pub fn widget(&self) -> &'static str {
+        match self.kind {
+            "environment_list" | "service_list" => "checkboxes",
+            "environment" | "service" | "enum" | "boolean" => "select",
+            "datetime" => "datetime",
+            "text" => "textarea",
+            _ if self.secret => "password",
+            _ => "text",
+        }
+    }
+}
+
+/// The release form as typed (every field a string, so nothing is lost on an error).
+#[derive(Debug, Default, Clone)]
+pub struct ReleaseForm {
+    pub process_id: String,
+    pub input_set: String,
+    pub name: String,
+    pub release_type: String,
+    pub org: String,
+    pub owner: String,
+    pub stakeholders: String,
+    pub schedule_start: String,
+    pub schedule_end: String,
+    pub time_zone: String,
+    pub depends_on: String,
+    pub hotfix_for: String,
+    pub inputs: Vec<(String, String)>,
+    pub variables: Vec<(String, String)>,
+    pub lock_version: String,
+    pub activate: bool,
+}
+
+impl ReleaseForm {
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut f = ReleaseForm::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "process_id" => f.process_id = v,
+                "input_set" => f.input_set = v,
+                "name" => f.name = v,
+                "type" => f.release_type = v,
+                "org" => f.org = v,
+                "owner" => f.owner = v,
+                "stakeholders" => f.stakeholders = v,
+                "schedule_start" => f.schedule_start = v,
+                "schedule_end" => f.schedule_end = v,
+                "time_zone" => f.time_zone = v,
+                "depends_on" => f.depends_on = v,
+                "hotfix_for" => f.hotfix_for = v,
+                "lock_version" => f.lock_version = v,
+                "activate" => f.activate = true,
+                _ => {
+                    if let Some(n) = k.strip_prefix("in.") {
+                        f.inputs.push((n.to_string(), v));
+                    } else if let Some(n) = k.strip_prefix("var.") {
+                        f.variables.push((n.to_string(), v));
+                    }
+                }
+            }
+        }
+        f
+    }
+
+    /// To the API's input shape; list inputs gather their checkboxes, datetimes are read in `zone`.
+    fn to_input(&self, def: Option<&Definition>, zone: &str, errors: &mut FieldErrors) -> ReleaseInput {
+        let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
+        let mut inputs = Map::new();
+        if let Some(def) = def {
+            for i in &def.inputs {
+                let values: Vec<String> = self.inputs.iter().filter(|(k, _)| k == &i.name).map(|(_, v)| v.clone()).collect();
+                let value = match i.kind {
+                    InputType::EnvironmentList | InputType::ServiceList => {
+                        if values.iter().all(|v| v.is_empty()) {
+                            Value::Null
+                        } else {
+                            Value::Array(values.into_iter().filter(|v| !v.is_empty()).map(Value::String).collect())
+                        }
+                    }
+                    InputType::Datetime => match values.first().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+                        Some(v) => match crate::domain::schedule::parse_time(v, tz) {
+                            Ok(t) => Value::String(t.to_rfc3339()),
+                            Err(m) => {
+                                errors.add(&format!("inputs.{}", i.name), m);
+                                Value::Null
+                            }
+                        },
+                        None => Value::Null,
+                    },
+                    _ => values.first().filter(|v| !v.trim().is_empty()).map(|v| Value::String(v.clone())).unwrap_or(Value::Null),
+                };
+                inputs.insert(i.name.clone(), value);
+            }
+        }
+        let mut variables = Map::new();
+        for (k, v) in &self.variables {
+            if !v.trim().is_empty() {
+                variables.insert(k.clone(), Value::String(v.clone()));
+            }
+        }
+        let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let schedule = match (opt(&self.schedule_start), opt(&self.schedule_end)) {
+            (None, None) => Some(None),
+            (start, end) => Some(Some(ScheduleInput {
+                start: start.unwrap_or_default(),
+                end: end.unwrap_or_default(),
+                time_zone: opt(&self.time_zone),
+            })),
+        };
+        let mut depends_on = Vec::new();
+        for d in self.depends_on.split([',', ' ']).map(|s| s.trim().trim_start_matches('#')).filter(|s| !s.is_empty()) {
+            match d.parse() {
+                Ok(id) => depends_on.push(id),
+                Err(_) => errors.add("links.depends_on", format!("{d:?} is not a release number")),
+            }
+        }
+        let hotfix_for = match opt(self.hotfix_for.trim_start_matches('#')) {
+            None => None,
+            Some(h) => match h.parse() {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    errors.add("links.hotfix_for", format!("{h:?} is not a release number"));
+                    None
+                }
+            },
+        };
+        ReleaseInput {
+            process_id: self.process_id.trim().parse().ok(),
+            name: Some(self.name.clone()),
+            release_type: Some(if self.release_type.is_empty() { "standard".into() } else { self.release_type.clone() }),
+            org: Some(opt(&self.org)),
+            inputs: Some(inputs),
+            variables: Some(variables),
+            schedule,
+            owner: opt(&self.owner),
+            stakeholders: Some(self.stakeholders.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()),
+            links: Some(LinksInput { depends_on: Some(depends_on), hotfix_for: Some(hotfix_for) }),
+            input_set: opt(&self.input_set),
+            activate: Some(self.activate),
+            lock_version: self.lock_version.trim().parse().ok(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/releases/form.html")]
+pub struct FormPage {
+    pub chrome: Chrome,
+    /// `Some(id)` when editing a draft.
+    pub editing: Option<i64>,
+    pub form: ReleaseForm,
+    pub processes: Vec<(i64, String)>,
+    pub input_sets: Vec<String>,
+    pub orgs: Vec<Organization>,
+    pub org_level: bool,
+    pub types: Vec<&'static str>,
+    pub fields: Vec<InputField>,
+    pub variables: Vec<(String, String, String)>,
+    pub errors: FieldErrors,
+    pub general_errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub zones: Vec<&'static str>,
+    pub process_version: String,
+}
+
+pub(super) async fn form_page(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    editing: Option<i64>,
+    mut form: ReleaseForm,
+    errors: FieldErrors,
+    general_errors: Vec<String>,
+) -> Result<FormPage, AppError> {
+    let mut conn = state.db().await?;
+    let processes: Vec<(i64, String)> = Process::list(&mut conn, user.account_id)
+        .await?
+        .into_iter()
+        .filter(|s| s.process.latest_version > 0 && user.may(Action::ViewProcess, s.process.scope()))
+        .map(|s| (s.process.id, s.process.name))
+        .collect();
+    if form.process_id.is_empty() {
+        form.process_id = processes.first().map(|(id, _)| id.to_string()).unwrap_or_default();
+    }
+    let process = match form.process_id.parse::<i64>() {
+        Ok(id) => Process::find(&mut conn, user.account_id, id).await.ok(),
+        Err(_) => None,
+    };
+    let (def, version) = match (&process, editing) {
+        (Some(p), Some(id)) => {
+            let r = Release::find(&mut conn, user.account_id, id).await?;
+            let v = if r.process_id == p.id { r.process_version } else { p.latest_version };
+            (Some(processes_ops::load(&mut conn, p, Some(v)).await?.1), v)
+        }
+        (Some(p), None) if p.latest_version > 0 => (Some(processes_ops::load(&mut conn, p, None).await?.1), p.latest_version),
+        _ => (None, 0),
+    };
+    let input_sets = match &process {
+        Some(p) => InputSet::list(&mut conn, user.account_id, p.id).await?.into_iter().map(|s| s.name).collect(),
+        None => Vec::new(),
+    };
+    let envs: Vec<String> = Environment::list(&mut conn, user.account_id).await?.into_iter().map(|e| e.name).collect();
+    let services: Vec<String> = Service::list(&mut conn, user.account_id).await?.into_iter().map(|s| s.name).collect();
+    let fields = match &def {
+        None => Vec::new(),
+        Some(def) => def
+            .inputs
+            .iter()
+            .map(|i| {
+                let chosen: Vec<String> = form.inputs.iter().filter(|(k, _)| k == &i.name).map(|(_, v)| v.clone()).collect();
+                let value = if chosen.is_empty() { i.default.as_ref().map(to_text).unwrap_or_default() } else { chosen.join(", ") };
+                let options: Vec<String> = match i.kind {
+                    InputType::Environment | InputType::EnvironmentList => envs.clone(),
+                    InputType::Service | InputType::ServiceList => services.clone(),
+                    InputType::Enum => i.values.clone(),
+                    InputType::Boolean => vec!["true".into(), "false".into()],
+                    _ => vec![],
+                };
+                let selected: Vec<String> =
+                    if chosen.is_empty() { value.split(", ").map(str::to_string).collect() } else { chosen.clone() };
+                InputField {
+                    name: i.name.clone(),
+                    kind: i.kind.as_str(),
+                    description: i.description.clone().unwrap_or_default(),
+                    required: i.required,
+                    secret: i.secret,
+                    choices: options.into_iter().map(|o| (o.clone(), selected.contains(&o))).collect(),
+                    value: if i.secret && !value.is_empty() { MASK.to_string() } else { value },
+                    error: errors.get(&format!("inputs.{}", i.name)).map(str::to_string),
+                }
+            })
+            .collect(),
+    };
+    let variables = match &def {
+        None => Vec::new(),
+        Some(def) => def
+            .variables
+            .iter()
+            .map(|v| {
+                let current = form.variables.iter().find(|(k, _)| k == &v.name).map(|(_, x)| x.clone()).unwrap_or_default();
+                (v.name.clone(), to_text(&v.value), current)
+            })
+            .collect(),
+    };
+    let settings = AccountSettings::get(&mut conn, user.account_id).await?;
+    let orgs = Organization::list(&mut conn, user.account_id).await?;
+    if form.time_zone.is_empty() {
+        form.time_zone = user.time_zone.clone();
+    }
+    let warnings = crate::domain::release::generic_name_warning(&form.name).filter(|_| !form.name.is_empty()).into_iter().collect();
+    Ok(FormPage {
+        chrome: Chrome::new(user, session, if editing.is_some() { "Edit draft" } else { "New release" }, "/releases"),
+        editing,
+        form,
+        processes,
+        input_sets,
+        orgs: orgs.into_iter().filter(|o| user.may(Action::CreateRelease, Scope::Org(o.id))).collect(),
+        org_level: settings.release_level == "organization",
+        types: ReleaseType::ALL.iter().map(|t| t.as_str()).collect(),
+        fields,
+        variables,
+        errors,
+        general_errors,
+        warnings,
+        zones: crate::web::pages::profile::zone_names(),
+        process_version: if version > 0 { format!("version {version}") } else { String::new() },
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NewQuery {
+    pub process_id: String,
+    pub input_set: String,
+}
+
+/// The form; choosing a process or an input set reloads it (htmx swaps only the form).
+pub async fn new(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    query: web::Query<NewQuery>,
+) -> Result<HttpResponse, AppError> {
+    user.require(Action::ViewRelease, Scope::Account)?;
+    let mut form = ReleaseForm { process_id: query.process_id.clone(), input_set: query.input_set.clone(), ..Default::default() };
+    if let (Ok(pid), false) = (query.process_id.parse::<i64>(), query.input_set.is_empty()) {
+        let mut conn = state.db().await?;
+        if let Ok(set) = InputSet::by_name(&mut conn, user.account_id, pid, &query.input_set).await {
+            for (k, v) in processes_ops::revealed(&state.secrets, &set.input_values) {
+                match v {
+                    Value::Array(items) => form.inputs.extend(items.iter().map(|i| (k.clone(), to_text(i)))),
+                    other => form.inputs.push((k.clone(), to_text(&other))),
+                }
+            }
+        }
+    }
+    render(&form_page(&state, &user, &session, None, form, FieldErrors::new(), vec![]).await?)
+}
+
+pub(super) fn split_errors(e: crate::ops::OpError) -> Result<(FieldErrors, Vec<String>), AppError> {
+    match e {
+        crate::ops::OpError::Rule { message, code, field } => {
+            let mut errors = FieldErrors::new();
+            if let Some(f) = field.filter(|_| code != "missing_inputs") {
+                errors.add(f, message.clone());
+            }
+            Ok((errors, vec![message]))
+        }
+        crate::ops::OpError::Conflict { message } => Ok((FieldErrors::new(), vec![message])),
+        other => match other.field_errors() {
+            Some(errors) => Ok((errors, Vec::new())),
+            None => Err(other.into()),
+        },
+    }
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
+    let form = ReleaseForm::from_pairs(form.into_inner());
+    let mut conn = state.db().await?;
+    let def = match form.process_id.parse::<i64>() {
+        Ok(id) => match Process::find(&mut conn, user.account_id, id).await {
+            Ok(p) if p.latest_version > 0 => Some(processes_ops::load(&mut conn, &p, None).await?.1),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    let mut errors = FieldErrors::new();
+    let input = form.to_input(def.as_ref(), &user.time_zone, &mut errors);
+    let actor = user.actor();
+    let result = match errors.is_empty() {
+        false => Err(OpError::Invalid(errors)),
+        true => ops::create_release(&mut conn, user.requester(&actor), &state.secrets, &input, state.now()).await,
+    };
+    match result {
+        Ok(saved) => {
+            let verb = if form.activate { "created and activated" } else { "created as a draft" };
+            flash::success(&session, format!("Release \"{}\" {verb}.", saved.release.name));
+            for w in saved.warnings {
+                flash::push(&session, "warning", w);
+            }
+            Ok(redirect(htmx, &format!("/releases/{}", saved.release.id)))
+        }
+        Err(e) => {
+            let (errors, general) = split_errors(e)?;
+            render_form_errors(&form_page(&state, &user, &session, None, form, errors, general).await?, htmx)
+        }
+    }
+}
+
+pub(super) fn form_from_release(
+    r: &Release,
+    secrets: &crate::security::SecretBox,
+    owner: Option<String>,
+    org: Option<String>,
+    links: &[rows::ReleaseLink],
+) -> ReleaseForm {
+    let mut inputs = Vec::new();
+    for (k, v) in processes_ops::revealed(secrets, &r.inputs) {
+        match v {
+            Value::Array(items) => inputs.extend(items.iter().map(|i| (k.clone(), to_text(i)))),
+            other => inputs.push((k.clone(), to_text(&other))),
+        }
+    }
+    ReleaseForm {
+        process_id: r.process_id.to_string(),
+        input_set: String::new(),
+        name: r.name.clone(),
+        release_type: r.release_type.clone(),
+        org: org.unwrap_or_default(),
+        owner: owner.map(|e| format!("user:{e}")).unwrap_or_default(),
+        stakeholders: r.stakeholders.join(", "),
+        schedule_start: local_input(r.schedule_start, &r.time_zone),
+        schedule_end: local_input(r.schedule_end, &r.time_zone),
+        time_zone: r.time_zone.clone(),
+        depends_on: links.iter().filter(|l| l.kind == "depends_on").map(|l| l.target_id.to_string()).collect::<Vec<_>>().join(", "),
+        hotfix_for: links.iter().find(|l| l.kind == "hotfix_for").map(|l| l.target_id.to_string()).unwrap_or_default(),
+        inputs,
+        variables: r.variables.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), to_text(v))).collect()).unwrap_or_default(),
+        lock_version: r.lock_version.to_string(),
+        activate: false,
+    }
+}
+
+pub async fn edit(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, *id).await?;
+    user.require(Action::EditDraft, release.scope())?;
+    if release.state() != State::Draft {
+        return Err(AppError::Rule {
+            code: "not_draft".into(),
+            field: None,
+            message: format!("Only drafts can be edited; this release is {}.", release.state()),
+        });
+    }
+    let view = ops::view(&mut conn, release).await?;
+    let form = form_from_release(&view.release, &state.secrets, view.owner_email.clone(), view.org_slug.clone(), &view.links);
+    render(&form_page(&state, &user, &session, Some(*id), form, FieldErrors::new(), vec![]).await?)
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, AppError> {
+    let form = ReleaseForm::from_pairs(form.into_inner());
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, *id).await?;
+    user.require(Action::EditDraft, release.scope())?;
+    let def = match form.process_id.parse::<i64>().ok().and_then(|p| (p == release.process_id).then_some(p)) {
+        Some(_) => Some(ops::pinned_definition(&mut conn, &release).await?),
+        None => match form.process_id.parse::<i64>() {
+            Ok(pid) => match Process::find(&mut conn, user.account_id, pid).await {
+                Ok(p) if p.latest_version > 0 => Some(processes_ops::load(&mut conn, &p, None).await?.1),
+                _ => None,
+            },
+            Err(_) => None,
+        },
+    };
+    let mut errors = FieldErrors::new();
+    let mut input = form.to_input(def.as_ref(), &release.time_zone, &mut errors);
+    input.activate = None;
+    let actor = user.actor();
+    let result = match errors.is_empty() {
+        false => Err(OpError::Invalid(errors)),
+        true => ops::edit_draft(&mut conn, user.requester(&actor), &state.secrets, &release, &input, state.now()).await,
+    };
+    match result {
+        Ok(saved) => {
+            flash::success(&session, "Draft saved.");
+            for w in saved.warnings {
+                flash::push(&session, "warning", w);
+            }
+            Ok(redirect(htmx, &format!("/releases/{}", saved.release.id)))
+        }
+        Err(e) => {
+            let (errors, general) = split_errors(e)?;
+            render_form_errors(&form_page(&state, &user, &session, Some(*id), form, errors, general).await?, htmx)
+        }
+    }
+}
