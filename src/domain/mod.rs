@@ -5,6 +5,7 @@ pub mod engine;
 pub mod policy;
 pub mod process;
 pub mod release;
+pub mod rule;
 pub mod schedule;
 pub mod signoff;
 pub mod validate;

@@ -6,6 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
 use crate::db::audit::{self, NewEvent};
+use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{Release, ReleaseActivity};
 use crate::db::models::signoff_tokens::{self, LinkFor};
 use crate::db::schema::release_activities;
@@ -121,25 +122,20 @@ pub async fn start(
         }
         ActivityKind::Subprocess => {}
     }
-    diesel::update(
-        release_activities::table
-            .filter(release_activities::release_id.eq(r.id))
-            .filter(release_activities::phase_key.eq(&row.phase_key))
-            .filter(release_activities::key.eq(&row.key)),
-    )
-    .set((
-        release_activities::status.eq(status.as_str()),
-        release_activities::attempts.eq(release_activities::attempts + 1),
-        release_activities::started_at.eq(now),
-        release_activities::finished_at.eq(None::<DateTime<Utc>>),
-        release_activities::wake_at.eq(wake_at),
-        release_activities::status_reason.eq(&reason),
-        release_activities::eligible.eq(&eligible),
-        release_activities::needed.eq(needed_count as i32),
-        release_activities::run_first_attempt.eq(row.attempts + 1),
-    ))
-    .execute(conn)
-    .await?;
+    diesel::update(activity_by_key(r.id, &row.phase_key, &row.key))
+        .set((
+            release_activities::status.eq(status.as_str()),
+            release_activities::attempts.eq(release_activities::attempts + 1),
+            release_activities::started_at.eq(now),
+            release_activities::finished_at.eq(None::<DateTime<Utc>>),
+            release_activities::wake_at.eq(wake_at),
+            release_activities::status_reason.eq(&reason),
+            release_activities::eligible.eq(&eligible),
+            release_activities::needed.eq(needed_count as i32),
+            release_activities::run_first_attempt.eq(row.attempts + 1),
+        ))
+        .execute(conn)
+        .await?;
     audit::append(
         conn,
         NewEvent {
@@ -165,28 +161,18 @@ pub async fn start(
             };
             match start_child(conn, r, &started, def, now).await {
                 Ok(child) => {
-                    diesel::update(
-                        release_activities::table
-                            .filter(release_activities::release_id.eq(r.id))
-                            .filter(release_activities::phase_key.eq(&row.phase_key))
-                            .filter(release_activities::key.eq(&row.key)),
-                    )
-                    .set((
-                        release_activities::outputs.eq(json!({"release_id": child})),
-                        release_activities::status_reason.eq(format!("runs as release #{child}")),
-                    ))
-                    .execute(conn)
-                    .await?;
-                }
-                Err(message) => {
-                    crate::ops::outcomes::attempt_failed(conn, r, &started, &message, true, now).await?;
-                    let status: String = release_activities::table
-                        .filter(release_activities::release_id.eq(r.id))
-                        .filter(release_activities::phase_key.eq(&row.phase_key))
-                        .filter(release_activities::key.eq(&row.key))
-                        .select(release_activities::status)
-                        .first(conn)
+                    diesel::update(activity_by_key(r.id, &row.phase_key, &row.key))
+                        .set((
+                            release_activities::outputs.eq(json!({"release_id": child})),
+                            release_activities::status_reason.eq(format!("runs as release #{child}")),
+                        ))
+                        .execute(conn)
                         .await?;
+                }
+                Err(why) => {
+                    crate::ops::outcomes::attempt_failed(conn, r, &started, &why.to_string(), true, now).await?;
+                    let status: String =
+                        activity_by_key(r.id, &row.phase_key, &row.key).select(release_activities::status).first(conn).await?;
                     return Ok(Started { status: Node::parse(&status), wake_at: None });
                 }
             }
@@ -211,30 +197,29 @@ async fn start_child(
     row: &ReleaseActivity,
     def: &ActivityDef,
     now: DateTime<Utc>,
-) -> Result<i64, String> {
+) -> Result<i64, ChildNotStarted> {
     use crate::db::models::processes::Process;
     use crate::ops::releases::{self as releases_ops, ReleaseInput};
     let wanted = def.process.clone().unwrap_or_default();
-    let processes = Process::list(conn, r.account_id).await.map_err(|e| e.to_string())?;
+    let processes = Process::list(conn, r.account_id).await?;
     let Some(child_process) = processes.iter().find(|p| p.process.name.eq_ignore_ascii_case(&wanted)) else {
-        return Err(format!("there is no process {wanted:?} to run as a subprocess"));
+        return Err(ChildNotStarted::NoProcess(wanted));
     };
-    let parent_def = crate::ops::releases::pinned_definition(conn, r).await.map_err(|e| e.to_string())?;
+    let parent_def = crate::ops::releases::pinned_definition(conn, r).await?;
     let at = (row.phase_key.as_str(), row.key.as_str());
-    let lookup = context::lookup(conn, r, &parent_def, at, Secrets::Masked, None).await.map_err(|e| e.to_string())?;
+    let lookup = context::lookup(conn, r, &parent_def, at, Secrets::Masked, None).await?;
     let mut inputs = serde_json::Map::new();
     for (name, template) in &def.inputs {
-        let value = crate::domain::process::template::render(template, &lookup).map_err(|m| format!("input {name}: {m}"))?;
+        let value = crate::domain::process::template::render(template, &lookup)
+            .map_err(|message| ChildNotStarted::Input { name: name.clone(), message })?;
         inputs.insert(name.clone(), value);
     }
     let owner = match r.owner_id {
-        Some(id) => {
-            Some(format!("user:{}", crate::db::models::users::User::find(conn, r.account_id, id).await.map_err(|e| e.to_string())?.email))
-        }
+        Some(id) => Some(format!("user:{}", crate::db::models::users::User::find(conn, r.account_id, id).await?.email)),
         None => None,
     };
     let org = match r.org_id {
-        Some(id) => Some(crate::db::models::accounts::Organization::find(conn, r.account_id, id).await.map_err(|e| e.to_string())?.slug),
+        Some(id) => Some(crate::db::models::accounts::Organization::find(conn, r.account_id, id).await?.slug),
         None => None,
     };
     let input = ReleaseInput {
@@ -249,10 +234,26 @@ async fn start_child(
     let actor = crate::ops::Actor::system(r.account_id, "engine");
     // The engine holds no key here; see the decisions note on subprocess secrets.
     let secrets = crate::security::SecretBox::derive(b"unused");
-    let mut prepared = releases_ops::prepare(conn, &actor, &r.time_zone, &secrets, &input, None, false).await.map_err(|e| describe(&e))?;
+    let mut prepared =
+        releases_ops::prepare(conn, &actor, &r.time_zone, &secrets, &input, None, false).await.map_err(ChildNotStarted::Refused)?;
     prepared.links.push((crate::domain::release::LinkKind::SubprocessOf, r.id));
-    let saved = releases_ops::create(conn, &actor, prepared, true, now).await.map_err(|e| describe(&e))?;
+    let saved = releases_ops::create(conn, &actor, prepared, true, now).await.map_err(ChildNotStarted::Refused)?;
     Ok(saved.release.id)
+}
+
+/// Why a subprocess's child release could not start (the activity's reason says it).
+#[derive(Debug, thiserror::Error)]
+enum ChildNotStarted {
+    #[error("there is no process {0:?} to run as a subprocess")]
+    NoProcess(String),
+    #[error("input {name}: {message}")]
+    Input { name: String, message: String },
+    #[error("{}", describe(.0))]
+    Refused(#[source] OpError),
+    #[error(transparent)]
+    Op(#[from] OpError),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
 }
 
 fn describe(e: &OpError) -> String {

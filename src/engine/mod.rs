@@ -11,12 +11,14 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
 use crate::db::audit::{self, NewEvent};
+use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{self as rows, Release, ReleaseActivity, ReleasePhase};
 use crate::db::schema::{release_activities, release_phases, releases};
 use crate::domain::engine::{next_changes, next_wake, rollup, Act, Change, Node, Phase, Tree};
 use crate::domain::process::definition::{ActivityKind, OnFailure};
 use crate::domain::process::time::{parse_offset, parse_point};
 use crate::domain::process::Definition;
+use crate::domain::release::State;
 use crate::domain::release::Status;
 use crate::ops::{outbox, OpError};
 
@@ -72,19 +74,14 @@ fn event(r: &Release, action: &str, subject: String, details: serde_json::Value)
 
 async fn set_activity(conn: &mut AsyncPgConnection, r: &Release, phase: &str, key: &str, to: Node, now: DateTime<Utc>) -> QueryResult<()> {
     let finished = to.is_finished().then_some(now);
-    diesel::update(
-        release_activities::table
-            .filter(release_activities::release_id.eq(r.id))
-            .filter(release_activities::phase_key.eq(phase))
-            .filter(release_activities::key.eq(key)),
-    )
-    .set((
-        release_activities::status.eq(to.as_str()),
-        release_activities::finished_at.eq(finished),
-        release_activities::wake_at.eq(None::<DateTime<Utc>>),
-    ))
-    .execute(conn)
-    .await?;
+    diesel::update(activity_by_key(r.id, phase, key))
+        .set((
+            release_activities::status.eq(to.as_str()),
+            release_activities::finished_at.eq(finished),
+            release_activities::wake_at.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)
+        .await?;
     audit::append(conn, event(r, &format!("activity.{}", to.as_str().to_lowercase()), format!("activity:{phase}.{key}"), json!({})), now)
         .await?;
     Ok(())
@@ -96,7 +93,7 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
     let (mut phases, mut activities) = rows::tree(conn, r.id).await?;
     let timed_out: Vec<ReleaseActivity> = activities
         .iter()
-        .filter(|a| a.kind == "webhook" && a.status == "Running" && a.wake_at.is_some_and(|t| t <= now))
+        .filter(|a| a.is_kind(ActivityKind::Webhook) && a.node() == Node::Running && a.wake_at.is_some_and(|t| t <= now))
         .cloned()
         .collect();
     for a in &timed_out {
@@ -307,7 +304,7 @@ async fn hold_reason(conn: &mut AsyncPgConnection, r: &Release, status: Status) 
     }
     let waiting: Vec<(String, String, Option<String>, String)> = release_activities::table
         .filter(release_activities::release_id.eq(r.id))
-        .filter(release_activities::status.eq_any(["Running", "OnHold"]))
+        .filter(release_activities::status.eq_any([Status::Running.as_str(), Status::OnHold.as_str()]))
         .order((release_activities::phase_key, release_activities::position))
         .select((release_activities::name, release_activities::kind, release_activities::status_reason, release_activities::owner))
         .load(conn)
@@ -331,8 +328,8 @@ pub async fn step(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<us
         let done = conn
             .transaction(async |conn| {
                 let claimed: Option<Release> = releases::table
-                    .filter(releases::state.eq("active"))
-                    .filter(releases::status.eq_any(["Running", "OnHold"]))
+                    .filter(releases::state.eq(State::Active.as_str()))
+                    .filter(releases::status.eq_any([Status::Running.as_str(), Status::OnHold.as_str()]))
                     .filter(releases::next_eval_at.le(now))
                     .filter(releases::id.ne_all(&seen))
                     .order(releases::next_eval_at)

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::accounts::AccountSettings;
+use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{Release, ReleaseActivity};
 use crate::db::schema::{release_activities, releases, webhook_attempts};
+use crate::domain::engine::Node;
 use crate::domain::process::definition::{ActivityDef, Completion, WebhookConfig, DEFAULT_WEBHOOK_TIMEOUT};
 use crate::domain::process::template::{render, to_text};
 use crate::domain::process::time::parse_duration;
@@ -338,14 +340,8 @@ pub async fn complete(
         if !crate::domain::release::in_flight(r.state(), r.status()) {
             return Ok(());
         }
-        let row: ReleaseActivity = release_activities::table
-            .filter(release_activities::release_id.eq(r.id))
-            .filter(release_activities::phase_key.eq(&phase))
-            .filter(release_activities::key.eq(&activity))
-            .select(ReleaseActivity::as_select())
-            .first(conn)
-            .await?;
-        if row.status != "Running" {
+        let row: ReleaseActivity = activity_by_key(r.id, &phase, &activity).select(ReleaseActivity::as_select()).first(conn).await?;
+        if row.node() != Node::Running {
             return Ok(());
         }
         audit::append(
@@ -363,15 +359,10 @@ pub async fn complete(
             let def = crate::ops::releases::pinned_definition(conn, &r).await?;
             let adef = def.phase(&phase).and_then(|p| p.activities.iter().find(|a| a.key == activity)).cloned().ok_or(OpError::NotFound)?;
             let deadline = now + timeout_of(&adef);
-            diesel::update(
-                release_activities::table
-                    .filter(release_activities::release_id.eq(r.id))
-                    .filter(release_activities::phase_key.eq(&phase))
-                    .filter(release_activities::key.eq(&activity)),
-            )
-            .set((release_activities::wake_at.eq(deadline), release_activities::status_reason.eq("waiting for the callback")))
-            .execute(conn)
-            .await?;
+            diesel::update(activity_by_key(r.id, &phase, &activity))
+                .set((release_activities::wake_at.eq(deadline), release_activities::status_reason.eq("waiting for the callback")))
+                .execute(conn)
+                .await?;
             let next = r.next_eval_at.map_or(deadline, |t| t.min(deadline));
             diesel::update(releases::table.find(r.id)).set(releases::next_eval_at.eq(next)).execute(conn).await?;
             return Ok(());

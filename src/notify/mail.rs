@@ -48,9 +48,30 @@ pub fn compose(base_url: &str, payload: &Value) -> (String, String, String) {
     (subject, text, html)
 }
 
-pub async fn send(smtp_url: &str, settings: &Settings, payload: &Value) -> Result<(), String> {
-    let to: Mailbox = field(payload, "to").parse().map_err(|e| format!("recipient: {e}"))?;
-    let from: Mailbox = settings.mail_from.parse().map_err(|e| format!("sender: {e}"))?;
+/// Why a message could not be delivered (kept in the outbox's `last_error`, then retried).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("recipient: {0}")]
+    Recipient(#[source] lettre::address::AddressError),
+    #[error("sender: {0}")]
+    Sender(#[source] lettre::address::AddressError),
+    #[error("message: {0}")]
+    Message(#[source] lettre::error::Error),
+    #[error("SMTP: {0}")]
+    Smtp(#[source] lettre::transport::smtp::Error),
+    #[error("chat webhook: {0}")]
+    Http(#[source] reqwest::Error),
+    #[error("chat webhook answered {0}")]
+    Status(reqwest::StatusCode),
+    #[error("{0}")]
+    Store(#[source] diesel::result::Error),
+    #[error("unknown channel {0}")]
+    UnknownChannel(String),
+}
+
+pub async fn send(smtp_url: &str, settings: &Settings, payload: &Value) -> Result<(), DeliveryError> {
+    let to: Mailbox = field(payload, "to").parse().map_err(DeliveryError::Recipient)?;
+    let from: Mailbox = settings.mail_from.parse().map_err(DeliveryError::Sender)?;
     let (subject, text, html) = compose(&settings.base_url, payload);
     let message = Message::builder()
         .from(from)
@@ -61,25 +82,25 @@ pub async fn send(smtp_url: &str, settings: &Settings, payload: &Value) -> Resul
                 .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text))
                 .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
         )
-        .map_err(|e| format!("message: {e}"))?;
+        .map_err(DeliveryError::Message)?;
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
-        .map_err(|e| format!("SMTP_URL: {e}"))?
+        .map_err(DeliveryError::Smtp)?
         .timeout(Some(std::time::Duration::from_secs(10)))
         .build();
-    transport.send(message).await.map(|_| ()).map_err(|e| format!("SMTP: {e}"))
+    transport.send(message).await.map(|_| ()).map_err(DeliveryError::Smtp)
 }
 
 /// A Slack-compatible incoming-webhook post.
-pub async fn post_chat(url: &str, base_url: &str, payload: &Value) -> Result<(), String> {
+pub async fn post_chat(url: &str, base_url: &str, payload: &Value) -> Result<(), DeliveryError> {
     let (subject, _, _) = compose(base_url, payload);
     let link = field(payload, "link");
     let text = if link.is_empty() { subject } else { format!("{subject} <{base_url}{link}>") };
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
-    let res = client.post(url).json(&json!({"text": text})).send().await.map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().map_err(DeliveryError::Http)?;
+    let res = client.post(url).json(&json!({"text": text})).send().await.map_err(DeliveryError::Http)?;
     if res.status().is_success() {
         Ok(())
     } else {
-        Err(format!("chat webhook answered {}", res.status()))
+        Err(DeliveryError::Status(res.status()))
     }
 }
 

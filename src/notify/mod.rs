@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::db::schema::{account_settings, notification_outbox, notifications, user_mutes};
 use crate::state::Services;
+use mail::DeliveryError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = notification_outbox)]
@@ -57,7 +58,13 @@ async fn claim(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> QueryResult<
     .await
 }
 
-async fn mark(conn: &mut AsyncPgConnection, id: i64, outcome: Result<(), String>, attempts: i32, now: DateTime<Utc>) -> QueryResult<usize> {
+async fn mark(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    outcome: Result<(), DeliveryError>,
+    attempts: i32,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
     match outcome {
         Ok(()) => {
             diesel::update(notification_outbox::table.find(id))
@@ -69,7 +76,7 @@ async fn mark(conn: &mut AsyncPgConnection, id: i64, outcome: Result<(), String>
             // Backoff: 30 s, 1 min, 2 min, … up to an hour.
             let wait = TimeDelta::seconds(30 * 2i64.pow(attempts.clamp(0, 7) as u32)).min(TimeDelta::hours(1));
             diesel::update(notification_outbox::table.find(id))
-                .set((notification_outbox::next_attempt_at.eq(now + wait), notification_outbox::last_error.eq(e)))
+                .set((notification_outbox::next_attempt_at.eq(now + wait), notification_outbox::last_error.eq(e.to_string())))
                 .execute(conn)
                 .await
         }
@@ -87,7 +94,7 @@ pub async fn deliver_due(services: &Services, limit: usize) -> anyhow::Result<us
         let now = services.clock.now();
         let mut conn = services.pool.get().await?;
         let Some(row) = claim(&mut conn, now).await? else { break };
-        let outcome: Result<(), String> = match row.channel.as_str() {
+        let outcome: Result<(), DeliveryError> = match row.channel.as_str() {
             "in_app" => match row.user_id {
                 Some(user_id) => diesel::insert_into(notifications::table)
                     .values((
@@ -102,7 +109,7 @@ pub async fn deliver_due(services: &Services, limit: usize) -> anyhow::Result<us
                     .execute(&mut conn)
                     .await
                     .map(|_| ())
-                    .map_err(|e| e.to_string()),
+                    .map_err(DeliveryError::Store),
                 None => Ok(()),
             },
             "email" => {
@@ -132,15 +139,14 @@ pub async fn deliver_due(services: &Services, limit: usize) -> anyhow::Result<us
                     .select(account_settings::chat_webhook_url)
                     .first(&mut conn)
                     .await
-                    .optional()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .optional()?;
                 drop(conn);
                 match hook.flatten() {
                     Some(url) => mail::post_chat(&url, &services.settings.base_url, &row.payload).await,
                     None => Ok(()),
                 }
             }
-            other => Err(format!("unknown channel {other}")),
+            other => Err(DeliveryError::UnknownChannel(other.to_string())),
         };
         let ok = outcome.is_ok();
         let mut conn = services.pool.get().await?;

@@ -6,18 +6,23 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::HashMap;
 
+use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{Release, ReleaseActivity, ReleasePhase};
 use crate::db::schema::{account_settings, approval_votes, release_activities, release_phases, releases};
+use crate::domain::engine::Node;
+use crate::domain::process::definition::ActivityKind;
 use crate::domain::process::time::parse_duration;
 use crate::domain::process::Definition;
+use crate::domain::release::State;
+use crate::domain::release::Status;
 use crate::ops::{outbox, OpError};
 
 pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<usize, OpError> {
     let waiting: Vec<(ReleaseActivity, Release)> = release_activities::table
         .inner_join(releases::table.on(releases::id.eq(release_activities::release_id)))
-        .filter(releases::state.eq("active"))
-        .filter(releases::status.eq_any(["Running", "OnHold"]))
-        .filter(release_activities::status.eq_any(["Running", "OnHold"]))
+        .filter(releases::state.eq(State::Active.as_str()))
+        .filter(releases::status.eq_any([Status::Running.as_str(), Status::OnHold.as_str()]))
+        .filter(release_activities::status.eq_any([Status::Running.as_str(), Status::OnHold.as_str()]))
         .filter(release_activities::kind.eq_any(["manual", "approval"]))
         .select((ReleaseActivity::as_select(), Release::as_select()))
         .load(conn)
@@ -27,7 +32,7 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
     let mut intervals: HashMap<i64, i64> = HashMap::new();
     for (a, r) in waiting {
         let Some(started) = a.started_at else { continue };
-        if a.kind == "approval" && a.status == "Running" {
+        if a.is_kind(ActivityKind::Approval) && a.node() == Node::Running {
             let minutes = match intervals.get(&r.account_id) {
                 Some(m) => *m,
                 None => {
@@ -65,15 +70,10 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
                     now,
                 )
                 .await?;
-                diesel::update(
-                    release_activities::table
-                        .filter(release_activities::release_id.eq(r.id))
-                        .filter(release_activities::phase_key.eq(&a.phase_key))
-                        .filter(release_activities::key.eq(&a.key)),
-                )
-                .set(release_activities::last_reminded_at.eq(now))
-                .execute(conn)
-                .await?;
+                diesel::update(activity_by_key(r.id, &a.phase_key, &a.key))
+                    .set(release_activities::last_reminded_at.eq(now))
+                    .execute(conn)
+                    .await?;
                 sent += 1;
             }
         }
@@ -113,15 +113,10 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
                         now,
                     )
                     .await?;
-                    diesel::update(
-                        release_activities::table
-                            .filter(release_activities::release_id.eq(r.id))
-                            .filter(release_activities::phase_key.eq(&a.phase_key))
-                            .filter(release_activities::key.eq(&a.key)),
-                    )
-                    .set(release_activities::escalation_level.eq(level + 1))
-                    .execute(conn)
-                    .await?;
+                    diesel::update(activity_by_key(r.id, &a.phase_key, &a.key))
+                        .set(release_activities::escalation_level.eq(level + 1))
+                        .execute(conn)
+                        .await?;
                     sent += 1;
                 }
             }

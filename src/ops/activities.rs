@@ -9,12 +9,15 @@ use serde_json::{json, Map, Value};
 
 use super::{Actor, OpError};
 use crate::db::audit::{self, NewEvent};
+use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{Release, ReleaseActivity};
 use crate::db::schema::{approval_votes, release_activities, releases};
 use crate::domain::engine::Node;
+use crate::domain::policy::Refusal;
 use crate::domain::policy::{self, Action, Binding};
 use crate::domain::process::definition::ActivityKind;
 use crate::domain::release::in_flight;
+use crate::domain::rule::RuleCode;
 use crate::domain::validate as fields;
 
 /// Marks a hold that waits for a release manager's failure decision.
@@ -93,53 +96,53 @@ impl Person<'_> {
 }
 
 fn is_decision_hold(a: &ReleaseActivity) -> bool {
-    a.status == "OnHold" && a.status_reason.as_deref().is_some_and(|r| r.starts_with(FAILED_PREFIX))
+    a.node() == Node::OnHold && a.status_reason.as_deref().is_some_and(|r| r.starts_with(FAILED_PREFIX))
 }
 
 /// Whether `verb` is open to this person on this activity now; `Err` says why not.
-pub fn may_act(person: &Person<'_>, r: &Release, a: &ReleaseActivity, verb: Verb) -> Result<(), String> {
+pub fn may_act(person: &Person<'_>, r: &Release, a: &ReleaseActivity, verb: Verb) -> Result<(), Refusal> {
     let kind = ActivityKind::parse(&a.kind).unwrap_or(ActivityKind::Manual);
     let scope = r.scope();
     if !in_flight(r.state(), r.status()) {
-        return Err(format!("The release is not in flight ({}, {}).", r.state(), r.status()));
+        return Err(Refusal(format!("The release is not in flight ({}, {}).", r.state(), r.status())));
     }
     match verb {
         Verb::Complete | Verb::Fail => {
             if kind != ActivityKind::Manual {
-                return Err(format!("Only manual activities are completed or failed by hand; this one is {}.", kind.as_str()));
+                return Err(Refusal(format!("Only manual activities are completed or failed by hand; this one is {}.", kind.as_str())));
             }
-            if a.status != "Running" {
-                return Err(format!("The activity is {}, not waiting for its owner.", a.status));
+            if a.node() != Node::Running {
+                return Err(Refusal(format!("The activity is {}, not waiting for its owner.", a.status)));
             }
             if !(person.owns(&a.owner) || policy::allows(person.bindings, Action::ActOnActivity, scope)) {
-                return Err(format!("Only its owner ({}) or a release manager of this release may do that.", a.owner));
+                return Err(Refusal(format!("Only its owner ({}) or a release manager of this release may do that.", a.owner)));
             }
         }
         Verb::Approve | Verb::Reject => {
             if kind != ActivityKind::Approval {
-                return Err("Only approval activities take votes.".into());
+                return Err(Refusal("Only approval activities take votes.".into()));
             }
-            if !(a.status == "Running" || (a.status == "OnHold" && !is_decision_hold(a))) {
-                return Err(format!("The approval is {}, not open for votes.", a.status));
+            if !(a.node() == Node::Running || (a.node() == Node::OnHold && !is_decision_hold(a))) {
+                return Err(Refusal(format!("The approval is {}, not open for votes.", a.status)));
             }
             if !a.eligible.contains(&person.user_id) && !person.delegating_for.iter().any(|u| a.eligible.contains(u)) {
                 let separated = Some(person.user_id) == r.owner_id || Some(person.user_id) == r.created_by;
-                return Err(if separated {
+                return Err(Refusal(if separated {
                     "You are not an eligible approver: separation of duties excludes the release's creator and release manager.".into()
                 } else {
                     "You are not an eligible approver of this activity.".into()
-                });
+                }));
             }
         }
         Verb::Retry | Verb::Ignore | Verb::Fix => {
             if !policy::allows(person.bindings, Action::DecideFailure, scope) {
-                return Err("Only a release manager of this release decides on failures.".into());
+                return Err(Refusal("Only a release manager of this release decides on failures.".into()));
             }
             if !is_decision_hold(a) {
-                return Err(format!("The activity is {}, not waiting for a failure decision.", a.status));
+                return Err(Refusal(format!("The activity is {}, not waiting for a failure decision.", a.status)));
             }
             if kind == ActivityKind::Approval && verb != Verb::Retry {
-                return Err("Approvals cannot be ignored or marked fixed: retry (a new round), roll back or abort.".into());
+                return Err(Refusal("Approvals cannot be ignored or marked fixed: retry (a new round), roll back or abort.".into()));
             }
         }
     }
@@ -162,21 +165,16 @@ async fn update_activity(
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
     let finished = status.is_finished().then_some(now);
-    diesel::update(
-        release_activities::table
-            .filter(release_activities::release_id.eq(r.id))
-            .filter(release_activities::phase_key.eq(&a.phase_key))
-            .filter(release_activities::key.eq(&a.key)),
-    )
-    .set((
-        release_activities::status.eq(status.as_str()),
-        release_activities::status_reason.eq(reason),
-        release_activities::finished_at.eq(finished),
-        release_activities::last_actor.eq(actor),
-        release_activities::note.eq(note),
-    ))
-    .execute(conn)
-    .await
+    diesel::update(activity_by_key(r.id, &a.phase_key, &a.key))
+        .set((
+            release_activities::status.eq(status.as_str()),
+            release_activities::status_reason.eq(reason),
+            release_activities::finished_at.eq(finished),
+            release_activities::last_actor.eq(actor),
+            release_activities::note.eq(note),
+        ))
+        .execute(conn)
+        .await
 }
 
 /// A failure by its `on_failure`: ignore → Failed (counts as done), fail → Failed (the release
@@ -205,14 +203,8 @@ pub async fn act(
 ) -> Result<Release, OpError> {
     conn.transaction(async |conn| {
         let r = Release::lock(conn, person.actor.account_id, release_id).await?;
-        let a: ReleaseActivity = release_activities::table
-            .filter(release_activities::release_id.eq(r.id))
-            .filter(release_activities::phase_key.eq(phase))
-            .filter(release_activities::key.eq(key))
-            .select(ReleaseActivity::as_select())
-            .first(conn)
-            .await?;
-        may_act(person, &r, &a, verb).map_err(OpError::Forbidden)?;
+        let a: ReleaseActivity = activity_by_key(r.id, phase, key).select(ReleaseActivity::as_select()).first(conn).await?;
+        may_act(person, &r, &a, verb)?;
         let label = person.actor.label.clone();
         let mut event_reason: Option<String> = None;
         let mut details = json!({"attempt": a.attempts});
@@ -221,15 +213,10 @@ pub async fn act(
                 let outputs = input.outputs.clone().unwrap_or_default();
                 let mut merged = a.outputs.as_object().cloned().unwrap_or_default();
                 merged.extend(outputs);
-                diesel::update(
-                    release_activities::table
-                        .filter(release_activities::release_id.eq(r.id))
-                        .filter(release_activities::phase_key.eq(phase))
-                        .filter(release_activities::key.eq(key)),
-                )
-                .set(release_activities::outputs.eq(Value::Object(merged)))
-                .execute(conn)
-                .await?;
+                diesel::update(activity_by_key(r.id, phase, key))
+                    .set(release_activities::outputs.eq(Value::Object(merged)))
+                    .execute(conn)
+                    .await?;
                 update_activity(conn, &r, &a, Node::Success, None, &label, input.comment.as_deref(), now).await?;
                 crate::ops::results::record_results(conn, &r, phase, key, now).await?;
                 details["comment"] = json!(input.comment);
@@ -361,7 +348,7 @@ pub async fn roll_back(
         }
         if !in_flight(r.state(), r.status()) {
             return Err(OpError::Rule {
-                code: "not_in_flight",
+                code: RuleCode::NotInFlight,
                 message: format!("The release is not in flight ({}).", r.status()),
                 field: None,
             });
@@ -373,19 +360,14 @@ pub async fn roll_back(
             .load(conn)
             .await?;
         for a in held.iter().filter(|a| is_decision_hold(a)) {
-            diesel::update(
-                release_activities::table
-                    .filter(release_activities::release_id.eq(r.id))
-                    .filter(release_activities::phase_key.eq(&a.phase_key))
-                    .filter(release_activities::key.eq(&a.key)),
-            )
-            .set((
-                release_activities::status.eq("Failed"),
-                release_activities::on_failure.eq("fail"),
-                release_activities::finished_at.eq(now),
-            ))
-            .execute(conn)
-            .await?;
+            diesel::update(activity_by_key(r.id, &a.phase_key, &a.key))
+                .set((
+                    release_activities::status.eq("Failed"),
+                    release_activities::on_failure.eq("fail"),
+                    release_activities::finished_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
         }
         diesel::update(releases::table.find(r.id)).set(releases::failing.eq(true)).execute(conn).await?;
         audit::append(conn, NewEvent::release(&r, actor.label.clone(), "release.rollback").with_reason(reason.clone()), now).await?;

@@ -9,6 +9,7 @@ use crate::db::audit::{self, NewEvent};
 use crate::db::models::accounts::Organization;
 use crate::db::models::catalog::{Environment, EnvironmentChanges, Group, GroupWithMembers, Service};
 use crate::db::models::users::User;
+use crate::domain::rule::RuleCode;
 use crate::domain::validate::{self, FieldErrors};
 
 fn event(actor: &Actor, action: &str, subject: String) -> NewEvent {
@@ -66,7 +67,7 @@ pub async fn delete_org(conn: &mut AsyncPgConnection, actor: &Actor, id: i64, no
 fn in_use(e: diesel::result::Error, what: &str, name: &str) -> OpError {
     match e {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _) => OpError::Rule {
-            code: "delete_refused",
+            code: RuleCode::DeleteRefused,
             message: format!("The {what} {name:?} is still in use and cannot be deleted."),
             field: None,
         },

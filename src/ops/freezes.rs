@@ -13,6 +13,7 @@ use crate::db::audit::{self, NewEvent};
 use crate::db::models::releases::Release;
 use crate::db::schema::{freeze_overrides, freeze_windows};
 use crate::domain::process::time::parse_duration;
+use crate::domain::rule::RuleCode;
 use crate::domain::schedule::occurrences;
 use crate::domain::validate::{self as fields, FieldErrors};
 
@@ -133,7 +134,7 @@ pub async fn create(conn: &mut AsyncPgConnection, actor: &Actor, input: &FreezeI
     };
     errors.into_result()?;
     let (Some(reason), Some(zone), Some(starts)) = (reason, zone, starts) else {
-        return Err(OpError::Unexpected("checked freeze incomplete".into()));
+        return Err(OpError::Unexpected(anyhow::anyhow!("checked freeze incomplete")));
     };
     conn.transaction(async |conn| {
         let row: FreezeWindow = diesel::insert_into(freeze_windows::table)
@@ -188,7 +189,7 @@ pub async fn override_for(
         let r = Release::lock(conn, actor.account_id, release_id).await?;
         if r.release_type != "hotfix" {
             return Err(OpError::Rule {
-                code: "not_hotfix",
+                code: RuleCode::NotHotfix,
                 message: "Only hotfix releases may be let through a freeze.".into(),
                 field: None,
             });

@@ -18,6 +18,7 @@ pub mod status_links;
 pub mod users;
 pub mod work;
 
+use crate::domain::rule::RuleCode;
 use crate::domain::validate::FieldErrors;
 
 /// Who performs an operation, as written on the audit trail.
@@ -61,7 +62,7 @@ pub enum OpError {
     #[error("{message}")]
     Conflict { message: String },
     #[error("{message}")]
-    Rule { code: &'static str, message: String, field: Option<&'static str> },
+    Rule { code: RuleCode, message: String, field: Option<&'static str> },
     /// The text could not be read: names the line (YAML) or the field (JSON).
     #[error("{message}")]
     Parse { field: Option<String>, message: String },
@@ -70,8 +71,9 @@ pub enum OpError {
     Definition(Vec<crate::domain::process::DefinitionError>),
     #[error(transparent)]
     Db(diesel::result::Error),
-    #[error("{0}")]
-    Unexpected(String),
+    /// Something that should not happen; the cause is kept for the log.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
 }
 
 impl From<diesel::result::Error> for OpError {

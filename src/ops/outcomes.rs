@@ -8,12 +8,15 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::db::audit::{self, NewEvent};
+use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{self as rows, Release, ReleaseActivity};
 use crate::db::schema::{release_activities, releases, webhook_attempts};
 use crate::domain::engine::Node;
 use crate::domain::process::definition::RetryDef;
 use crate::domain::process::template::to_text;
 use crate::domain::process::time::parse_duration;
+use crate::domain::release::LinkKind;
+use crate::domain::rule::RuleCode;
 use crate::ops::OpError;
 use crate::security::sha256_hex;
 
@@ -43,22 +46,17 @@ pub async fn succeed(
 ) -> Result<(), OpError> {
     let mut merged = row.outputs.as_object().cloned().unwrap_or_default();
     merged.extend(outputs.clone());
-    diesel::update(
-        release_activities::table
-            .filter(release_activities::release_id.eq(r.id))
-            .filter(release_activities::phase_key.eq(&row.phase_key))
-            .filter(release_activities::key.eq(&row.key)),
-    )
-    .set((
-        release_activities::status.eq(Node::Success.as_str()),
-        release_activities::outputs.eq(Value::Object(merged)),
-        release_activities::finished_at.eq(now),
-        release_activities::status_reason.eq(None::<String>),
-        release_activities::wake_at.eq(None::<DateTime<Utc>>),
-        release_activities::last_actor.eq(actor),
-    ))
-    .execute(conn)
-    .await?;
+    diesel::update(activity_by_key(r.id, &row.phase_key, &row.key))
+        .set((
+            release_activities::status.eq(Node::Success.as_str()),
+            release_activities::outputs.eq(Value::Object(merged)),
+            release_activities::finished_at.eq(now),
+            release_activities::status_reason.eq(None::<String>),
+            release_activities::wake_at.eq(None::<DateTime<Utc>>),
+            release_activities::last_actor.eq(actor),
+        ))
+        .execute(conn)
+        .await?;
     crate::ops::results::record_results(conn, r, &row.phase_key, &row.key, now).await?;
     event(conn, r, actor, "activity.success", format!("activity:{}.{}", row.phase_key, row.key), None, json!({"outputs": outputs}), now)
         .await?;
@@ -88,41 +86,31 @@ pub async fn attempt_failed(
         let backoff = parse_duration(&retry.backoff).unwrap_or(TimeDelta::seconds(30));
         let next = row.attempts + 1;
         let due = now + backoff;
-        diesel::update(
-            release_activities::table
-                .filter(release_activities::release_id.eq(r.id))
-                .filter(release_activities::phase_key.eq(&row.phase_key))
-                .filter(release_activities::key.eq(&row.key)),
-        )
-        .set((
-            release_activities::attempts.eq(next),
-            release_activities::status_reason.eq(format!(
-                "attempt {} failed: {message}; attempt {next} at {}",
-                row.attempts,
-                due.format("%H:%M:%S UTC")
-            )),
-            release_activities::wake_at.eq(None::<DateTime<Utc>>),
-        ))
-        .execute(conn)
-        .await?;
+        diesel::update(activity_by_key(r.id, &row.phase_key, &row.key))
+            .set((
+                release_activities::attempts.eq(next),
+                release_activities::status_reason.eq(format!(
+                    "attempt {} failed: {message}; attempt {next} at {}",
+                    row.attempts,
+                    due.format("%H:%M:%S UTC")
+                )),
+                release_activities::wake_at.eq(None::<DateTime<Utc>>),
+            ))
+            .execute(conn)
+            .await?;
         crate::db::models::webhook_attempts::enqueue(conn, r, &row.phase_key, &row.key, next, due, now).await?;
         return Ok(());
     }
     let (status, reason) = crate::ops::activities::failed_status(row, message);
-    diesel::update(
-        release_activities::table
-            .filter(release_activities::release_id.eq(r.id))
-            .filter(release_activities::phase_key.eq(&row.phase_key))
-            .filter(release_activities::key.eq(&row.key)),
-    )
-    .set((
-        release_activities::status.eq(status.as_str()),
-        release_activities::status_reason.eq(&reason),
-        release_activities::finished_at.eq(status.is_finished().then_some(now)),
-        release_activities::wake_at.eq(None::<DateTime<Utc>>),
-    ))
-    .execute(conn)
-    .await?;
+    diesel::update(activity_by_key(r.id, &row.phase_key, &row.key))
+        .set((
+            release_activities::status.eq(status.as_str()),
+            release_activities::status_reason.eq(&reason),
+            release_activities::finished_at.eq(status.is_finished().then_some(now)),
+            release_activities::wake_at.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)
+        .await?;
     event(
         conn,
         r,
@@ -187,16 +175,10 @@ pub async fn callback(conn: &mut AsyncPgConnection, token: &str, body: CallbackB
                 message: format!("Release #{} is no longer running ({}); the callback is refused.", r.id, r.status()),
             });
         }
-        let row: ReleaseActivity = release_activities::table
-            .filter(release_activities::release_id.eq(r.id))
-            .filter(release_activities::phase_key.eq(&phase))
-            .filter(release_activities::key.eq(&key))
-            .select(ReleaseActivity::as_select())
-            .first(conn)
-            .await?;
-        if state != "sent" || row.status != "Running" || row.attempts != attempt {
+        let row: ReleaseActivity = activity_by_key(r.id, &phase, &key).select(ReleaseActivity::as_select()).first(conn).await?;
+        if state != "sent" || row.node() != Node::Running || row.attempts != attempt {
             return Err(OpError::Rule {
-                code: "callback_expired",
+                code: RuleCode::CallbackExpired,
                 message: "This callback URL has expired: its attempt timed out or was replaced by a retry.".into(),
                 field: None,
             });
@@ -237,7 +219,7 @@ pub async fn child_finished(
     status: crate::domain::release::Status,
     now: DateTime<Utc>,
 ) -> Result<(), OpError> {
-    let parent_link = rows::links_from(conn, child.id).await?.into_iter().find(|l| l.kind == "subprocess_of");
+    let parent_link = rows::links_from(conn, child.id).await?.into_iter().find(|l| l.is(LinkKind::SubprocessOf));
     let Some(link) = parent_link else { return Ok(()) };
     let parent: Release = releases::table.find(link.target_id).select(Release::as_select()).for_update().first(conn).await?;
     if !crate::domain::release::in_flight(parent.state(), parent.status()) {

@@ -12,6 +12,7 @@ use crate::db::models::users::User;
 use crate::domain::process::definition::{parse_value, parse_yaml, Definition};
 use crate::domain::process::inputs::{check_values, Catalog};
 use crate::domain::process::validate::{mentions, validate};
+use crate::domain::rule::RuleCode;
 use crate::domain::validate::{self as fields, FieldErrors};
 use crate::security::SecretBox;
 
@@ -193,7 +194,8 @@ pub async fn load(conn: &mut AsyncPgConnection, process: &Process, version: Opti
         return Err(OpError::NotFound);
     }
     let row = ProcessVersion::find(conn, process.account_id, process.id, version).await?;
-    let def = parse_value(row.definition).map_err(|e| OpError::Unexpected(format!("stored definition unreadable: {e}")))?;
+    let def =
+        parse_value(row.definition).map_err(|e| OpError::Unexpected(anyhow::Error::new(e).context("stored definition unreadable")))?;
     Ok((version, def))
 }
 
@@ -254,7 +256,7 @@ pub async fn save_input_set(
     let mut errors = FieldErrors::new();
     let name = errors.check("name", fields::name(&input.name));
     if process.latest_version < 1 {
-        return Err(OpError::Rule { code: "no_version", message: "Save the process before adding input sets.".into(), field: None });
+        return Err(OpError::Rule { code: RuleCode::NoVersion, message: "Save the process before adding input sets.".into(), field: None });
     }
     let (_, def) = load(conn, process, None).await?;
     let kept: Map<String, Value> = values

@@ -8,6 +8,7 @@ use super::{Actor, OpError};
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::accounts::{set_account_time_zone, AccountSettings, SettingsChanges};
 
+use crate::domain::rule::RuleCode;
 use crate::domain::validate::{self, FieldErrors};
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -74,7 +75,7 @@ pub async fn update_settings(
             let busy = crate::ops::releases::other_level_busy(conn, account_id, level).await?;
             if busy > 0 {
                 return Err(OpError::Rule {
-                    code: "release_level",
+                    code: RuleCode::ReleaseLevel,
                     message: format!(
                         "The release level cannot switch to {level}: {busy} release(s) of the other level are drafts or in flight."
                     ),

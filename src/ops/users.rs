@@ -9,6 +9,7 @@ use crate::db::audit::{self, NewEvent};
 use crate::db::models::accounts::Organization;
 use crate::db::models::users::{self as rows, User};
 use crate::domain::policy::{OrgRule, Role};
+use crate::domain::rule::RuleCode;
 use crate::domain::validate::{self, FieldErrors};
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -73,7 +74,9 @@ pub async fn create_user(conn: &mut AsyncPgConnection, actor: &Actor, input: &Ne
     let (Some(email), Some(name), Some(password), Some((role, org_id))) = (email, name, password, role) else {
         return Err(OpError::Invalid(errors));
     };
-    let hash = crate::security::hash_password(password).await.map_err(|e| OpError::Unexpected(e.to_string()))?;
+    let hash = crate::security::hash_password(password)
+        .await
+        .map_err(|e| OpError::Unexpected(anyhow::Error::new(e).context("hashing a password")))?;
     let account_id = actor.account_id;
     conn.transaction(async |conn| {
         let user = User::create(conn, account_id, &email, &name, &hash, now)
@@ -103,7 +106,7 @@ pub async fn set_disabled(
     conn.transaction(async |conn| {
         let user = User::find(conn, account_id, user_id).await?;
         if disabled && actor.user_id == Some(user.id) {
-            return Err(OpError::Rule { code: "self_disable", message: "You cannot disable your own account.".into(), field: None });
+            return Err(OpError::Rule { code: RuleCode::SelfDisable, message: "You cannot disable your own account.".into(), field: None });
         }
         User::set_disabled(conn, account_id, user.id, disabled.then_some(now), now).await?;
         if disabled {
@@ -126,7 +129,9 @@ pub async fn reset_password(
     now: DateTime<Utc>,
 ) -> Result<(), OpError> {
     let password = validate::password(password).map_err(|m| OpError::invalid("password", m))?;
-    let hash = crate::security::hash_password(password).await.map_err(|e| OpError::Unexpected(e.to_string()))?;
+    let hash = crate::security::hash_password(password)
+        .await
+        .map_err(|e| OpError::Unexpected(anyhow::Error::new(e).context("hashing a password")))?;
     let account_id = actor.account_id;
     conn.transaction(async |conn| {
         let user = User::find(conn, account_id, user_id).await?;
@@ -177,7 +182,7 @@ pub async fn remove_role(conn: &mut AsyncPgConnection, actor: &Actor, binding_id
         };
         if role == "account_admin" && rows::count_admins(conn, account_id).await? == 0 {
             return Err(OpError::Rule {
-                code: "last_admin",
+                code: RuleCode::LastAdmin,
                 message: "The account needs at least one active account admin.".into(),
                 field: None,
             });
@@ -252,7 +257,8 @@ pub async fn change_password(
         errors.add("current_password", "is not your current password");
     }
     let Some(new) = new.filter(|_| errors.is_empty()) else { return Err(OpError::Invalid(errors)) };
-    let hash = crate::security::hash_password(new).await.map_err(|e| OpError::Unexpected(e.to_string()))?;
+    let hash =
+        crate::security::hash_password(new).await.map_err(|e| OpError::Unexpected(anyhow::Error::new(e).context("hashing a password")))?;
     conn.transaction(async |conn| {
         User::set_password_hash(conn, user.id, &hash, now).await?;
         rows::revoke_user_sessions(conn, user.id, now).await?;

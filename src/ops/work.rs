@@ -6,7 +6,11 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::models::releases::{Release, ReleaseActivity};
 use crate::db::schema::{approval_votes, notifications, release_activities, releases};
+use crate::domain::engine::Node;
 use crate::domain::policy::Binding;
+use crate::domain::process::definition::ActivityKind;
+use crate::domain::release::State;
+use crate::domain::release::Status;
 use crate::ops::activities::{self as acts, may_act, Person, Verb};
 use crate::ops::{Actor, OpError};
 
@@ -37,8 +41,8 @@ pub async fn waiting_for(
     let waiting: Vec<(ReleaseActivity, Release)> = release_activities::table
         .inner_join(releases::table.on(releases::id.eq(release_activities::release_id)))
         .filter(releases::account_id.eq(actor.account_id))
-        .filter(releases::state.eq("active"))
-        .filter(release_activities::status.eq_any(["Running", "OnHold"]))
+        .filter(releases::state.eq(State::Active.as_str()))
+        .filter(release_activities::status.eq_any([Status::Running.as_str(), Status::OnHold.as_str()]))
         .filter(release_activities::kind.eq_any(["manual", "approval"]).or(release_activities::status.eq("OnHold")))
         .order(release_activities::started_at.asc())
         .select((ReleaseActivity::as_select(), Release::as_select()))
@@ -54,7 +58,7 @@ pub async fn waiting_for(
             Some(("group", g)) => person.groups.iter().any(|x| x == g),
             _ => false,
         };
-        if a.kind == "manual" && a.status == "Running" && !mine(&a.owner) {
+        if a.is_kind(ActivityKind::Manual) && a.node() == Node::Running && !mine(&a.owner) {
             allowed.retain(|v| *v != "complete" && *v != "fail");
         }
         if allowed.contains(&"approve") {

@@ -6,6 +6,7 @@ use askama::Template;
 use serde_json::json;
 
 use crate::domain::policy::Refusal;
+use crate::domain::rule::RuleCode;
 use crate::domain::validate::FieldErrors;
 use crate::ops::OpError;
 
@@ -26,7 +27,7 @@ pub enum AppError {
     #[error("{message}")]
     Conflict { field: Option<String>, message: String },
     #[error("{message}")]
-    Rule { code: String, field: Option<String>, message: String },
+    Rule { code: RuleCode, field: Option<String>, message: String },
     #[error("Too many failed log-ins; try again in {retry_after} seconds")]
     TooManyRequests { retry_after: i64 },
     #[error("The request body is larger than {limit} bytes")]
@@ -65,12 +66,12 @@ impl From<OpError> for AppError {
             OpError::NotFound => AppError::NotFound,
             OpError::Forbidden(m) => AppError::Forbidden(m),
             OpError::Duplicate { field, message } => AppError::Conflict { field: Some(field.to_string()), message },
-            OpError::Rule { code, message, field } => AppError::Rule { code: code.to_string(), field: field.map(str::to_string), message },
+            OpError::Rule { code, message, field } => AppError::Rule { code, field: field.map(str::to_string), message },
             OpError::Parse { field, message } => AppError::BadRequest { field, message },
             OpError::Conflict { message } => AppError::Conflict { field: None, message },
             OpError::Definition(errors) => AppError::Definition(errors),
             OpError::Db(e) => AppError::Unexpected(e.into()),
-            OpError::Unexpected(m) => AppError::Unexpected(anyhow::anyhow!(m)),
+            OpError::Unexpected(e) => AppError::Unexpected(e),
         }
     }
 }
@@ -88,7 +89,7 @@ impl AppError {
             AppError::BadRequest { .. } => "bad_request",
             AppError::Invalid(_) => "invalid",
             AppError::Conflict { .. } => "conflict",
-            AppError::Rule { code, .. } => code,
+            AppError::Rule { code, .. } => code.as_str(),
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::Definition(errors) => errors.first().map_or("invalid", |e| e.code),

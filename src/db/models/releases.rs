@@ -6,7 +6,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::db::schema::{release_activities, release_links, release_phases, releases};
+use crate::domain::engine::Node;
 use crate::domain::policy::Scope;
+use crate::domain::process::definition::ActivityKind;
+use crate::domain::release::LinkKind;
 use crate::domain::release::{State, Status};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -235,6 +238,33 @@ pub struct ReleaseActivity {
     pub escalation_level: i32,
 }
 
+impl ReleaseActivity {
+    pub fn node(&self) -> Node {
+        Node::parse(&self.status)
+    }
+
+    pub fn is_kind(&self, kind: ActivityKind) -> bool {
+        ActivityKind::parse(&self.kind) == Some(kind)
+    }
+}
+
+/// One activity of a release, by (phase key, activity key).
+pub type ActivityByKey<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<release_activities::table, diesel::dsl::Eq<release_activities::release_id, i64>>,
+        diesel::dsl::Eq<release_activities::phase_key, &'a str>,
+    >,
+    diesel::dsl::Eq<release_activities::key, &'a str>,
+>;
+
+/// The query of one activity of a release (to read or update it).
+pub fn activity_by_key<'a>(release_id: i64, phase: &'a str, key: &'a str) -> ActivityByKey<'a> {
+    release_activities::table
+        .filter(release_activities::release_id.eq(release_id))
+        .filter(release_activities::phase_key.eq(phase))
+        .filter(release_activities::key.eq(key))
+}
+
 /// Replaces a release's phase and activity copies (at creation, owner change, rebase).
 pub async fn replace_tree(
     conn: &mut AsyncPgConnection,
@@ -289,6 +319,12 @@ pub struct ReleaseLink {
     pub release_id: i64,
     pub kind: String,
     pub target_id: i64,
+}
+
+impl ReleaseLink {
+    pub fn is(&self, kind: LinkKind) -> bool {
+        self.kind == kind.as_str()
+    }
 }
 
 pub async fn add_link(conn: &mut AsyncPgConnection, account_id: i64, release_id: i64, kind: &str, target_id: i64) -> QueryResult<usize> {

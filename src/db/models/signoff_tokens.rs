@@ -5,7 +5,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use crate::db::models::releases::activity_by_key;
 use crate::db::schema::{release_activities, signoff_tokens};
+use crate::domain::engine::Node;
 use crate::security::{random_token, sha256_hex};
 
 pub use crate::domain::signoff::{LinkState, LINK_DAYS};
@@ -101,14 +103,11 @@ pub async fn check(
     } else if t.expires_at <= now {
         LinkState::Expired
     } else {
-        let (status, attempts): (String, i32) = release_activities::table
-            .filter(release_activities::release_id.eq(t.release_id))
-            .filter(release_activities::phase_key.eq(&t.phase_key))
-            .filter(release_activities::key.eq(&t.activity_key))
+        let (status, attempts): (String, i32) = activity_by_key(t.release_id, &t.phase_key, &t.activity_key)
             .select((release_activities::status, release_activities::attempts))
             .first(conn)
             .await?;
-        if status != "Running" || attempts != t.round {
+        if Node::parse(&status) != Node::Running || attempts != t.round {
             LinkState::Decided
         } else {
             LinkState::Valid

@@ -8,7 +8,10 @@ use serde_json::json;
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::releases::{self as rows, Release};
 use crate::db::schema::{audit_events, releases, sweep_runs};
+use crate::domain::release::State;
+use crate::domain::release::Status;
 use crate::domain::release::{self as rules, Deletion, DeletionFacts};
+use crate::domain::rule::RuleCode;
 use crate::ops::{Actor, OpError};
 
 /// What a deletion did: for a draft, the links that pointed at it and were removed.
@@ -38,7 +41,7 @@ pub async fn delete(
             now,
             retention_days,
         };
-        let how = rules::deletion(&facts).map_err(|reason| OpError::Rule { code: "delete_refused", message: format!("Release #{} cannot be deleted: {reason}", release.id), field: None })?;
+        let how = rules::deletion(&facts).map_err(|reason| OpError::Rule { code: RuleCode::DeleteRefused, message: format!("Release #{} cannot be deleted: {reason}", release.id), field: None })?;
         match how {
             Deletion::Draft => {
                 rows::remove_links_to(conn, release.id).await?;
@@ -114,8 +117,8 @@ pub async fn retention_sweep(conn: &mut AsyncPgConnection, days: u32, now: DateT
         let finished = ["Success", "PartialSuccess", "Failed", "RolledBack", "Aborted"];
         let due: Vec<Release> = releases::table
             .filter(
-                (releases::state.eq("active").and(releases::status.eq_any(finished)).and(releases::finished_at.lt(limit)))
-                    .or(releases::state.eq("draft").and(releases::schedule_end.lt(limit))),
+                (releases::state.eq(State::Active.as_str()).and(releases::status.eq_any(finished)).and(releases::finished_at.lt(limit)))
+                    .or(releases::state.eq(State::Draft.as_str()).and(releases::schedule_end.lt(limit))),
             )
             .for_update()
             .skip_locked()
@@ -129,7 +132,7 @@ pub async fn retention_sweep(conn: &mut AsyncPgConnection, days: u32, now: DateT
             }
             diesel::update(releases::table.find(r.id))
                 .set((
-                    releases::state.eq("archived"),
+                    releases::state.eq(State::Archived.as_str()),
                     releases::archived_at.eq(now),
                     releases::lock_version.eq(releases::lock_version + 1),
                     releases::updated_at.eq(now),
@@ -160,7 +163,9 @@ pub async fn retention_sweep(conn: &mut AsyncPgConnection, days: u32, now: DateT
 pub async fn other_level_busy(conn: &mut AsyncPgConnection, account_id: i64, new_level: &str) -> QueryResult<i64> {
     let base = releases::table
         .filter(releases::account_id.eq(account_id))
-        .filter(releases::state.eq("draft").or(releases::state.eq("active").and(releases::status.eq_any(["Running", "OnHold"]))))
+        .filter(releases::state.eq(State::Draft.as_str()).or(
+            releases::state.eq(State::Active.as_str()).and(releases::status.eq_any([Status::Running.as_str(), Status::OnHold.as_str()])),
+        ))
         .into_boxed();
     let q = if new_level == "account" { base.filter(releases::org_id.is_not_null()) } else { base.filter(releases::org_id.is_null()) };
     q.count().get_result(conn).await

@@ -13,6 +13,7 @@ use crate::db::schema::audit_events;
 use crate::domain::policy::{self, Action};
 use crate::domain::process::Definition;
 use crate::domain::release::{self as rules, LinkKind, State};
+use crate::domain::rule::RuleCode;
 use crate::ops::calendar::warn_conflicts;
 use crate::ops::processes::{self as processes_ops};
 use crate::ops::{Actor, OpError, Requester};
@@ -139,7 +140,7 @@ pub async fn edit_draft(
     policy::require(who.bindings, Action::EditDraft, release.scope())?;
     if release.state() != State::Draft {
         return Err(OpError::Rule {
-            code: "not_draft",
+            code: RuleCode::NotDraft,
             field: None,
             message: format!("Only drafts can be edited; this release is {}.", release.state()),
         });
@@ -217,7 +218,7 @@ pub async fn update(
             let current = Release::lock(conn, actor.account_id, release_id).await?;
             if current.state() != State::Draft {
                 return Err(OpError::Rule {
-                    code: "not_draft",
+                    code: RuleCode::NotDraft,
                     message: format!("Only drafts can be edited; this release is {}.", current.state()),
                     field: None,
                 });
@@ -295,7 +296,7 @@ pub async fn rebase(
     let process = Process::find(conn, actor.account_id, current.process_id).await?;
     if process.latest_version == current.process_version {
         return Err(OpError::Rule {
-            code: "up_to_date",
+            code: RuleCode::UpToDate,
             message: format!("The draft already uses the newest version ({}).", process.latest_version),
             field: None,
         });

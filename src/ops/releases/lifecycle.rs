@@ -14,6 +14,7 @@ use crate::db::schema::releases;
 use crate::domain::process::validate::mentions;
 use crate::domain::process::Definition;
 use crate::domain::release::{self as rules, LinkKind, State, Status};
+use crate::domain::rule::RuleCode;
 use crate::domain::validate::{self as fields};
 use crate::ops::{outbox, Actor, OpError};
 
@@ -29,7 +30,7 @@ pub(super) async fn activation_problems(
     if release.owner_id.is_none() {
         problems.push("the release has no release manager".into());
     }
-    for link in rows::links_from(conn, release.id).await?.iter().filter(|l| l.kind == "depends_on") {
+    for link in rows::links_from(conn, release.id).await?.iter().filter(|l| l.is(LinkKind::DependsOn)) {
         let target = Release::find(conn, release.account_id, link.target_id).await?;
         if !(target.state() != State::Draft && target.status().is_finished()) {
             problems.push(format!(
@@ -68,7 +69,7 @@ pub(super) async fn activate_locked(
 ) -> Result<Release, OpError> {
     if release.state() != State::Draft {
         return Err(OpError::Rule {
-            code: "not_draft",
+            code: RuleCode::NotDraft,
             message: format!("Only drafts can be activated; this release is {}.", release.state()),
             field: None,
         });
@@ -76,7 +77,7 @@ pub(super) async fn activate_locked(
     let def = pinned_definition(conn, &release).await?;
     let (problems, missing) = activation_problems(conn, &release, &def).await?;
     if !problems.is_empty() {
-        let code = if missing.is_empty() { "activation_refused" } else { "missing_inputs" };
+        let code = if missing.is_empty() { RuleCode::ActivationRefused } else { RuleCode::MissingInputs };
         let field = if missing.is_empty() { None } else { Some("inputs") };
         return Err(OpError::Rule { code, message: format!("The release cannot start: {}.", problems.join("; ")), field });
     }
@@ -162,7 +163,7 @@ pub async fn run_now(
         let release = Release::lock(conn, actor.account_id, release_id).await?;
         let Some(original) = release.schedule_start else {
             return Err(OpError::Rule {
-                code: "not_scheduled",
+                code: RuleCode::NotScheduled,
                 message: "Run now is for scheduled drafts; activate this one instead.".into(),
                 field: None,
             });
@@ -178,7 +179,7 @@ pub async fn run_now(
 pub async fn activation_sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<usize, OpError> {
     conn.transaction(async |conn| {
         let due: Vec<Release> = releases::table
-            .filter(releases::state.eq("draft"))
+            .filter(releases::state.eq(State::Draft.as_str()))
             .filter(releases::schedule_start.le(now))
             .order(releases::schedule_start)
             .limit(100)
@@ -244,7 +245,7 @@ pub async fn abort(
         let release = Release::lock(conn, actor.account_id, release_id).await?;
         if !rules::in_flight(release.state(), release.status()) {
             return Err(OpError::Rule {
-                code: "not_in_flight",
+                code: RuleCode::NotInFlight,
                 message: format!("Only a running or held release can be aborted; this one is {} ({}).", release.state(), release.status()),
                 field: None,
             });
@@ -291,7 +292,7 @@ pub async fn restart(conn: &mut AsyncPgConnection, actor: &Actor, release_id: i6
         let source = Release::lock(conn, actor.account_id, release_id).await?;
         if source.state() == State::Draft || rules::in_flight(source.state(), source.status()) {
             return Err(OpError::Rule {
-                code: "not_finished",
+                code: RuleCode::NotFinished,
                 message: "Only a finished or aborted release can be restarted; edit or abort this one instead.".into(),
                 field: None,
             });

@@ -18,6 +18,7 @@ use crate::domain::process::template::to_text;
 use crate::domain::process::validate::check_principal;
 use crate::domain::process::Definition;
 use crate::domain::release::{self as rules, LinkKind, ReleaseType};
+use crate::domain::rule::RuleCode;
 use crate::domain::validate::{self as fields, FieldErrors};
 use crate::ops::processes::{self as processes_ops, MASK};
 use crate::ops::{Actor, OpError};
@@ -108,14 +109,14 @@ pub async fn prepare(
     match (settings.release_level.as_str(), org_id) {
         ("account", Some(_)) => {
             return Err(OpError::Rule {
-                code: "release_level",
+                code: RuleCode::ReleaseLevel,
                 message: "This account runs account-level releases (setting release_level = account): leave out the organization.".into(),
                 field: Some("org"),
             })
         }
         ("organization", None) if errors.get("org").is_none() => {
             return Err(OpError::Rule {
-                code: "release_level",
+                code: RuleCode::ReleaseLevel,
                 message: "This account runs organization-level releases (setting release_level = organization): name the organization."
                     .into(),
                 field: Some("org"),
@@ -312,11 +313,11 @@ pub async fn prepare(
     };
     let depends_on: Vec<i64> = match input.links.as_ref().and_then(|l| l.depends_on.clone()) {
         Some(d) => d,
-        None => base_links.iter().filter(|l| l.kind == "depends_on").map(|l| l.target_id).collect(),
+        None => base_links.iter().filter(|l| l.is(LinkKind::DependsOn)).map(|l| l.target_id).collect(),
     };
     let hotfix_for: Option<i64> = match input.links.as_ref().and_then(|l| l.hotfix_for) {
         Some(h) => h,
-        None => base_links.iter().find(|l| l.kind == "hotfix_for").map(|l| l.target_id),
+        None => base_links.iter().find(|l| l.is(LinkKind::HotfixFor)).map(|l| l.target_id),
     };
     for (kind, field, target) in depends_on
         .iter()
@@ -332,7 +333,7 @@ pub async fn prepare(
         }
     }
     for (kind, target) in
-        base_links.iter().filter(|l| l.kind == "restarted_from" || l.kind == "subprocess_of").map(|l| (l.kind.clone(), l.target_id))
+        base_links.iter().filter(|l| l.is(LinkKind::RestartedFrom) || l.is(LinkKind::SubprocessOf)).map(|l| (l.kind.clone(), l.target_id))
     {
         if let Some(k) = LinkKind::parse(&kind) {
             links.push((k, target));
@@ -341,7 +342,7 @@ pub async fn prepare(
 
     errors.into_result()?;
     let (Some(definition), Some(process), Some(name), Some(release_type)) = (definition, process, name, release_type) else {
-        return Err(OpError::Unexpected("checked release is incomplete".into()));
+        return Err(OpError::Unexpected(anyhow::anyhow!("checked release is incomplete")));
     };
     let (environments, services) = rules::targets(&definition, &values);
     Ok(Prepared {

@@ -56,7 +56,7 @@ fn prelogin_token(session: &Session) -> Result<String, AppError> {
         return Ok(t);
     }
     let token = crate::security::random_token(32);
-    session.insert(PRELOGIN_CSRF_KEY, &token).map_err(|e| AppError::Unexpected(anyhow::anyhow!("session: {e}")))?;
+    session.insert(PRELOGIN_CSRF_KEY, &token).map_err(|e| AppError::Unexpected(anyhow::Error::new(e).context("session")))?;
     Ok(token)
 }
 
@@ -149,7 +149,7 @@ pub async fn login(
         .await?;
     session.renew();
     session.remove(PRELOGIN_CSRF_KEY);
-    session.insert(SESSION_KEY, token).map_err(|e| AppError::Unexpected(anyhow::anyhow!("session: {e}")))?;
+    session.insert(SESSION_KEY, token).map_err(|e| AppError::Unexpected(anyhow::Error::new(e).context("session")))?;
     Ok(redirect(htmx, &next))
 }
 

@@ -8,6 +8,7 @@ use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
 
 use super::redirect;
 use crate::db::models::users::principal_by_user_id;
+use crate::domain::release::{State, Status};
 use crate::ops::calendar;
 use crate::ops::calendar::{filter_of, CalendarQuery};
 use crate::web::error::AppError;
@@ -55,9 +56,9 @@ pub async fn feed(state: web::Data<AppState>, query: web::Query<FeedQuery>) -> R
     let mut cal = Calendar::new();
     cal.name("Railyard releases");
     for e in &entries {
-        let status = match (e.release.state.as_str(), e.release.status.as_str()) {
-            ("draft", _) => EventStatus::Tentative,
-            (_, "Aborted") => EventStatus::Cancelled,
+        let status = match (e.release.state(), e.release.status()) {
+            (State::Draft, _) => EventStatus::Tentative,
+            (_, Status::Aborted) => EventStatus::Cancelled,
             _ => EventStatus::Confirmed,
         };
         cal.push(

@@ -123,7 +123,7 @@ pub fn render<T: Template>(page: &T) -> Result<HttpResponse, AppError> {
 }
 
 pub fn render_status<T: Template>(page: &T, status: StatusCode) -> Result<HttpResponse, AppError> {
-    let body = page.render().map_err(|e| AppError::Unexpected(anyhow::anyhow!("template: {e}")))?;
+    let body = page.render().map_err(|e| AppError::Unexpected(anyhow::Error::new(e).context("rendering a template")))?;
     Ok(html(status, body))
 }
 

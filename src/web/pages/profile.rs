@@ -93,7 +93,7 @@ pub async fn change_password(
             // Every session ended with the change; this browser continues in a fresh one.
             let (token, _) = rows::create_session(&mut conn, &me, now).await?;
             session.renew();
-            session.insert(SESSION_KEY, token).map_err(|e| AppError::Unexpected(anyhow::anyhow!("session: {e}")))?;
+            session.insert(SESSION_KEY, token).map_err(|e| AppError::Unexpected(anyhow::Error::new(e).context("session")))?;
             flash::success(&session, "Password changed. Your other sessions have been logged out.");
             Ok(redirect(htmx, "/profile"))
         }

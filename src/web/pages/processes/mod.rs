@@ -22,6 +22,7 @@ use crate::domain::policy::Action;
 use crate::domain::process::definition::parse_value;
 use crate::domain::process::edit::RemoveError;
 use crate::domain::process::Definition;
+use crate::domain::rule::RuleCode;
 use crate::ops::processes::{self as ops};
 use crate::web::error::AppError;
 use crate::web::extractors::CurrentUser;
@@ -47,7 +48,7 @@ pub(super) async fn load(state: &AppState, user: &CurrentUser, id: i64, version:
     if version.is_none() && user.may(Action::ManageProcess, process.scope()) {
         if let Some(wc) = WorkingCopy::find(&mut conn, process.id, user.user_id).await? {
             let definition =
-                parse_value(wc.definition).map_err(|e| AppError::Unexpected(anyhow::anyhow!("working copy unreadable: {e}")))?;
+                parse_value(wc.definition).map_err(|e| AppError::Unexpected(anyhow::Error::new(e).context("working copy unreadable")))?;
             return Ok(Editing { process, org_label, definition, working_copy: true, base_version: wc.base_version });
         }
     }
@@ -83,7 +84,7 @@ pub(super) fn comma_list(s: &str) -> Vec<String> {
 /// A removal the rules refused: `in_use` with the reason, or not found.
 pub(super) fn removal_refused(e: RemoveError) -> AppError {
     match e {
-        RemoveError::InUse(message) => AppError::Rule { code: "in_use".into(), field: None, message },
+        RemoveError::InUse(message) => AppError::Rule { code: RuleCode::InUse, field: None, message },
         RemoveError::NotFound => AppError::NotFound,
     }
 }

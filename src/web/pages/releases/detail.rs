@@ -19,6 +19,7 @@ use crate::web::pages::{render, Chrome};
 use crate::web::AppState;
 
 use super::local;
+use crate::domain::engine::Node;
 
 pub struct ActivityRow {
     pub key: String,
@@ -213,7 +214,7 @@ pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Sessio
         can_roll_back: crate::domain::release::in_flight(state_, status)
             && user.may(Action::DecideFailure, scope)
             && view.activities.iter().any(|a| {
-                a.status == "OnHold" && a.status_reason.as_deref().is_some_and(|x| x.starts_with(crate::ops::activities::FAILED_PREFIX))
+                a.node() == Node::OnHold && a.status_reason.as_deref().is_some_and(|x| x.starts_with(crate::ops::activities::FAILED_PREFIX))
             }),
         r: view.release.clone(),
     };

@@ -26,6 +26,8 @@ use crate::web::pages::{redirect, render, render_form_errors, Chrome};
 use crate::web::AppState;
 
 use super::local_input;
+use crate::domain::release::LinkKind;
+use crate::domain::rule::RuleCode;
 
 /// One input of the release form, with the widget its type calls for.
 pub struct InputField {
@@ -344,7 +346,7 @@ pub(super) fn split_errors(e: crate::ops::OpError) -> Result<(FieldErrors, Vec<S
     match e {
         crate::ops::OpError::Rule { message, code, field } => {
             let mut errors = FieldErrors::new();
-            if let Some(f) = field.filter(|_| code != "missing_inputs") {
+            if let Some(f) = field.filter(|_| code != RuleCode::MissingInputs) {
                 errors.add(f, message.clone());
             }
             Ok((errors, vec![message]))
@@ -421,8 +423,8 @@ pub(super) fn form_from_release(
         schedule_start: local_input(r.schedule_start, &r.time_zone),
         schedule_end: local_input(r.schedule_end, &r.time_zone),
         time_zone: r.time_zone.clone(),
-        depends_on: links.iter().filter(|l| l.kind == "depends_on").map(|l| l.target_id.to_string()).collect::<Vec<_>>().join(", "),
-        hotfix_for: links.iter().find(|l| l.kind == "hotfix_for").map(|l| l.target_id.to_string()).unwrap_or_default(),
+        depends_on: links.iter().filter(|l| l.is(LinkKind::DependsOn)).map(|l| l.target_id.to_string()).collect::<Vec<_>>().join(", "),
+        hotfix_for: links.iter().find(|l| l.is(LinkKind::HotfixFor)).map(|l| l.target_id.to_string()).unwrap_or_default(),
         inputs,
         variables: r.variables.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), to_text(v))).collect()).unwrap_or_default(),
         lock_version: r.lock_version.to_string(),
@@ -436,7 +438,7 @@ pub async fn edit(state: web::Data<AppState>, user: CurrentUser, session: Sessio
     user.require(Action::EditDraft, release.scope())?;
     if release.state() != State::Draft {
         return Err(AppError::Rule {
-            code: "not_draft".into(),
+            code: RuleCode::NotDraft,
             field: None,
             message: format!("Only drafts can be edited; this release is {}.", release.state()),
         });
