@@ -7,6 +7,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("vendor/htmx-2.0.11.min.js", "text/javascript; charset=utf-8", include_str!("../../static/vendor/htmx-2.0.11.min.js")),
     ("css/app.css", "text/css; charset=utf-8", include_str!("../../static/css/app.css")),
     ("js/upload.js", "text/javascript; charset=utf-8", include_str!("../../static/js/upload.js")),
+    ("js/errors.js", "text/javascript; charset=utf-8", include_str!("../../static/js/errors.js")),
 ];
 
 pub async fn serve(path: web::Path<String>) -> HttpResponse {

@@ -290,3 +290,49 @@ async fn calendar_navigation_swaps_only_the_calendar_and_keeps_history() {
     assert_eq!(selected, "PROD1", "the pushed address shows the same view");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_htmx_form_answered_403_shows_the_reason_on_the_page() {
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    let ana = app.create_user(account, "ana@acme.example.com", "account_admin", "").await;
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, "ana@acme.example.com", PASSWORD).await;
+    browser.goto(&format!("{}/admin/environments", app.address)).await;
+    // While the form is open, ana loses her role (another admin, say): the submit is refused.
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use railyard::db::schema::role_bindings::dsl as rb;
+        let mut conn = app.conn().await;
+        diesel::delete(rb::role_bindings.filter(rb::user_id.eq(ana.id))).execute(&mut conn).await.unwrap();
+    }
+    browser.fill("#name", "PROD1").await;
+    browser.click("#environment-form button[type=submit]").await;
+    let toast = browser.wait_text("#toasts .toast").await;
+    assert!(toast.contains("You may not"), "{toast}");
+    assert_eq!(browser.value("#name").await, "PROD1", "the form and what was typed stay");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_htmx_log_in_answered_429_shows_when_to_try_again() {
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    app.create_user(account, "ana@acme.example.com", "account_admin", "").await;
+    let browser = harness::Browser::open().await;
+    browser.goto(&format!("{}/login", app.address)).await;
+    // Each wrong password swaps in a fresh form (200); after five, the sixth is throttled (429).
+    for attempt in 1..=6 {
+        browser.client.execute("document.getElementById('login-form').setAttribute('data-sent', '1');", vec![]).await.unwrap();
+        browser.fill("#email", "ana@acme.example.com").await;
+        browser.fill("#password", "not the password").await;
+        browser.click("#login-form button[type=submit]").await;
+        if attempt < 6 {
+            browser.wait_text("#login-form:not([data-sent]) .form-error").await;
+        }
+    }
+    let toast = browser.wait_text("#toasts .toast").await;
+    assert!(toast.contains("Too many failed log-ins; try again in"), "{toast}");
+    browser.close().await;
+}
