@@ -14,6 +14,7 @@ use crate::domain::engine::Node;
 use crate::domain::process::definition::{ActivityDef, ActivityKind, Threshold};
 use crate::domain::process::time::parse_duration;
 use crate::ops::context::{self, Secrets};
+use crate::ops::outbox::NewNotification;
 use crate::ops::{outbox, OpError};
 
 pub struct Started {
@@ -88,17 +89,19 @@ pub async fn start(
                     let token = signoff_tokens::issue(conn, link, now).await?;
                     outbox::enqueue(
                         conn,
-                        r.account_id,
-                        &[(*user_id, email.clone())],
-                        "approval.waiting",
-                        &format!("Your approval is needed: \"{}\" in \"{}\"", def.name, r.name),
-                        &format!(
-                            "Release \"{}\" waits for your decision on \"{}\". The link works once and expires in {} days.",
-                            r.name,
-                            def.name,
-                            signoff_tokens::LINK_DAYS
-                        ),
-                        &format!("/signoff/{token}"),
+                        &NewNotification {
+                            account_id: r.account_id,
+                            recipients: &[(*user_id, email.clone())],
+                            kind: "approval.waiting",
+                            subject: &format!("Your approval is needed: \"{}\" in \"{}\"", def.name, r.name),
+                            body: &format!(
+                                "Release \"{}\" waits for your decision on \"{}\". The link works once and expires in {} days.",
+                                r.name,
+                                def.name,
+                                signoff_tokens::LINK_DAYS
+                            ),
+                            link: &format!("/signoff/{token}"),
+                        },
                         now,
                     )
                     .await?;
@@ -184,8 +187,19 @@ pub async fn start(
             ActivityKind::Approval => ("approval.waiting", format!("Your approval is needed: \"{}\" in \"{}\"", def.name, r.name)),
             _ => ("activity.waiting", format!("Your task is waiting: \"{}\" in \"{}\"", def.name, r.name)),
         };
-        outbox::enqueue(conn, r.account_id, &tell, kind, &subject, reason.as_deref().unwrap_or(""), &format!("/releases/{}", r.id), now)
-            .await?;
+        outbox::enqueue(
+            conn,
+            &NewNotification {
+                account_id: r.account_id,
+                recipients: &tell,
+                kind,
+                subject: &subject,
+                body: reason.as_deref().unwrap_or(""),
+                link: &format!("/releases/{}", r.id),
+            },
+            now,
+        )
+        .await?;
     }
     Ok(Started { status, wake_at })
 }

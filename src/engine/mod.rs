@@ -20,6 +20,7 @@ use crate::domain::process::time::{parse_offset, parse_point};
 use crate::domain::process::Definition;
 use crate::domain::release::State;
 use crate::domain::release::Status;
+use crate::ops::outbox::NewNotification;
 use crate::ops::{outbox, OpError};
 
 /// A `not_before` or `until`: an offset from the release's start, or an RFC 3339 time.
@@ -188,12 +189,14 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
                             let to_users = outbox::recipients(conn, r.account_id, std::slice::from_ref(&p.owner)).await?;
                             outbox::enqueue(
                                 conn,
-                                r.account_id,
-                                &to_users,
-                                "phase.started",
-                                &format!("Phase \"{}\" of \"{}\" started", p.name, r.name),
-                                "",
-                                &format!("/releases/{}", r.id),
+                                &NewNotification {
+                                    account_id: r.account_id,
+                                    recipients: &to_users,
+                                    kind: "phase.started",
+                                    subject: &format!("Phase \"{}\" of \"{}\" started", p.name, r.name),
+                                    body: "",
+                                    link: &format!("/releases/{}", r.id),
+                                },
                                 now,
                             )
                             .await?;
@@ -283,12 +286,14 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
             .await?;
             outbox::enqueue(
                 conn,
-                r.account_id,
-                &to_users,
-                &format!("release.{}", status.as_str().to_lowercase()),
-                &subject,
-                reason.as_deref().unwrap_or(""),
-                &format!("/releases/{}", r.id),
+                &NewNotification {
+                    account_id: r.account_id,
+                    recipients: &to_users,
+                    kind: &format!("release.{}", status.as_str().to_lowercase()),
+                    subject: &subject,
+                    body: reason.as_deref().unwrap_or(""),
+                    link: &format!("/releases/{}", r.id),
+                },
                 now,
             )
             .await?;

@@ -15,6 +15,7 @@ use crate::domain::process::time::parse_duration;
 use crate::domain::process::Definition;
 use crate::domain::release::State;
 use crate::domain::release::Status;
+use crate::ops::outbox::NewNotification;
 use crate::ops::{outbox, OpError};
 
 pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<usize, OpError> {
@@ -61,12 +62,14 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
                     .await?;
                 outbox::enqueue(
                     conn,
-                    r.account_id,
-                    &to,
-                    "approval.reminder",
-                    &format!("Reminder: your approval is needed for \"{}\" in \"{}\"", a.name, r.name),
-                    "",
-                    &format!("/releases/{}", r.id),
+                    &NewNotification {
+                        account_id: r.account_id,
+                        recipients: &to,
+                        kind: "approval.reminder",
+                        subject: &format!("Reminder: your approval is needed for \"{}\" in \"{}\"", a.name, r.name),
+                        body: "",
+                        link: &format!("/releases/{}", r.id),
+                    },
                     now,
                 )
                 .await?;
@@ -104,12 +107,14 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
                     let who = if level == 0 { "phase owner" } else { "release manager" };
                     outbox::enqueue(
                         conn,
-                        r.account_id,
-                        &to,
-                        "activity.escalated",
-                        &format!("Escalation: \"{}\" in \"{}\" has waited too long", a.name, r.name),
-                        &format!("Escalated to the {who} after waiting since {}.", started.format("%Y-%m-%d %H:%M UTC")),
-                        &format!("/releases/{}", r.id),
+                        &NewNotification {
+                            account_id: r.account_id,
+                            recipients: &to,
+                            kind: "activity.escalated",
+                            subject: &format!("Escalation: \"{}\" in \"{}\" has waited too long", a.name, r.name),
+                            body: &format!("Escalated to the {who} after waiting since {}.", started.format("%Y-%m-%d %H:%M UTC")),
+                            link: &format!("/releases/{}", r.id),
+                        },
                         now,
                     )
                     .await?;

@@ -154,16 +154,22 @@ fn required_reason(input: &ActInput, field: &str) -> Result<String, OpError> {
     fields::required_text(text, 2000).map_err(|m| OpError::invalid(field, m))
 }
 
+/// What a person's action does to an activity.
+struct ActivityChange<'a> {
+    status: Node,
+    reason: Option<&'a str>,
+    actor: &'a str,
+    note: Option<&'a str>,
+}
+
 async fn update_activity(
     conn: &mut AsyncPgConnection,
     r: &Release,
     a: &ReleaseActivity,
-    status: Node,
-    reason: Option<&str>,
-    actor: &str,
-    note: Option<&str>,
+    change: ActivityChange<'_>,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
+    let ActivityChange { status, reason, actor, note } = change;
     let finished = status.is_finished().then_some(now);
     diesel::update(activity_by_key(r.id, &a.phase_key, &a.key))
         .set((
@@ -189,18 +195,25 @@ pub fn failed_status(a: &ReleaseActivity, why: &str) -> (Node, Option<String>) {
     }
 }
 
+/// One activity of one release.
+#[derive(Debug, Clone, Copy)]
+pub struct ActivityAt<'a> {
+    pub release_id: i64,
+    pub phase: &'a str,
+    pub key: &'a str,
+}
+
 /// Performs one action on an activity, in one transaction with its audit event; the worker
 /// is woken to move the release on.
 pub async fn act(
     conn: &mut AsyncPgConnection,
     person: &Person<'_>,
-    release_id: i64,
-    phase: &str,
-    key: &str,
+    at: ActivityAt<'_>,
     verb: Verb,
     input: &ActInput,
     now: DateTime<Utc>,
 ) -> Result<Release, OpError> {
+    let ActivityAt { release_id, phase, key } = at;
     conn.transaction(async |conn| {
         let r = Release::lock(conn, person.actor.account_id, release_id).await?;
         let a: ReleaseActivity = activity_by_key(r.id, phase, key).select(ReleaseActivity::as_select()).first(conn).await?;
@@ -217,14 +230,22 @@ pub async fn act(
                     .set(release_activities::outputs.eq(Value::Object(merged)))
                     .execute(conn)
                     .await?;
-                update_activity(conn, &r, &a, Node::Success, None, &label, input.comment.as_deref(), now).await?;
+                update_activity(
+                    conn,
+                    &r,
+                    &a,
+                    ActivityChange { status: Node::Success, reason: None, actor: &label, note: input.comment.as_deref() },
+                    now,
+                )
+                .await?;
                 crate::ops::results::record_results(conn, &r, phase, key, now).await?;
                 details["comment"] = json!(input.comment);
             }
             Verb::Fail => {
                 let why = required_reason(input, "reason")?;
                 let (status, reason) = failed_status(&a, &format!("failed by {label}: {why}"));
-                update_activity(conn, &r, &a, status, reason.as_deref(), &label, Some(&why), now).await?;
+                update_activity(conn, &r, &a, ActivityChange { status, reason: reason.as_deref(), actor: &label, note: Some(&why) }, now)
+                    .await?;
                 event_reason = Some(why);
             }
             Verb::Approve | Verb::Reject => {
@@ -281,7 +302,8 @@ pub async fn act(
                 if verb == Verb::Reject {
                     let why = format!("rejected by {label}: {}", event_reason.clone().unwrap_or_default());
                     let (status, reason) = failed_status(&a, &why);
-                    update_activity(conn, &r, &a, status, reason.as_deref(), &label, None, now).await?;
+                    update_activity(conn, &r, &a, ActivityChange { status, reason: reason.as_deref(), actor: &label, note: None }, now)
+                        .await?;
                 } else {
                     let approvals: i64 = approval_votes::table
                         .filter(approval_votes::release_id.eq(r.id))
@@ -295,7 +317,14 @@ pub async fn act(
                     details["approvals"] = json!(approvals);
                     details["needed"] = json!(a.needed);
                     if approvals >= i64::from(a.needed) {
-                        update_activity(conn, &r, &a, Node::Success, None, &label, None, now).await?;
+                        update_activity(
+                            conn,
+                            &r,
+                            &a,
+                            ActivityChange { status: Node::Success, reason: None, actor: &label, note: None },
+                            now,
+                        )
+                        .await?;
                     }
                 }
                 details["round"] = json!(a.attempts);
@@ -304,16 +333,31 @@ pub async fn act(
                 event_reason = Some(required_reason(input, "reason")?);
                 // Back to NotStarted: the worker starts it again as a new attempt (a new round
                 // for approvals: earlier votes and sign-off links no longer count).
-                update_activity(conn, &r, &a, Node::NotStarted, None, &label, None, now).await?;
+                update_activity(conn, &r, &a, ActivityChange { status: Node::NotStarted, reason: None, actor: &label, note: None }, now)
+                    .await?;
                 crate::db::models::signoff_tokens::void_activity(conn, r.id, phase, key, now).await?;
             }
             Verb::Ignore => {
                 event_reason = Some(required_reason(input, "reason")?);
-                update_activity(conn, &r, &a, Node::Ignored, None, &label, event_reason.as_deref(), now).await?;
+                update_activity(
+                    conn,
+                    &r,
+                    &a,
+                    ActivityChange { status: Node::Ignored, reason: None, actor: &label, note: event_reason.as_deref() },
+                    now,
+                )
+                .await?;
             }
             Verb::Fix => {
                 let note = required_reason(input, "reason")?;
-                update_activity(conn, &r, &a, Node::Success, None, &label, Some(&format!("fixed: {note}")), now).await?;
+                update_activity(
+                    conn,
+                    &r,
+                    &a,
+                    ActivityChange { status: Node::Success, reason: None, actor: &label, note: Some(&format!("fixed: {note}")) },
+                    now,
+                )
+                .await?;
                 crate::ops::results::record_results(conn, &r, phase, key, now).await?;
                 event_reason = Some(note);
             }

@@ -42,17 +42,22 @@ pub async fn recipients(conn: &mut AsyncPgConnection, account_id: i64, principal
     Ok(found)
 }
 
+/// A notification to queue: what it says, and to whom (user id, e-mail).
+#[derive(Debug, Clone, Copy)]
+pub struct NewNotification<'a> {
+    pub account_id: i64,
+    pub recipients: &'a [(i64, String)],
+    /// What happened (`release.aborted`, …); users mute e-mail by kind.
+    pub kind: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    /// A path in the application, e.g. `/releases/7`.
+    pub link: &'a str,
+}
+
 /// One in-app notification and one e-mail per recipient, queued in the outbox.
-pub async fn enqueue(
-    conn: &mut AsyncPgConnection,
-    account_id: i64,
-    recipients: &[(i64, String)],
-    kind: &str,
-    subject: &str,
-    body: &str,
-    link: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<usize> {
+pub async fn enqueue(conn: &mut AsyncPgConnection, n: &NewNotification<'_>, now: DateTime<Utc>) -> QueryResult<usize> {
+    let NewNotification { account_id, recipients, kind, subject, body, link } = *n;
     let rows: Vec<_> = recipients
         .iter()
         .flat_map(|r| ["in_app", "email"].map(|channel| (r, channel)))

@@ -20,21 +20,6 @@ use crate::domain::rule::RuleCode;
 use crate::ops::OpError;
 use crate::security::sha256_hex;
 
-async fn event(
-    conn: &mut AsyncPgConnection,
-    r: &Release,
-    actor: &str,
-    action: &str,
-    subject: String,
-    reason: Option<String>,
-    details: Value,
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
-    audit::append(conn, NewEvent { reason, ..NewEvent::release(r, actor, action).with_subject(subject).with_details(details) }, now)
-        .await?;
-    Ok(())
-}
-
 /// The activity succeeded with these outputs: `records` become artifacts, `deploys` deployments.
 pub async fn succeed(
     conn: &mut AsyncPgConnection,
@@ -58,8 +43,10 @@ pub async fn succeed(
         .execute(conn)
         .await?;
     crate::ops::results::record_results(conn, r, &row.phase_key, &row.key, now).await?;
-    event(conn, r, actor, "activity.success", format!("activity:{}.{}", row.phase_key, row.key), None, json!({"outputs": outputs}), now)
-        .await?;
+    let event = NewEvent::release(r, actor, "activity.success")
+        .with_subject(format!("activity:{}.{}", row.phase_key, row.key))
+        .with_details(json!({"outputs": outputs}));
+    audit::append(conn, event, now).await?;
     crate::db::wake::schedule_now(conn, r.id, now).await?;
     Ok(())
 }
@@ -111,14 +98,12 @@ pub async fn attempt_failed(
         ))
         .execute(conn)
         .await?;
-    event(
+    audit::append(
         conn,
-        r,
-        "system:engine",
-        "activity.failed",
-        format!("activity:{}.{}", row.phase_key, row.key),
-        Some(message.to_string()),
-        json!({"attempt": row.attempts}),
+        NewEvent::release(r, "system:engine", "activity.failed")
+            .with_subject(format!("activity:{}.{}", row.phase_key, row.key))
+            .with_details(json!({"attempt": row.attempts}))
+            .with_reason(message.to_string()),
         now,
     )
     .await?;
@@ -191,14 +176,11 @@ pub async fn callback(conn: &mut AsyncPgConnection, token: &str, body: CallbackB
             ))
             .execute(conn)
             .await?;
-        event(
+        audit::append(
             conn,
-            &r,
-            "system:callback",
-            "webhook.callback",
-            format!("activity:{phase}.{key}"),
-            None,
-            json!({"status": body.status, "attempt": attempt}),
+            NewEvent::release(&r, "system:callback", "webhook.callback")
+                .with_subject(format!("activity:{phase}.{key}"))
+                .with_details(json!({"status": body.status, "attempt": attempt})),
             now,
         )
         .await?;

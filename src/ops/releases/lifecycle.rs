@@ -16,6 +16,7 @@ use crate::domain::process::Definition;
 use crate::domain::release::{self as rules, LinkKind, State, Status};
 use crate::domain::rule::RuleCode;
 use crate::domain::validate::{self as fields};
+use crate::ops::outbox::NewNotification;
 use crate::ops::{outbox, Actor, OpError};
 
 /// Everything that keeps a draft from starting, in words.
@@ -130,12 +131,14 @@ pub(super) async fn activate_locked(
     .await?;
     outbox::enqueue(
         conn,
-        activated.account_id,
-        &to,
-        "release.activated",
-        &format!("Release \"{}\" has started", activated.name),
-        &format!("Release #{} \"{}\" was activated by {actor}.", activated.id, activated.name),
-        &format!("/releases/{}", activated.id),
+        &NewNotification {
+            account_id: activated.account_id,
+            recipients: &to,
+            kind: "release.activated",
+            subject: &format!("Release \"{}\" has started", activated.name),
+            body: &format!("Release #{} \"{}\" was activated by {actor}.", activated.id, activated.name),
+            link: &format!("/releases/{}", activated.id),
+        },
         now,
     )
     .await?;
@@ -212,12 +215,14 @@ pub async fn activation_sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) 
                             let to = outbox::recipients(conn, account_id, &[format!("user:{email}")]).await?;
                             outbox::enqueue(
                                 conn,
-                                account_id,
-                                &to,
-                                "release.activation_refused",
-                                &format!("Release \"{name}\" could not start"),
-                                &message,
-                                &format!("/releases/{id}"),
+                                &NewNotification {
+                                    account_id,
+                                    recipients: &to,
+                                    kind: "release.activation_refused",
+                                    subject: &format!("Release \"{name}\" could not start"),
+                                    body: &message,
+                                    link: &format!("/releases/{id}"),
+                                },
                                 now,
                             )
                             .await?;
@@ -272,12 +277,14 @@ pub async fn abort(
         let to = outbox::recipients(conn, aborted.account_id, &principals).await?;
         outbox::enqueue(
             conn,
-            aborted.account_id,
-            &to,
-            "release.aborted",
-            &format!("Release \"{}\" was aborted", aborted.name),
-            &reason,
-            &format!("/releases/{}", aborted.id),
+            &NewNotification {
+                account_id: aborted.account_id,
+                recipients: &to,
+                kind: "release.aborted",
+                subject: &format!("Release \"{}\" was aborted", aborted.name),
+                body: &reason,
+                link: &format!("/releases/{}", aborted.id),
+            },
             now,
         )
         .await?;

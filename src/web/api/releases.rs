@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::{created, ok};
 use crate::db::models::releases::{self as rows, Release};
 use crate::domain::policy::Action;
+use crate::ops::activities::ActivityAt;
 use crate::ops::releases::{self as ops, filter_from, ListQuery, ReleaseInput};
 use crate::web::error::{ApiError, AppError};
 use crate::web::extractors::{ApiJson, ApiUser};
@@ -158,7 +159,9 @@ pub async fn act(
         groups: acts::groups_of(&mut conn, user.user_id).await?,
         delegating_for: acts::delegating_for(&mut conn, user.user_id, state.now()).await?,
     };
-    let updated = acts::act(&mut conn, &person, release.id, &phase, &activity, verb, &body.0, state.now()).await?;
+    let updated =
+        acts::act(&mut conn, &person, ActivityAt { release_id: release.id, phase: &phase, key: &activity }, verb, &body.0, state.now())
+            .await?;
     Ok(ok(&answer(&mut conn, updated, &[]).await?))
 }
 

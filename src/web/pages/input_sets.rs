@@ -78,17 +78,27 @@ async fn process_and_definition(state: &AppState, user: &CurrentUser, id: i64) -
     Ok((process, def))
 }
 
-async fn page(
-    state: &AppState,
-    user: &CurrentUser,
-    session: &Session,
-    process: &Process,
-    def: &Definition,
+/// The input-set form as shown: which set is edited (`None`: a new one), and what it holds.
+struct SetForm {
     editing: Option<i64>,
     name: String,
     values: Map<String, Value>,
     errors: FieldErrors,
+}
+
+impl SetForm {
+    fn empty() -> Self {
+        SetForm { editing: None, name: String::new(), values: Map::new(), errors: FieldErrors::new() }
+    }
+}
+
+async fn page(
+    (state, user, session): (&AppState, &CurrentUser, &Session),
+    process: &Process,
+    def: &Definition,
+    form: SetForm,
 ) -> Result<InputSetsPage, AppError> {
+    let SetForm { editing, name, values, errors } = form;
     let mut conn = state.db().await?;
     let sets = InputSet::list(&mut conn, user.account_id, process.id)
         .await?
@@ -118,7 +128,7 @@ async fn page(
 
 pub async fn list(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
     let (process, def) = process_and_definition(&state, &user, *id).await?;
-    render(&page(&state, &user, &session, &process, &def, None, String::new(), Map::new(), FieldErrors::new()).await?)
+    render(&page((&state, &user, &session), &process, &def, SetForm::empty()).await?)
 }
 
 pub async fn show(
@@ -132,7 +142,15 @@ pub async fn show(
     let mut conn = state.db().await?;
     let set = InputSet::find(&mut conn, user.account_id, process.id, set_id).await?;
     let values = ops::masked(&def, &set.input_values);
-    render(&page(&state, &user, &session, &process, &def, Some(set.id), set.name, values, FieldErrors::new()).await?)
+    render(
+        &page(
+            (&state, &user, &session),
+            &process,
+            &def,
+            SetForm { editing: Some(set.id), name: set.name, values, errors: FieldErrors::new() },
+        )
+        .await?,
+    )
 }
 
 /// The typed form: `name` plus one `in.<input>` field per input.
@@ -179,7 +197,7 @@ async fn save(
                     values.insert(i.name.clone(), Value::String(MASK.into()));
                 }
             }
-            let p = page(state, user, session, &process, &def, set_id, input.name, values, errors).await?;
+            let p = page((state, user, session), &process, &def, SetForm { editing: set_id, name: input.name, values, errors }).await?;
             render_form_errors(&p, htmx)
         }
     }

@@ -11,6 +11,7 @@ use super::{render, Chrome};
 use crate::db::models::releases::Release;
 use crate::db::models::signoff_tokens::{self as signoff, LinkState};
 use crate::domain::process::template::to_text;
+use crate::ops::activities::ActivityAt;
 use crate::ops::activities::{self as acts, ActInput, Person, Verb};
 use crate::web::error::AppError;
 use crate::web::extractors::CurrentUser;
@@ -144,7 +145,15 @@ pub async fn decide(
     };
     let comment = Some(form.comment.trim().to_string()).filter(|c| !c.is_empty());
     let input = ActInput { reason: comment.clone().filter(|_| verb == Verb::Reject), comment, outputs: None };
-    acts::act(&mut conn, &person, t.release_id, &t.phase_key, &t.activity_key, verb, &input, state.now()).await?;
+    acts::act(
+        &mut conn,
+        &person,
+        ActivityAt { release_id: t.release_id, phase: &t.phase_key, key: &t.activity_key },
+        verb,
+        &input,
+        state.now(),
+    )
+    .await?;
     signoff::mark_used(&mut conn, &t.token_hash, state.now()).await?;
     p.mode = "done";
     p.message = if verb == Verb::Approve { "Your approval is recorded.".into() } else { "Your rejection is recorded.".into() };

@@ -220,22 +220,27 @@ pub struct ActivityPage {
     pub kinds: Vec<&'static str>,
 }
 
+/// Where the activity form saves: process `id`, phase `phase_key`, a new activity (`key: None`)
+/// or an existing one.
+pub(super) struct Slot {
+    pub id: i64,
+    pub phase_key: String,
+    pub key: Option<String>,
+}
+
 pub(super) fn activity_page(
-    user: &CurrentUser,
-    session: &Session,
-    id: i64,
+    (user, session): (&CurrentUser, &Session),
     editing: &Editing,
-    phase_key: &str,
-    editing_key: Option<String>,
+    slot: Slot,
     form: ActivityForm,
     errors: Vec<String>,
 ) -> ActivityPage {
     ActivityPage {
-        chrome: Chrome::new(user, session, format!("Activity in {phase_key}"), "/processes"),
-        id,
+        chrome: Chrome::new(user, session, format!("Activity in {}", slot.phase_key), "/processes"),
+        id: slot.id,
         process_name: editing.definition.name.clone(),
-        phase_key: phase_key.to_string(),
-        editing_key,
+        phase_key: slot.phase_key,
+        editing_key: slot.key,
         form,
         errors,
         kinds: ActivityKind::ALL.iter().map(|k| k.as_str()).collect(),
@@ -252,7 +257,7 @@ pub async fn new_activity(
     let editing = load_for_edit(&state, &user, id).await?;
     editing.definition.phase(&phase_key).ok_or(AppError::NotFound)?;
     let form = ActivityForm { kind: "manual".into(), ..Default::default() };
-    render(&activity_page(&user, &session, id, &editing, &phase_key, None, form, vec![]))
+    render(&activity_page((&user, &session), &editing, Slot { id, phase_key, key: None }, form, vec![]))
 }
 
 pub async fn edit_activity(
@@ -266,19 +271,17 @@ pub async fn edit_activity(
     let phase = editing.definition.phase(&phase_key).ok_or(AppError::NotFound)?;
     let activity = phase.activities.iter().find(|a| a.key == key).ok_or(AppError::NotFound)?;
     let form = ActivityForm::from_activity(activity);
-    render(&activity_page(&user, &session, id, &editing, &phase_key, Some(key), form, vec![]))
+    render(&activity_page((&user, &session), &editing, Slot { id, phase_key, key: Some(key) }, form, vec![]))
 }
 
 pub(super) async fn save_activity(
     state: &AppState,
-    user: &CurrentUser,
-    session: &Session,
+    (user, session): (&CurrentUser, &Session),
     htmx: Htmx,
-    id: i64,
-    phase_key: String,
-    existing: Option<String>,
+    slot: Slot,
     form: ActivityForm,
 ) -> Result<HttpResponse, AppError> {
+    let Slot { id, phase_key, key: existing } = slot;
     let editing = load_for_edit(state, user, id).await?;
     let mut def = editing.definition.clone();
     let phase = def.phases.iter_mut().find(|p| p.key == phase_key).ok_or(AppError::NotFound)?;
@@ -313,7 +316,7 @@ pub(super) async fn save_activity(
         flash::success(session, format!("Activity {phase_key}.{key} saved in your working copy."));
         return Ok(redirect(htmx, &format!("/processes/{id}")));
     }
-    let page = activity_page(user, session, id, &editing, &phase_key, existing, form, errors);
+    let page = activity_page((user, session), &editing, Slot { id, phase_key, key: existing }, form, errors);
     render_form_errors(&page, htmx)
 }
 
@@ -326,7 +329,7 @@ pub async fn add_activity(
     form: web::Form<ActivityForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, phase_key) = path.into_inner();
-    save_activity(&state, &user, &session, htmx, id, phase_key, None, form.into_inner()).await
+    save_activity(&state, (&user, &session), htmx, Slot { id, phase_key, key: None }, form.into_inner()).await
 }
 
 pub async fn update_activity(
@@ -338,7 +341,7 @@ pub async fn update_activity(
     form: web::Form<ActivityForm>,
 ) -> Result<HttpResponse, AppError> {
     let (id, phase_key, key) = path.into_inner();
-    save_activity(&state, &user, &session, htmx, id, phase_key, Some(key), form.into_inner()).await
+    save_activity(&state, (&user, &session), htmx, Slot { id, phase_key, key: Some(key) }, form.into_inner()).await
 }
 
 pub async fn delete_activity(

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::db::models::releases::Release;
 use crate::domain::policy::Action;
+use crate::ops::activities::ActivityAt;
 use crate::ops::activities::{groups_of, Person, Verb};
 use crate::ops::releases::{self as ops};
 use crate::web::error::AppError;
@@ -198,7 +199,16 @@ pub async fn act(
         comment: Some(form.comment.clone()).filter(|c| !c.trim().is_empty()),
         outputs: None,
     };
-    match crate::ops::activities::act(&mut conn, &person, release.id, &phase, &activity, verb, &input, state.now()).await {
+    match crate::ops::activities::act(
+        &mut conn,
+        &person,
+        ActivityAt { release_id: release.id, phase: &phase, key: &activity },
+        verb,
+        &input,
+        state.now(),
+    )
+    .await
+    {
         Ok(_) => flash::success(&session, format!("{} {phase}.{activity}: done.", verb.as_str())),
         Err(crate::ops::OpError::Forbidden(m)) => return Err(AppError::Forbidden(m)),
         Err(e) => {
