@@ -27,10 +27,7 @@ pub async fn world(app: &TestApp, users: &[&str], groups: &[(&str, &[&str])]) ->
     World { rm_token: app.api_token(&rm).await, tokens, account }
 }
 
-pub async fn body(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
+pub use crate::common::body;
 
 /// Imports `yaml` and creates and activates a release of it; returns the release id.
 pub async fn start(app: &TestApp, w: &World, yaml: &str, extra: Value) -> i64 {

@@ -1,3 +1,4 @@
+use crate::common::body;
 use crate::common::{TestApp, PASSWORD};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -17,11 +18,6 @@ async fn setup(app: &TestApp) -> (i64, String, crate::common::Client) {
         app.api_post(&token, "/api/v1/services", &json!({"name": service})).await;
     }
     (account, token, browser)
-}
-
-async fn body(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 fn parse(yaml: &str) -> railyard::domain::process::Definition {

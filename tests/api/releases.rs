@@ -1,3 +1,4 @@
+use crate::common::body;
 use crate::common::{TestApp, PASSWORD};
 use chrono::TimeDelta;
 use reqwest::Method;
@@ -28,11 +29,6 @@ async fn setup(app: &TestApp) -> Setup {
     let token = app.api_token(&rm).await;
     let (_, created) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": WEEKLY})).await).await;
     Setup { account, token, process: created["id"].as_i64().unwrap() }
-}
-
-async fn body(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 fn release(s: &Setup, name: &str, inputs: Value) -> Value {

@@ -266,8 +266,15 @@ async fn calendar_navigation_swaps_only_the_calendar_and_keeps_history() {
     // Back goes through the pushed views in order; each step restores the previous one.
     let mut titles = Vec::new();
     for _ in 0..4 {
+        let before = browser.client.current_url().await.unwrap();
         browser.client.back().await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        // Wait for the navigation itself, not for a fixed time.
+        for _ in 0..50 {
+            if browser.client.current_url().await.unwrap() != before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         let mut title = browser.text_now("#calendar-title").await;
         for _ in 0..20 {
             if !title.is_empty() {

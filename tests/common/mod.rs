@@ -345,3 +345,9 @@ impl Client {
         self.post_form_raw("/login", &[("csrf_token", &token), ("email", email), ("password", password), ("next", "/")]).await
     }
 }
+
+/// A JSON answer's status and body (`null` when the body is not JSON).
+pub async fn body(res: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
