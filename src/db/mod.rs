@@ -1,4 +1,5 @@
-//! PostgreSQL access: the pool, embedded migrations (run under a lock), and row types.
+//! PostgreSQL access: the pool, embedded migrations (run under a lock), the audit chain, waking
+//! the workers, and row types that own their queries (`models`).
 
 pub mod audit;
 pub mod models;

@@ -1,6 +1,7 @@
-//! The worker: claims releases that need attention (`FOR UPDATE SKIP LOCKED`), applies the pure
+//! The engine: claims releases that need attention (`FOR UPDATE SKIP LOCKED`), applies the pure
 //! rules of `domain::engine` to their stored tree, and writes every change with its audit event
-//! and notifications in the same transaction. Woken by LISTEN/NOTIFY, polling as a fallback.
+//! and notifications in the same transaction. `crate::worker` runs it, woken by LISTEN/NOTIFY
+//! with polling as a fallback.
 
 pub mod kinds;
 pub mod webhook;

@@ -1,5 +1,6 @@
-//! Delivery of the outbox (in-app, e-mail over SMTP, chat webhook), sign-off links, reminders
-//! and escalation. A delivery failure never blocks or rolls back a release: it is retried.
+//! Delivery of the outbox (in-app, e-mail over SMTP, chat webhook), reminders and escalation.
+//! `ops::outbox` writes the outbox inside each change's transaction; this module delivers it
+//! later. A delivery failure never blocks or rolls back a release: it is retried.
 
 pub mod mail;
 pub mod reminders;

@@ -56,7 +56,7 @@ impl ReleaseGroup {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct GroupInput {
+pub struct ReleaseGroupInput {
     pub name: String,
     pub process_id: String,
     pub input_set: String,
@@ -71,7 +71,12 @@ pub struct GroupInput {
 
 pub const MAX_HORIZON_DAYS: i64 = 366;
 
-pub async fn create(conn: &mut AsyncPgConnection, actor: &Actor, input: &GroupInput, now: DateTime<Utc>) -> Result<ReleaseGroup, OpError> {
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    input: &ReleaseGroupInput,
+    now: DateTime<Utc>,
+) -> Result<ReleaseGroup, OpError> {
     let mut errors = FieldErrors::new();
     let name = errors.check("name", fields::name(&input.name));
     let process = match input.process_id.trim().parse::<i64>() {

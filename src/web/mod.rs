@@ -45,8 +45,8 @@ pub const JSON_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use pages::{
-        admin_catalog, admin_groups, admin_settings, admin_users, auth, calendar, dashboard, feed, freezes, groups, input_sets,
-        processes as editor, processes, profile, releases, signoff, status, work,
+        admin_catalog, admin_groups, admin_settings, admin_users, auth, calendar, dashboard, feed, freezes, input_sets,
+        processes as editor, processes, profile, release_groups, releases, signoff, status, work,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(health::metrics))
@@ -98,11 +98,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/calendar", web::get().to(calendar::show))
         .route("/calendar.ics", web::get().to(feed::feed))
         .route("/profile/calendar-feed", web::post().to(feed::page_new_feed))
-        .route("/release-groups", web::get().to(groups::list))
-        .route("/release-groups", web::post().to(groups::create))
-        .route("/release-groups/{id}/pause", web::post().to(groups::pause))
-        .route("/release-groups/{id}/resume", web::post().to(groups::resume))
-        .route("/release-groups/{id}/skip", web::post().to(groups::skip))
+        .route("/release-groups", web::get().to(release_groups::list))
+        .route("/release-groups", web::post().to(release_groups::create))
+        .route("/release-groups/{id}/pause", web::post().to(release_groups::pause))
+        .route("/release-groups/{id}/resume", web::post().to(release_groups::resume))
+        .route("/release-groups/{id}/skip", web::post().to(release_groups::skip))
         .route("/releases", web::get().to(releases::list))
         .route("/releases", web::post().to(releases::create))
         .route("/releases/new", web::get().to(releases::new))

@@ -6,6 +6,7 @@ pub mod callbacks;
 pub mod catalog;
 pub mod deployments;
 pub mod processes;
+pub mod release_json;
 pub mod releases;
 
 use actix_web::{web, HttpResponse};

@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::release_json::ReleaseJson;
 use super::{created, ok};
 use crate::db::models::releases::{self as rows, Release};
 use crate::domain::policy::Action;
@@ -14,11 +15,8 @@ use crate::web::extractors::{ApiJson, ApiUser};
 use crate::web::AppState;
 
 async fn answer(conn: &mut diesel_async::AsyncPgConnection, release: Release, warnings: &[String]) -> Result<Value, ApiError> {
-    let mut body = ops::view(conn, release).await?.to_json();
-    if !warnings.is_empty() {
-        body["warnings"] = json!(warnings);
-    }
-    Ok(body)
+    let view = ops::view(conn, release).await?;
+    serde_json::to_value(ReleaseJson::of(&view, warnings)).map_err(|e| ApiError(AppError::Unexpected(e.into())))
 }
 
 pub async fn create(state: web::Data<AppState>, user: ApiUser, body: ApiJson<ReleaseInput>) -> Result<HttpResponse, ApiError> {

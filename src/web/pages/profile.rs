@@ -1,4 +1,4 @@
-//! `/profile`: name, time zone, password.
+//! `/profile`: name, time zone, password, delegations and e-mail mutes.
 
 use actix_session::Session;
 use actix_web::{web, HttpResponse};

@@ -8,13 +8,13 @@ use super::{redirect, render, render_form_errors, Chrome};
 use crate::db::models::processes::Process;
 use crate::domain::policy::{Action, Scope};
 use crate::domain::validate::FieldErrors;
-use crate::ops::release_groups::{self as ops, GroupInput};
+use crate::ops::release_groups::{self as ops, ReleaseGroupInput};
 use crate::web::error::AppError;
 use crate::web::extractors::{CurrentUser, Htmx};
 use crate::web::flash;
 use crate::web::AppState;
 
-pub struct GroupRow {
+pub struct ReleaseGroupRow {
     pub id: i64,
     pub name: String,
     pub rule: String,
@@ -25,12 +25,12 @@ pub struct GroupRow {
 }
 
 #[derive(Template)]
-#[template(path = "pages/groups.html")]
-pub struct GroupsPage {
+#[template(path = "pages/release_groups.html")]
+pub struct ReleaseGroupsPage {
     pub chrome: Chrome,
-    pub groups: Vec<GroupRow>,
+    pub groups: Vec<ReleaseGroupRow>,
     pub processes: Vec<(i64, String)>,
-    pub form: GroupInput,
+    pub form: ReleaseGroupInput,
     pub errors: FieldErrors,
     pub can_manage: bool,
 }
@@ -39,9 +39,9 @@ async fn page(
     state: &AppState,
     user: &CurrentUser,
     session: &Session,
-    form: GroupInput,
+    form: ReleaseGroupInput,
     errors: FieldErrors,
-) -> Result<GroupsPage, AppError> {
+) -> Result<ReleaseGroupsPage, AppError> {
     let mut conn = state.db().await?;
     let now = state.now();
     let visible: Vec<_> = ops::list(&mut conn, user.account_id)
@@ -59,7 +59,7 @@ async fn page(
             .map(|t| (t.to_rfc3339(), t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M %Z").to_string()))
             .collect();
         let releases = releases_by_group.remove(&g.id).unwrap_or_default().into_iter().map(|r| (r.id, r.name, r.status)).collect();
-        groups.push(GroupRow {
+        groups.push(ReleaseGroupRow {
             id: g.id,
             rule: format!("{} from {} ({})", g.rrule, g.dtstart.format("%Y-%m-%d %H:%M"), g.time_zone),
             name: g.name,
@@ -74,7 +74,7 @@ async fn page(
         .filter(|p| p.process.latest_version > 0 && user.may(Action::ManageReleaseGroup, p.process.scope()))
         .map(|p| (p.process.id, p.process.name))
         .collect();
-    Ok(GroupsPage {
+    Ok(ReleaseGroupsPage {
         chrome: Chrome::new(user, session, "Release groups", "/release-groups"),
         groups,
         processes,
@@ -87,7 +87,7 @@ async fn page(
 
 pub async fn list(state: web::Data<AppState>, user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
     user.require(Action::ViewCalendar, Scope::Account)?;
-    let form = GroupInput {
+    let form = ReleaseGroupInput {
         time_zone: user.time_zone.clone(),
         horizon_days: "21".into(),
         duration: "4h".into(),
@@ -102,7 +102,7 @@ pub async fn create(
     user: CurrentUser,
     session: Session,
     htmx: Htmx,
-    form: web::Form<GroupInput>,
+    form: web::Form<ReleaseGroupInput>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let mut conn = state.db().await?;

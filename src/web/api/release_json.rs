@@ -1,0 +1,147 @@
+//! The release as the API answers it (DESIGN §10 shape; secrets masked).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::db::models::releases::{ReleaseActivity, ReleasePhase};
+use crate::domain::release::LinkKind;
+use crate::ops::processes::masked;
+use crate::ops::releases::ReleaseView;
+
+#[derive(Serialize)]
+pub struct ReleaseJson<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    #[serde(rename = "type")]
+    pub release_type: &'a str,
+    pub level: &'static str,
+    pub org: Option<&'a str>,
+    pub process_id: i64,
+    pub process_version: i32,
+    pub state: &'a str,
+    pub status: &'a str,
+    pub status_reason: Option<&'a str>,
+    pub lock_version: i32,
+    pub inputs: serde_json::Map<String, Value>,
+    pub variables: &'a Value,
+    pub schedule: Option<ScheduleJson<'a>>,
+    pub owner: Option<String>,
+    pub stakeholders: &'a [String],
+    pub environments: &'a [String],
+    pub services: &'a [String],
+    pub links: LinksJson,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub phases: Vec<PhaseJson<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+pub struct ScheduleJson<'a> {
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    pub time_zone: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct LinksJson {
+    pub depends_on: Vec<i64>,
+    pub hotfix_for: Option<i64>,
+    pub subprocess_of: Option<i64>,
+    pub restarted_from: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct PhaseJson<'a> {
+    pub key: &'a str,
+    pub name: &'a str,
+    pub status: &'a str,
+    pub owner: &'a str,
+    pub activities: Vec<ActivityJson<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct ActivityJson<'a> {
+    pub key: &'a str,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub status: &'a str,
+    pub owner: &'a str,
+    pub attempts: i32,
+    pub outputs: &'a Value,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> ActivityJson<'a> {
+    fn of(a: &'a ReleaseActivity) -> Self {
+        ActivityJson {
+            key: &a.key,
+            name: &a.name,
+            kind: &a.kind,
+            status: &a.status,
+            owner: &a.owner,
+            attempts: a.attempts,
+            outputs: &a.outputs,
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+        }
+    }
+}
+
+impl<'a> PhaseJson<'a> {
+    fn of(p: &'a ReleasePhase, activities: &'a [ReleaseActivity]) -> Self {
+        PhaseJson {
+            key: &p.key,
+            name: &p.name,
+            status: &p.status,
+            owner: &p.owner,
+            activities: activities.iter().filter(|a| a.phase_key == p.key).map(ActivityJson::of).collect(),
+        }
+    }
+}
+
+impl<'a> ReleaseJson<'a> {
+    pub fn of(view: &'a ReleaseView, warnings: &'a [String]) -> Self {
+        let r = &view.release;
+        let link = |kind: LinkKind| view.links.iter().filter(|l| l.is(kind)).map(|l| l.target_id).collect::<Vec<_>>();
+        ReleaseJson {
+            id: r.id,
+            name: &r.name,
+            release_type: &r.release_type,
+            level: if r.org_id.is_some() { "organization" } else { "account" },
+            org: view.org_slug.as_deref(),
+            process_id: r.process_id,
+            process_version: r.process_version,
+            state: &r.state,
+            status: &r.status,
+            status_reason: r.status_reason.as_deref(),
+            lock_version: r.lock_version,
+            inputs: masked(&view.definition, &r.inputs),
+            variables: &r.variables,
+            schedule: r.schedule_start.map(|start| ScheduleJson { start, end: r.schedule_end, time_zone: &r.time_zone }),
+            owner: view.owner_email.as_ref().map(|e| format!("user:{e}")),
+            stakeholders: &r.stakeholders,
+            environments: &r.environments,
+            services: &r.services,
+            links: LinksJson {
+                depends_on: link(LinkKind::DependsOn),
+                hotfix_for: link(LinkKind::HotfixFor).into_iter().next(),
+                subprocess_of: link(LinkKind::SubprocessOf).into_iter().next(),
+                restarted_from: link(LinkKind::RestartedFrom).into_iter().next(),
+            },
+            created_at: r.created_at,
+            activated_at: r.activated_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            archived_at: r.archived_at,
+            phases: view.phases.iter().map(|p| PhaseJson::of(p, &view.activities)).collect(),
+            warnings,
+        }
+    }
+}
