@@ -30,7 +30,7 @@ async fn connect(settings: &Settings) -> anyhow::Result<AsyncPgConnection> {
 fn op_error(e: OpError) -> anyhow::Error {
     match e.field_errors() {
         Some(errors) => anyhow!(errors.0.iter().map(|(f, m)| format!("--{} {m}", f.replace('_', "-"))).collect::<Vec<_>>().join("; ")),
-        None => anyhow!("{e}"),
+        None => anyhow::Error::new(e),
     }
 }
 

@@ -95,7 +95,7 @@ pub async fn seed_demo(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyh
     }
     let existing = Process::list(conn, account.id).await?;
     for yaml in DEMO_PROCESSES {
-        let def = processes::parse(processes::Source::Yaml(yaml.to_string())).map_err(|e| anyhow::anyhow!("demo process: {e}"))?;
+        let def = processes::parse(processes::Source::Yaml(yaml.to_string())).map_err(|e| anyhow::Error::new(e).context("demo process"))?;
         if !existing.iter().any(|p| p.process.name == def.name) {
             ignore_duplicate(processes::create(conn, &actor, None, processes::Source::Yaml(yaml.to_string()), now).await)?;
         }

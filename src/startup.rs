@@ -31,7 +31,7 @@ pub fn bind(address: &str) -> anyhow::Result<TcpListener> {
                 "{address} is already in use — is Railyard (or something else) already running there? Stop it or set RAILYARD_BIND."
             )
         } else {
-            anyhow::anyhow!("cannot listen on {address}: {e}")
+            anyhow::Error::new(e).context(format!("cannot listen on {address}"))
         }
     })
 }

@@ -38,7 +38,7 @@ pub async fn run_migrations(database_url: &str) -> anyhow::Result<()> {
         diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(&mut conn)?;
         let result = conn.run_pending_migrations(MIGRATIONS).map(|applied| applied.len());
         diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(&mut conn)?;
-        let applied = result.map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+        let applied = result.map_err(|e| anyhow::anyhow!(e).context("running migrations"))?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }

@@ -49,7 +49,7 @@ impl From<diesel::result::Error> for AppError {
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        AppError::Unexpected(anyhow::anyhow!("database pool: {e}"))
+        AppError::Unexpected(anyhow::Error::new(e).context("database pool"))
     }
 }
 

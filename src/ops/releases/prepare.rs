@@ -1,6 +1,7 @@
 //! Checking a create or PATCH against everything it refers to, before anything is stored.
 
 use crate::domain::schedule::parse_time;
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{json, Map, Value};
@@ -52,52 +53,58 @@ pub(super) fn stored_inputs(values: &Value) -> Map<String, Value> {
     values.as_object().cloned().unwrap_or_default()
 }
 
-/// Checks a create or PATCH against everything it refers to. `base` is the draft being edited.
-pub async fn prepare(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    actor_time_zone: &str,
-    secrets: &SecretBox,
-    input: &ReleaseInput,
-    base: Option<&Release>,
-    pin_latest: bool,
-) -> Result<Prepared, OpError> {
-    let account_id = actor.account_id;
-    let mut errors = FieldErrors::new();
-    let mut warnings = Vec::new();
+/// What every step reads (the account, the request, the draft being edited) and the field
+/// errors found so far; each step adds its own and goes on, so one answer names them all.
+struct Check<'a> {
+    account_id: i64,
+    input: &'a ReleaseInput,
+    base: Option<&'a Release>,
+    errors: FieldErrors,
+}
 
-    // Process and pinned version.
-    let process_id = input.process_id.or(base.map(|b| b.process_id));
+/// The process and the version to pin: the draft's, unless the process changes or the newest
+/// version is asked for.
+async fn process_and_version(
+    conn: &mut AsyncPgConnection,
+    chk: &mut Check<'_>,
+    pin_latest: bool,
+) -> Result<(Option<Process>, i32), OpError> {
+    let process_id = chk.input.process_id.or(chk.base.map(|b| b.process_id));
     let process = match process_id {
         None => {
-            errors.add("process_id", "is required");
+            chk.errors.add("process_id", "is required");
             None
         }
-        Some(id) => match Process::find(conn, account_id, id).await {
+        Some(id) => match Process::find(conn, chk.account_id, id).await {
             Ok(p) if p.latest_version >= 1 => Some(p),
             Ok(p) => {
-                errors.add("process_id", format!("process {:?} has no saved version yet", p.name));
+                chk.errors.add("process_id", format!("process {:?} has no saved version yet", p.name));
                 None
             }
             Err(diesel::result::Error::NotFound) => {
-                errors.add("process_id", format!("there is no process {id}"));
+                chk.errors.add("process_id", format!("there is no process {id}"));
                 None
             }
             Err(e) => return Err(e.into()),
         },
     };
-    let version = match (base, &process) {
+    let version = match (chk.base, &process) {
         (Some(b), Some(p)) if b.process_id == p.id && !pin_latest => b.process_version,
         (_, Some(p)) => p.latest_version,
         _ => 0,
     };
 
-    // Level.
-    let org_id = match (&input.org, base) {
-        (Some(Some(slug)), _) if !slug.trim().is_empty() => match Organization::by_slug(conn, account_id, slug.trim()).await {
+    Ok((process, version))
+}
+
+/// The level: an organization (by slug) or the account, as the account's setting demands, and
+/// a process that belongs to it.
+async fn level(conn: &mut AsyncPgConnection, chk: &mut Check<'_>, process: Option<&Process>) -> Result<Option<i64>, OpError> {
+    let org_id = match (&chk.input.org, chk.base) {
+        (Some(Some(slug)), _) if !slug.trim().is_empty() => match Organization::by_slug(conn, chk.account_id, slug.trim()).await {
             Ok(o) => Some(o.id),
             Err(_) => {
-                errors.add("org", format!("there is no organization {:?}", slug.trim()));
+                chk.errors.add("org", format!("there is no organization {:?}", slug.trim()));
                 None
             }
         },
@@ -105,7 +112,7 @@ pub async fn prepare(
         (None, Some(b)) => b.org_id,
         (None, None) => None,
     };
-    let settings = AccountSettings::get(conn, account_id).await?;
+    let settings = AccountSettings::get(conn, chk.account_id).await?;
     match (settings.release_level.as_str(), org_id) {
         ("account", Some(_)) => {
             return Err(OpError::Rule {
@@ -114,7 +121,7 @@ pub async fn prepare(
                 field: Some("org"),
             })
         }
-        ("organization", None) if errors.get("org").is_none() => {
+        ("organization", None) if chk.errors.get("org").is_none() => {
             return Err(OpError::Rule {
                 code: RuleCode::ReleaseLevel,
                 message: "This account runs organization-level releases (setting release_level = organization): name the organization."
@@ -124,30 +131,35 @@ pub async fn prepare(
         }
         _ => {}
     }
-    if let Some(p) = &process {
+    if let Some(p) = process {
         match (org_id, p.org_id) {
             (_, None) => {}
             (Some(o), Some(po)) if o == po => {}
-            (None, Some(_)) => errors.add("process_id", "an account-level release uses an account-level process"),
+            (None, Some(_)) => chk.errors.add("process_id", "an account-level release uses an account-level process"),
             (Some(_), Some(_)) => {
-                errors.add("process_id", "an organization's release uses that organization's or an account-level process")
+                chk.errors.add("process_id", "an organization's release uses that organization's or an account-level process")
             }
         }
     }
 
-    let name = match (&input.name, base) {
-        (Some(n), _) => errors.check("name", fields::name(n)),
+    Ok(org_id)
+}
+
+/// Name (with a warning for generic names) and release type.
+fn name_and_type(chk: &mut Check<'_>, warnings: &mut Vec<String>) -> (Option<String>, Option<String>) {
+    let name = match (&chk.input.name, chk.base) {
+        (Some(n), _) => chk.errors.check("name", fields::name(n)),
         (None, Some(b)) => Some(b.name.clone()),
-        (None, None) => errors.check("name", Err("is required".into())),
+        (None, None) => chk.errors.check("name", Err("is required".into())),
     };
     if let Some(n) = &name {
         warnings.extend(rules::generic_name_warning(n));
     }
-    let release_type = match (&input.release_type, base) {
+    let release_type = match (&chk.input.release_type, chk.base) {
         (Some(t), _) => match ReleaseType::parse(t.trim()) {
             Some(t) => Some(t.as_str().to_string()),
             None => {
-                errors.add("type", format!("{t:?} is not standard, hotfix, feature or system"));
+                chk.errors.add("type", format!("{t:?} is not standard, hotfix, feature or system"));
                 None
             }
         },
@@ -155,23 +167,30 @@ pub async fn prepare(
         (None, None) => Some("standard".to_string()),
     };
 
-    let definition = match &process {
-        Some(p) => Some(processes_ops::load(conn, p, Some(version)).await?.1),
-        None => None,
-    };
+    (name, release_type)
+}
 
-    // Inputs: the input set, then what was sent, over what the draft had.
-    let mut values: Map<String, Value> = match base {
+/// Inputs: the input set, then what was sent, over what the draft had; checked against the
+/// definition's types, secrets sealed. Returns (values in clear, values as stored).
+async fn inputs(
+    conn: &mut AsyncPgConnection,
+    chk: &mut Check<'_>,
+    secrets: &SecretBox,
+    process: Option<&Process>,
+    definition: Option<&Definition>,
+) -> Result<(Map<String, Value>, Map<String, Value>), OpError> {
+    let process_id = chk.input.process_id.or(chk.base.map(|b| b.process_id));
+    let mut values: Map<String, Value> = match chk.base {
         Some(b) if b.process_id == process_id.unwrap_or(b.process_id) => processes_ops::revealed(secrets, &b.inputs),
         _ => Map::new(),
     };
-    if let (Some(set_name), Some(p)) = (&input.input_set, &process) {
-        match InputSet::by_name(conn, account_id, p.id, set_name.trim()).await {
+    if let (Some(set_name), Some(p)) = (&chk.input.input_set, process) {
+        match InputSet::by_name(conn, chk.account_id, p.id, set_name.trim()).await {
             Ok(set) => values.extend(processes_ops::revealed(secrets, &set.input_values)),
-            Err(_) => errors.add("input_set", format!("process {:?} has no input set {:?}", p.name, set_name.trim())),
+            Err(_) => chk.errors.add("input_set", format!("process {:?} has no input set {:?}", p.name, set_name.trim())),
         }
     }
-    if let Some(sent) = &input.inputs {
+    if let Some(sent) = &chk.input.inputs {
         for (k, v) in sent {
             if v.is_null() {
                 values.remove(k);
@@ -183,8 +202,8 @@ pub async fn prepare(
         }
     }
     let mut sealed_inputs = Map::new();
-    if let Some(def) = &definition {
-        let catalog = processes_ops::catalog(conn, account_id).await?;
+    if let Some(def) = definition {
+        let catalog = processes_ops::catalog(conn, chk.account_id).await?;
         match check_values(&def.inputs, &values, &catalog, false) {
             Ok(checked) => {
                 for (k, v) in checked {
@@ -194,19 +213,23 @@ pub async fn prepare(
             }
             Err(e) => {
                 for (f, m) in e.0 {
-                    errors.add(&f, m);
+                    chk.errors.add(&f, m);
                 }
             }
         }
     }
 
-    // Variable overrides: only of variables the process defines.
-    let variables = match (&input.variables, base) {
+    Ok((values, sealed_inputs))
+}
+
+/// Variable overrides: only of variables the process defines.
+fn variables(chk: &mut Check<'_>, definition: Option<&Definition>) -> Map<String, Value> {
+    let variables = match (&chk.input.variables, chk.base) {
         (Some(v), _) => v.clone(),
         (None, Some(b)) => stored_inputs(&b.variables),
         (None, None) => Map::new(),
     };
-    if let Some(def) = &definition {
+    if let Some(def) = definition {
         let known: Vec<&str> = def
             .variables
             .iter()
@@ -215,31 +238,35 @@ pub async fn prepare(
             .collect();
         for (k, v) in &variables {
             if !known.contains(&k.as_str()) {
-                errors.add(&format!("variables.{k}"), format!("{k:?} is not a variable of this process"));
+                chk.errors.add(&format!("variables.{k}"), format!("{k:?} is not a variable of this process"));
             } else if let Err(m) = crate::domain::process::template::references_in(v) {
-                errors.add(&format!("variables.{k}"), m);
+                chk.errors.add(&format!("variables.{k}"), m);
             }
         }
     }
 
-    // Schedule.
-    let base_zone = base.map(|b| b.time_zone.clone()).unwrap_or_else(|| actor_time_zone.to_string());
-    let (schedule_start, schedule_end, time_zone) = match (&input.schedule, base) {
+    variables
+}
+
+/// The schedule window in its time zone (the draft's, else the person's).
+fn schedule(chk: &mut Check<'_>, actor_time_zone: &str) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>, String) {
+    let base_zone = chk.base.map(|b| b.time_zone.clone()).unwrap_or_else(|| actor_time_zone.to_string());
+    match (&chk.input.schedule, chk.base) {
         (Some(None), _) => (None, None, base_zone.clone()),
         (Some(Some(s)), _) => {
             let zone_name = s.time_zone.clone().unwrap_or(base_zone.clone());
             match fields::time_zone(&zone_name) {
                 Err(m) => {
-                    errors.add("schedule.time_zone", m);
+                    chk.errors.add("schedule.time_zone", m);
                     (None, None, base_zone.clone())
                 }
                 Ok(zone_name) => {
                     let zone: chrono_tz::Tz = zone_name.parse().unwrap_or(chrono_tz::UTC);
-                    let start = errors.check("schedule.start", parse_time(&s.start, zone));
-                    let end = errors.check("schedule.end", parse_time(&s.end, zone));
+                    let start = chk.errors.check("schedule.start", parse_time(&s.start, zone));
+                    let end = chk.errors.check("schedule.end", parse_time(&s.end, zone));
                     if let (Some(a), Some(b)) = (start, end) {
                         if b <= a {
-                            errors.add("schedule.end", "must be after the start");
+                            chk.errors.add("schedule.end", "must be after the start");
                         }
                     }
                     (start, end, zone_name)
@@ -248,24 +275,26 @@ pub async fn prepare(
         }
         (None, Some(b)) => (b.schedule_start, b.schedule_end, b.time_zone.clone()),
         (None, None) => (None, None, base_zone.clone()),
-    };
+    }
+}
 
-    // Release manager: a user holding a release-manager role for the level.
-    let scope = org_id.map_or(Scope::Account, Scope::Org);
-    let owner_id = match (&input.owner, base) {
+/// The release manager: a user holding a release-manager role for the level (by default the
+/// person creating it, if they hold one).
+async fn release_manager(conn: &mut AsyncPgConnection, chk: &mut Check<'_>, actor: &Actor, scope: Scope) -> Result<Option<i64>, OpError> {
+    let owner_id = match (&chk.input.owner, chk.base) {
         (Some(o), _) => {
             let email = o.trim().strip_prefix("user:").unwrap_or(o.trim());
             match User::by_email(conn, email).await? {
-                Some(u) if u.account_id == account_id && u.disabled_at.is_none() => {
+                Some(u) if u.account_id == chk.account_id && u.disabled_at.is_none() => {
                     if policy::allows(&bindings_of(conn, u.id).await?, Action::Activate, scope) {
                         Some(u.id)
                     } else {
-                        errors.add("owner", format!("{email} holds no release-manager role for this level"));
+                        chk.errors.add("owner", format!("{email} holds no release-manager role for this level"));
                         None
                     }
                 }
                 _ => {
-                    errors.add("owner", format!("there is no active user {email:?}"));
+                    chk.errors.add("owner", format!("there is no active user {email:?}"));
                     None
                 }
             }
@@ -277,24 +306,29 @@ pub async fn prepare(
         },
     };
 
-    let stakeholders = match (&input.stakeholders, base) {
+    Ok(owner_id)
+}
+
+/// Stakeholders: users and groups that exist.
+async fn stakeholders(conn: &mut AsyncPgConnection, chk: &mut Check<'_>) -> Result<Vec<String>, OpError> {
+    let stakeholders = match (&chk.input.stakeholders, chk.base) {
         (Some(list), _) => {
             let mut out = Vec::new();
             for s in list {
                 match check_principal(s.trim()) {
-                    Err(m) => errors.add("stakeholders", m),
+                    Err(m) => chk.errors.add("stakeholders", m),
                     Ok(()) => out.push(s.trim().to_string()),
                 }
             }
             let named_users: Vec<String> = out.iter().filter_map(|s| s.strip_prefix("user:")).map(str::to_string).collect();
-            let (_, missing_users) = User::ids_by_emails(conn, account_id, &named_users).await?;
+            let (_, missing_users) = User::ids_by_emails(conn, chk.account_id, &named_users).await?;
             for s in &out {
                 match s.split_once(':') {
                     Some(("user", e)) if missing_users.contains(&e.trim().to_lowercase()) => {
-                        errors.add("stakeholders", format!("there is no user {e:?}"))
+                        chk.errors.add("stakeholders", format!("there is no user {e:?}"))
                     }
-                    Some(("group", g)) if Group::by_name(conn, account_id, g).await.is_err() => {
-                        errors.add("stakeholders", format!("there is no group {g:?}"))
+                    Some(("group", g)) if Group::by_name(conn, chk.account_id, g).await.is_err() => {
+                        chk.errors.add("stakeholders", format!("there is no group {g:?}"))
                     }
                     _ => {}
                 }
@@ -305,17 +339,22 @@ pub async fn prepare(
         (None, None) => Vec::new(),
     };
 
-    // Links.
+    Ok(stakeholders)
+}
+
+/// Links: dependencies and the release a hotfix is for (existing, not itself); restart and
+/// subprocess links of the draft are kept.
+async fn links(conn: &mut AsyncPgConnection, chk: &mut Check<'_>) -> Result<Vec<(LinkKind, i64)>, OpError> {
     let mut links = Vec::new();
-    let base_links = match base {
+    let base_links = match chk.base {
         Some(b) => rows::links_from(conn, b.id).await?,
         None => Vec::new(),
     };
-    let depends_on: Vec<i64> = match input.links.as_ref().and_then(|l| l.depends_on.clone()) {
+    let depends_on: Vec<i64> = match chk.input.links.as_ref().and_then(|l| l.depends_on.clone()) {
         Some(d) => d,
         None => base_links.iter().filter(|l| l.is(LinkKind::DependsOn)).map(|l| l.target_id).collect(),
     };
-    let hotfix_for: Option<i64> = match input.links.as_ref().and_then(|l| l.hotfix_for) {
+    let hotfix_for: Option<i64> = match chk.input.links.as_ref().and_then(|l| l.hotfix_for) {
         Some(h) => h,
         None => base_links.iter().find(|l| l.is(LinkKind::HotfixFor)).map(|l| l.target_id),
     };
@@ -324,10 +363,10 @@ pub async fn prepare(
         .map(|t| (LinkKind::DependsOn, "links.depends_on", *t))
         .chain(hotfix_for.map(|t| (LinkKind::HotfixFor, "links.hotfix_for", t)))
     {
-        if base.is_some_and(|b| b.id == target) {
-            errors.add(field, "a release cannot link to itself");
-        } else if Release::find(conn, account_id, target).await.is_err() {
-            errors.add(field, format!("there is no release {target}"));
+        if chk.base.is_some_and(|b| b.id == target) {
+            chk.errors.add(field, "a release cannot link to itself");
+        } else if Release::find(conn, chk.account_id, target).await.is_err() {
+            chk.errors.add(field, format!("there is no release {target}"));
         } else {
             links.push((kind, target));
         }
@@ -340,7 +379,36 @@ pub async fn prepare(
         }
     }
 
-    errors.into_result()?;
+    Ok(links)
+}
+
+/// Checks a create or PATCH against everything it refers to. `base` is the draft being edited.
+pub async fn prepare(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    actor_time_zone: &str,
+    secrets: &SecretBox,
+    input: &ReleaseInput,
+    base: Option<&Release>,
+    pin_latest: bool,
+) -> Result<Prepared, OpError> {
+    let mut chk = Check { account_id: actor.account_id, input, base, errors: FieldErrors::new() };
+    let mut warnings = Vec::new();
+    let (process, version) = process_and_version(conn, &mut chk, pin_latest).await?;
+    let org_id = level(conn, &mut chk, process.as_ref()).await?;
+    let (name, release_type) = name_and_type(&mut chk, &mut warnings);
+    let definition = match &process {
+        Some(p) => Some(processes_ops::load(conn, p, Some(version)).await?.1),
+        None => None,
+    };
+    let (values, sealed_inputs) = inputs(conn, &mut chk, secrets, process.as_ref(), definition.as_ref()).await?;
+    let variables = variables(&mut chk, definition.as_ref());
+    let (schedule_start, schedule_end, time_zone) = schedule(&mut chk, actor_time_zone);
+    let owner_id = release_manager(conn, &mut chk, actor, org_id.map_or(Scope::Account, Scope::Org)).await?;
+    let stakeholders = stakeholders(conn, &mut chk).await?;
+    let links = links(conn, &mut chk).await?;
+
+    chk.errors.into_result()?;
     let (Some(definition), Some(process), Some(name), Some(release_type)) = (definition, process, name, release_type) else {
         return Err(OpError::Unexpected(anyhow::anyhow!("checked release is incomplete")));
     };
