@@ -199,20 +199,21 @@ impl TestApp {
         panic!("the worker did not become idle");
     }
 
-    /// Puts a release into a state and status directly (until the engine can drive it there).
+    /// Puts a release into a state and status (until the engine can drive it there), through the
+    /// same use case that records history.
     pub async fn force_release(&self, id: i64, state: &str, status: &str, finished_at: Option<chrono::DateTime<Utc>>) {
+        use railyard::db::models::releases::{Outcome, Release};
+        use railyard::domain::release::{State, Status};
         let mut conn = self.conn().await;
-        diesel::sql_query(
-            "UPDATE releases SET state = $1, status = $2, finished_at = $3, activated_at = COALESCE(activated_at, $4) WHERE id = $5",
-        )
-        .bind::<diesel::sql_types::Text, _>(state)
-        .bind::<diesel::sql_types::Text, _>(status)
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>, _>(finished_at)
-        .bind::<diesel::sql_types::Timestamptz, _>(self.clock_now())
-        .bind::<diesel::sql_types::BigInt, _>(id)
-        .execute(&mut conn)
-        .await
-        .expect("force release");
+        let release: Release = {
+            use diesel::{QueryDsl, SelectableHelper};
+            use railyard::db::schema::releases::dsl as r;
+            r::releases.find(id).select(Release::as_select()).first(&mut conn).await.expect("the release")
+        };
+        let outcome =
+            Outcome { state: State::parse(state).expect("a state"), status: Status::parse(status).expect("a status"), finished_at };
+        let actor = railyard::ops::Actor::system(release.account_id, "test");
+        railyard::ops::releases::record_outcome(&mut conn, &actor, id, outcome, self.clock_now()).await.expect("force release");
     }
 
     pub async fn conn(&self) -> AsyncPgConnection {

@@ -71,6 +71,14 @@ pub struct ReleaseFields {
     pub occurrence: Option<DateTime<Utc>>,
 }
 
+/// Where a release ended up: its state, status and when it finished.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub state: State,
+    pub status: Status,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
 impl Release {
     /// The release's start: its scheduled start, or its activation time when it has none.
     pub fn start(&self) -> DateTime<Utc> {
@@ -154,6 +162,20 @@ impl Release {
     }
 
     /// Writes new content if the stored lock_version is still `expected`; `None` = someone else won.
+    /// Sets the outcome of a release (recorded history; see `ops::releases::record_outcome`).
+    pub async fn set_outcome(conn: &mut AsyncPgConnection, id: i64, outcome: Outcome, activated_at: DateTime<Utc>) -> QueryResult<Release> {
+        diesel::update(releases::table.find(id))
+            .set((
+                releases::state.eq(outcome.state.as_str()),
+                releases::status.eq(outcome.status.as_str()),
+                releases::finished_at.eq(outcome.finished_at),
+                releases::activated_at.eq(activated_at),
+            ))
+            .returning(Release::as_returning())
+            .get_result(conn)
+            .await
+    }
+
     pub async fn update_if_version(
         conn: &mut AsyncPgConnection,
         id: i64,

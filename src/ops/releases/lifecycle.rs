@@ -8,7 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::catalog::{Environment, Group};
-use crate::db::models::releases::{self as rows, Release};
+use crate::db::models::releases::{self as rows, Outcome, Release};
 use crate::db::models::users::User;
 use crate::db::schema::releases;
 use crate::domain::process::validate::mentions;
@@ -327,6 +327,28 @@ pub async fn restart(conn: &mut AsyncPgConnection, actor: &Actor, release_id: i6
         )
         .await?;
         Ok(draft)
+    })
+    .await
+}
+
+/// Records where a release ended up without running it: history brought in from elsewhere
+/// (the demo's past releases, an import) and tests. Audited on the release's trail.
+pub async fn record_outcome(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    release_id: i64,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+) -> Result<Release, OpError> {
+    conn.transaction(async |conn| {
+        let before = Release::lock(conn, actor.account_id, release_id).await?;
+        let after = Release::set_outcome(conn, before.id, outcome, before.activated_at.unwrap_or(now)).await?;
+        let event = NewEvent::release(&after, actor.label.clone(), "release.outcome_recorded").with_details(json!({
+            "before": {"state": before.state, "status": before.status},
+            "after": {"state": after.state, "status": after.status, "finished_at": after.finished_at},
+        }));
+        audit::append(conn, event, now).await?;
+        Ok(after)
     })
     .await
 }
