@@ -1,7 +1,7 @@
 //! `/api/v1/me` and `/api/v1/settings`.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
 
 use super::ok;
 use crate::db::models::accounts::{Account, AccountSettings};
@@ -11,33 +11,52 @@ use crate::web::error::ApiError;
 use crate::web::extractors::{ApiJson, ApiUser};
 use crate::web::AppState;
 
-pub async fn me(user: ApiUser) -> Result<HttpResponse, ApiError> {
-    let roles: Vec<_> = user
-        .roles
-        .iter()
-        .map(|r| match &r.org_slug {
-            Some(org) => json!({"role": r.role, "org": org}),
-            None => json!({"role": r.role}),
-        })
-        .collect();
-    Ok(ok(&json!({
-        "id": user.user_id,
-        "email": user.email,
-        "name": user.name,
-        "account": user.account_slug,
-        "time_zone": user.time_zone,
-        "roles": roles,
-    })))
+#[derive(Serialize)]
+pub struct MeJson<'a> {
+    pub id: i64,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub account: &'a str,
+    pub time_zone: &'a str,
+    pub roles: Vec<RoleJson<'a>>,
 }
 
-fn settings_json(settings: &AccountSettings, account: &Account) -> serde_json::Value {
-    json!({
-        "release_level": settings.release_level,
-        "webhook_allow_list": settings.webhook_allow_list,
-        "reminder_interval_minutes": settings.reminder_interval_minutes,
-        "time_zone": account.time_zone,
-        "chat_webhook_url": settings.chat_webhook_url,
-    })
+#[derive(Serialize)]
+pub struct RoleJson<'a> {
+    pub role: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<&'a str>,
+}
+
+pub async fn me(user: ApiUser) -> Result<HttpResponse, ApiError> {
+    let roles = user.roles.iter().map(|r| RoleJson { role: &r.role, org: r.org_slug.as_deref() }).collect();
+    Ok(ok(&MeJson {
+        id: user.user_id,
+        email: &user.email,
+        name: &user.name,
+        account: &user.account_slug,
+        time_zone: &user.time_zone,
+        roles,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct SettingsJson<'a> {
+    pub release_level: &'a str,
+    pub webhook_allow_list: &'a [String],
+    pub reminder_interval_minutes: i32,
+    pub time_zone: &'a str,
+    pub chat_webhook_url: Option<&'a str>,
+}
+
+fn settings_json<'a>(settings: &'a AccountSettings, account: &'a Account) -> SettingsJson<'a> {
+    SettingsJson {
+        release_level: &settings.release_level,
+        webhook_allow_list: &settings.webhook_allow_list,
+        reminder_interval_minutes: settings.reminder_interval_minutes,
+        time_zone: &account.time_zone,
+        chat_webhook_url: settings.chat_webhook_url.as_deref(),
+    }
 }
 
 /// Every user of the account may read the settings; only `manage_settings` may change them.

@@ -1,7 +1,8 @@
 //! `GET /api/v1/calendar` (DESIGN §10 shape).
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use super::ok;
 use crate::domain::policy::{Action, Scope};
@@ -10,6 +11,36 @@ use crate::ops::calendar::{self, filter_of, CalendarQuery};
 use crate::web::error::{ApiError, AppError};
 use crate::web::extractors::ApiUser;
 use crate::web::AppState;
+
+#[derive(Serialize)]
+pub struct CalendarJson<'a> {
+    pub entries: Vec<EntryJson<'a>>,
+    pub freezes: Vec<FreezeJson<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct EntryJson<'a> {
+    pub release_id: i64,
+    pub name: &'a str,
+    #[serde(rename = "type")]
+    pub release_type: &'a str,
+    pub status: &'a str,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub environments: &'a [String],
+    pub services: &'a [String],
+    pub conflicts: &'a [i64],
+}
+
+/// One occurrence of a freeze window within the asked range.
+#[derive(Serialize)]
+pub struct FreezeJson<'a> {
+    pub id: i64,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub environments: &'a [String],
+    pub reason: &'a str,
+}
 
 pub async fn get(state: web::Data<AppState>, user: ApiUser, query: web::Query<CalendarQuery>) -> Result<HttpResponse, ApiError> {
     user.require(Action::ViewCalendar, Scope::Account)?;
@@ -32,30 +63,35 @@ pub async fn get(state: web::Data<AppState>, user: ApiUser, query: web::Query<Ca
     let mut conn = state.db().await?;
     let filter = filter_of(&mut conn, user.account_id, &q).await?;
     let found = calendar::entries(&mut conn, user.account_id, &user.bindings, from, to, &filter).await?;
-    let freezes: Vec<serde_json::Value> = crate::ops::freezes::list(&mut conn, user.account_id)
-        .await?
+    let windows = crate::ops::freezes::list(&mut conn, user.account_id).await?;
+    let freezes: Vec<FreezeJson> = windows
         .iter()
         .filter(|f| filter.environment.as_ref().is_none_or(|e| f.environments.contains(e)))
         .flat_map(|f| {
-            f.windows(from, to)
-                .into_iter()
-                .map(move |(s, e)| json!({"id": f.id, "start": s, "end": e, "environments": f.environments, "reason": f.reason}))
+            f.windows(from, to).into_iter().map(move |(start, end)| FreezeJson {
+                id: f.id,
+                start,
+                end,
+                environments: &f.environments,
+                reason: &f.reason,
+            })
         })
         .collect();
-    Ok(ok(&json!({
-        "entries": found.iter().map(|e| json!({
-            "release_id": e.release.id,
-            "name": e.release.name,
-            "type": e.release.release_type,
-            "status": e.release.status,
-            "start": e.start,
-            "end": e.end,
-            "environments": e.release.environments,
-            "services": e.release.services,
-            "conflicts": e.conflicts,
-        })).collect::<Vec<_>>(),
-        "freezes": freezes,
-    })))
+    let entries = found
+        .iter()
+        .map(|e| EntryJson {
+            release_id: e.release.id,
+            name: &e.release.name,
+            release_type: &e.release.release_type,
+            status: &e.release.status,
+            start: e.start,
+            end: e.end,
+            environments: &e.release.environments,
+            services: &e.release.services,
+            conflicts: &e.conflicts,
+        })
+        .collect();
+    Ok(ok(&CalendarJson { entries, freezes }))
 }
 
 pub async fn api_new_feed(state: web::Data<AppState>, user: ApiUser) -> Result<HttpResponse, ApiError> {

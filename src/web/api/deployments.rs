@@ -1,7 +1,8 @@
 //! `GET /api/v1/deployments`: what was deployed where, newest first.
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::ok;
@@ -18,12 +19,32 @@ pub struct DeploymentQuery {
     pub service: Option<String>,
 }
 
+#[derive(Serialize)]
+pub struct DeploymentJson<'a> {
+    pub service: &'a str,
+    pub version: &'a str,
+    pub environment: &'a str,
+    pub release_id: i64,
+    pub deployed_at: DateTime<Utc>,
+}
+
+impl<'a> DeploymentJson<'a> {
+    fn of(d: &'a Deployment) -> Self {
+        DeploymentJson {
+            service: &d.service,
+            version: &d.version,
+            environment: &d.environment,
+            release_id: d.release_id,
+            deployed_at: d.deployed_at,
+        }
+    }
+}
+
 pub async fn deployments(state: web::Data<AppState>, user: ApiUser, query: web::Query<DeploymentQuery>) -> Result<HttpResponse, ApiError> {
     user.require(Action::ViewRelease, Scope::Account)?;
     let mut conn = state.db().await?;
     let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     let rows = Deployment::latest(&mut conn, user.account_id, nonempty(&query.environment), nonempty(&query.service), 1000).await?;
-    Ok(ok(&json!({"deployments": rows.into_iter().map(|d| json!({
-        "service": d.service, "version": d.version, "environment": d.environment, "release_id": d.release_id, "deployed_at": d.deployed_at
-    })).collect::<Vec<_>>()})))
+    let deployments: Vec<DeploymentJson> = rows.iter().map(DeploymentJson::of).collect();
+    Ok(ok(&json!({ "deployments": deployments })))
 }

@@ -1,14 +1,16 @@
 //! `/api/v1/processes` and their input sets (DESIGN §10).
 
 use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{created, ok};
 use crate::db::models::accounts::Organization;
 use crate::db::models::processes::{InputSet, Process, ProcessSummary, ProcessVersion};
 use crate::domain::policy::{Action, Scope};
-use crate::ops::processes::{self as ops, InputSetInput, Source};
+use crate::domain::process::Definition;
+use crate::ops::processes::{self as ops, InputSetInput, Saved, Source};
 use crate::web::error::{ApiError, AppError};
 use crate::web::extractors::{ApiJson, ApiUser};
 use crate::web::AppState;
@@ -33,14 +35,72 @@ pub struct VersionQuery {
     pub version: Option<i32>,
 }
 
-pub fn summary_json(s: &ProcessSummary) -> Value {
-    json!({
-        "id": s.process.id,
-        "name": s.process.name,
-        "org": s.org_slug,
-        "latest_version": s.process.latest_version,
-        "updated_at": s.process.updated_at,
-    })
+#[derive(Serialize)]
+pub struct ProcessSummaryJson<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub org: Option<&'a str>,
+    pub latest_version: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl<'a> ProcessSummaryJson<'a> {
+    fn of(s: &'a ProcessSummary) -> Self {
+        ProcessSummaryJson {
+            id: s.process.id,
+            name: &s.process.name,
+            org: s.org_slug.as_deref(),
+            latest_version: s.process.latest_version,
+            updated_at: s.process.updated_at,
+        }
+    }
+}
+
+/// A process version as created, updated or read.
+#[derive(Serialize)]
+pub struct ProcessJson<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub org: Option<String>,
+    pub version: i32,
+    pub latest_version: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<&'a str>,
+    pub definition: &'a Definition,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<&'a [String]>,
+}
+
+impl<'a> ProcessJson<'a> {
+    fn saved(saved: &'a Saved, org: Option<String>) -> Self {
+        ProcessJson {
+            id: saved.process.id,
+            name: &saved.process.name,
+            org,
+            version: saved.version,
+            latest_version: saved.version,
+            created_at: None,
+            created_by: None,
+            definition: &saved.definition,
+            warnings: Some(&saved.warnings),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct InputSetJson<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    pub values: serde_json::Map<String, Value>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl<'a> InputSetJson<'a> {
+    fn of(def: &Definition, set: &'a InputSet) -> Self {
+        InputSetJson { id: set.id, name: &set.name, values: ops::masked(def, &set.input_values), updated_at: set.updated_at }
+    }
 }
 
 async fn org_id(conn: &mut diesel_async::AsyncPgConnection, account_id: i64, org: Option<&str>) -> Result<Option<i64>, ApiError> {
@@ -66,7 +126,8 @@ async fn org_slug(conn: &mut diesel_async::AsyncPgConnection, process: &Process)
 pub async fn list(state: web::Data<AppState>, user: ApiUser) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db().await?;
     let all = Process::list(&mut conn, user.account_id).await?;
-    let visible: Vec<Value> = all.iter().filter(|s| user.may(Action::ViewProcess, s.process.scope())).map(summary_json).collect();
+    let visible: Vec<ProcessSummaryJson> =
+        all.iter().filter(|s| user.may(Action::ViewProcess, s.process.scope())).map(ProcessSummaryJson::of).collect();
     Ok(ok(&json!({ "processes": visible })))
 }
 
@@ -76,15 +137,7 @@ pub async fn create(state: web::Data<AppState>, user: ApiUser, body: ApiJson<Cre
     let org_id = org_id(&mut conn, user.account_id, body.org.as_deref()).await?;
     user.require(Action::ManageProcess, org_id.map_or(Scope::Account, Scope::Org))?;
     let saved = ops::create(&mut conn, &user.actor(), org_id, Source::from_api(body.definition), state.now()).await?;
-    Ok(created(&json!({
-        "id": saved.process.id,
-        "name": saved.process.name,
-        "org": body.org.filter(|o| !o.trim().is_empty()),
-        "version": saved.version,
-        "latest_version": saved.version,
-        "definition": saved.definition,
-        "warnings": saved.warnings,
-    })))
+    Ok(created(&ProcessJson::saved(&saved, body.org.filter(|o| !o.trim().is_empty()))))
 }
 
 async fn visible_process(
@@ -107,16 +160,17 @@ pub async fn get(
     let (mut conn, process) = visible_process(&state, &user, *id).await?;
     let (version, def) = ops::load(&mut conn, &process, query.version).await?;
     let row = ProcessVersion::find(&mut conn, user.account_id, process.id, version).await?;
-    Ok(ok(&json!({
-        "id": process.id,
-        "name": def.name,
-        "org": org_slug(&mut conn, &process).await?,
-        "version": version,
-        "latest_version": process.latest_version,
-        "created_at": row.created_at,
-        "created_by": row.created_by,
-        "definition": def,
-    })))
+    Ok(ok(&ProcessJson {
+        id: process.id,
+        name: &def.name,
+        org: org_slug(&mut conn, &process).await?,
+        version,
+        latest_version: process.latest_version,
+        created_at: Some(row.created_at),
+        created_by: Some(&row.created_by),
+        definition: &def,
+        warnings: None,
+    }))
 }
 
 pub async fn update(
@@ -129,15 +183,7 @@ pub async fn update(
     user.require(Action::ManageProcess, process.scope())?;
     let def = ops::parse(Source::from_api(body.0.definition))?;
     let saved = ops::save_version(&mut conn, &user.actor(), process.id, def, state.now()).await?;
-    Ok(ok(&json!({
-        "id": saved.process.id,
-        "name": saved.process.name,
-        "org": org_slug(&mut conn, &process).await?,
-        "version": saved.version,
-        "latest_version": saved.version,
-        "definition": saved.definition,
-        "warnings": saved.warnings,
-    })))
+    Ok(ok(&ProcessJson::saved(&saved, org_slug(&mut conn, &process).await?)))
 }
 
 pub async fn export(
@@ -151,15 +197,11 @@ pub async fn export(
     Ok(crate::web::download::yaml_download(&def, process.id, version))
 }
 
-fn input_set_json(def: &crate::domain::process::Definition, set: &InputSet) -> Value {
-    json!({"id": set.id, "name": set.name, "values": ops::masked(def, &set.input_values), "updated_at": set.updated_at})
-}
-
 pub async fn list_input_sets(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let (mut conn, process) = visible_process(&state, &user, *id).await?;
     let (_, def) = ops::load(&mut conn, &process, None).await?;
     let sets = InputSet::list(&mut conn, user.account_id, process.id).await?;
-    Ok(ok(&json!({"input_sets": sets.iter().map(|s| input_set_json(&def, s)).collect::<Vec<_>>()})))
+    Ok(ok(&json!({"input_sets": sets.iter().map(|s| InputSetJson::of(&def, s)).collect::<Vec<_>>()})))
 }
 
 pub async fn create_input_set(
@@ -172,7 +214,7 @@ pub async fn create_input_set(
     user.require(Action::ManageProcess, process.scope())?;
     let set = ops::save_input_set(&mut conn, &user.actor(), &state.secrets, &process, None, &body.0, state.now()).await?;
     let (_, def) = ops::load(&mut conn, &process, None).await?;
-    Ok(created(&input_set_json(&def, &set)))
+    Ok(created(&InputSetJson::of(&def, &set)))
 }
 
 pub async fn update_input_set(
@@ -187,7 +229,7 @@ pub async fn update_input_set(
     let existing = InputSet::by_name(&mut conn, user.account_id, process.id, &name).await?;
     let set = ops::save_input_set(&mut conn, &user.actor(), &state.secrets, &process, Some(&existing), &body.0, state.now()).await?;
     let (_, def) = ops::load(&mut conn, &process, None).await?;
-    Ok(ok(&input_set_json(&def, &set)))
+    Ok(ok(&InputSetJson::of(&def, &set)))
 }
 
 pub async fn delete_input_set(state: web::Data<AppState>, user: ApiUser, path: web::Path<(i64, String)>) -> Result<HttpResponse, ApiError> {

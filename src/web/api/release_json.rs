@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::db::models::releases::{ReleaseActivity, ReleasePhase};
+use crate::db::models::releases::{Release, ReleaseActivity, ReleasePhase};
 use crate::domain::release::LinkKind;
 use crate::ops::processes::masked;
 use crate::ops::releases::ReleaseView;
@@ -144,4 +144,63 @@ impl<'a> ReleaseJson<'a> {
             warnings,
         }
     }
+}
+
+/// One row of `GET /api/v1/releases`.
+#[derive(Serialize)]
+pub struct ReleaseRowJson<'a> {
+    pub id: i64,
+    pub name: &'a str,
+    #[serde(rename = "type")]
+    pub release_type: &'a str,
+    pub level: &'static str,
+    pub state: &'a str,
+    pub status: &'a str,
+    pub process_id: i64,
+    pub process_version: i32,
+    pub schedule: Option<ScheduleJson<'a>>,
+    pub environments: &'a [String],
+    pub services: &'a [String],
+    pub lock_version: i32,
+}
+
+impl<'a> ReleaseRowJson<'a> {
+    pub fn of(r: &'a Release) -> Self {
+        ReleaseRowJson {
+            id: r.id,
+            name: &r.name,
+            release_type: &r.release_type,
+            level: if r.org_id.is_some() { "organization" } else { "account" },
+            state: &r.state,
+            status: &r.status,
+            process_id: r.process_id,
+            process_version: r.process_version,
+            schedule: r.schedule_start.map(|start| ScheduleJson { start, end: r.schedule_end, time_zone: &r.time_zone }),
+            environments: &r.environments,
+            services: &r.services,
+            lock_version: r.lock_version,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ReleaseListJson<'a> {
+    pub releases: Vec<ReleaseRowJson<'a>>,
+    pub page: i64,
+    pub page_size: i64,
+    pub total: i64,
+}
+
+#[derive(Serialize)]
+pub struct DeletedJson<'a> {
+    pub deleted: i64,
+    pub purged: bool,
+    pub removed_links: Vec<RemovedLinkJson<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct RemovedLinkJson<'a> {
+    pub release_id: i64,
+    pub name: &'a str,
+    pub kind: &'a str,
 }

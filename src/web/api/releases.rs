@@ -2,9 +2,9 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::release_json::ReleaseJson;
+use super::release_json::{DeletedJson, ReleaseJson, ReleaseListJson, ReleaseRowJson, RemovedLinkJson};
 use super::{created, ok};
 use crate::db::models::releases::{self as rows, Release};
 use crate::domain::policy::Action;
@@ -114,11 +114,11 @@ pub async fn delete(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64
     let (mut conn, release) = visible(&state, &user, *id).await?;
     user.require(Action::DeleteRelease, release.scope())?;
     let deleted = ops::delete(&mut conn, &user.actor(), release.id, state.settings.retention_days, state.now()).await?;
-    Ok(ok(&json!({
-        "deleted": release.id,
-        "purged": deleted.purged,
-        "removed_links": deleted.removed_links.iter().map(|(id, name, kind)| json!({"release_id": id, "name": name, "kind": kind})).collect::<Vec<_>>(),
-    })))
+    Ok(ok(&DeletedJson {
+        deleted: release.id,
+        purged: deleted.purged,
+        removed_links: deleted.removed_links.iter().map(|(id, name, kind)| RemovedLinkJson { release_id: *id, name, kind }).collect(),
+    }))
 }
 
 pub async fn list(state: web::Data<AppState>, user: ApiUser, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
@@ -126,17 +126,8 @@ pub async fn list(state: web::Data<AppState>, user: ApiUser, query: web::Query<L
     let filter = filter_from(&mut conn, user.account_id, &query).await?;
     let page = query.page.unwrap_or(0).max(0);
     let (found, total) = rows::list(&mut conn, user.account_id, &filter, page).await?;
-    let releases: Vec<Value> = found
-        .into_iter()
-        .filter(|r| user.may(Action::ViewRelease, r.scope()))
-        .map(|r| {
-            json!({"id": r.id, "name": r.name, "type": r.release_type, "level": if r.org_id.is_some() { "organization" } else { "account" },
-                   "state": r.state, "status": r.status, "process_id": r.process_id, "process_version": r.process_version,
-                   "schedule": r.schedule_start.map(|s| json!({"start": s, "end": r.schedule_end, "time_zone": r.time_zone})),
-                   "environments": r.environments, "services": r.services, "lock_version": r.lock_version})
-        })
-        .collect();
-    Ok(ok(&json!({"releases": releases, "page": page, "page_size": rows::PAGE_SIZE, "total": total})))
+    let releases: Vec<ReleaseRowJson> = found.iter().filter(|r| user.may(Action::ViewRelease, r.scope())).map(ReleaseRowJson::of).collect();
+    Ok(ok(&ReleaseListJson { releases, page, page_size: rows::PAGE_SIZE, total }))
 }
 
 pub async fn act(
