@@ -11,6 +11,7 @@ use super::{Actor, OpError};
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{Release, ReleaseActivity};
+use crate::db::models::signoff_tokens::{self, SignoffToken};
 use crate::db::schema::{approval_votes, release_activities, releases};
 use crate::domain::engine::Node;
 use crate::domain::policy::Refusal;
@@ -193,6 +194,24 @@ pub fn failed_status(a: &ReleaseActivity, why: &str) -> (Node, Option<String>) {
         ),
         _ => (Node::Failed, Some(why.to_string())),
     }
+}
+
+/// A vote cast through a sign-off link: the vote and the link's use are one transaction, so a
+/// link is never left usable after its vote, nor used without one.
+pub async fn vote_by_link(
+    conn: &mut AsyncPgConnection,
+    person: &Person<'_>,
+    link: &SignoffToken,
+    (verb, input): (Verb, &ActInput),
+    now: DateTime<Utc>,
+) -> Result<Release, OpError> {
+    conn.transaction(async |conn| {
+        let at = ActivityAt { release_id: link.release_id, phase: &link.phase_key, key: &link.activity_key };
+        let release = act(conn, person, at, verb, input, now).await?;
+        signoff_tokens::mark_used(conn, &link.token_hash, now).await?;
+        Ok(release)
+    })
+    .await
 }
 
 /// One activity of one release.

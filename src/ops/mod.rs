@@ -13,6 +13,7 @@ pub mod profile;
 pub mod release_groups;
 pub mod releases;
 pub mod results;
+pub mod sessions;
 pub mod settings;
 pub mod status_links;
 pub mod users;

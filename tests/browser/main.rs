@@ -275,15 +275,17 @@ async fn calendar_navigation_swaps_only_the_calendar_and_keeps_history() {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        // Then for the view that address restores (htmx may fetch it again first).
+        let at = browser.client.current_url().await.unwrap().to_string();
+        let expected = if at.contains("date=2026-11-15") { "November 2026" } else { "December 2026" };
         let mut title = browser.text_now("#calendar-title").await;
-        for _ in 0..20 {
-            if !title.is_empty() {
+        for _ in 0..100 {
+            if title == expected {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             title = browser.text_now("#calendar-title").await;
         }
-        let at = browser.client.current_url().await.unwrap().to_string();
         titles.push(title.clone());
         if title == "November 2026" && at.contains("date=2026-11-15") {
             break;

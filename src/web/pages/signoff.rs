@@ -11,7 +11,6 @@ use super::{render, Chrome};
 use crate::db::models::releases::Release;
 use crate::db::models::signoff_tokens::{self as signoff, LinkState};
 use crate::domain::process::template::to_text;
-use crate::ops::activities::ActivityAt;
 use crate::ops::activities::{self as acts, ActInput, Person, Verb};
 use crate::web::error::AppError;
 use crate::web::extractors::CurrentUser;
@@ -145,16 +144,7 @@ pub async fn decide(
     };
     let comment = Some(form.comment.trim().to_string()).filter(|c| !c.is_empty());
     let input = ActInput { reason: comment.clone().filter(|_| verb == Verb::Reject), comment, outputs: None };
-    acts::act(
-        &mut conn,
-        &person,
-        ActivityAt { release_id: t.release_id, phase: &t.phase_key, key: &t.activity_key },
-        verb,
-        &input,
-        state.now(),
-    )
-    .await?;
-    signoff::mark_used(&mut conn, &t.token_hash, state.now()).await?;
+    acts::vote_by_link(&mut conn, &person, &t, (verb, &input), state.now()).await?;
     p.mode = "done";
     p.message = if verb == Verb::Approve { "Your approval is recorded.".into() } else { "Your rejection is recorded.".into() };
     render(&p)

@@ -1,0 +1,91 @@
+//! Log-in (argon2id, throttled per e-mail and per client address) and log-out. Each outcome is
+//! one transaction with its audit event; failures for unknown e-mails go to the server log only,
+//! so anonymous callers cannot grow the audit trail with them.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde_json::json;
+
+use crate::db::audit::{self, NewEvent};
+use crate::db::models::users::{self as rows, User, THROTTLE_MAX_PER_ADDRESS, THROTTLE_MAX_PER_EMAIL, THROTTLE_WINDOW_MINUTES};
+use crate::ops::OpError;
+
+/// How a log-in attempt ended.
+#[derive(Debug)]
+pub enum LogIn {
+    /// A new server-side session; the token goes into the signed cookie.
+    Session { token: String },
+    /// Wrong e-mail or password, or a disabled user: the page says only that.
+    Refused,
+    /// Too many recent failures for this e-mail or client.
+    Throttled { retry_after_seconds: i64 },
+}
+
+pub async fn log_in(conn: &mut AsyncPgConnection, email: &str, password: &str, client: &str, now: DateTime<Utc>) -> Result<LogIn, OpError> {
+    let (email_failures, addr_failures, oldest) = rows::recent_failures(conn, email, client, now).await?;
+    if email_failures >= THROTTLE_MAX_PER_EMAIL || addr_failures >= THROTTLE_MAX_PER_ADDRESS {
+        let retry_after_seconds =
+            oldest.map_or(THROTTLE_WINDOW_MINUTES * 60, |t| (t + TimeDelta::minutes(THROTTLE_WINDOW_MINUTES) - now).num_seconds().max(1));
+        match User::by_email(conn, email).await? {
+            Some(u) => {
+                let event = NewEvent::account(u.account_id, format!("client:{client}"), "login.throttled", format!("user:{}", u.email))
+                    .with_details(json!({"retry_after_seconds": retry_after_seconds}));
+                audit::append(conn, event, now).await?;
+            }
+            None => tracing::warn!(email = %email, client = %client, "log-in throttled for an unknown e-mail"),
+        }
+        return Ok(LogIn::Throttled { retry_after_seconds });
+    }
+    let user = User::by_email(conn, email).await?;
+    let verified = crate::security::verify_password(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await;
+    match user {
+        Some(user) if verified && user.disabled_at.is_none() => {
+            let token = conn
+                .transaction(async |conn| {
+                    rows::clear_failures(conn, email).await?;
+                    let (token, _csrf) = rows::create_session(conn, &user, now).await?;
+                    let actor = format!("user:{}", user.email);
+                    audit::append(conn, NewEvent::account(user.account_id, actor.clone(), "login.success", actor), now).await?;
+                    Ok::<_, OpError>(token)
+                })
+                .await?;
+            Ok(LogIn::Session { token })
+        }
+        other => {
+            conn.transaction(async |conn| {
+                rows::record_failure(conn, email, client, now).await?;
+                match &other {
+                    Some(u) => {
+                        let why = if verified { "disabled" } else { "wrong_password" };
+                        let event =
+                            NewEvent::account(u.account_id, format!("client:{client}"), "login.failed", format!("user:{}", u.email))
+                                .with_details(json!({"reason": why}));
+                        audit::append(conn, event, now).await?;
+                    }
+                    None => tracing::info!(email = %email, client = %client, "log-in failed for an unknown e-mail"),
+                }
+                Ok::<_, OpError>(())
+            })
+            .await?;
+            Ok(LogIn::Refused)
+        }
+    }
+}
+
+/// Ends a server-side session (if there is one) and records the log-out.
+pub async fn log_out(
+    conn: &mut AsyncPgConnection,
+    (account_id, email): (i64, &str),
+    session_token: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    conn.transaction(async |conn| {
+        if let Some(token) = session_token {
+            rows::revoke_session(conn, token, now).await?;
+        }
+        let who = format!("user:{email}");
+        audit::append(conn, NewEvent::account(account_id, who.clone(), "logout", who), now).await?;
+        Ok(())
+    })
+    .await
+}
