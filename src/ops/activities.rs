@@ -86,6 +86,21 @@ pub struct Person<'a> {
     pub delegating_for: Vec<i64>,
 }
 
+impl<'a> Person<'a> {
+    /// The person with the groups they belong to and whom they vote for today.
+    pub async fn load(
+        conn: &mut AsyncPgConnection,
+        actor: Actor,
+        (email, bindings): (&'a str, &'a [Binding]),
+        now: DateTime<Utc>,
+    ) -> QueryResult<Person<'a>> {
+        let user_id = actor.user_id.unwrap_or_default();
+        let groups = groups_of(conn, user_id).await?;
+        let delegating_for = delegating_for(conn, user_id, now).await?;
+        Ok(Person { actor, user_id, email, bindings, groups, delegating_for })
+    }
+}
+
 impl Person<'_> {
     fn owns(&self, owner: &str) -> bool {
         match owner.split_once(':') {

@@ -1,5 +1,6 @@
 //! A release with everything its pages and API answers show.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::AsyncPgConnection;
 
@@ -7,9 +8,11 @@ use crate::db::models::accounts::Organization;
 use crate::db::models::processes::Process;
 use crate::db::models::releases::{self as rows, Release, ReleaseActivity, ReleasePhase};
 use crate::db::models::users::User;
+use crate::domain::policy::{self, Action, Binding};
 use crate::domain::process::Definition;
+use crate::ops::activities::Person;
 use crate::ops::processes::{self as processes_ops};
-use crate::ops::{outbox, OpError};
+use crate::ops::{outbox, Actor, OpError};
 
 pub(super) async fn owner_email(conn: &mut AsyncPgConnection, account_id: i64, owner_id: Option<i64>) -> QueryResult<Option<String>> {
     match owner_id {
@@ -60,4 +63,34 @@ pub async fn is_named(conn: &mut AsyncPgConnection, release: &Release, user_id: 
     }
     let named = outbox::recipients(conn, release.account_id, &principals).await?;
     Ok(named.iter().any(|(id, e)| *id == user_id || e.eq_ignore_ascii_case(email)))
+}
+
+/// Everything the release page shows to one person: the release, what they may do, the
+/// newest process version (for "rebase") and the newest 200 events of its trail.
+pub struct ReleaseDetail<'a> {
+    pub view: ReleaseView,
+    pub person: Person<'a>,
+    pub latest_version: i32,
+    pub trail: Vec<(DateTime<Utc>, String, String, Option<String>)>,
+}
+
+/// The release page's data; visible to who may view releases at its level and to everyone
+/// named on it.
+pub async fn detail<'a>(
+    conn: &mut AsyncPgConnection,
+    actor: Actor,
+    (email, bindings): (&'a str, &'a [Binding]),
+    release_id: i64,
+    now: DateTime<Utc>,
+) -> Result<ReleaseDetail<'a>, OpError> {
+    let release = Release::find(conn, actor.account_id, release_id).await?;
+    let user_id = actor.user_id.unwrap_or_default();
+    if !policy::allows(bindings, Action::ViewRelease, release.scope()) && !is_named(conn, &release, user_id, email).await? {
+        policy::require(bindings, Action::ViewRelease, release.scope())?;
+    }
+    let person = Person::load(conn, actor, (email, bindings), now).await?;
+    let view = view(conn, release).await?;
+    let latest_version = Process::find(conn, view.release.account_id, view.release.process_id).await?.latest_version;
+    let trail = crate::db::audit::release_trail(conn, view.release.id, 200).await?;
+    Ok(ReleaseDetail { view, person, latest_version, trail })
 }

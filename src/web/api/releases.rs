@@ -140,14 +140,7 @@ pub async fn act(
     let (id, phase, activity, verb) = path.into_inner();
     let verb = Verb::parse(&verb).ok_or(ApiError(AppError::NotFound))?;
     let (mut conn, release) = visible_or_named(&state, &user, id).await?;
-    let person = Person {
-        actor: user.actor(),
-        user_id: user.user_id,
-        email: &user.email,
-        bindings: &user.bindings,
-        groups: acts::groups_of(&mut conn, user.user_id).await?,
-        delegating_for: acts::delegating_for(&mut conn, user.user_id, state.now()).await?,
-    };
+    let person = Person::load(&mut conn, user.actor(), (&user.email, &user.bindings), state.now()).await?;
     let updated =
         acts::act(&mut conn, &person, ActivityAt { release_id: release.id, phase: &phase, key: &activity }, verb, &body.0, state.now())
             .await?;

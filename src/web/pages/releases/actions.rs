@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::db::models::releases::Release;
 use crate::domain::policy::Action;
 use crate::ops::activities::ActivityAt;
-use crate::ops::activities::{groups_of, Person, Verb};
+use crate::ops::activities::{Person, Verb};
 use crate::ops::releases::{self as ops};
 use crate::web::error::AppError;
 use crate::web::extractors::{CurrentUser, Htmx};
@@ -186,14 +186,7 @@ pub async fn act(
     let verb = Verb::parse(&verb).ok_or(AppError::NotFound)?;
     let mut conn = state.db().await?;
     let release = Release::find(&mut conn, user.account_id, id).await?;
-    let person = Person {
-        actor: user.actor(),
-        user_id: user.user_id,
-        email: &user.email,
-        bindings: &user.bindings,
-        groups: groups_of(&mut conn, user.user_id).await?,
-        delegating_for: crate::ops::activities::delegating_for(&mut conn, user.user_id, state.now()).await?,
-    };
+    let person = Person::load(&mut conn, user.actor(), (&user.email, &user.bindings), state.now()).await?;
     let input = crate::ops::activities::ActInput {
         reason: Some(form.reason.clone()).filter(|r| !r.trim().is_empty()),
         comment: Some(form.comment.clone()).filter(|c| !c.trim().is_empty()),

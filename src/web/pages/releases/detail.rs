@@ -5,12 +5,11 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde_json::Value;
 
-use crate::db::models::processes::Process;
 use crate::db::models::releases::Release;
 use crate::domain::policy::Action;
 use crate::domain::process::template::to_text;
 use crate::domain::release::State;
-use crate::ops::activities::{groups_of, may_act, Person, Verb};
+use crate::ops::activities::{may_act, Verb};
 use crate::ops::processes::{self as processes_ops};
 use crate::ops::releases::{self as ops};
 use crate::web::error::AppError;
@@ -84,21 +83,8 @@ pub struct DetailPage {
 
 pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
     let mut conn = state.db().await?;
-    let release = Release::find(&mut conn, user.account_id, *id).await?;
-    if !user.may(Action::ViewRelease, release.scope()) && !ops::is_named(&mut conn, &release, user.user_id, &user.email).await? {
-        user.require(Action::ViewRelease, release.scope())?;
-    }
-    let person = Person {
-        actor: user.actor(),
-        user_id: user.user_id,
-        email: &user.email,
-        bindings: &user.bindings,
-        groups: groups_of(&mut conn, user.user_id).await?,
-        delegating_for: crate::ops::activities::delegating_for(&mut conn, user.user_id, state.now()).await?,
-    };
-    let view = ops::view(&mut conn, release).await?;
-    let latest = Process::find(&mut conn, user.account_id, view.release.process_id).await?.latest_version;
-    let events = crate::db::audit::release_trail(&mut conn, view.release.id, 200).await?;
+    let ops::ReleaseDetail { view, person, latest_version: latest, trail: events } =
+        ops::detail(&mut conn, user.actor(), (&user.email, &user.bindings), *id, state.now()).await?;
     let tz = user.time_zone.clone();
     let masked = processes_ops::masked(&view.definition, &view.release.inputs);
     let lookup: std::collections::BTreeMap<String, Value> =
