@@ -345,3 +345,44 @@ async fn an_htmx_log_in_answered_429_shows_when_to_try_again() {
     assert!(toast.contains("Too many failed log-ins; try again in"), "{toast}");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_dashboard_lists_a_waiting_approval_and_approving_from_there_works() {
+    use railyard::ops::{processes, releases, Actor};
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    let rm = app.create_user(account, "rhea@acme.example.com", "account_release_manager", "").await;
+    app.create_user(account, "quinn@acme.example.com", "viewer", "").await;
+    app.create_user(account, "vic@acme.example.com", "viewer", "").await;
+    let yaml = "name: Dashboard sign-off\nphases: [{key: p, name: P, activities: [{key: ok, name: Go live, kind: approval, approvers: \"user:quinn@acme.example.com\"}]}]\n";
+    let id = {
+        let mut conn = app.conn().await;
+        let actor = Actor::user(rm.id, account, &rm.email);
+        let process = processes::create(&mut conn, &actor, None, processes::Source::Yaml(yaml.into()), app.clock_now()).await.unwrap();
+        let input =
+            releases::ReleaseInput { process_id: Some(process.process.id), name: Some("Ledger 12 go-live".into()), ..Default::default() };
+        let prepared = releases::prepare(&mut conn, &actor, "UTC", &app.state.secrets, &input, None, false).await.unwrap();
+        releases::create(&mut conn, &actor, prepared, true, app.clock_now()).await.unwrap().release.id
+    };
+    app.run_until_idle().await;
+
+    // A viewer with nothing waiting is told so.
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, "vic@acme.example.com", PASSWORD).await;
+    let mine = browser.text("#my-work").await;
+    assert!(mine.contains("Nothing is waiting for you"), "{mine}");
+    browser.close().await;
+
+    // The approver sees the approval on the dashboard and approves it from there.
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, "quinn@acme.example.com", PASSWORD).await;
+    let mine = browser.text("#my-work").await;
+    assert!(mine.contains("Go live") && mine.contains("Ledger 12 go-live"), "{mine}");
+    browser.click("#my-work form.inline button[type=submit]").await;
+    browser.wait_for_text(".flash-success", "approve p.ok: done").await;
+    app.run_until_idle().await;
+    let mut conn = app.conn().await;
+    let release = railyard::db::models::releases::Release::find(&mut conn, account, id).await.unwrap();
+    assert_eq!(release.status, "Success");
+    browser.close().await;
+}

@@ -1,13 +1,15 @@
 //! `/`: what waits for me and what runs now.
 
 use actix_session::Session;
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse};
 use askama::Template;
 
 use super::{render, Chrome};
 use crate::domain::policy::{Action, Scope};
 use crate::web::error::AppError;
 use crate::web::extractors::CurrentUser;
+use crate::web::pages::work::{work_items, WorkItem};
+use crate::web::AppState;
 
 #[derive(Template)]
 #[template(path = "pages/dashboard.html")]
@@ -18,9 +20,11 @@ pub struct DashboardPage {
     pub roles: Vec<String>,
     pub time_zone: String,
     pub can_view_calendar: bool,
+    pub items: Vec<WorkItem>,
 }
 
-pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
+pub async fn dashboard(state: web::Data<AppState>, user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
+    let items = work_items(&state, &user).await?;
     let roles = user
         .roles
         .iter()
@@ -36,6 +40,7 @@ pub async fn dashboard(user: CurrentUser, session: Session) -> Result<HttpRespon
         roles,
         time_zone: user.time_zone.clone(),
         can_view_calendar: user.may(Action::ViewCalendar, Scope::Account),
+        items,
     };
     render(&page)
 }

@@ -30,10 +30,10 @@ pub struct WorkPage {
     pub items: Vec<WorkItem>,
 }
 
-pub async fn work(state: web::Data<AppState>, user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
+/// What waits for this person now, with the actions they may take (the same on `/` and `/work`).
+pub async fn work_items(state: &AppState, user: &CurrentUser) -> Result<Vec<WorkItem>, AppError> {
     let mut conn = state.db().await?;
-    let now = state.now();
-    let waiting = work::waiting_for(&mut conn, &user.actor(), &user.email, &user.bindings, now).await?;
+    let waiting = work::waiting_for(&mut conn, &user.actor(), &user.email, &user.bindings, state.now()).await?;
     let mut items = Vec::new();
     for work::Waiting { release: r, activity: a, allowed } in waiting {
         let what = if allowed.contains(&"approve") {
@@ -55,6 +55,11 @@ pub async fn work(state: web::Data<AppState>, user: CurrentUser, session: Sessio
             allowed,
         });
     }
+    Ok(items)
+}
+
+pub async fn work(state: web::Data<AppState>, user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
+    let items = work_items(&state, &user).await?;
     render(&WorkPage { chrome: Chrome::new(&user, &session, "My work", "/work"), items })
 }
 
