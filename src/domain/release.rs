@@ -168,6 +168,9 @@ pub struct DeletionFacts {
     pub activated: bool,
     /// Releases (id, name, link kind) that link to this one.
     pub linked_by: Vec<(i64, String, String)>,
+    /// (service, environment) cells whose latest deployment is this release's: what the
+    /// deployed report (`/reports/deployed`) points at.
+    pub current_deployments: Vec<(String, String)>,
     pub now: DateTime<Utc>,
     pub retention_days: u32,
 }
@@ -189,6 +192,12 @@ pub fn deletion(f: &DeletionFacts) -> Result<Deletion, String> {
     }
     if let Some((id, name, kind)) = f.linked_by.first() {
         return Err(format!("Release #{id} \"{name}\" links to it ({kind}); remove that link first."));
+    }
+    if !f.current_deployments.is_empty() {
+        let cells = f.current_deployments.iter().map(|(s, e)| format!("{s} in {e}")).collect::<Vec<_>>().join(", ");
+        return Err(format!(
+            "The deployed report (/reports/deployed) points at it: it is the current deployment of {cells}. Deploy a newer version first."
+        ));
     }
     if f.state == State::Active && f.activated {
         let until = f.finished_at.map(|t| t + TimeDelta::days(i64::from(f.retention_days)));
@@ -251,9 +260,19 @@ mod tests {
             finished_at: finished_days_ago.map(|d| now - TimeDelta::days(d)),
             activated: state != State::Draft,
             linked_by: vec![],
+            current_deployments: vec![],
             now,
             retention_days: 365,
         }
+    }
+
+    #[test]
+    fn the_current_deployment_of_a_cell_is_not_deleted() {
+        let mut current = facts(State::Archived, Status::Success, Some(400));
+        current.current_deployments.push(("payment-service".into(), "PROD1".into()));
+        let refusal = deletion(&current).unwrap_err();
+        assert!(refusal.contains("/reports/deployed") && refusal.contains("payment-service in PROD1"), "{refusal}");
+        assert_eq!(deletion(&facts(State::Archived, Status::Success, Some(400))), Ok(Deletion::Purge));
     }
 
     #[test]

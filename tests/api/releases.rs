@@ -483,3 +483,44 @@ async fn drafts_rebase_onto_the_newest_version_and_pages_show_conflicts() {
     let (_, by_owner) = body(app.api_get(&s.token, "/api/v1/releases?owner=rhea@acme.example.com").await).await;
     assert_eq!(by_owner["total"], 1);
 }
+
+#[tokio::test]
+async fn the_release_of_a_current_deployment_cannot_be_deleted() {
+    let app = TestApp::spawn().await;
+    let (account, admin, _) = app.admin_session("acme").await;
+    let rm = app.create_user(account, "rm@acme.example.com", "account_release_manager", "").await;
+    let token = app.api_token(&rm).await;
+    let admin_token = app.api_token(&admin).await;
+    let (status, env) = body(app.api_post(&admin_token, "/api/v1/environments", &json!({"name": "PROD1", "production": true})).await).await;
+    assert_eq!(status, 201, "{env}");
+    let yaml = "name: Deploy\ninputs: [{name: version, type: string, required: true}]\nphases:\n  - key: p\n    name: P\n    activities:\n      - {key: ship, name: Ship, kind: manual, deploys: {service: payment-service, version: \"${inputs.version}\", environment: PROD1}}\n";
+    let (status, p) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let mut ids = Vec::new();
+    for version in ["1.2.0", "1.3.0"] {
+        let req = json!({"process_id": p["id"], "name": format!("Payments {version}"), "inputs": {"version": version}, "activate": true});
+        let (status, r) = body(app.api_post(&token, "/api/v1/releases", &req).await).await;
+        assert_eq!(status, 201, "{r}");
+        let id = r["id"].as_i64().unwrap();
+        app.run_until_idle().await;
+        let (status, done) =
+            body(app.api_post(&token, &format!("/api/v1/releases/{id}/activities/p/ship/complete"), &json!({})).await).await;
+        assert_eq!(status, 200, "{done}");
+        app.run_until_idle().await;
+        ids.push(id);
+        app.clock.advance(TimeDelta::minutes(5));
+    }
+    app.clock.advance(TimeDelta::days(366));
+    // 1.3.0 is what PROD1 runs: its release stays.
+    let (status, e) = body(app.api_send(Method::DELETE, &token, &format!("/api/v1/releases/{}", ids[1]), &json!({})).await).await;
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(e["error"]["code"], "delete_refused");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("/reports/deployed") && message.contains("payment-service in PROD1"), "{message}");
+    // 1.2.0 was replaced: the report no longer points at it.
+    let mut conn = app.conn().await;
+    let current = railyard::db::models::deployments::Deployment::current_of(&mut conn, account, ids[0]).await.unwrap();
+    assert!(current.is_empty(), "{current:?}");
+    let current = railyard::db::models::deployments::Deployment::current_of(&mut conn, account, ids[1]).await.unwrap();
+    assert_eq!(current, vec![("payment-service".to_string(), "PROD1".to_string())]);
+}

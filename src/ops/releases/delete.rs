@@ -38,6 +38,7 @@ pub async fn delete(
             finished_at: release.finished_at,
             activated: release.activated_at.is_some(),
             linked_by: linked_by.clone(),
+            current_deployments: crate::db::models::deployments::Deployment::current_of(conn, release.account_id, release.id).await?,
             now,
             retention_days,
         };
