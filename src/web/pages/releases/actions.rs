@@ -72,12 +72,7 @@ async fn lifecycle(
             Ok(redirect(htmx, &format!("/releases/{target}")))
         }
         Err(e) => {
-            let message = match &e {
-                crate::ops::OpError::Rule { message, .. } | crate::ops::OpError::Conflict { message } => message.clone(),
-                crate::ops::OpError::Invalid(errors) => errors.0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "),
-                _ => return Err(e.into()),
-            };
-            flash::push(session, "error", message);
+            flash::push(session, "error", refusal_message(e)?);
             Ok(redirect(htmx, &format!("/releases/{id}")))
         }
     }
@@ -204,14 +199,7 @@ pub async fn act(
     {
         Ok(_) => flash::success(&session, format!("{} {phase}.{activity}: done.", verb.as_str())),
         Err(crate::ops::OpError::Forbidden(m)) => return Err(AppError::Forbidden(m)),
-        Err(e) => {
-            let message = match &e {
-                crate::ops::OpError::Rule { message, .. } | crate::ops::OpError::Conflict { message } => message.clone(),
-                crate::ops::OpError::Invalid(errors) => errors.0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; "),
-                _ => return Err(e.into()),
-            };
-            flash::push(&session, "error", message);
-        }
+        Err(e) => flash::push(&session, "error", refusal_message(e)?),
     }
     Ok(redirect(htmx, &format!("/releases/{id}")))
 }
@@ -236,4 +224,14 @@ pub async fn roll_back(
         Err(e) => return Err(e.into()),
     }
     Ok(redirect(htmx, &format!("/releases/{}", *id)))
+}
+
+/// A refusal the release page shows as a message (a broken rule, a conflict, invalid input);
+/// any other error is answered as an error page.
+fn refusal_message(e: crate::ops::OpError) -> Result<String, AppError> {
+    match e {
+        crate::ops::OpError::Rule { message, .. } | crate::ops::OpError::Conflict { message } => Ok(message),
+        crate::ops::OpError::Invalid(errors) => Ok(errors.0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; ")),
+        other => Err(other.into()),
+    }
 }
