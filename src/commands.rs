@@ -134,6 +134,9 @@ pub async fn audit_verify(settings: Settings, account: Option<&str>) -> anyhow::
         None => None,
     };
     let report = audit::verify(&mut conn, account_id).await?;
+    if let Some(account) = account_id {
+        crate::db::audit_search::record_verification(&mut conn, account, "cli:railyard audit verify", &report, chrono::Utc::now()).await?;
+    }
     match report.broken {
         None => {
             println!("audit trail intact: {} chains, {} events verified", report.chains, report.events);

@@ -63,7 +63,7 @@ impl NewEvent {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = audit_events)]
 pub struct AuditEvent {
     pub id: i64,

@@ -2,7 +2,9 @@
 //! the workers, and row types that own their queries (`models`).
 
 pub mod audit;
+pub mod audit_search;
 pub mod models;
+pub mod reports;
 pub mod schema;
 pub mod wake;
 

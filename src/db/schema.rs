@@ -374,13 +374,27 @@ diesel::table! {
     deployments (id) {
         id -> Int8,
         account_id -> Int8,
-        release_id -> Int8,
+        release_id -> Nullable<Int8>,
         phase_key -> Text,
         activity_key -> Text,
         service -> Text,
         version -> Text,
         environment -> Text,
         deployed_at -> Timestamptz,
+        release_name -> Text,
+        org_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    audit_verifications (id) {
+        id -> Int8,
+        account_id -> Int8,
+        verified_at -> Timestamptz,
+        verified_by -> Text,
+        chains -> Int8,
+        events -> Int8,
+        broken -> Nullable<Text>,
     }
 }
 
@@ -567,4 +581,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_feeds,
     freeze_windows,
     freeze_overrides,
+    audit_verifications,
 );

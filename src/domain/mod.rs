@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod engine;
+pub mod insights;
 pub mod policy;
 pub mod process;
 pub mod release;

@@ -222,6 +222,42 @@ pub fn binding_allows(binding: Binding, action: Action, scope: Scope) -> bool {
     }
 }
 
+/// Which releases' rows a listing may show for one action: account-level ones, every org's,
+/// or the named orgs'. Reports and the audit pages filter in SQL with it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Visibility {
+    pub account_level: bool,
+    pub all_orgs: bool,
+    pub orgs: Vec<OrgId>,
+}
+
+impl Visibility {
+    pub fn of(bindings: &[Binding], action: Action) -> Visibility {
+        let mut v = Visibility::default();
+        for b in bindings {
+            v.account_level |= binding_allows(*b, action, Scope::Account);
+            match b.org {
+                // A binding without an org answers the same for every org.
+                None => v.all_orgs |= binding_allows(*b, action, Scope::Org(OrgId::MIN)),
+                Some(org) if binding_allows(*b, action, Scope::Org(org)) && !v.orgs.contains(&org) => v.orgs.push(org),
+                Some(_) => {}
+            }
+        }
+        v
+    }
+
+    pub fn sees(&self, org: Option<OrgId>) -> bool {
+        match org {
+            None => self.account_level,
+            Some(o) => self.all_orgs || self.orgs.contains(&o),
+        }
+    }
+
+    pub fn nothing(&self) -> bool {
+        !self.account_level && !self.all_orgs && self.orgs.is_empty()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Refusal(pub String);
@@ -323,6 +359,27 @@ mod tests {
         assert_eq!(err.0, "You may not manage users at account level: your roles (viewer) do not allow it.");
         let err = require(&[], ViewCalendar, Scope::Account).unwrap_err();
         assert!(err.0.contains("you hold no role"));
+    }
+
+    #[test]
+    fn visibility_follows_the_matrix() {
+        let org_rm = [Binding { role: Role::OrgReleaseManager, org: Some(ORG) }];
+        let audit = Visibility::of(&org_rm, ViewAudit);
+        assert!(audit.sees(Some(ORG)) && !audit.sees(Some(OTHER_ORG)) && !audit.sees(None));
+        let releases = Visibility::of(&org_rm, ViewRelease);
+        assert!(releases.sees(None) && releases.sees(Some(ORG)) && !releases.sees(Some(OTHER_ORG)));
+        let viewer = Visibility::of(&[Binding { role: Role::Viewer, org: None }], ViewRelease);
+        assert!(viewer.sees(Some(OTHER_ORG)) && viewer.sees(None));
+        assert!(Visibility::of(&[Binding { role: Role::Viewer, org: None }], ExportAudit).nothing());
+        for role in Role::ALL {
+            let binding = Binding { role, org: (role.org_rule() != OrgRule::Forbidden).then_some(ORG) };
+            for action in Action::ALL {
+                let v = Visibility::of(&[binding], action);
+                assert_eq!(v.sees(None), binding_allows(binding, action, Scope::Account), "{role} {action:?}");
+                assert_eq!(v.sees(Some(ORG)), binding_allows(binding, action, Scope::Org(ORG)), "{role} {action:?}");
+                assert_eq!(v.sees(Some(OTHER_ORG)), binding_allows(binding, action, Scope::Org(OTHER_ORG)), "{role} {action:?}");
+            }
+        }
     }
 
     #[test]

@@ -170,6 +170,17 @@ pub fn parse_time(text: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>, Stri
     Err(format!("{t:?} is not a date and time (e.g. 2026-12-01T09:00)"))
 }
 
+/// A `from`/`to` query bound: a date (midnight in `zone`; for `to`, the end of that day, so a
+/// period names its last day) or any time `parse_time` reads.
+pub fn parse_bound(text: &str, zone: chrono_tz::Tz, is_end: bool) -> Result<DateTime<Utc>, String> {
+    let t = text.trim();
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        let day = if is_end { date.succ_opt().unwrap_or(date) } else { date };
+        return parse_time(&format!("{day}T00:00"), zone).or_else(|_| parse_time(&format!("{day}T01:00"), zone));
+    }
+    parse_time(t, zone).map_err(|_| format!("{t:?} is not a date (2026-12-01) or a time (2026-12-01T09:00, RFC 3339)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

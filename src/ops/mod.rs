@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod activities;
+pub mod audit_trail;
 pub mod calendar;
 pub mod catalog;
 pub mod context;
@@ -12,6 +13,7 @@ pub mod processes;
 pub mod profile;
 pub mod release_groups;
 pub mod releases;
+pub mod reports;
 pub mod results;
 pub mod sessions;
 pub mod settings;

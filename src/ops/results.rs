@@ -47,6 +47,8 @@ pub async fn record_results(conn: &mut AsyncPgConnection, r: &Release, phase: &s
                     .values((
                         deployments::account_id.eq(r.account_id),
                         deployments::release_id.eq(r.id),
+                        deployments::release_name.eq(&r.name),
+                        deployments::org_id.eq(r.org_id),
                         deployments::phase_key.eq(phase),
                         deployments::activity_key.eq(key),
                         deployments::service.eq(service),

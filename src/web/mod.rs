@@ -3,6 +3,7 @@
 pub mod api;
 pub mod download;
 pub mod error;
+pub mod exports;
 pub mod extractors;
 pub mod flash;
 pub mod health;
@@ -45,8 +46,8 @@ pub const JSON_LIMIT_BYTES: usize = 1024 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use pages::{
-        admin_catalog, admin_groups, admin_settings, admin_users, auth, calendar, dashboard, feed, freezes, input_sets,
-        processes as editor, processes, profile, release_groups, releases, signoff, status, work,
+        admin_catalog, admin_groups, admin_settings, admin_users, audit, auth, calendar, dashboard, feed, freezes, input_sets, insights,
+        processes as editor, processes, profile, release_groups, releases, reports, signoff, status, work,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(health::metrics))
@@ -122,6 +123,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/status/{token}", web::get().to(status::show))
         .route("/signoff/{token}", web::get().to(signoff::show))
         .route("/signoff/{token}", web::post().to(signoff::decide))
+        .route("/reports/deployed", web::get().to(reports::deployed))
+        .route("/reports/history", web::get().to(reports::history))
+        .route("/reports/releases", web::get().to(reports::releases))
+        .route("/insights", web::get().to(insights::insights))
+        .route("/audit", web::get().to(audit::list))
+        .route("/audit/verify", web::post().to(audit::verify))
         .route("/work", web::get().to(work::work))
         .route("/notifications", web::get().to(work::notifications_page))
         .route("/notifications/read", web::post().to(work::mark_read))

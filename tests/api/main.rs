@@ -14,6 +14,7 @@ mod notify;
 mod policy;
 mod processes;
 mod releases;
+mod reports;
 mod tenancy;
 mod validation;
 mod webhooks;

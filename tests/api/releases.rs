@@ -523,4 +523,12 @@ async fn the_release_of_a_current_deployment_cannot_be_deleted() {
     assert!(current.is_empty(), "{current:?}");
     let current = railyard::db::models::deployments::Deployment::current_of(&mut conn, account, ids[1]).await.unwrap();
     assert_eq!(current, vec![("payment-service".to_string(), "PROD1".to_string())]);
+    // Purging the replaced release keeps its deployment in the history, under its name.
+    let (status, e) = body(app.api_send(Method::DELETE, &token, &format!("/api/v1/releases/{}", ids[0]), &json!({})).await).await;
+    assert_eq!(status, 200, "{e}");
+    let (status, history) = body(app.api_get(&token, "/api/v1/reports/history?service=payment-service").await).await;
+    assert_eq!(status, 200, "{history}");
+    let oldest = &history["deployments"][1];
+    assert_eq!((oldest["version"].as_str(), oldest["release_name"].as_str()), (Some("1.2.0"), Some("Payments 1.2.0")), "{history}");
+    assert!(oldest["release_id"].is_null());
 }

@@ -11,7 +11,7 @@ pub struct Deployment {
     pub service: String,
     pub version: String,
     pub environment: String,
-    pub release_id: i64,
+    pub release_id: Option<i64>,
     pub deployed_at: DateTime<Utc>,
 }
 

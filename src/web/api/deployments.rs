@@ -24,7 +24,7 @@ pub struct DeploymentJson<'a> {
     pub service: &'a str,
     pub version: &'a str,
     pub environment: &'a str,
-    pub release_id: i64,
+    pub release_id: Option<i64>,
     pub deployed_at: DateTime<Utc>,
 }
 

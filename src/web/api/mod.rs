@@ -1,6 +1,7 @@
 //! JSON API under `/api/v1` (DESIGN §10): Bearer tokens, the same policy, the JSON error shape.
 
 pub mod account;
+pub mod audit;
 pub mod calendar;
 pub mod callbacks;
 pub mod catalog;
@@ -8,6 +9,7 @@ pub mod deployments;
 pub mod processes;
 pub mod release_json;
 pub mod releases;
+pub mod reports;
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -60,6 +62,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/releases/{id}/activities/{phase}/{activity}/{action}", web::post().to(releases::act))
         .route("/callbacks/{token}", web::post().to(callbacks::callback))
         .route("/deployments", web::get().to(deployments::deployments))
+        .route("/releases/{id}/audit", web::get().to(audit::release))
+        .route("/audit", web::get().to(audit::account))
+        .route("/reports/deployed", web::get().to(reports::deployed))
+        .route("/reports/history", web::get().to(reports::history))
+        .route("/reports/releases", web::get().to(reports::releases))
+        .route("/insights", web::get().to(reports::insights))
         .route("/calendar", web::get().to(calendar::get))
         .route("/me/calendar-feed", web::post().to(calendar::api_new_feed));
 }

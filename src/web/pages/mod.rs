@@ -4,16 +4,19 @@ pub mod admin_catalog;
 pub mod admin_groups;
 pub mod admin_settings;
 pub mod admin_users;
+pub mod audit;
 pub mod auth;
 pub mod calendar;
 pub mod dashboard;
 pub mod feed;
 pub mod freezes;
 pub mod input_sets;
+pub mod insights;
 pub mod processes;
 pub mod profile;
 pub mod release_groups;
 pub mod releases;
+pub mod reports;
 pub mod signoff;
 pub mod status;
 pub mod work;
@@ -62,6 +65,14 @@ impl Chrome {
         if user.may(Action::ViewProcess, Scope::Account) {
             nav.push(link("/processes", "Processes"));
         }
+        if user.may(Action::ViewRelease, Scope::Account) {
+            nav.push(link("/release-groups", "Release groups"));
+            nav.push(link("/reports/deployed", "Reports"));
+            nav.push(link("/insights", "Insights"));
+        }
+        if !crate::domain::policy::Visibility::of(&user.bindings, Action::ViewAudit).nothing() {
+            nav.push(link("/audit", "Audit"));
+        }
         nav.push(link("/work", "My work"));
         nav.push(link("/profile", "Profile"));
         let mut admin_nav = Vec::new();
@@ -104,6 +115,34 @@ impl Chrome {
             unread: 0,
         }
     }
+}
+
+/// A time as the user reads it, in their time zone; empty for none.
+pub fn local(t: Option<chrono::DateTime<chrono::Utc>>, zone: &str) -> String {
+    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
+    t.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()).unwrap_or_default()
+}
+
+/// How long ago, in the largest whole unit: "just now", "5 minutes ago", "3 days ago".
+pub fn ago(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let d = now - t;
+    let (n, unit) = if d.num_days() >= 2 {
+        (d.num_days(), "days")
+    } else if d.num_hours() >= 2 {
+        (d.num_hours(), "hours")
+    } else if d.num_minutes() >= 2 {
+        (d.num_minutes(), "minutes")
+    } else {
+        return if d.num_seconds() < 0 { "in the future".into() } else { "just now".into() };
+    };
+    format!("{n} {unit} ago")
+}
+
+/// The user's query string again (for CSV links and paging), without empty values.
+pub fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
+    let kept: Vec<(&str, &str)> =
+        pairs.iter().filter_map(|(k, v)| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(|v| (*k, v))).collect();
+    serde_urlencoded::to_string(kept).unwrap_or_default()
 }
 
 fn hx_headers(csrf: &str) -> String {

@@ -13,10 +13,7 @@ pub use list::*;
 
 use chrono::{DateTime, Utc};
 
-pub(super) fn local(t: Option<DateTime<Utc>>, zone: &str) -> String {
-    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
-    t.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()).unwrap_or_default()
-}
+pub(super) use super::local;
 
 pub(super) fn local_input(t: Option<DateTime<Utc>>, zone: &str) -> String {
     let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);

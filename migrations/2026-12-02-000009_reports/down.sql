@@ -1,0 +1,10 @@
+DROP TABLE audit_verifications;
+DROP INDEX audit_events_account_id;
+DROP INDEX deployments_release;
+DROP INDEX deployments_service;
+ALTER TABLE deployments DROP COLUMN org_id;
+ALTER TABLE deployments DROP COLUMN release_name;
+DELETE FROM deployments WHERE release_id IS NULL;
+ALTER TABLE deployments DROP CONSTRAINT deployments_release_id_fkey;
+ALTER TABLE deployments ALTER COLUMN release_id SET NOT NULL;
+ALTER TABLE deployments ADD CONSTRAINT deployments_release_id_fkey FOREIGN KEY (release_id) REFERENCES releases(id);
