@@ -98,21 +98,6 @@ impl AuditEvent {
     }
 }
 
-/// The newest `limit` events of a release's own chain: (at, actor, action, reason).
-pub async fn release_trail(
-    conn: &mut AsyncPgConnection,
-    release_id: i64,
-    limit: i64,
-) -> QueryResult<Vec<(DateTime<Utc>, String, String, Option<String>)>> {
-    audit_events::table
-        .filter(audit_events::release_id.eq(release_id))
-        .order(audit_events::seq.desc())
-        .limit(limit)
-        .select((audit_events::at, audit_events::actor, audit_events::action, audit_events::reason))
-        .load(conn)
-        .await
-}
-
 /// Appends one event. Call inside the transaction of the change it records: the chain's head
 /// row stays locked until that transaction ends, so concurrent appends serialise per chain.
 pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<Utc>) -> QueryResult<AuditEvent> {

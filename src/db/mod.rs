@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod audit_search;
+pub mod dashboard;
 pub mod models;
 pub mod reports;
 pub mod schema;

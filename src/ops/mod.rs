@@ -6,6 +6,7 @@ pub mod audit_trail;
 pub mod calendar;
 pub mod catalog;
 pub mod context;
+pub mod dashboard;
 pub mod freezes;
 pub mod outbox;
 pub mod outcomes;

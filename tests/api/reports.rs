@@ -124,6 +124,10 @@ async fn deployed_and_history_reports_agree_in_json_csv_and_html() {
     assert!(html.contains("1.2.0"));
     let html = client.get_html("/reports/releases?from=2026-11-01&to=2026-12-31").await;
     assert!(html.contains("Payments 1.2.0") && html.contains("Payments 1.3.0"));
+    let page = client.get_html(&format!("/releases/{second}")).await;
+    let contents = page.split("id=\"release-deployments\"").nth(1).unwrap_or_default();
+    assert!(contents.contains("QA") && contents.contains("PROD1") && contents.contains("1.3.0"), "{page}");
+    assert!(page.contains("release.activate") || page.contains("release.create"), "{page}");
     assert!(f.account > 0);
 }
 
@@ -273,4 +277,56 @@ async fn the_audit_api_pages_filters_streams_csv_and_keeps_orgs_apart() {
     assert_eq!(status, 403);
     let (_, bad) = body(app.api_get(&admin_token, "/api/v1/audit?limit=5000").await).await;
     assert_eq!(bad["error"]["field"], "limit");
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_what_runs_what_failed_what_comes_and_freezes() {
+    let app = TestApp::spawn().await;
+    let f = fixture(&app).await;
+    let client = app.new_client();
+    client.login("admin@acme.example.com", crate::common::PASSWORD).await;
+    let empty = client.get_html("/").await;
+    for words in [
+        "No releases are running or on hold.",
+        "No release failed, rolled back or was aborted in the last 7 days.",
+        "Nothing is scheduled in the next 7 days.",
+        "No freeze window now or in the next 7 days.",
+    ] {
+        assert!(empty.contains(words), "{words}: {empty}");
+    }
+
+    let running = create(&app, &f, "Payments running", "1.0.0", &["PROD1"], json!({})).await;
+    let failed = create(&app, &f, "Payments failed", "0.9.0", &["PROD1"], json!({})).await;
+    app.force_release(failed, "active", "Failed", Some(app.clock_now())).await;
+    let start = app.clock_now() + TimeDelta::days(2);
+    let scheduled = json!({"schedule": {"start": start.format("%Y-%m-%dT%H:%M").to_string(), "end": (start + TimeDelta::hours(2)).format("%Y-%m-%dT%H:%M").to_string(), "time_zone": "UTC"}, "activate": false});
+    let (status, later) = body(
+        app.api_post(
+            &f.token,
+            "/api/v1/releases",
+            &json!({"process_id": f.process_id, "name": "Payments next week", "inputs": {"version": "1.1.0", "targets": ["PROD1"]}, "schedule": scheduled["schedule"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{later}");
+    let mut conn = app.conn().await;
+    let freeze = railyard::ops::freezes::FreezeInput {
+        reason: "Year-end freeze".into(),
+        environments: "PROD1".into(),
+        time_zone: "UTC".into(),
+        starts_at: (app.clock_now() + TimeDelta::days(3)).format("%Y-%m-%dT%H:%M").to_string(),
+        ends_at: (app.clock_now() + TimeDelta::days(10)).format("%Y-%m-%dT%H:%M").to_string(),
+        rrule: String::new(),
+        duration: String::new(),
+    };
+    railyard::ops::freezes::create(&mut conn, &railyard::ops::Actor::system(f.account, "test"), &freeze, app.clock_now()).await.unwrap();
+
+    let html = client.get_html("/").await;
+    let section =
+        |id: &str| html.split(&format!("id=\"{id}\"")).nth(1).and_then(|s| s.split("</section>").next()).unwrap_or_default().to_string();
+    assert!(section("running").contains(&format!("/releases/{running}")) && section("running").contains("0 of 1"), "{html}");
+    assert!(section("failures").contains("Payments failed"), "{html}");
+    assert!(section("upcoming").contains("Payments next week"), "{html}");
+    assert!(section("freezes").contains("Year-end freeze"), "{html}");
 }

@@ -71,8 +71,16 @@ pub struct ReleaseDetail<'a> {
     pub view: ReleaseView,
     pub person: Person<'a>,
     pub latest_version: i32,
-    pub trail: Vec<(DateTime<Utc>, String, String, Option<String>)>,
+    /// One page of its own trail, newest first, and the cursor of the next (older) page.
+    pub trail: Vec<crate::db::audit::AuditEvent>,
+    pub trail_next: Option<i64>,
+    /// What is in it: where it deployed, and every approval vote.
+    pub deployments: Vec<crate::db::reports::DeploymentRow>,
+    pub approvals: Vec<crate::db::reports::ApprovalRow>,
 }
+
+/// Events per page of the release page's trail.
+pub const TRAIL_PAGE: i64 = 50;
 
 /// The release page's data; visible to who may view releases at its level and to everyone
 /// named on it.
@@ -80,7 +88,7 @@ pub async fn detail<'a>(
     conn: &mut AsyncPgConnection,
     actor: Actor,
     (email, bindings): (&'a str, &'a [Binding]),
-    release_id: i64,
+    (release_id, trail_after): (i64, Option<i64>),
     now: DateTime<Utc>,
 ) -> Result<ReleaseDetail<'a>, OpError> {
     let release = Release::find(conn, actor.account_id, release_id).await?;
@@ -91,6 +99,16 @@ pub async fn detail<'a>(
     let person = Person::load(conn, actor, (email, bindings), now).await?;
     let view = view(conn, release).await?;
     let latest_version = Process::find(conn, view.release.account_id, view.release.process_id).await?.latest_version;
-    let trail = crate::db::audit::release_trail(conn, view.release.id, 200).await?;
-    Ok(ReleaseDetail { view, person, latest_version, trail })
+    let everything = crate::domain::policy::Visibility { account_level: true, all_orgs: true, orgs: Vec::new() };
+    let filter = crate::db::audit_search::AuditFilter { release_id: Some(release_id), before_id: trail_after, ..Default::default() };
+    let mut trail = crate::db::audit_search::search(conn, view.release.account_id, &everything, &filter, TRAIL_PAGE + 1).await?;
+    let trail_next = if trail.len() as i64 > TRAIL_PAGE {
+        trail.truncate(TRAIL_PAGE as usize);
+        trail.last().map(|e| e.id)
+    } else {
+        None
+    };
+    let deployments = crate::db::reports::deployments_of(conn, release_id).await?;
+    let approvals = crate::db::reports::approvals(conn, &[release_id]).await?;
+    Ok(ReleaseDetail { view, person, latest_version, trail, trail_next, deployments, approvals })
 }

@@ -45,11 +45,26 @@ pub struct PhaseRow {
     pub activities: Vec<ActivityRow>,
 }
 
-pub struct AuditRow {
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub reason: String,
+/// The `?trail_after=` cursor of the release page's trail.
+#[derive(Debug, serde::Deserialize, Default)]
+pub struct DetailQuery {
+    pub trail_after: Option<i64>,
+}
+
+pub struct DeployedRow {
+    pub service: String,
+    pub environment: String,
+    pub version: String,
+    pub when: String,
+}
+
+pub struct ApprovalView {
+    pub activity: String,
+    pub decision: String,
+    pub approver: String,
+    pub on_behalf_of: String,
+    pub comment: String,
+    pub when: String,
 }
 
 #[derive(Template)]
@@ -66,7 +81,12 @@ pub struct DetailPage {
     pub phases: Vec<PhaseRow>,
     pub links: Vec<(String, i64)>,
     pub linked_by: Vec<(i64, String, String)>,
-    pub audit: Vec<AuditRow>,
+    pub audit: Vec<crate::web::pages::audit::EventView>,
+    pub trail_next: Option<i64>,
+    pub trail_paged: bool,
+    pub artifacts: Vec<(String, String)>,
+    pub deployed: Vec<DeployedRow>,
+    pub approvals: Vec<ApprovalView>,
     pub can_edit: bool,
     pub can_activate: bool,
     pub can_abort: bool,
@@ -81,10 +101,16 @@ pub struct DetailPage {
     pub conflicts: Vec<(i64, String)>,
 }
 
-pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn show(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    id: web::Path<i64>,
+    query: web::Query<DetailQuery>,
+) -> Result<HttpResponse, AppError> {
     let mut conn = state.db().await?;
-    let ops::ReleaseDetail { view, person, latest_version: latest, trail: events } =
-        ops::detail(&mut conn, user.actor(), (&user.email, &user.bindings), *id, state.now()).await?;
+    let ops::ReleaseDetail { view, person, latest_version: latest, trail: events, trail_next, deployments, approvals } =
+        ops::detail(&mut conn, user.actor(), (&user.email, &user.bindings), (*id, query.trail_after), state.now()).await?;
     let tz = user.time_zone.clone();
     let masked = processes_ops::masked(&view.definition, &view.release.inputs);
     let lookup: std::collections::BTreeMap<String, Value> =
@@ -182,9 +208,29 @@ pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Sessio
             .collect(),
         links: view.links.iter().map(|l| (l.kind.clone(), l.target_id)).collect(),
         linked_by: view.linked_by.clone(),
-        audit: events
+        audit: crate::web::pages::audit::event_views(&events, &tz),
+        trail_next,
+        trail_paged: query.trail_after.is_some(),
+        artifacts: view.release.artifacts.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), to_text(v))).collect()).unwrap_or_default(),
+        deployed: deployments
             .into_iter()
-            .map(|(at, actor, action, reason)| AuditRow { at: local(Some(at), &tz), actor, action, reason: reason.unwrap_or_default() })
+            .map(|d| DeployedRow {
+                when: local(Some(d.deployed_at), &tz),
+                service: d.service,
+                environment: d.environment,
+                version: d.version,
+            })
+            .collect(),
+        approvals: approvals
+            .into_iter()
+            .map(|a| ApprovalView {
+                activity: format!("{}.{}", a.phase, a.activity),
+                decision: a.decision,
+                approver: a.approver,
+                on_behalf_of: a.on_behalf_of.unwrap_or_default(),
+                comment: a.comment.unwrap_or_default(),
+                when: local(Some(a.at), &tz),
+            })
             .collect(),
         can_edit: state_ == State::Draft && user.may(Action::EditDraft, scope),
         can_activate: state_ == State::Draft && user.may(Action::Activate, scope),
