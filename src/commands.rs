@@ -117,11 +117,26 @@ pub async fn token_create(settings: Settings, email: &str) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn seed_demo(settings: Settings) -> anyhow::Result<ExitCode> {
-    let mut conn = connect(&settings).await?;
-    let logins = crate::seed::seed_demo(&mut conn, SystemClock.now()).await?;
-    println!("Demo account ready. Log in at {}/login with:", settings.base_url);
-    for (email, password, role) in logins {
+pub async fn seed_demo(settings: Settings, options: crate::seed::DemoOptions) -> anyhow::Result<ExitCode> {
+    let base_url = settings.base_url.clone();
+    let (services, _) = crate::state::Services::start(settings, clock()).await?;
+    let mut conn = services.pool.get().await?;
+    let started = std::time::Instant::now();
+    let seeded = crate::seed::seed_demo(&mut conn, &services.secrets, &options, services.clock.now()).await?;
+    if let Some(told) = seeded.story {
+        let counts = crate::seed::counts(&mut conn).await?;
+        println!(
+            "Demo history told in {:.1} s: {} finished releases, {} in flight, {} scheduled drafts; {} deployments, {} audit events.",
+            started.elapsed().as_secs_f64(),
+            told.finished,
+            told.in_flight,
+            told.drafts,
+            counts.0,
+            counts.1
+        );
+    }
+    println!("Demo account ready. Log in at {base_url}/login with:");
+    for (email, password, role) in seeded.logins {
         println!("  {email:<34} {password:<18} {role}");
     }
     Ok(ExitCode::SUCCESS)

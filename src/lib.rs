@@ -4,6 +4,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod demo_ci;
 pub mod domain;
 pub mod engine;
 pub mod notify;

@@ -37,8 +37,24 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Create the demo account, users, groups and catalog (idempotent).
-    SeedDemo,
+    /// Create the demo account, users, catalog and processes (idempotent); the first time, also
+    /// months of history, releases running now, drafts, a release group and a freeze.
+    SeedDemo {
+        /// Weeks of history to tell the first time.
+        #[arg(long, default_value_t = 26)]
+        weeks: i64,
+        /// Where the demo CI listens (the demo processes call it).
+        #[arg(long, env = "RAILYARD_DEMO_CI", default_value = railyard::demo_ci::DEFAULT_ADDRESS)]
+        ci: String,
+    },
+    /// A simulated CI/CD system for the demo (build, test, smoke, deploy with callbacks).
+    DemoCi {
+        #[arg(long, env = "RAILYARD_DEMO_CI", default_value = railyard::demo_ci::DEFAULT_ADDRESS)]
+        address: String,
+        /// Multiplies every job's duration (0.1 = ten times faster).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -127,7 +143,8 @@ async fn main() -> ExitCode {
             commands::user_add(settings, &account, &email, &name, &role, org.as_deref()).await
         }
         Command::Token { command: TokenCommand::Create { email } } => commands::token_create(settings, &email).await,
-        Command::SeedDemo => commands::seed_demo(settings).await,
+        Command::SeedDemo { weeks, ci } => commands::seed_demo(settings, railyard::seed::DemoOptions { ci_address: ci, weeks }).await,
+        Command::DemoCi { address, speed } => railyard::demo_ci::serve(&address, speed).await.map(|_| ExitCode::SUCCESS),
         Command::Audit { command: AuditCommand::Verify { account } } => commands::audit_verify(settings, account.as_deref()).await,
     };
     match result {

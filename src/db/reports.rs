@@ -309,3 +309,11 @@ pub async fn production_releases(
     .load(conn)
     .await
 }
+
+/// (deployments, audit events) in the whole database.
+pub async fn totals(conn: &mut AsyncPgConnection) -> QueryResult<(i64, i64)> {
+    use diesel::QueryDsl;
+    let deployments: i64 = crate::db::schema::deployments::table.count().get_result(conn).await?;
+    let events: i64 = crate::db::schema::audit_events::table.count().get_result(conn).await?;
+    Ok((deployments, events))
+}

@@ -111,7 +111,7 @@ impl Person<'_> {
     }
 }
 
-fn is_decision_hold(a: &ReleaseActivity) -> bool {
+pub fn is_decision_hold(a: &ReleaseActivity) -> bool {
     a.node() == Node::OnHold && a.status_reason.as_deref().is_some_and(|r| r.starts_with(FAILED_PREFIX))
 }
 

@@ -111,3 +111,17 @@ pub async fn enqueue_chat(
         .execute(conn)
         .await
 }
+
+/// Marks what is still undelivered from before `before` as delivered without sending it (the
+/// demo's history: its mail would only be noise).
+pub async fn retire_before(conn: &mut AsyncPgConnection, account_id: i64, before: DateTime<Utc>, now: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::update(
+        notification_outbox::table
+            .filter(notification_outbox::account_id.eq(account_id))
+            .filter(notification_outbox::delivered_at.is_null())
+            .filter(notification_outbox::created_at.lt(before)),
+    )
+    .set((notification_outbox::delivered_at.eq(now), notification_outbox::last_error.eq("not sent: demo history")))
+    .execute(conn)
+    .await
+}

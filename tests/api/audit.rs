@@ -121,14 +121,40 @@ async fn cli_adds_accounts_orgs_users_and_tokens() {
 
 #[tokio::test]
 async fn seed_demo_twice_duplicates_nothing() {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
     let app = TestApp::spawn().await;
     let first = run_cli(&app, &["seed-demo"]).await;
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let first_out = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(first_out.contains("Demo history told in"), "{first_out}");
+    let totals = "SELECT (SELECT count(*) FROM releases) AS users, (SELECT count(*) FROM audit_events) AS envs, \
+                  (SELECT count(*) FROM deployments) AS members, (SELECT count(*) FROM release_groups) AS orgs";
+    let mut conn = app.conn().await;
+    let before: Counts = diesel::sql_query(totals).get_result(&mut conn).await.unwrap();
+    // Months of history in every outcome, releases in flight, drafts, a group and a chain that verifies.
+    assert!(before.users >= 30 && before.members >= 100 && before.orgs == 1, "{:?}", (before.users, before.members));
+    let outcomes: Vec<String> = diesel::sql_query("SELECT DISTINCT status AS name FROM releases ORDER BY 1")
+        .load::<Name>(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    for status in ["Aborted", "Failed", "NotStarted", "OnHold", "PartialSuccess", "RolledBack", "Running", "Success"] {
+        assert!(outcomes.iter().any(|s| s == status), "{status} missing from {outcomes:?}");
+    }
+    let verify = run_cli(&app, &["audit", "verify"]).await;
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
     let second = run_cli(&app, &["seed-demo"]).await;
     assert!(second.status.success());
+    let after: Counts = diesel::sql_query(totals).get_result(&mut conn).await.unwrap();
+    assert_eq!((before.users, before.envs, before.members), (after.users, after.envs, after.members), "a second run changes nothing");
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert!(stdout.contains("admin@demo.railyard.dev") && stdout.contains("demo-admin-pass"), "{stdout}");
-    let mut conn = app.conn().await;
     #[derive(diesel::QueryableByName)]
     struct Counts {
         #[diesel(sql_type = diesel::sql_types::BigInt)]

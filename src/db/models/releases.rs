@@ -386,6 +386,10 @@ pub async fn remove_links_to(conn: &mut AsyncPgConnection, target_id: i64) -> Qu
     diesel::delete(release_links::table.filter(release_links::target_id.eq(target_id))).execute(conn).await
 }
 
+pub async fn count_in_account(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<i64> {
+    releases::table.filter(releases::account_id.eq(account_id)).count().get_result(conn).await
+}
+
 /// Filters of the release list (all optional).
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {

@@ -40,7 +40,7 @@ impl Prepared {
     }
 }
 
-pub(super) async fn bindings_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<Binding>> {
+pub async fn bindings_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<Binding>> {
     let rows: Vec<(String, Option<i64>)> = role_bindings::table
         .filter(role_bindings::user_id.eq(user_id))
         .select((role_bindings::role, role_bindings::org_id))

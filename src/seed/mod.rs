@@ -1,4 +1,8 @@
-//! `seed-demo`: a demo account to explore (idempotent: a second run changes nothing).
+//! `seed-demo`: a demo account to explore (idempotent: a second run changes nothing): people,
+//! catalog, processes that call the demo CI, and (once) months of history told by `story`.
+
+mod driver;
+pub mod story;
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
@@ -40,9 +44,9 @@ const SERVICES: &[&str] = &["payments-api", "ledger", "identity-service", "web-f
 
 /// The example processes of DESIGN §3 and `shared/examples/`, imported unchanged.
 pub const DEMO_PROCESSES: &[&str] = &[
-    include_str!("../tests/fixtures/weekly-production-release.yaml"),
-    include_str!("../tests/fixtures/system-release-train.yaml"),
-    include_str!("../tests/fixtures/hotfix.yaml"),
+    include_str!("../../tests/fixtures/weekly-production-release.yaml"),
+    include_str!("../../tests/fixtures/system-release-train.yaml"),
+    include_str!("../../tests/fixtures/hotfix.yaml"),
 ];
 
 fn ignore_duplicate<T>(result: Result<T, OpError>) -> anyhow::Result<()> {
@@ -52,8 +56,30 @@ fn ignore_duplicate<T>(result: Result<T, OpError>) -> anyhow::Result<()> {
     }
 }
 
+/// The demo's own processes; `{{CI}}` becomes the demo CI's base URL.
+pub const DEMO_CI_PROCESSES: &[&str] = &[include_str!("../../demo/service-release.yaml"), include_str!("../../demo/hotfix.yaml")];
+
+/// How to seed: where the demo CI listens, and how many weeks of history to tell.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub ci_address: String,
+    pub weeks: i64,
+}
+
+/// What seeding did, for the banner.
+#[derive(Debug, Default)]
+pub struct Seeded {
+    pub logins: Vec<(String, String, String)>,
+    pub story: Option<story::Told>,
+}
+
 /// Creates whatever of the demo is missing and returns the log-ins (e-mail, password, role).
-pub async fn seed_demo(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyhow::Result<Vec<(String, String, String)>> {
+pub async fn seed_demo(
+    conn: &mut AsyncPgConnection,
+    secrets: &crate::security::SecretBox,
+    options: &DemoOptions,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Seeded> {
     let account = match Account::by_slug(conn, DEMO_ACCOUNT).await? {
         Some(a) => a,
         None => crate::ops::accounts::create_account(conn, DEMO_ACCOUNT, "Demo Corp", now).await?,
@@ -93,18 +119,52 @@ pub async fn seed_demo(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> anyh
             ignore_duplicate(catalog::create_service(conn, &actor, name, now).await)?;
         }
     }
+    let ci_base = format!("http://{}", options.ci_address);
     let existing = Process::list(conn, account.id).await?;
-    for yaml in DEMO_PROCESSES {
-        let def = processes::parse(processes::Source::Yaml(yaml.to_string())).map_err(|e| anyhow::Error::new(e).context("demo process"))?;
+    let ours = DEMO_CI_PROCESSES.iter().map(|y| y.replace("{{CI}}", &ci_base));
+    for yaml in DEMO_PROCESSES.iter().map(|y| y.to_string()).chain(ours) {
+        let def = processes::parse(processes::Source::Yaml(yaml.clone())).map_err(|e| anyhow::Error::new(e).context("demo process"))?;
         if !existing.iter().any(|p| p.process.name == def.name) {
-            ignore_duplicate(processes::create(conn, &actor, None, processes::Source::Yaml(yaml.to_string()), now).await)?;
+            ignore_duplicate(processes::create(conn, &actor, None, processes::Source::Yaml(yaml), now).await)?;
         }
     }
-    Ok(DEMO_USERS
+    // The demo CI is allowed as an operator would allow any CI host.
+    let current = crate::db::models::accounts::AccountSettings::get(conn, account.id).await?;
+    if !current.webhook_allow_list.iter().any(|h| h.eq_ignore_ascii_case(&options.ci_address)) {
+        let mut hosts = current.webhook_allow_list.clone();
+        hosts.push(options.ci_address.clone());
+        let settings = crate::ops::settings::SettingsInput { webhook_allow_list: Some(hosts), ..Default::default() };
+        crate::ops::settings::update_settings(conn, &actor, &settings, now).await.map_err(|e| anyhow::anyhow!("demo settings: {e}"))?;
+    }
+    let story = if crate::db::models::releases::count_in_account(conn, account.id).await? == 0 {
+        let listed = Process::list(conn, account.id).await?;
+        let find = |name: &str| {
+            listed
+                .iter()
+                .find(|p| p.process.name == name)
+                .map(|p| p.process.clone())
+                .ok_or_else(|| anyhow::anyhow!("demo process {name} is missing"))
+        };
+        let (service_release, hotfix) = (find("Service Release")?, find("Demo Hotfix")?);
+        let told = story::tell(conn, secrets, account.id, (&service_release, &hotfix), options.weeks, now).await?;
+        story::calendar_furniture(conn, secrets, account.id, &service_release, now).await?;
+        // Mail about the past is history, not news.
+        crate::ops::outbox::retire_before(conn, account.id, now - chrono::TimeDelta::hours(36), now).await?;
+        Some(told)
+    } else {
+        None
+    };
+    let logins = DEMO_USERS
         .iter()
         .map(|(email, password, _, role, org)| {
             let role = if org.is_empty() { role.to_string() } else { format!("{role} ({org})") };
             (email.to_string(), password.to_string(), role)
         })
-        .collect())
+        .collect();
+    Ok(Seeded { logins, story })
+}
+
+/// (deployments, audit events) in the database, for the banner.
+pub async fn counts(conn: &mut AsyncPgConnection) -> anyhow::Result<(i64, i64)> {
+    Ok(crate::db::reports::totals(conn).await?)
 }
