@@ -176,4 +176,14 @@ async fn seed_demo_twice_duplicates_nothing() {
     assert_eq!((c.users, c.envs, c.members, c.orgs), (6, 7, 8, 2));
     let login = app.new_client().login("payments.manager@demo.railyard.dev", "demo-payments-pass").await;
     assert_eq!(login.status(), 303);
+    // The reports have something to say about the demo's past.
+    let token = run_cli(&app, &["token", "create", "--email", "release.manager@demo.railyard.dev"]).await;
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+    let (status, report) = crate::common::body(app.api_get(&token, "/api/v1/reports/releases?from=2026-01-01&to=2027-12-31").await).await;
+    assert_eq!(status, 200, "{report}");
+    let rows = report["releases"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["approvals"].as_array().is_some_and(|a| !a.is_empty() && a[0]["approver"].is_string())), "{report}");
+    assert!(rows.iter().any(|r| r["failure_reasons"].as_array().is_some_and(|f| !f.is_empty())), "{report}");
+    let (_, deployed) = crate::common::body(app.api_get(&token, "/api/v1/reports/deployed?environment=PROD1").await).await;
+    assert!(!deployed["cells"].as_array().unwrap().is_empty(), "{deployed}");
 }
