@@ -20,6 +20,9 @@ pub struct Settings {
     pub pool_size: usize,
     /// HTTP worker threads (default: one per core).
     pub http_workers: usize,
+    /// `RAILYARD_WEBHOOK_PRIVATE_ALLOW`: private addresses (or networks, optionally with a port)
+    /// that webhooks may reach; read by `state::Services::start`.
+    pub webhook_private_allow: String,
 }
 
 impl fmt::Debug for Settings {
@@ -102,6 +105,7 @@ impl Settings {
             mail_from: get("RAILYARD_MAIL_FROM").unwrap_or_else(|| "Railyard <railyard@localhost.localdomain>".to_string()),
             retention_days,
             pool_size,
+            webhook_private_allow: get("RAILYARD_WEBHOOK_PRIVATE_ALLOW").unwrap_or_default(),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod engine;
 pub mod notify;
 pub mod ops;
+pub mod outbound;
 pub mod security;
 pub mod seed;
 pub mod startup;

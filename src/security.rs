@@ -8,9 +8,16 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 
+/// Tests and demo seeding may use lighter parameters; production (an https base URL, as in
+/// `config`) never does, whatever the environment says.
+pub fn fast_hash_allowed(fast: Option<&str>, base_url: Option<&str>) -> bool {
+    fast == Some("1") && !base_url.is_some_and(|u| u.trim().starts_with("https://"))
+}
+
 fn hasher() -> Argon2<'static> {
-    // Tests and demo seeding may use lighter parameters; production keeps the library defaults.
-    let params = if std::env::var("RAILYARD_FAST_PASSWORD_HASH").is_ok_and(|v| v == "1") {
+    let fast = std::env::var("RAILYARD_FAST_PASSWORD_HASH").ok();
+    let base = std::env::var("RAILYARD_BASE_URL").ok();
+    let params = if fast_hash_allowed(fast.as_deref(), base.as_deref()) {
         Params::new(1024, 1, 1, None).unwrap_or_default()
     } else {
         Params::default()
@@ -82,6 +89,14 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn production_never_hashes_fast() {
+        assert!(fast_hash_allowed(Some("1"), None));
+        assert!(fast_hash_allowed(Some("1"), Some("http://127.0.0.1:8080")));
+        assert!(!fast_hash_allowed(Some("1"), Some("https://railyard.example.com")));
+        assert!(!fast_hash_allowed(None, None));
+    }
 
     #[test]
     fn argon2id_round_trip() {

@@ -89,7 +89,7 @@ impl Application {
                 }))
                 .wrap(from_fn(web::middleware::session_guard))
                 .wrap(session)
-                .wrap(web::middleware::security_headers())
+                .wrap(web::middleware::security_headers(secure_cookies))
                 .wrap(from_fn(web::middleware::record_metrics))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(web::routes)

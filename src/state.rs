@@ -15,11 +15,15 @@ pub struct Services {
     pub clock: SharedClock,
     pub settings: Settings,
     pub secrets: SecretBox,
+    /// Private addresses the operator lets webhooks reach (DESIGN §9).
+    pub private_allow: Vec<crate::domain::network::PrivateAllow>,
 }
 
 impl Services {
     /// Migrates the database, opens the pool and loads (or creates) the secret key.
     pub async fn start(settings: Settings, clock: SharedClock) -> anyhow::Result<(Services, Vec<u8>)> {
+        let private_allow = crate::domain::network::PrivateAllow::parse_list(&settings.webhook_private_allow)
+            .map_err(|e| anyhow::anyhow!("RAILYARD_WEBHOOK_PRIVATE_ALLOW is not valid: {e}"))?;
         db::run_migrations(&settings.database_url).await?;
         let pool = db::build_pool(&settings.database_url, settings.pool_size)?;
         let secret = {
@@ -27,7 +31,7 @@ impl Services {
             db::secret_key(&mut conn, settings.secret_key.clone(), clock.now()).await?
         };
         let secrets = SecretBox::derive(&secret);
-        Ok((Services { pool, clock, settings, secrets }, secret))
+        Ok((Services { pool, clock, settings, secrets, private_allow }, secret))
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

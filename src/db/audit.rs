@@ -98,6 +98,38 @@ impl AuditEvent {
     }
 }
 
+#[derive(QueryableByName)]
+struct Stored {
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    v: Value,
+}
+
+async fn as_stored(conn: &mut AsyncPgConnection, details: Value) -> QueryResult<Value> {
+    let stored: Stored = diesel::sql_query("SELECT $1::jsonb AS v").bind::<diesel::sql_types::Jsonb, _>(details).get_result(conn).await?;
+    Ok(stored.v)
+}
+
+/// Whether the account chain already has `action` on `subject` since `since` (to record some
+/// events at most once per window).
+pub async fn recorded_since(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    action: &str,
+    subject: &str,
+    since: DateTime<Utc>,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        audit_events::table
+            .filter(audit_events::account_id.eq(account_id))
+            .filter(audit_events::release_id.is_null())
+            .filter(audit_events::action.eq(action))
+            .filter(audit_events::subject.eq(subject))
+            .filter(audit_events::at.ge(since)),
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// Appends one event. Call inside the transaction of the change it records: the chain's head
 /// row stays locked until that transaction ends, so concurrent appends serialise per chain.
 pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<Utc>) -> QueryResult<AuditEvent> {
@@ -119,6 +151,9 @@ pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<
         .first(conn)
         .await?;
     let at = crate::clock::to_micros(at);
+    // Hash the details as PostgreSQL will store and return them (jsonb has no -0.0, and writes
+    // some numbers differently), so `verify` recomputes exactly what was hashed.
+    let details = as_stored(conn, event.details).await?;
     let hashed = ChainEvent {
         chain: chain.clone(),
         seq: last_seq + 1,
@@ -128,7 +163,7 @@ pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<
         action: event.action,
         subject: event.subject,
         reason: event.reason,
-        details: event.details,
+        details,
         at,
     };
     let hash = hashed.hash(&last_hash);

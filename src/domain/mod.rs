@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod engine;
 pub mod insights;
+pub mod network;
 pub mod policy;
 pub mod process;
 pub mod release;

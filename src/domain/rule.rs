@@ -16,6 +16,7 @@ pub enum RuleCode {
     NotHotfix,
     NotInFlight,
     NotScheduled,
+    NotWaiting,
     ReleaseLevel,
     SelfDisable,
     UpToDate,
@@ -36,10 +37,26 @@ impl RuleCode {
             RuleCode::NotHotfix => "not_hotfix",
             RuleCode::NotInFlight => "not_in_flight",
             RuleCode::NotScheduled => "not_scheduled",
+            RuleCode::NotWaiting => "not_waiting",
             RuleCode::ReleaseLevel => "release_level",
             RuleCode::SelfDisable => "self_disable",
             RuleCode::UpToDate => "up_to_date",
         }
+    }
+}
+
+impl RuleCode {
+    /// "Not in this state" (HTTP 409, DESIGN §10), as opposed to a rule refusing the input (422).
+    pub fn is_state_conflict(self) -> bool {
+        matches!(
+            self,
+            RuleCode::NotDraft
+                | RuleCode::NotInFlight
+                | RuleCode::NotFinished
+                | RuleCode::NotScheduled
+                | RuleCode::NotWaiting
+                | RuleCode::UpToDate
+        )
     }
 }
 

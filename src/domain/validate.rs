@@ -132,6 +132,14 @@ pub fn time_zone(value: &str) -> Result<String, String> {
 /// `host` or `host:port`, lower-cased; no scheme or path.
 pub fn allow_list_host(value: &str) -> Result<String, String> {
     let v = value.trim().to_lowercase();
+    // An IPv6 address is written in brackets: `[::1]` or `[::1]:8443`.
+    if let Some(rest) = v.strip_prefix('[') {
+        let bad = || format!("{value:?} is not a host or host:port");
+        let (inner, after) = rest.split_once(']').ok_or_else(bad)?;
+        inner.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+        let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+        return if port_ok { Ok(v) } else { Err(bad()) };
+    }
     let (host, port) = match v.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (v.as_str(), None),

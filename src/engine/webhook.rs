@@ -6,7 +6,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{json, Map, Value};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::db::audit::{self, NewEvent};
@@ -15,11 +14,13 @@ use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{Release, ReleaseActivity};
 use crate::db::schema::{release_activities, releases, webhook_attempts};
 use crate::domain::engine::Node;
+use crate::domain::network::PrivateAllow;
 use crate::domain::process::definition::{ActivityDef, Completion, WebhookConfig, DEFAULT_WEBHOOK_TIMEOUT};
 use crate::domain::process::template::{render, to_text};
 use crate::domain::process::time::parse_duration;
 use crate::ops::context::{self, Secrets};
 use crate::ops::OpError;
+use crate::outbound::Blocked;
 use crate::security::{random_token, sha256_hex, SecretBox};
 use crate::state::Services;
 
@@ -40,6 +41,9 @@ pub struct Claimed {
     pub key: String,
     pub method: String,
     pub url: String,
+    /// The URL with secret inputs masked: the only form that goes into messages (they reach
+    /// the release page and the append-only audit).
+    pub shown_url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
     pub timeout: Duration,
@@ -132,6 +136,7 @@ pub async fn claim(
                     key,
                     method: cfg.method.clone().unwrap_or_else(|| "POST".into()).to_uppercase(),
                     url,
+                    shown_url: recorded.as_ref().map(|(u, _, _)| u.clone()).unwrap_or_default(),
                     headers,
                     body,
                     timeout: Duration::from_secs(MAX_REQUEST_SECONDS.min(timeout_of(&adef).num_seconds()).max(1) as u64),
@@ -144,6 +149,7 @@ pub async fn claim(
                 key,
                 method: String::new(),
                 url: format!("unresolvable: {message}"),
+                shown_url: String::new(),
                 headers: vec![],
                 body: None,
                 timeout: Duration::from_secs(1),
@@ -189,50 +195,44 @@ impl Outcome {
 /// Whether `host`/`port` is on the allow-list (`host` or `host:port`, case-insensitive).
 pub fn allowed(allow_list: &[String], host: &str, port: u16) -> bool {
     let host = host.trim_matches(['[', ']']).to_lowercase();
-    allow_list.iter().any(|entry| match entry.rsplit_once(':') {
-        Some((h, p)) if p.parse::<u16>().is_ok() => h == host && p.parse::<u16>().ok() == Some(port),
-        _ => *entry == host,
+    allow_list.iter().any(|entry| {
+        let (h, p) = match entry.strip_prefix('[') {
+            Some(rest) => match rest.split_once(']') {
+                Some((inner, after)) => (inner, after.strip_prefix(':')),
+                None => return false,
+            },
+            None => match entry.rsplit_once(':') {
+                Some((h, p)) if p.parse::<u16>().is_ok() => (h, Some(p)),
+                _ => (entry.as_str(), None),
+            },
+        };
+        h == host && p.is_none_or(|p| p.parse::<u16>().ok() == Some(port))
     })
 }
 
-/// Sends a claimed request: allow-list checked on the resolved address (which is then the one
-/// used), no redirects to other hosts, bounded in time and size.
-pub async fn send(claimed: &Claimed) -> Outcome {
+/// Sends a claimed request. The host must be on the account's allow-list, and every address
+/// it resolves to must be public or opened by the operator (`private_allow`); the request then
+/// goes to exactly the checked address, and redirects are followed only to the same scheme,
+/// host and port. Messages name the masked URL only.
+pub async fn send(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome {
     if claimed.method.is_empty() {
         return Outcome::refused(claimed.url.clone());
     }
+    let shown = reqwest::Url::parse(&claimed.shown_url).ok();
+    let shown_host = shown.as_ref().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_else(|| "the host".into());
     let url = match reqwest::Url::parse(&claimed.url) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => u,
-        _ => return Outcome::refused(format!("{:?} is not an http(s) URL", claimed.url)),
+        _ => return Outcome::refused(format!("{:?} is not an http(s) URL", claimed.shown_url)),
     };
     let Some(host) = url.host_str().map(str::to_string) else { return Outcome::refused("the URL has no host".into()) };
     let port = url.port_or_known_default().unwrap_or(443);
     if !allowed(&claimed.allow_list, &host, port) {
-        return Outcome::refused(format!("host {host}:{port} is not on the account's webhook allow-list; no request was made"));
+        return Outcome::refused(format!("host {shown_host}:{port} is not on the account's webhook allow-list; no request was made"));
     }
-    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), port)).await {
-        Ok(a) => a.collect(),
-        Err(e) => return Outcome { status: None, body: None, error: Some(format!("cannot resolve {host}: {e}")), permanent: false },
-    };
-    let Some(addr) = addrs.as_slice().first().copied() else {
-        return Outcome { status: None, body: None, error: Some(format!("{host} has no address")), permanent: false };
-    };
-    let same_host = host.clone();
-    let client = match reqwest::Client::builder()
-        .resolve(&host, addr)
-        .timeout(claimed.timeout)
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() < 5 && attempt.url().host_str() == Some(same_host.as_str()) {
-                attempt.follow()
-            } else {
-                attempt.stop()
-            }
-        }))
-        .build()
-    {
+    let client = match crate::outbound::checked_client(&url, &shown_host, private_allow, claimed.timeout).await {
         Ok(c) => c,
-        Err(e) => return Outcome { status: None, body: None, error: Some(format!("http client: {e}")), permanent: false },
+        Err(Blocked::Refused(why)) => return Outcome::refused(why),
+        Err(Blocked::Unresolved(why)) => return Outcome { status: None, body: None, error: Some(why), permanent: false },
     };
     let method = reqwest::Method::from_bytes(claimed.method.as_bytes()).unwrap_or(reqwest::Method::POST);
     let mut request = client.request(method, url);
@@ -243,7 +243,12 @@ pub async fn send(claimed: &Claimed) -> Outcome {
         request = request.json(body);
     }
     match request.send().await {
-        Err(e) => Outcome { status: None, body: None, error: Some(format!("request failed: {e}")), permanent: false },
+        Err(e) => Outcome {
+            status: None,
+            body: None,
+            error: Some(format!("request to {shown_host} failed: {}", e.without_url())),
+            permanent: false,
+        },
         Ok(mut res) => {
             let status = res.status().as_u16();
             let mut body: Vec<u8> = Vec::new();
@@ -265,7 +270,7 @@ pub async fn send(claimed: &Claimed) -> Outcome {
                         return Outcome {
                             status: Some(status),
                             body: None,
-                            error: Some(format!("reading the response: {e}")),
+                            error: Some(format!("reading the response: {}", e.without_url())),
                             permanent: false,
                         }
                     }
@@ -393,7 +398,7 @@ pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow
             claim(&mut conn, worker, &services.secrets, &services.settings.base_url, services.clock.now()).await.context("claim")?
         };
         let Some(claimed) = claimed else { break };
-        let outcome = send(&claimed).await;
+        let outcome = send(&claimed, &services.private_allow).await;
         let mut conn = services.pool.get().await?;
         complete(&mut conn, claimed.attempt_id, worker, outcome, services.clock.now()).await.context("complete")?;
         sent += 1;
@@ -410,6 +415,9 @@ mod tests {
         assert!(super::allowed(&list, "127.0.0.1", 8443));
         assert!(!super::allowed(&list, "127.0.0.1", 80));
         assert!(!super::allowed(&list, "localhost", 8443), "a name is not its address");
+        let v6 = vec!["[::1]:8443".to_string(), "[fd00::5]".to_string()];
+        assert!(super::allowed(&v6, "[::1]", 8443) && !super::allowed(&v6, "[::1]", 80));
+        assert!(super::allowed(&v6, "[fd00::5]", 9999));
         assert_eq!(super::idempotency_key(7, "build", "compile", 2), "7/build/compile/2");
     }
 }

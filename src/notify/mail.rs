@@ -63,6 +63,8 @@ pub enum DeliveryError {
     Http(#[source] reqwest::Error),
     #[error("chat webhook answered {0}")]
     Status(reqwest::StatusCode),
+    #[error("chat webhook refused: {0}")]
+    Refused(String),
     #[error("{0}")]
     Store(#[source] diesel::result::Error),
     #[error("unknown channel {0}")]
@@ -90,13 +92,23 @@ pub async fn send(smtp_url: &str, settings: &Settings, payload: &Value) -> Resul
     transport.send(message).await.map(|_| ()).map_err(DeliveryError::Smtp)
 }
 
-/// A Slack-compatible incoming-webhook post.
-pub async fn post_chat(url: &str, base_url: &str, payload: &Value) -> Result<(), DeliveryError> {
+/// A Slack-compatible incoming-webhook post, under the same address rules as process webhooks
+/// (DESIGN §9); errors never carry the URL (it is a credential).
+pub async fn post_chat(
+    url: &str,
+    base_url: &str,
+    payload: &Value,
+    private_allow: &[crate::domain::network::PrivateAllow],
+) -> Result<(), DeliveryError> {
     let (subject, _, _) = compose(base_url, payload);
     let link = field(payload, "link");
     let text = if link.is_empty() { subject } else { format!("{subject} <{base_url}{link}>") };
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().map_err(DeliveryError::Http)?;
-    let res = client.post(url).json(&json!({"text": text})).send().await.map_err(DeliveryError::Http)?;
+    let parsed = reqwest::Url::parse(url).map_err(|_| DeliveryError::Refused("the chat webhook URL is not a URL".into()))?;
+    let host = parsed.host_str().unwrap_or_default().to_string();
+    let client = crate::outbound::checked_client(&parsed, &host, private_allow, std::time::Duration::from_secs(10))
+        .await
+        .map_err(|e| DeliveryError::Refused(e.to_string()))?;
+    let res = client.post(parsed).json(&json!({"text": text})).send().await.map_err(|e| DeliveryError::Http(e.without_url()))?;
     if res.status().is_success() {
         Ok(())
     } else {

@@ -143,7 +143,7 @@ pub async fn deliver_due(services: &Services, limit: usize) -> anyhow::Result<us
                     .optional()?;
                 drop(conn);
                 match hook.flatten() {
-                    Some(url) => mail::post_chat(&url, &services.settings.base_url, &row.payload).await,
+                    Some(url) => mail::post_chat(&url, &services.settings.base_url, &row.payload, &services.private_allow).await,
                     None => Ok(()),
                 }
             }

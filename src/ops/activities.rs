@@ -14,7 +14,6 @@ use crate::db::models::releases::{Release, ReleaseActivity};
 use crate::db::models::signoff_tokens::{self, SignoffToken};
 use crate::db::schema::{approval_votes, release_activities, releases};
 use crate::domain::engine::Node;
-use crate::domain::policy::Refusal;
 use crate::domain::policy::{self, Action, Binding};
 use crate::domain::process::definition::ActivityKind;
 use crate::domain::release::in_flight;
@@ -111,58 +110,78 @@ impl Person<'_> {
     }
 }
 
+fn state_conflict(code: RuleCode, message: String) -> OpError {
+    OpError::Rule { code, message, field: None }
+}
+
+fn refused(message: impl Into<String>) -> OpError {
+    OpError::Forbidden(message.into())
+}
+
 pub fn is_decision_hold(a: &ReleaseActivity) -> bool {
     a.node() == Node::OnHold && a.status_reason.as_deref().is_some_and(|r| r.starts_with(FAILED_PREFIX))
 }
 
-/// Whether `verb` is open to this person on this activity now; `Err` says why not.
-pub fn may_act(person: &Person<'_>, r: &Release, a: &ReleaseActivity, verb: Verb) -> Result<(), Refusal> {
+/// Whether this person may do this now. Who may never do it (wrong kind of activity, no
+/// standing on it) is refused first, 403; for who could, "not in this state" (the release is
+/// not in flight, the activity is not waiting for this) is a 409 rule (DESIGN §10).
+pub fn may_act(person: &Person<'_>, r: &Release, a: &ReleaseActivity, verb: Verb) -> Result<(), OpError> {
     let kind = ActivityKind::parse(&a.kind).unwrap_or(ActivityKind::Manual);
     let scope = r.scope();
-    if !in_flight(r.state(), r.status()) {
-        return Err(Refusal(format!("The release is not in flight ({}, {}).", r.state(), r.status())));
-    }
+    let manages = |action| policy::allows(person.bindings, action, scope);
+    let eligible = a.eligible.contains(&person.user_id) || person.delegating_for.iter().any(|u| a.eligible.contains(u));
+    // Standing: who could ever do this to this activity.
     match verb {
         Verb::Complete | Verb::Fail => {
             if kind != ActivityKind::Manual {
-                return Err(Refusal(format!("Only manual activities are completed or failed by hand; this one is {}.", kind.as_str())));
+                return Err(refused(format!("Only manual activities are completed or failed by hand; this one is {}.", kind.as_str())));
             }
-            if a.node() != Node::Running {
-                return Err(Refusal(format!("The activity is {}, not waiting for its owner.", a.status)));
-            }
-            if !(person.owns(&a.owner) || policy::allows(person.bindings, Action::ActOnActivity, scope)) {
-                return Err(Refusal(format!("Only its owner ({}) or a release manager of this release may do that.", a.owner)));
+            if !(person.owns(&a.owner) || manages(Action::ActOnActivity)) {
+                return Err(refused(format!("Only its owner ({}) or a release manager of this release may do that.", a.owner)));
             }
         }
         Verb::Approve | Verb::Reject => {
             if kind != ActivityKind::Approval {
-                return Err(Refusal("Only approval activities take votes.".into()));
+                return Err(refused("Only approval activities take votes."));
             }
-            if !(a.node() == Node::Running || (a.node() == Node::OnHold && !is_decision_hold(a))) {
-                return Err(Refusal(format!("The approval is {}, not open for votes.", a.status)));
-            }
-            if !a.eligible.contains(&person.user_id) && !person.delegating_for.iter().any(|u| a.eligible.contains(u)) {
+            // Approvers are fixed when the approval opens; before that, only its owners and the
+            // release's managers are told "not yet" rather than "never".
+            let may_become = a.eligible.is_empty() && (person.owns(&a.owner) || manages(Action::ActOnActivity));
+            if !eligible && !may_become {
                 let separated = Some(person.user_id) == r.owner_id || Some(person.user_id) == r.created_by;
-                return Err(Refusal(if separated {
-                    "You are not an eligible approver: separation of duties excludes the release's creator and release manager.".into()
+                return Err(refused(if separated {
+                    "You are not an eligible approver: separation of duties excludes the release's creator and release manager."
                 } else {
-                    "You are not an eligible approver of this activity.".into()
+                    "You are not an eligible approver of this activity."
                 }));
             }
         }
         Verb::Retry | Verb::Ignore | Verb::Fix => {
-            if !policy::allows(person.bindings, Action::DecideFailure, scope) {
-                return Err(Refusal("Only a release manager of this release decides on failures.".into()));
-            }
-            if !is_decision_hold(a) {
-                return Err(Refusal(format!("The activity is {}, not waiting for a failure decision.", a.status)));
+            if !manages(Action::DecideFailure) {
+                return Err(refused("Only a release manager of this release decides on failures."));
             }
             if kind == ActivityKind::Approval && verb != Verb::Retry {
-                return Err(Refusal("Approvals cannot be ignored or marked fixed: retry (a new round), roll back or abort.".into()));
+                return Err(refused("Approvals cannot be ignored or marked fixed: retry (a new round), roll back or abort."));
             }
         }
     }
-    Ok(())
+    // State: not now.
+    if !in_flight(r.state(), r.status()) {
+        return Err(state_conflict(RuleCode::NotInFlight, format!("The release is not in flight ({}, {}).", r.state(), r.status())));
+    }
+    match verb {
+        Verb::Complete | Verb::Fail if a.node() != Node::Running => {
+            Err(state_conflict(RuleCode::NotWaiting, format!("The activity is {}, not waiting for its owner.", a.status)))
+        }
+        Verb::Approve | Verb::Reject if !(a.node() == Node::Running || (a.node() == Node::OnHold && !is_decision_hold(a))) => {
+            Err(state_conflict(RuleCode::NotWaiting, format!("The approval is {}, not open for votes.", a.status)))
+        }
+        Verb::Approve | Verb::Reject if !eligible => Err(refused("You are not an eligible approver of this activity.")),
+        Verb::Retry | Verb::Ignore | Verb::Fix if !is_decision_hold(a) => {
+            Err(state_conflict(RuleCode::NotWaiting, format!("The activity is {}, not waiting for a failure decision.", a.status)))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn required_reason(input: &ActInput, field: &str) -> Result<String, OpError> {

@@ -22,18 +22,22 @@ pub enum LogIn {
 }
 
 pub async fn log_in(conn: &mut AsyncPgConnection, email: &str, password: &str, client: &str, now: DateTime<Utc>) -> Result<LogIn, OpError> {
-    let (email_failures, addr_failures, oldest) = rows::recent_failures(conn, email, client, now).await?;
-    if email_failures >= THROTTLE_MAX_PER_EMAIL || addr_failures >= THROTTLE_MAX_PER_ADDRESS {
-        let retry_after_seconds =
-            oldest.map_or(THROTTLE_WINDOW_MINUTES * 60, |t| (t + TimeDelta::minutes(THROTTLE_WINDOW_MINUTES) - now).num_seconds().max(1));
-        match User::by_email(conn, email).await? {
-            Some(u) => {
-                let event = NewEvent::account(u.account_id, format!("client:{client}"), "login.throttled", format!("user:{}", u.email))
-                    .with_details(json!({"retry_after_seconds": retry_after_seconds}));
-                audit::append(conn, event, now).await?;
+    // Count and reserve this guess atomically: a failure is recorded before the password is
+    // checked (and cleared on success), so N parallel tries get at most the allowed guesses.
+    let reserved = conn
+        .transaction(async |conn| {
+            rows::lock_login(conn, email, client).await?;
+            let (email_failures, addr_failures, oldest) = rows::recent_failures(conn, email, client, now).await?;
+            if email_failures >= THROTTLE_MAX_PER_EMAIL || addr_failures >= THROTTLE_MAX_PER_ADDRESS {
+                let window = TimeDelta::minutes(THROTTLE_WINDOW_MINUTES);
+                return Ok::<_, OpError>(Err(oldest.map_or(window.num_seconds(), |t| (t + window - now).num_seconds().max(1))));
             }
-            None => tracing::warn!(email = %email, client = %client, "log-in throttled for an unknown e-mail"),
-        }
+            rows::record_failure(conn, email, client, now).await?;
+            Ok(Ok(()))
+        })
+        .await?;
+    if let Err(retry_after_seconds) = reserved {
+        throttled(conn, email, client, retry_after_seconds, now).await?;
         return Ok(LogIn::Throttled { retry_after_seconds });
     }
     let user = User::by_email(conn, email).await?;
@@ -51,25 +55,47 @@ pub async fn log_in(conn: &mut AsyncPgConnection, email: &str, password: &str, c
                 .await?;
             Ok(LogIn::Session { token })
         }
-        other => {
-            conn.transaction(async |conn| {
-                rows::record_failure(conn, email, client, now).await?;
-                match &other {
-                    Some(u) => {
-                        let why = if verified { "disabled" } else { "wrong_password" };
-                        let event =
-                            NewEvent::account(u.account_id, format!("client:{client}"), "login.failed", format!("user:{}", u.email))
-                                .with_details(json!({"reason": why}));
-                        audit::append(conn, event, now).await?;
-                    }
-                    None => tracing::info!(email = %email, client = %client, "log-in failed for an unknown e-mail"),
-                }
-                Ok::<_, OpError>(())
-            })
-            .await?;
+        Some(u) => {
+            let why = if verified { "disabled" } else { "wrong_password" };
+            let event = NewEvent::account(u.account_id, format!("client:{client}"), "login.failed", format!("user:{}", u.email))
+                .with_details(json!({"reason": why}));
+            conn.transaction(async |conn| audit::append(conn, event, now).await).await?;
+            Ok(LogIn::Refused)
+        }
+        None => {
+            tracing::info!(email = %email, client = %client, "log-in failed for an unknown e-mail");
             Ok(LogIn::Refused)
         }
     }
+}
+
+/// A throttled try reaches the audit at most once per window per e-mail (anonymous callers
+/// must not grow the append-only trail); unknown e-mails go to the server log only.
+async fn throttled(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+    client: &str,
+    retry_after_seconds: i64,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    let Some(u) = User::by_email(conn, email).await? else {
+        tracing::warn!(email = %email, client = %client, "log-in throttled for an unknown e-mail");
+        return Ok(());
+    };
+    let subject = format!("user:{}", u.email);
+    let since = now - TimeDelta::minutes(THROTTLE_WINDOW_MINUTES);
+    conn.transaction(async |conn| {
+        rows::lock_login(conn, email, client).await?;
+        if audit::recorded_since(conn, u.account_id, "login.throttled", &subject, since).await? {
+            tracing::info!(email = %email, client = %client, "log-in throttled again (already audited in this window)");
+            return Ok(());
+        }
+        let event = NewEvent::account(u.account_id, format!("client:{client}"), "login.throttled", subject)
+            .with_details(json!({"retry_after_seconds": retry_after_seconds}));
+        audit::append(conn, event, now).await?;
+        Ok::<_, OpError>(())
+    })
+    .await
 }
 
 /// Ends a server-side session (if there is one) and records the log-out.

@@ -43,6 +43,8 @@ pub enum Plan {
     StopAtApproval,
     /// Stop when it waits for a failure decision.
     StopAtDecision,
+    /// Stop when a manual task waits for its owner (production verification).
+    StopAtTask,
 }
 
 pub struct Cast {
@@ -141,6 +143,9 @@ pub async fn drive(
                 }
                 acted = true;
             } else if a.is_kind(ActivityKind::Manual) {
+                if plan == Plan::StopAtTask {
+                    return Ok(r);
+                }
                 *t += TimeDelta::minutes(30);
                 let who = person(conn, &cast.release_manager, *t).await?;
                 let input = ActInput { comment: Some("Done; dashboards are green.".into()), reason: None, outputs: None };

@@ -33,7 +33,7 @@ const ORGS: &[(&str, &str)] = &[("payments", "Payments"), ("identity", "Identity
 const GROUPS: &[(&str, &[&str])] = &[
     ("development", &["release.manager@demo.railyard.dev", "payments.manager@demo.railyard.dev"]),
     ("qa", &["approver1@demo.railyard.dev", "approver2@demo.railyard.dev"]),
-    ("operations", &["admin@demo.railyard.dev", "release.manager@demo.railyard.dev"]),
+    ("operations", &["admin@demo.railyard.dev", "release.manager@demo.railyard.dev", "payments.manager@demo.railyard.dev"]),
     ("release-stakeholders", &["viewer@demo.railyard.dev", "payments.manager@demo.railyard.dev"]),
 ];
 

@@ -122,7 +122,8 @@ pub async fn tell(
             12 => (format!("2.{n}.0-broken"), Plan::Abort),
             _ => (format!("2.{n}.0"), Plan::Clean),
         };
-        let mut t = tuesday(now, weeks_ago);
+        // Last week's ran on Thursday, so its failure is within the dashboard's 7 days.
+        let mut t = tuesday(now, weeks_ago) + TimeDelta::days(if weeks_ago == 1 { 2 } else { 0 });
         let new = New {
             process: service_release,
             name: format!("{} {version}", services.join(" + ")),
@@ -156,12 +157,20 @@ pub async fn tell(
             told.finished += 1;
         }
     }
-    // The present: one waiting for QA sign-off, one on hold for a failure decision.
+    // The present: one waiting for QA sign-off, one on hold for a failure decision, one whose
+    // production verification waits for the operations group.
     let n = weeks + 1;
-    for (services, version, plan) in
-        [(SERVICE_SETS[0], format!("3.{n}.0"), Plan::StopAtApproval), (SERVICE_SETS[1], format!("3.{n}.1-baddeploy"), Plan::StopAtDecision)]
-    {
-        let mut t = now - TimeDelta::hours(if plan == Plan::StopAtApproval { 3 } else { 30 });
+    for (services, version, plan) in [
+        (SERVICE_SETS[0], format!("3.{n}.0"), Plan::StopAtApproval),
+        (SERVICE_SETS[1], format!("3.{n}.1-baddeploy"), Plan::StopAtDecision),
+        (&["ledger"][..], format!("3.{n}.2"), Plan::StopAtTask),
+    ] {
+        let mut t = now
+            - TimeDelta::hours(match plan {
+                Plan::StopAtApproval => 3,
+                Plan::StopAtTask => 20,
+                _ => 30,
+            });
         let new = New {
             process: service_release,
             name: format!("{} {version}", services.join(" + ")),

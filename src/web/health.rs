@@ -12,12 +12,17 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Methods outside the standard set count as `other`, so random methods cannot grow the map.
     pub fn record(&self, method: &str, route: &str, status: u16) {
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            _ => "other",
+        };
         let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         *map.entry((method.to_string(), route.to_string(), status)).or_insert(0) += 1;
     }
 
-    fn snapshot(&self) -> Vec<((String, String, u16), u64)> {
+    pub fn snapshot(&self) -> Vec<((String, String, u16), u64)> {
         self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 }

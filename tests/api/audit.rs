@@ -173,7 +173,7 @@ async fn seed_demo_twice_duplicates_nothing() {
     .get_result(&mut conn)
     .await
     .unwrap();
-    assert_eq!((c.users, c.envs, c.members, c.orgs), (6, 7, 8, 2));
+    assert_eq!((c.users, c.envs, c.members, c.orgs), (6, 7, 9, 2));
     let login = app.new_client().login("payments.manager@demo.railyard.dev", "demo-payments-pass").await;
     assert_eq!(login.status(), 303);
     // The reports have something to say about the demo's past.

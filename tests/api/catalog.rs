@@ -44,7 +44,7 @@ async fn the_catalog_api_creates_lists_changes_and_deletes() {
     let settings: serde_json::Value = app.api_get(&token, "/api/v1/settings").await.json().await.unwrap();
     assert_eq!(
         settings,
-        json!({"release_level": "organization", "webhook_allow_list": ["ci.example.com:8443"], "reminder_interval_minutes": 60, "time_zone": "Europe/Berlin", "chat_webhook_url": null})
+        json!({"release_level": "organization", "webhook_allow_list": ["ci.example.com:8443"], "reminder_interval_minutes": 60, "time_zone": "Europe/Berlin", "chat_webhook_url_set": false, "chat_webhook_url": null})
     );
 
     let mut conn = app.conn().await;

@@ -15,6 +15,7 @@ mod policy;
 mod processes;
 mod releases;
 mod reports;
+mod security;
 mod tenancy;
 mod validation;
 mod webhooks;

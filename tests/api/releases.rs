@@ -89,7 +89,7 @@ async fn activation_lists_what_is_missing_then_runs() {
     let kinds: Vec<String> = o::notification_outbox.select(o::kind).load(&mut conn).await.unwrap();
     assert!(kinds.iter().any(|k| k == "release.activated"));
     // An active release is no longer a draft to edit.
-    assert_eq!(app.api_send(Method::PATCH, &s.token, &format!("/api/v1/releases/{id}"), &json!({"name": "x"})).await.status(), 422);
+    assert_eq!(app.api_send(Method::PATCH, &s.token, &format!("/api/v1/releases/{id}"), &json!({"name": "x"})).await.status(), 409);
 }
 
 #[tokio::test]
@@ -367,7 +367,7 @@ async fn run_now_and_restart() {
     assert_eq!(restarted["inputs"]["version"], "4.0");
     let (_, old) = body(app.api_get(&s.token, &format!("/api/v1/releases/{id}")).await).await;
     assert_eq!(old["status"], "Aborted", "an aborted release never runs again");
-    assert_eq!(app.api_post(&s.token, &format!("/api/v1/releases/{id}/activate"), &json!({})).await.status(), 422);
+    assert_eq!(app.api_post(&s.token, &format!("/api/v1/releases/{id}/activate"), &json!({})).await.status(), 409);
 }
 
 #[tokio::test]
@@ -448,7 +448,7 @@ async fn drafts_rebase_onto_the_newest_version_and_pages_show_conflicts() {
     assert_eq!(rebased["inputs"]["version"], "6.0", "inputs kept and checked again");
     assert_eq!(rebased["phases"][2]["activities"][1]["key"], "smoke");
     let (status, e) = body(app.api_post(&s.token, &format!("/api/v1/releases/{id}/rebase"), &json!({})).await).await;
-    assert_eq!((status, e["error"]["code"].as_str()), (422, Some("up_to_date")));
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("up_to_date")));
 
     // Two browsers edit the same draft: the second save is refused, naming what changed.
     let first = app.new_client();

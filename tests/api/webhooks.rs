@@ -524,6 +524,7 @@ async fn three_worker_processes_share_the_work_and_send_each_request_once() {
                 .env("DATABASE_URL", &app.database_url)
                 .env("RAILYARD_POOL_SIZE", "3")
                 .env("RUST_LOG", "warn")
+                .env("RAILYARD_WEBHOOK_PRIVATE_ALLOW", "127.0.0.1")
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .kill_on_drop(true)

@@ -151,6 +151,9 @@ pub fn test_settings_with(database_url: &str, smtp_url: Option<String>) -> Setti
         "RAILYARD_BIND" => Some("127.0.0.1:0".into()),
         "RAILYARD_POOL_SIZE" => Some("4".into()),
         "RAILYARD_HTTP_WORKERS" => Some("1".into()),
+        // As an operator would open a CI inside the company network: the tests' receivers
+        // listen on 127.0.0.1 (`spawn_without_private_allow` tests the default).
+        "RAILYARD_WEBHOOK_PRIVATE_ALLOW" => Some("127.0.0.1".into()),
         _ => None,
     })
     .expect("test settings")
@@ -163,10 +166,22 @@ impl TestApp {
 
     /// A TestApp whose e-mail goes to `smtp_url`.
     pub async fn spawn_with_smtp(smtp_url: Option<String>) -> TestApp {
+        Self::spawn_with(|s| s.smtp_url = smtp_url).await
+    }
+
+    /// A TestApp with no private address opened to webhooks (the default of a fresh install).
+    pub async fn spawn_without_private_allow() -> TestApp {
+        Self::spawn_with(|s| s.webhook_private_allow = String::new()).await
+    }
+
+    /// A TestApp whose settings `adjust` changes first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let db_name = create_database().await;
         let database_url = database_url(&db_name);
         let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap()));
-        let app = Application::build(test_settings_with(&database_url, smtp_url), clock.clone()).await.expect("build application");
+        let mut settings = test_settings_with(&database_url, None);
+        adjust(&mut settings);
+        let app = Application::build(settings, clock.clone()).await.expect("build application");
         let port = app.port();
         let handle = app.handle();
         let state = app.state.clone();

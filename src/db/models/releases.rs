@@ -445,7 +445,12 @@ pub async fn list(conn: &mut AsyncPgConnection, account_id: i64, f: &ListFilter,
         q
     };
     let total: i64 = build().count().get_result(conn).await?;
-    let rows =
-        build().order(releases::id.desc()).limit(PAGE_SIZE).offset(page.max(0) * PAGE_SIZE).select(Release::as_select()).load(conn).await?;
+    let rows = build()
+        .order(releases::id.desc())
+        .limit(PAGE_SIZE)
+        .offset(page.clamp(0, i64::MAX / PAGE_SIZE) * PAGE_SIZE)
+        .select(Release::as_select())
+        .load(conn)
+        .await?;
     Ok((rows, total))
 }

@@ -315,6 +315,17 @@ pub async fn recent_failures(
     Ok((by_email.len() as i64, by_addr, by_email.last().copied()))
 }
 
+/// Serialises log-in attempts for one e-mail and one client address until the transaction ends,
+/// so counting and recording a guess is atomic (always e-mail first, then address).
+pub async fn lock_login(conn: &mut AsyncPgConnection, email: &str, client_addr: &str) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('login-email:' || $1, 0)), pg_advisory_xact_lock(hashtextextended('login-addr:' || $2, 0))")
+        .bind::<diesel::sql_types::Text, _>(email.trim().to_lowercase())
+        .bind::<diesel::sql_types::Text, _>(client_addr)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn record_failure(conn: &mut AsyncPgConnection, email: &str, client_addr: &str, now: DateTime<Utc>) -> QueryResult<usize> {
     diesel::insert_into(login_failures::table)
         .values((

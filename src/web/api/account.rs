@@ -46,16 +46,20 @@ pub struct SettingsJson<'a> {
     pub webhook_allow_list: &'a [String],
     pub reminder_interval_minutes: i32,
     pub time_zone: &'a str,
-    pub chat_webhook_url: Option<&'a str>,
+    pub chat_webhook_url_set: bool,
+    /// The URL is a credential: only who may manage the settings sees it (DESIGN §10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_webhook_url: Option<Option<&'a str>>,
 }
 
-fn settings_json<'a>(settings: &'a AccountSettings, account: &'a Account) -> SettingsJson<'a> {
+fn settings_json<'a>(settings: &'a AccountSettings, account: &'a Account, user: &ApiUser) -> SettingsJson<'a> {
     SettingsJson {
         release_level: &settings.release_level,
         webhook_allow_list: &settings.webhook_allow_list,
         reminder_interval_minutes: settings.reminder_interval_minutes,
         time_zone: &account.time_zone,
-        chat_webhook_url: settings.chat_webhook_url.as_deref(),
+        chat_webhook_url_set: settings.chat_webhook_url.is_some(),
+        chat_webhook_url: user.may(Action::ManageSettings, Scope::Account).then_some(settings.chat_webhook_url.as_deref()),
     }
 }
 
@@ -64,7 +68,7 @@ pub async fn get_settings(state: web::Data<AppState>, user: ApiUser) -> Result<H
     let mut conn = state.db().await?;
     let settings = AccountSettings::get(&mut conn, user.account_id).await?;
     let account = Account::find(&mut conn, user.account_id).await?;
-    Ok(ok(&settings_json(&settings, &account)))
+    Ok(ok(&settings_json(&settings, &account, &user)))
 }
 
 pub async fn patch_settings(state: web::Data<AppState>, user: ApiUser, body: ApiJson<SettingsInput>) -> Result<HttpResponse, ApiError> {
@@ -72,5 +76,5 @@ pub async fn patch_settings(state: web::Data<AppState>, user: ApiUser, body: Api
     let mut conn = state.db().await?;
     let settings = ops::update_settings(&mut conn, &user.actor(), &body.0, state.now()).await?;
     let account = Account::find(&mut conn, user.account_id).await?;
-    Ok(ok(&settings_json(&settings, &account)))
+    Ok(ok(&settings_json(&settings, &account, &user)))
 }

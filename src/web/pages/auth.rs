@@ -37,9 +37,12 @@ pub struct LoginForm {
     pub next: String,
 }
 
-/// Only local paths: never redirect off-site after log-in.
+/// Only same-origin relative paths: never redirect off-site after log-in. Browsers drop tabs
+/// and newlines and read `\` as `/`, so `/\t/evil.example` would become `//evil.example`:
+/// any control character or backslash makes the target `/`.
 pub fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") && !next.contains(['\r', '\n']) {
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.chars().any(|c| c.is_control() || c == '\\');
+    if local {
         next.to_string()
     } else {
         "/".to_string()
@@ -112,4 +115,28 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, session: Sessi
     }
     session.purge();
     Ok(redirect(htmx, "/login"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_same_origin_paths_survive() {
+        for ok in ["/", "/releases/4?tab=audit", "/calendar?view=month&date=2026-12-01"] {
+            assert_eq!(safe_next(ok), ok);
+        }
+        for bad in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "/\u{0}x",
+            "/a\\b",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+    }
 }

@@ -1,0 +1,271 @@
+//! Regression tests for the security review's findings (issue 14), one per finding.
+
+use crate::common::{body, TestApp, PASSWORD};
+use serde_json::json;
+
+/// Finding 4: `/login?next=/%09/evil.example` must not send the user off-site.
+#[tokio::test]
+async fn finding_4_log_in_never_redirects_off_site() {
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    app.create_user(account, "ann@acme.example.com", "viewer", "").await;
+    for next in ["/\t/evil.example", "/\\evil.example", "//evil.example", "/%09/evil.example"] {
+        let client = app.new_client();
+        let token = client.csrf("/login").await;
+        let res = client
+            .post_form_raw("/login", &[("csrf_token", &token), ("email", "ann@acme.example.com"), ("password", PASSWORD), ("next", next)])
+            .await;
+        assert_eq!(res.status(), 303, "{next:?}");
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(location == "/" || location == "/%09/evil.example", "{next:?} went to {location:?}");
+    }
+    let page = app.new_client().get_html("/login?next=/%09/evil.example").await;
+    assert!(!page.contains("evil.example"), "{page}");
+}
+
+/// Finding 6: random HTTP methods count as `other` in `/metrics`.
+#[tokio::test]
+async fn finding_6_metrics_do_not_grow_with_random_methods() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    for i in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("RANDOM{i}").as_bytes()).unwrap();
+        let _ = http.request(method, format!("{}/healthz", app.address)).send().await.unwrap();
+    }
+    let metrics = http.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains("RANDOM"), "{metrics}");
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+    let (status, _) = body(http.get(format!("{}/healthz", app.address)).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(json!(null).is_null());
+}
+
+/// Finding 5: the chat webhook URL is a credential; viewers learn only that one is set.
+#[tokio::test]
+async fn finding_5_settings_hide_the_chat_webhook_url_from_viewers() {
+    let app = TestApp::spawn().await;
+    let (account, admin, _) = app.admin_session("acme").await;
+    let admin_token = app.api_token(&admin).await;
+    let secret_url = "https://chat.example.com/hooks/T000/B000/very-secret";
+    let res = app.api_send(reqwest::Method::PATCH, &admin_token, "/api/v1/settings", &json!({"chat_webhook_url": secret_url})).await;
+    assert_eq!(res.status(), 200);
+    let viewer = app.create_user(account, "vic@acme.example.com", "viewer", "").await;
+    let viewer_token = app.api_token(&viewer).await;
+    let res = app.api_get(&viewer_token, "/api/v1/settings").await;
+    let text = res.text().await.unwrap();
+    assert!(!text.contains("very-secret"), "{text}");
+    let settings: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(settings["chat_webhook_url_set"], true);
+    assert!(settings.get("chat_webhook_url").is_none(), "{settings}");
+    let (_, mine) = body(app.api_get(&admin_token, "/api/v1/settings").await).await;
+    assert_eq!(mine["chat_webhook_url"], secret_url);
+}
+
+/// Finding 11: "not in this state" answers 409, never 403 or 422 (DESIGN §10).
+#[tokio::test]
+async fn finding_11_state_conflicts_answer_409() {
+    let app = TestApp::spawn().await;
+    let (_, admin, _) = app.admin_session("acme").await;
+    let token = app.api_token(&admin).await;
+    let yaml = "name: Two steps\nphases:\n  - key: p\n    name: P\n    activities:\n      - {key: a, name: A, kind: manual}\n";
+    let (status, p) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let (status, r) =
+        body(app.api_post(&token, "/api/v1/releases", &json!({"process_id": p["id"], "name": "R", "activate": true})).await).await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    app.run_until_idle().await;
+    let (status, again) = body(app.api_post(&token, &format!("/api/v1/releases/{id}/activate"), &json!({})).await).await;
+    assert_eq!((status, again["error"]["code"].as_str()), (409, Some("not_draft")), "{again}");
+    let (status, edit) =
+        body(app.api_send(reqwest::Method::PATCH, &token, &format!("/api/v1/releases/{id}"), &json!({"name": "S"})).await).await;
+    assert_eq!((status, edit["error"]["code"].as_str()), (409, Some("not_draft")), "{edit}");
+    let (status, _) = body(app.api_post(&token, &format!("/api/v1/releases/{id}/abort"), &json!({"reason": "stop"})).await).await;
+    assert_eq!(status, 200);
+    let (status, act) = body(app.api_post(&token, &format!("/api/v1/releases/{id}/activities/p/a/complete"), &json!({})).await).await;
+    assert_eq!((status, act["error"]["code"].as_str()), (409, Some("not_in_flight")), "{act}");
+    let (status, abort) = body(app.api_post(&token, &format!("/api/v1/releases/{id}/abort"), &json!({"reason": "again"})).await).await;
+    assert_eq!(status, 409, "{abort}");
+}
+
+async fn hook(app: &TestApp, w: &crate::engine::World, name: &str, url: &str) -> serde_json::Value {
+    let yaml = format!(
+        "name: {name}\nphases: [{{key: p, name: P, activities: [{{key: hook, name: Hook, kind: webhook, config: {{url: \"{url}\"}}}}]}}]\n"
+    );
+    let id = crate::engine::start(app, w, &yaml, json!({})).await;
+    app.run_until_idle().await;
+    crate::engine::get(app, w, id).await
+}
+
+/// Finding 1: an allow-listed name (or address form) that reaches loopback is refused after
+/// resolution, unless the operator opens it; a redirect to another port is not followed.
+#[tokio::test]
+async fn finding_1_webhooks_never_reach_private_addresses_through_the_tenant_allow_list() {
+    use crate::webhooks::{allow, Receiver};
+    let app = TestApp::spawn_without_private_allow().await;
+    let w = crate::engine::world(&app, &[], &[]).await;
+    let rx = Receiver::start().await;
+    let port = rx.port;
+    allow(&app, &[format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}")]).await;
+    for (name, url) in [
+        ("By name", format!("http://localhost:{port}/by-name")),
+        ("Loopback", format!("http://127.0.0.1:{port}/direct")),
+        ("Decimal", format!("http://2130706433:{port}/decimal")),
+        ("Octal", format!("http://0177.0.0.1:{port}/octal")),
+        ("IPv6", format!("http://[::1]:{port}/v6")),
+    ] {
+        let r = hook(&app, &w, name, &url).await;
+        assert_eq!(r["status"], "OnHold", "{name}: {r}");
+        let reason = r["status_reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("private, loopback or link-local") || reason.contains("is not on the account's webhook allow-list"),
+            "{name}: {reason}"
+        );
+    }
+    assert!(rx.received.lock().unwrap().is_empty(), "the receiver saw nothing: {:?}", rx.received.lock().unwrap());
+}
+
+/// Finding 1 (redirects): with loopback opened by the operator, a redirect to another port of
+/// the same host is still not followed; the first receiver answers, the second sees nothing.
+#[tokio::test]
+async fn finding_1_redirects_stay_on_the_same_scheme_host_and_port() {
+    use crate::webhooks::{allow, Receiver};
+    let app = TestApp::spawn().await;
+    let w = crate::engine::world(&app, &[], &[]).await;
+    let target = Receiver::start().await;
+    let location = format!("http://127.0.0.1:{}/stolen", target.port);
+    let redirector = actix_web::HttpServer::new(move || {
+        let location = location.clone();
+        actix_web::App::new().default_service(actix_web::web::to(move || {
+            let location = location.clone();
+            async move { actix_web::HttpResponse::Found().insert_header(("Location", location)).finish() }
+        }))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = redirector.addrs()[0].port();
+    tokio::spawn(redirector.run());
+    allow(&app, &[format!("127.0.0.1:{port}"), format!("127.0.0.1:{}", target.port)]).await;
+    let r = hook(&app, &w, "Redirected", &format!("http://127.0.0.1:{port}/start")).await;
+    assert_eq!(r["status"], "OnHold", "{r}");
+    assert!(r["status_reason"].as_str().unwrap_or_default().contains("HTTP 302"), "{r}");
+    assert!(target.received.lock().unwrap().is_empty(), "the other port saw nothing");
+}
+
+/// Finding 1 (operator): `RAILYARD_WEBHOOK_PRIVATE_ALLOW` covering the receiver lets the call through.
+#[tokio::test]
+async fn finding_1_the_operator_opens_a_private_receiver() {
+    use crate::webhooks::{allow, Receiver};
+    let rx = Receiver::start().await;
+    let port = rx.port;
+    let app = TestApp::spawn_with(|s| s.webhook_private_allow = format!("127.0.0.1:{port}")).await;
+    let w = crate::engine::world(&app, &[], &[]).await;
+    allow(&app, &[format!("127.0.0.1:{port}")]).await;
+    let r = hook(&app, &w, "Opened", &format!("http://127.0.0.1:{port}/ok")).await;
+    assert_eq!(r["status"], "Success", "{r}");
+    assert_eq!(rx.to("/ok").len(), 1);
+}
+
+/// Finding 2: error texts are built from the masked URL; a secret input in the URL never lands
+/// in the release's reason or on the audit trail.
+#[tokio::test]
+async fn finding_2_webhook_errors_never_contain_secret_inputs() {
+    let app = TestApp::spawn().await;
+    let w = crate::engine::world(&app, &[], &[]).await;
+    crate::webhooks::allow(&app, &["127.0.0.1:9".to_string()]).await;
+    let yaml = "name: Leaky\ninputs: [{name: token, type: string, secret: true, required: true}]\nphases: [{key: p, name: P, activities: [{key: hook, name: Hook, kind: webhook, config: {url: \"http://127.0.0.1:9/hook?token=${inputs.token}\"}}]}]\n";
+    let id = crate::engine::start(&app, &w, yaml, json!({"inputs": {"token": "s3cr3t-value-xyz"}})).await;
+    app.run_until_idle().await;
+    let r = crate::engine::get(&app, &w, id).await;
+    assert_eq!(r["status"], "OnHold", "{r}");
+    assert!(!r.to_string().contains("s3cr3t-value-xyz"), "{r}");
+    let mut conn = app.conn().await;
+    #[derive(diesel::QueryableByName)]
+    struct Leak {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let leak: Leak = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM audit_events WHERE details::text LIKE '%s3cr3t-value-xyz%' OR reason LIKE '%s3cr3t-value-xyz%'",
+        ),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(leak.n, 0, "the audit trail holds no secret");
+}
+
+/// Finding 10 (page): a `page` near 2^63 answers an empty page, not a 500.
+#[tokio::test]
+async fn finding_10_an_overflowing_page_is_not_a_server_error() {
+    let app = TestApp::spawn().await;
+    let (_, admin, client) = app.admin_session("acme").await;
+    let token = app.api_token(&admin).await;
+    let (status, list) = body(app.api_get(&token, "/api/v1/releases?page=9223372036854775807").await).await;
+    assert_eq!(status, 200, "{list}");
+    let res = client.get("/releases?page=9223372036854775807").await;
+    assert_eq!(res.status(), 200);
+    let (status, _) = body(app.api_get(&token, "/api/v1/releases?page=99999999999999999999999").await).await;
+    assert_eq!(status, 400);
+}
+
+/// Findings 7 and 8: parallel wrong passwords get at most the allowed guesses, and throttled
+/// tries reach the audit once per window, not once each.
+#[tokio::test]
+async fn findings_7_and_8_the_log_in_throttle_is_atomic_and_audits_once() {
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    app.create_user(account, "ann@acme.example.com", "viewer", "").await;
+    let mut tries = Vec::new();
+    for _ in 0..16 {
+        let client = app.new_client();
+        tries.push(tokio::spawn(async move {
+            let token = client.csrf("/login").await;
+            let res = client
+                .post_form_raw(
+                    "/login",
+                    &[("csrf_token", &token), ("email", "ann@acme.example.com"), ("password", "wrong-guess-123"), ("next", "/")],
+                )
+                .await;
+            res.status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tries {
+        statuses.push(t.await.unwrap());
+    }
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    let guesses = statuses.len() - throttled;
+    assert!(guesses <= 5, "at most 5 guesses, got {guesses}: {statuses:?}");
+    assert!(throttled >= 11, "{statuses:?}");
+    let mut conn = app.conn().await;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let n: N = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT count(*) AS n FROM audit_events WHERE action = 'login.throttled'"),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(n.n, 1, "one throttling event per window");
+}
+
+/// Finding 10 (hash): numbers that jsonb writes differently (-0.0, large floats) still verify.
+#[tokio::test]
+async fn finding_10_audit_hashes_survive_jsonb_number_forms() {
+    use diesel_async::AsyncConnection;
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    let mut conn = app.conn().await;
+    let event = railyard::db::audit::NewEvent::account(account, "user:test", "test.numbers", "n")
+        .with_details(json!({"negative_zero": -0.0, "big": 1e20, "small": 1.5e-7, "int": 12345678901234567i64}));
+    let now = app.clock_now();
+    conn.transaction(async |c| railyard::db::audit::append(c, event, now).await).await.unwrap();
+    let report = railyard::db::audit::verify(&mut conn, Some(account)).await.unwrap();
+    assert_eq!(report.broken, None, "{report:?}");
+}
