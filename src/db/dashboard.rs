@@ -9,21 +9,7 @@ use super::models::releases::Release;
 use super::schema::{release_phases, releases};
 use crate::domain::policy::Visibility;
 
-type BoxedReleases<'a> = releases::BoxedQuery<'a, diesel::pg::Pg>;
-
-fn visible<'a>(mut q: BoxedReleases<'a>, vis: &Visibility) -> BoxedReleases<'a> {
-    if vis.all_orgs && !vis.account_level {
-        q = q.filter(releases::org_id.is_not_null());
-    } else if !vis.all_orgs {
-        let orgs = vis.orgs.clone();
-        q = if vis.account_level {
-            q.filter(releases::org_id.is_null().or(releases::org_id.eq_any(orgs)))
-        } else {
-            q.filter(releases::org_id.eq_any(orgs))
-        };
-    }
-    q
-}
+use super::models::releases::visible;
 
 /// Running and on-hold releases, oldest start first.
 pub async fn in_flight(conn: &mut AsyncPgConnection, account_id: i64, vis: &Visibility, limit: i64) -> QueryResult<Vec<Release>> {

@@ -129,7 +129,10 @@ pub fn may_act(person: &Person<'_>, r: &Release, a: &ReleaseActivity, verb: Verb
     let kind = ActivityKind::parse(&a.kind).unwrap_or(ActivityKind::Manual);
     let scope = r.scope();
     let manages = |action| policy::allows(person.bindings, action, scope);
-    let eligible = a.eligible.contains(&person.user_id) || person.delegating_for.iter().any(|u| a.eligible.contains(u));
+    // The release's creator and manager never vote for someone else: a delegation must not
+    // undo separation of duties.
+    let separated = Some(person.user_id) == r.owner_id || Some(person.user_id) == r.created_by;
+    let eligible = a.eligible.contains(&person.user_id) || (!separated && person.delegating_for.iter().any(|u| a.eligible.contains(u)));
     // Standing: who could ever do this to this activity.
     match verb {
         Verb::Complete | Verb::Fail => {
@@ -148,7 +151,6 @@ pub fn may_act(person: &Person<'_>, r: &Release, a: &ReleaseActivity, verb: Verb
             // release's managers are told "not yet" rather than "never".
             let may_become = a.eligible.is_empty() && (person.owns(&a.owner) || manages(Action::ActOnActivity));
             if !eligible && !may_become {
-                let separated = Some(person.user_id) == r.owner_id || Some(person.user_id) == r.created_by;
                 return Err(refused(if separated {
                     "You are not an eligible approver: separation of duties excludes the release's creator and release manager."
                 } else {

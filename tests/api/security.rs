@@ -269,3 +269,104 @@ async fn finding_10_audit_hashes_survive_jsonb_number_forms() {
     let report = railyard::db::audit::verify(&mut conn, Some(account)).await.unwrap();
     assert_eq!(report.broken, None, "{report:?}");
 }
+
+/// Finding 3: a small definition with nested anchors (billion laughs) is refused at once, by line.
+#[tokio::test]
+async fn finding_3_yaml_anchors_and_aliases_are_refused() {
+    let app = TestApp::spawn().await;
+    let (_, admin, _) = app.admin_session("acme").await;
+    let token = app.api_token(&admin).await;
+    let mut bomb = String::from("a0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n");
+    for i in 1..10 {
+        let prev = i - 1;
+        bomb.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));
+    }
+    bomb.push_str("name: Bomb\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual, description: *a9}]}]\n");
+    let (status, e) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": bomb})).await).await;
+    assert_eq!(status, 400, "{e}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("line 1") && message.contains("anchors and aliases"), "{message}");
+    let (_, listed) = body(app.api_get(&token, "/api/v1/processes").await).await;
+    assert_eq!(listed["processes"].as_array().map(Vec::len), Some(0), "nothing saved");
+}
+
+/// Finding 10 (separation of duties): an approver's delegation to the release's manager does
+/// not let the manager approve their own release.
+#[tokio::test]
+async fn finding_10_a_delegation_does_not_undo_separation_of_duties() {
+    let app = TestApp::spawn().await;
+    let w = crate::engine::world(&app, &["qa1"], &[("qa", &["qa1"])]).await;
+    let yaml = "name: Sign-off\nphases:\n  - key: p\n    name: Approve\n    activities:\n      - {key: ok, name: Go/no-go, kind: approval, approvers: \"group:qa\", separation_of_duties: true}\n";
+    let id = crate::engine::start(&app, &w, yaml, json!({})).await;
+    app.run_until_idle().await;
+    let qa1 = app.new_client();
+    assert_eq!(qa1.login("qa1@acme.example.com", PASSWORD).await.status(), 303);
+    let delegation = [("delegate", "rm@acme.example.com"), ("starts_at", "2026-11-28T08:00"), ("ends_at", "2026-12-05T08:00")];
+    assert_eq!(qa1.post_form("/profile/delegations", &delegation).await.status(), 303);
+    let (status, e) = crate::engine::act(&app, &w.rm_token, id, "p", "ok", "approve", json!({})).await;
+    assert_eq!(status, 403, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap_or_default().contains("separation of duties"), "{e}");
+    let (status, _) = crate::engine::act(&app, &w.tokens["qa1"], id, "p", "ok", "approve", json!({})).await;
+    assert_eq!(status, 200);
+}
+
+/// Finding 10 (cross-org reads): another org's input set is not prefilled, another org's
+/// deployments are not listed, and list totals count only visible releases.
+#[tokio::test]
+async fn finding_10_no_cross_org_reads() {
+    let app = TestApp::spawn().await;
+    let (account, admin, _) = app.admin_session("acme").await;
+    let admin_token = app.api_token(&admin).await;
+    let res = app.api_send(reqwest::Method::PATCH, &admin_token, "/api/v1/settings", &json!({"release_level": "organization"})).await;
+    assert_eq!(res.status(), 200);
+    app.create_org(account, "payments").await;
+    app.create_org(account, "retail").await;
+    let (status, env) = body(app.api_post(&admin_token, "/api/v1/environments", &json!({"name": "PROD1", "production": true})).await).await;
+    assert_eq!(status, 201, "{env}");
+    let yaml = "name: Retail deploy\ninputs: [{name: token, type: string, secret: true}, {name: version, type: string, required: true}]\nphases:\n  - key: p\n    name: P\n    activities:\n      - {key: ship, name: Ship, kind: manual, deploys: {service: till, version: \"${inputs.version}\", environment: PROD1}}\n";
+    let (status, p) = body(app.api_post(&admin_token, "/api/v1/processes", &json!({"definition": yaml, "org": "retail"})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let pid = p["id"].as_i64().unwrap();
+    let (status, set) = body(
+        app.api_post(
+            &admin_token,
+            &format!("/api/v1/processes/{pid}/input-sets"),
+            &json!({"name": "prod", "values": {"token": "retail-secret-42", "version": "1.0"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{set}");
+    let (status, r) = body(
+        app.api_post(
+            &admin_token,
+            "/api/v1/releases",
+            &json!({"process_id": pid, "name": "Till 1.0", "org": "retail", "inputs": {"version": "1.0"}, "activate": true}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    app.run_until_idle().await;
+    let (status, _) =
+        body(app.api_post(&admin_token, &format!("/api/v1/releases/{id}/activities/p/ship/complete"), &json!({})).await).await;
+    assert_eq!(status, 200);
+    app.run_until_idle().await;
+
+    app.create_user(account, "prm@acme.example.com", "org_release_manager", "payments").await;
+    let prm = app.new_client();
+    assert_eq!(prm.login("prm@acme.example.com", PASSWORD).await.status(), 303);
+    let res = prm.get(&format!("/releases/new?process_id={pid}&input_set=prod")).await;
+    assert_eq!(res.status(), 403);
+    assert!(!res.text().await.unwrap().contains("retail-secret-42"));
+    let mut conn = app.conn().await;
+    let user = railyard::db::models::users::User::by_email(&mut conn, "prm@acme.example.com").await.unwrap().unwrap();
+    let token = app.api_token(&user).await;
+    let (_, deployments) = body(app.api_get(&token, "/api/v1/deployments").await).await;
+    assert_eq!(deployments["deployments"].as_array().map(Vec::len), Some(0), "{deployments}");
+    let (_, list) = body(app.api_get(&token, "/api/v1/releases").await).await;
+    assert_eq!(list["total"], 0, "{list}");
+    let (_, all) = body(app.api_get(&admin_token, "/api/v1/deployments").await).await;
+    assert_eq!(all["deployments"].as_array().map(Vec::len), Some(1));
+}

@@ -390,6 +390,23 @@ pub async fn count_in_account(conn: &mut AsyncPgConnection, account_id: i64) -> 
     releases::table.filter(releases::account_id.eq(account_id)).count().get_result(conn).await
 }
 
+pub type BoxedReleases<'a> = releases::BoxedQuery<'a, diesel::pg::Pg>;
+
+/// Only the releases these rights may see (account level, every org, or the named orgs).
+pub fn visible<'a>(mut q: BoxedReleases<'a>, vis: &crate::domain::policy::Visibility) -> BoxedReleases<'a> {
+    if vis.all_orgs && !vis.account_level {
+        q = q.filter(releases::org_id.is_not_null());
+    } else if !vis.all_orgs {
+        let orgs = vis.orgs.clone();
+        q = if vis.account_level {
+            q.filter(releases::org_id.is_null().or(releases::org_id.eq_any(orgs)))
+        } else {
+            q.filter(releases::org_id.eq_any(orgs))
+        };
+    }
+    q
+}
+
 /// Filters of the release list (all optional).
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
@@ -404,6 +421,8 @@ pub struct ListFilter {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub include_archived: bool,
+    /// Whose rights bound the list (and its total); `None` lists the whole account.
+    pub visible_to: Option<crate::domain::policy::Visibility>,
 }
 
 pub const PAGE_SIZE: i64 = 50;
@@ -442,7 +461,10 @@ pub async fn list(conn: &mut AsyncPgConnection, account_id: i64, f: &ListFilter,
         if let Some(to) = f.to {
             q = q.filter(releases::schedule_start.lt(to).or(releases::schedule_start.is_null()));
         }
-        q
+        match &f.visible_to {
+            Some(vis) => visible(q, vis),
+            None => q,
+        }
     };
     let total: i64 = build().count().get_result(conn).await?;
     let rows = build()

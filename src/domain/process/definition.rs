@@ -382,6 +382,7 @@ pub fn parse_yaml(text: &str) -> Result<Definition, ParseError> {
     if text.trim().is_empty() {
         return Err(ParseError { field: None, line: None, message: "the definition is empty".into() });
     }
+    refuse_aliases(text)?;
     let de = serde_yaml_ng::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -396,6 +397,24 @@ pub fn parse_yaml(text: &str) -> Result<Definition, ParseError> {
         };
         ParseError { field, line, message }
     })
+}
+
+/// Anchors and aliases let a few kilobytes expand to billions of values ("billion laughs"); a
+/// process definition never needs them, so the first one is refused by line before parsing.
+fn refuse_aliases(text: &str) -> Result<(), ParseError> {
+    use yaml_rust2::scanner::{Scanner, TokenType};
+    for token in Scanner::new(text.chars()) {
+        if let TokenType::Alias(name) | TokenType::Anchor(name) = &token.1 {
+            let line = token.0.line();
+            return Err(ParseError {
+                field: None,
+                line: Some(line),
+                message: format!("line {line}: YAML anchors and aliases (&{name}, *{name}) are not accepted; write the values out"),
+            });
+        }
+    }
+    // A scanning error is left to the parser, which names it with its line.
+    Ok(())
 }
 
 fn strip_location(message: &str) -> String {

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::ok;
-use crate::db::models::deployments::Deployment;
+use crate::db::reports::DeploymentRow;
 use crate::domain::policy::{Action, Scope};
+use crate::ops::reports::ReportQuery;
 use crate::web::error::ApiError;
 use crate::web::extractors::ApiUser;
 use crate::web::AppState;
@@ -29,7 +30,7 @@ pub struct DeploymentJson<'a> {
 }
 
 impl<'a> DeploymentJson<'a> {
-    fn of(d: &'a Deployment) -> Self {
+    fn of(d: &'a DeploymentRow) -> Self {
         DeploymentJson {
             service: &d.service,
             version: &d.version,
@@ -40,11 +41,13 @@ impl<'a> DeploymentJson<'a> {
     }
 }
 
+/// Only deployments of releases the caller may see (as every report).
 pub async fn deployments(state: web::Data<AppState>, user: ApiUser, query: web::Query<DeploymentQuery>) -> Result<HttpResponse, ApiError> {
     user.require(Action::ViewRelease, Scope::Account)?;
     let mut conn = state.db().await?;
-    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-    let rows = Deployment::latest(&mut conn, user.account_id, nonempty(&query.environment), nonempty(&query.service), 1000).await?;
+    let actor = user.actor();
+    let q = ReportQuery { environment: query.environment.clone(), service: query.service.clone(), ..Default::default() };
+    let rows = crate::ops::reports::history(&mut conn, user.requester(&actor), &q, state.now()).await?;
     let deployments: Vec<DeploymentJson> = rows.iter().map(DeploymentJson::of).collect();
     Ok(ok(&json!({ "deployments": deployments })))
 }

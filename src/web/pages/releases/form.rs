@@ -330,6 +330,9 @@ pub async fn new(
     let mut form = ReleaseForm { process_id: query.process_id.clone(), input_set: query.input_set.clone(), ..Default::default() };
     if let (Ok(pid), false) = (query.process_id.parse::<i64>(), query.input_set.is_empty()) {
         let mut conn = state.db().await?;
+        // An input set (secrets included) prefills only for who may create releases of its process.
+        let process = crate::db::models::processes::Process::find(&mut conn, user.account_id, pid).await?;
+        user.require(Action::CreateRelease, process.scope())?;
         if let Ok(set) = InputSet::by_name(&mut conn, user.account_id, pid, &query.input_set).await {
             for (k, v) in processes_ops::revealed(&state.secrets, &set.input_values) {
                 match v {

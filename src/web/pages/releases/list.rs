@@ -52,7 +52,8 @@ pub async fn list(
     user.require(Action::ViewRelease, Scope::Account)?;
     let query = query.into_inner();
     let mut conn = state.db().await?;
-    let filter = filter_from(&mut conn, user.account_id, &query).await?;
+    let mut filter = filter_from(&mut conn, user.account_id, &query).await?;
+    filter.visible_to = Some(crate::domain::policy::Visibility::of(&user.bindings, Action::ViewRelease));
     let page = query.page.unwrap_or(0).max(0);
     let (found, total) = rows::list(&mut conn, user.account_id, &filter, page).await?;
     let rows = found
