@@ -91,7 +91,7 @@ impl Application {
                 .wrap(session)
                 .wrap(web::middleware::security_headers(secure_cookies))
                 .wrap(from_fn(web::middleware::record_metrics))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<web::log_redaction::RedactedSpan>::new())
                 .configure(web::routes)
         })
         .workers(http_workers)

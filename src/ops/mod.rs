@@ -70,6 +70,9 @@ pub enum OpError {
     /// The text could not be read: names the line (YAML) or the field (JSON).
     #[error("{message}")]
     Parse { field: Option<String>, message: String },
+    /// Too many wrong guesses (a password): try again after this many seconds.
+    #[error("too many attempts; try again in {retry_after_seconds} s")]
+    Throttled { retry_after_seconds: i64 },
     /// A process definition broke save-time rules; each error names its item.
     #[error("the definition is not valid")]
     Definition(Vec<crate::domain::process::DefinitionError>),

@@ -21,22 +21,32 @@ pub enum LogIn {
     Throttled { retry_after_seconds: i64 },
 }
 
+/// Counts and reserves one password guess atomically: a failure is recorded before the password
+/// is checked (the caller clears failures on success), so N parallel tries get at most the
+/// allowed guesses. `Throttled` when the e-mail or client has no guesses left.
+pub async fn reserve_guess(conn: &mut AsyncPgConnection, email: &str, client: &str, now: DateTime<Utc>) -> Result<(), OpError> {
+    match reserve(conn, email, client, now).await? {
+        Ok(()) => Ok(()),
+        Err(retry_after_seconds) => Err(OpError::Throttled { retry_after_seconds }),
+    }
+}
+
+async fn reserve(conn: &mut AsyncPgConnection, email: &str, client: &str, now: DateTime<Utc>) -> Result<Result<(), i64>, OpError> {
+    conn.transaction(async |conn| {
+        rows::lock_login(conn, email, client).await?;
+        let (email_failures, addr_failures, oldest) = rows::recent_failures(conn, email, client, now).await?;
+        if email_failures >= THROTTLE_MAX_PER_EMAIL || addr_failures >= THROTTLE_MAX_PER_ADDRESS {
+            let window = TimeDelta::minutes(THROTTLE_WINDOW_MINUTES);
+            return Ok::<_, OpError>(Err(oldest.map_or(window.num_seconds(), |t| (t + window - now).num_seconds().max(1))));
+        }
+        rows::record_failure(conn, email, client, now).await?;
+        Ok(Ok(()))
+    })
+    .await
+}
+
 pub async fn log_in(conn: &mut AsyncPgConnection, email: &str, password: &str, client: &str, now: DateTime<Utc>) -> Result<LogIn, OpError> {
-    // Count and reserve this guess atomically: a failure is recorded before the password is
-    // checked (and cleared on success), so N parallel tries get at most the allowed guesses.
-    let reserved = conn
-        .transaction(async |conn| {
-            rows::lock_login(conn, email, client).await?;
-            let (email_failures, addr_failures, oldest) = rows::recent_failures(conn, email, client, now).await?;
-            if email_failures >= THROTTLE_MAX_PER_EMAIL || addr_failures >= THROTTLE_MAX_PER_ADDRESS {
-                let window = TimeDelta::minutes(THROTTLE_WINDOW_MINUTES);
-                return Ok::<_, OpError>(Err(oldest.map_or(window.num_seconds(), |t| (t + window - now).num_seconds().max(1))));
-            }
-            rows::record_failure(conn, email, client, now).await?;
-            Ok(Ok(()))
-        })
-        .await?;
-    if let Err(retry_after_seconds) = reserved {
+    if let Err(retry_after_seconds) = reserve(conn, email, client, now).await? {
         throttled(conn, email, client, retry_after_seconds, now).await?;
         return Ok(LogIn::Throttled { retry_after_seconds });
     }

@@ -253,7 +253,12 @@ pub async fn change_password(
     if input.new_password != input.confirm_password {
         errors.add("confirm_password", "does not match the new password");
     }
-    if !crate::security::verify_password(input.current_password.clone(), Some(user.password_hash.clone())).await {
+    // Guessing the current password here counts with log-in failures for the same e-mail.
+    let client = format!("password-change:{}", user.id);
+    crate::ops::sessions::reserve_guess(conn, &user.email, &client, now).await?;
+    if crate::security::verify_password(input.current_password.clone(), Some(user.password_hash.clone())).await {
+        rows::clear_failures(conn, &user.email).await?;
+    } else {
         errors.add("current_password", "is not your current password");
     }
     let Some(new) = new.filter(|_| errors.is_empty()) else { return Err(OpError::Invalid(errors)) };

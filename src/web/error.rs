@@ -70,6 +70,7 @@ impl From<OpError> for AppError {
             OpError::Parse { field, message } => AppError::BadRequest { field, message },
             OpError::Conflict { message } => AppError::Conflict { field: None, message },
             OpError::Definition(errors) => AppError::Definition(errors),
+            OpError::Throttled { retry_after_seconds } => AppError::TooManyRequests { retry_after: retry_after_seconds },
             OpError::Db(e) => AppError::Unexpected(e.into()),
             OpError::Unexpected(e) => AppError::Unexpected(e),
         }

@@ -7,6 +7,7 @@ pub mod exports;
 pub mod extractors;
 pub mod flash;
 pub mod health;
+pub mod log_redaction;
 pub mod middleware;
 pub mod pages;
 pub mod static_files;

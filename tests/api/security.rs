@@ -370,3 +370,24 @@ async fn finding_10_no_cross_org_reads() {
     let (_, all) = body(app.api_get(&admin_token, "/api/v1/deployments").await).await;
     assert_eq!(all["deployments"].as_array().map(Vec::len), Some(1));
 }
+
+/// Finding 10 (password change): guessing the current password on the profile page is
+/// throttled like log-in.
+#[tokio::test]
+async fn finding_10_the_current_password_check_is_throttled() {
+    let app = TestApp::spawn().await;
+    let (_, _, client) = app.admin_session("acme").await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let guess = format!("guess-number-{i}");
+        let res = client
+            .post_form(
+                "/profile/password",
+                &[("current_password", &guess), ("new_password", "a-new-password"), ("confirm_password", "a-new-password")],
+            )
+            .await;
+        statuses.push(res.status().as_u16());
+    }
+    assert!(statuses.iter().filter(|s| **s == 429).count() >= 3, "{statuses:?}");
+    assert!(statuses[..5].iter().all(|s| *s != 429), "{statuses:?}");
+}
