@@ -68,10 +68,17 @@ async fn mark(
 ) -> QueryResult<usize> {
     match outcome {
         Ok(()) => {
-            diesel::update(notification_outbox::table.find(id))
-                .set((notification_outbox::delivered_at.eq(now), notification_outbox::last_error.eq(None::<String>)))
-                .execute(conn)
-                .await
+            // Once sent, the sign-off link's plaintext token has no reason to stay in the outbox.
+            diesel::sql_query(
+                "UPDATE notification_outbox SET delivered_at = $2, last_error = NULL, \
+                 payload = CASE WHEN payload->>'link' LIKE '/signoff/%' THEN jsonb_set(payload, '{link}', to_jsonb($3::text)) ELSE payload END \
+                 WHERE id = $1",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(id)
+            .bind::<diesel::sql_types::Timestamptz, _>(now)
+            .bind::<diesel::sql_types::Text, _>(crate::ops::outbox::WORK_LINK)
+            .execute(conn)
+            .await
         }
         Err(e) => {
             // Backoff: 30 s, 1 min, 2 min, … up to an hour.

@@ -42,6 +42,9 @@ pub async fn recipients(conn: &mut AsyncPgConnection, account_id: i64, principal
     Ok(found)
 }
 
+pub const SIGNOFF_PREFIX: &str = "/signoff/";
+pub const WORK_LINK: &str = "/work";
+
 /// A notification to queue: what it says, and to whom (user id, e-mail).
 #[derive(Debug, Clone, Copy)]
 pub struct NewNotification<'a> {
@@ -58,6 +61,9 @@ pub struct NewNotification<'a> {
 /// One in-app notification and one e-mail per recipient, queued in the outbox.
 pub async fn enqueue(conn: &mut AsyncPgConnection, n: &NewNotification<'_>, now: DateTime<Utc>) -> QueryResult<usize> {
     let NewNotification { account_id, recipients, kind, subject, body, link } = *n;
+    // A sign-off link is a one-time credential for the e-mail only: the in-app notification
+    // (kept for good) points at "My work", where the same decision waits.
+    let in_app_link = if link.starts_with(SIGNOFF_PREFIX) { WORK_LINK } else { link };
     let rows: Vec<_> = recipients
         .iter()
         .flat_map(|r| ["in_app", "email"].map(|channel| (r, channel)))
@@ -67,7 +73,9 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, n: &NewNotification<'_>, now:
                 notification_outbox::user_id.eq(Some(*user_id)),
                 notification_outbox::channel.eq(channel),
                 notification_outbox::kind.eq(kind),
-                notification_outbox::payload.eq(json!({"to": email, "subject": subject, "body": body, "link": link})),
+                notification_outbox::payload.eq(json!({
+                    "to": email, "subject": subject, "body": body, "link": if channel == "in_app" { in_app_link } else { link }
+                })),
                 notification_outbox::created_at.eq(now),
                 notification_outbox::next_attempt_at.eq(now),
             )

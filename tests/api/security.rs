@@ -391,3 +391,37 @@ async fn finding_10_the_current_password_check_is_throttled() {
     assert!(statuses.iter().filter(|s| **s == 429).count() >= 3, "{statuses:?}");
     assert!(statuses[..5].iter().all(|s| *s != 429), "{statuses:?}");
 }
+
+/// Finding 10 (sign-off links): once the e-mail is sent, no plaintext sign-off token stays in
+/// the outbox, and the in-app notification never had one.
+#[tokio::test]
+async fn finding_10_sign_off_tokens_do_not_stay_behind() {
+    let app = TestApp::spawn().await;
+    let w = crate::engine::world(&app, &["qa1"], &[("qa", &["qa1"])]).await;
+    let yaml = "name: Sign-off\nphases:\n  - key: p\n    name: Approve\n    activities:\n      - {key: ok, name: Go/no-go, kind: approval, approvers: \"group:qa\"}\n";
+    crate::engine::start(&app, &w, yaml, json!({})).await;
+    app.run_until_idle().await;
+    let mut conn = app.conn().await;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let sent: N = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT count(*) AS n FROM notification_outbox WHERE kind = 'approval.waiting' AND delivered_at IS NOT NULL"),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert!(sent.n >= 2, "the approval's e-mail and in-app rows went out");
+    let left: N = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT (SELECT count(*) FROM notification_outbox WHERE payload::text LIKE '%/signoff/%') + \
+                    (SELECT count(*) FROM notifications WHERE link LIKE '%/signoff/%') AS n",
+        ),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(left.n, 0);
+}
