@@ -23,6 +23,9 @@ pub struct Settings {
     /// `RAILYARD_WEBHOOK_PRIVATE_ALLOW`: private addresses (or networks, optionally with a port)
     /// that webhooks may reach; read by `state::Services::start`.
     pub webhook_private_allow: String,
+    /// `RAILYARD_TRUSTED_PROXIES`: proxies (addresses or CIDR) whose `X-Forwarded-For` is
+    /// believed for the client's address; read by `state::Services::start`.
+    pub trusted_proxies: String,
 }
 
 impl fmt::Debug for Settings {
@@ -106,6 +109,7 @@ impl Settings {
             retention_days,
             pool_size,
             webhook_private_allow: get("RAILYARD_WEBHOOK_PRIVATE_ALLOW").unwrap_or_default(),
+            trusted_proxies: get("RAILYARD_TRUSTED_PROXIES").unwrap_or_default(),
         })
     }
 

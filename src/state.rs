@@ -17,6 +17,8 @@ pub struct Services {
     pub secrets: SecretBox,
     /// Private addresses the operator lets webhooks reach (DESIGN §9).
     pub private_allow: Vec<crate::domain::network::PrivateAllow>,
+    /// Proxies whose `X-Forwarded-For` names the client (log-in throttling).
+    pub trusted_proxies: Vec<crate::domain::network::PrivateAllow>,
 }
 
 impl Services {
@@ -24,6 +26,10 @@ impl Services {
     pub async fn start(settings: Settings, clock: SharedClock) -> anyhow::Result<(Services, Vec<u8>)> {
         let private_allow = crate::domain::network::PrivateAllow::parse_list(&settings.webhook_private_allow)
             .map_err(|e| anyhow::anyhow!("RAILYARD_WEBHOOK_PRIVATE_ALLOW is not valid: {e}"))?;
+        let trusted_proxies = crate::domain::network::PrivateAllow::parse_list(&settings.trusted_proxies)
+            .ok()
+            .filter(|list| list.iter().all(|p| matches!(p.target, crate::domain::network::Target::Network { .. }) && p.port.is_none()))
+            .ok_or_else(|| anyhow::anyhow!("RAILYARD_TRUSTED_PROXIES must list addresses or networks (10.0.0.0/8), comma-separated"))?;
         db::run_migrations(&settings.database_url).await?;
         let pool = db::build_pool(&settings.database_url, settings.pool_size)?;
         let secret = {
@@ -31,7 +37,7 @@ impl Services {
             db::secret_key(&mut conn, settings.secret_key.clone(), clock.now()).await?
         };
         let secrets = SecretBox::derive(&secret);
-        Ok((Services { pool, clock, settings, secrets, private_allow }, secret))
+        Ok((Services { pool, clock, settings, secrets, private_allow, trusted_proxies }, secret))
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

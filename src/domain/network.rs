@@ -137,12 +137,48 @@ pub fn refusal(host: &str, addr: SocketAddr, private_allow: &[PrivateAllow]) -> 
     Some(format!("{addr} is a private, loopback or link-local address; only the operator's RAILYARD_WEBHOOK_PRIVATE_ALLOW can open it"))
 }
 
+/// The client's address: the socket's peer, unless the peer is a trusted proxy; then the
+/// rightmost `X-Forwarded-For` entry that is not itself a trusted proxy (entries left of it
+/// could be forged by the client).
+pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[PrivateAllow]) -> IpAddr {
+    let is_trusted =
+        |ip: IpAddr| trusted.iter().any(|t| matches!(t.target, Target::Network { .. }) && t.covers("", SocketAddr::new(ip, 0)));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let Some(header) = forwarded_for else { return peer };
+    let mut client = peer;
+    for hop in header.rsplit(',') {
+        match hop.trim().trim_matches(['[', ']']).parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sock(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted = PrivateAllow::parse_list("10.0.0.0/8").unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(client_address(ip("203.0.113.9"), Some("1.2.3.4"), &trusted), ip("203.0.113.9"), "not from a proxy");
+        assert_eq!(client_address(ip("10.0.0.2"), Some("1.2.3.4, 198.51.100.7"), &trusted), ip("198.51.100.7"));
+        assert_eq!(client_address(ip("10.0.0.2"), Some("198.51.100.7, 10.0.0.9"), &trusted), ip("198.51.100.7"), "proxy chain");
+        assert_eq!(client_address(ip("10.0.0.2"), None, &trusted), ip("10.0.0.2"));
+        assert_eq!(client_address(ip("10.0.0.2"), Some("garbage"), &trusted), ip("10.0.0.2"));
     }
 
     #[test]

@@ -215,7 +215,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// The client address used for log-in throttling.
-pub fn client_addr(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+/// The client address used for log-in throttling: the socket's peer, or what a trusted proxy
+/// (`RAILYARD_TRUSTED_PROXIES`) says in `X-Forwarded-For`.
+pub fn client_addr(req: &HttpRequest, trusted: &[crate::domain::network::PrivateAllow]) -> String {
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else { return "unknown".into() };
+    let forwarded = req.headers().get("X-Forwarded-For").and_then(|v| v.to_str().ok());
+    crate::domain::network::client_address(peer, forwarded, trusted).to_string()
 }

@@ -425,3 +425,41 @@ async fn finding_10_sign_off_tokens_do_not_stay_behind() {
     .unwrap();
     assert_eq!(left.n, 0);
 }
+
+/// Finding 8 (client address): `X-Forwarded-For` counts only from `RAILYARD_TRUSTED_PROXIES`.
+#[tokio::test]
+async fn finding_8_forwarded_for_is_believed_only_from_trusted_proxies() {
+    async fn failed_from(app: &TestApp, forwarded: &str) -> Vec<String> {
+        let client = app.new_client();
+        let token = client.csrf("/login").await;
+        let res = client
+            .http
+            .post(format!("{}/login", app.address))
+            .header("X-Forwarded-For", forwarded)
+            .form(&[("csrf_token", token.as_str()), ("email", "ann@acme.example.com"), ("password", "wrong-guess-123"), ("next", "/")])
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(res.status(), 303);
+        let mut conn = app.conn().await;
+        #[derive(diesel::QueryableByName)]
+        struct Addr {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            client_addr: String,
+        }
+        let rows: Vec<Addr> =
+            diesel_async::RunQueryDsl::load(diesel::sql_query("SELECT client_addr FROM login_failures ORDER BY id"), &mut conn)
+                .await
+                .unwrap();
+        rows.into_iter().map(|r| r.client_addr).collect()
+    }
+    let direct = TestApp::spawn().await;
+    let account = direct.create_account("acme").await;
+    direct.create_user(account, "ann@acme.example.com", "viewer", "").await;
+    assert_eq!(failed_from(&direct, "203.0.113.7").await, ["127.0.0.1"], "a forged header is ignored");
+
+    let proxied = TestApp::spawn_with(|s| s.trusted_proxies = "127.0.0.1".into()).await;
+    let account = proxied.create_account("acme").await;
+    proxied.create_user(account, "ann@acme.example.com", "viewer", "").await;
+    assert_eq!(failed_from(&proxied, "198.51.100.1, 203.0.113.7").await, ["203.0.113.7"], "the proxy's word");
+}

@@ -79,7 +79,7 @@ pub async fn login(
     let next = safe_next(&form.next);
     let email = form.email.trim().to_string();
     let now = state.now();
-    let addr = client_addr(&req);
+    let addr = client_addr(&req, &state.trusted_proxies);
     let show_error = |message: &str| -> Result<HttpResponse, AppError> {
         let page = LoginPage {
             chrome: Chrome::anonymous("Log in", prelogin_token(&session)?),
