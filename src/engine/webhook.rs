@@ -38,6 +38,7 @@ type BuiltRequest = (String, Vec<(String, String)>, Option<Value>);
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub attempt_id: i64,
+    pub account_id: i64,
     pub key: String,
     pub method: String,
     pub url: String,
@@ -66,21 +67,23 @@ fn timeout_of(def: &ActivityDef) -> TimeDelta {
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     worker: &str,
-    secrets: &SecretBox,
-    base_url: &str,
+    (secrets, base_url): (&SecretBox, &str),
+    busy_accounts: &[i64],
     now: DateTime<Utc>,
 ) -> Result<Option<Claimed>, OpError> {
     conn.transaction(async |conn| {
         let stale_before = now - TimeDelta::seconds(HEARTBEAT_STALE_SECONDS);
         let row: Option<(i64, i64, String, String, i32, String)> = diesel::sql_query(
             "SELECT a.id, a.release_id, a.phase_key, a.activity_key, a.attempt, a.idempotency_key FROM webhook_attempts a \
-             WHERE (a.state = 'queued' AND a.due_at <= $1) \
+             WHERE ((a.state = 'queued' AND a.due_at <= $1) \
                 OR (a.state = 'sending' AND NOT EXISTS \
-                    (SELECT 1 FROM workers w WHERE w.id = a.lease_owner AND w.heartbeat_at >= $2)) \
+                    (SELECT 1 FROM workers w WHERE w.id = a.lease_owner AND w.heartbeat_at >= $2))) \
+               AND a.account_id <> ALL($3) \
              ORDER BY a.due_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED",
         )
         .bind::<diesel::sql_types::Timestamptz, _>(now)
         .bind::<diesel::sql_types::Timestamptz, _>(stale_before)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(busy_accounts)
         .get_result::<AttemptRow>(conn)
         .await
         .optional()?
@@ -133,6 +136,7 @@ pub async fn claim(
                 }
                 Ok(Some(Claimed {
                     attempt_id: id,
+                    account_id: r.account_id,
                     key,
                     method: cfg.method.clone().unwrap_or_else(|| "POST".into()).to_uppercase(),
                     url,
@@ -146,6 +150,7 @@ pub async fn claim(
             // A template that cannot be resolved is a failure of this attempt, not a send.
             Err(message) => Ok(Some(Claimed {
                 attempt_id: id,
+                account_id: r.account_id,
                 key,
                 method: String::new(),
                 url: format!("unresolvable: {message}"),
@@ -390,15 +395,42 @@ pub async fn complete(
 }
 
 /// Claims and sends due attempts until none are left (or `limit`); returns how many were sent.
+/// Sends at most this many requests at once per worker, and per account within that, so one
+/// tenant's slow endpoint never holds up the others (DESIGN §9).
+pub const SENDS_PER_WORKER: usize = 16;
+pub const SENDS_PER_ACCOUNT: usize = 4;
+
+/// Claims and sends due attempts concurrently (bounded per worker and per account), committing
+/// each result as it arrives. Claiming is unchanged (one attempt per claim, leased to this
+/// worker), so the exactly-once and crash rules stay as they were.
 pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow::Result<usize> {
-    let mut sent = 0;
-    for _ in 0..limit {
-        let claimed = {
-            let mut conn = services.pool.get().await?;
-            claim(&mut conn, worker, &services.secrets, &services.settings.base_url, services.clock.now()).await.context("claim")?
-        };
-        let Some(claimed) = claimed else { break };
-        let outcome = send(&claimed, &services.private_allow).await;
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let mut in_flight = FuturesUnordered::new();
+    let mut per_account: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    let (mut claimed_count, mut sent) = (0, 0);
+    loop {
+        // Fill up to the bounds; after each result, try again (an account may have room now).
+        while in_flight.len() < SENDS_PER_WORKER && claimed_count < limit {
+            let busy: Vec<i64> = per_account.iter().filter(|(_, n)| **n >= SENDS_PER_ACCOUNT).map(|(a, _)| *a).collect();
+            let claimed = {
+                let mut conn = services.pool.get().await?;
+                claim(&mut conn, worker, (&services.secrets, &services.settings.base_url), &busy, services.clock.now())
+                    .await
+                    .context("claim")?
+            };
+            let Some(claimed) = claimed else { break };
+            claimed_count += 1;
+            *per_account.entry(claimed.account_id).or_default() += 1;
+            let private_allow = &services.private_allow;
+            in_flight.push(async move {
+                let outcome = send(&claimed, private_allow).await;
+                (claimed, outcome)
+            });
+        }
+        let Some((claimed, outcome)) = in_flight.next().await else { break };
+        if let Some(n) = per_account.get_mut(&claimed.account_id) {
+            *n = n.saturating_sub(1);
+        }
         let mut conn = services.pool.get().await?;
         complete(&mut conn, claimed.attempt_id, worker, outcome, services.clock.now()).await.context("complete")?;
         sent += 1;

@@ -463,3 +463,61 @@ async fn finding_8_forwarded_for_is_believed_only_from_trusted_proxies() {
     proxied.create_user(account, "ann@acme.example.com", "viewer", "").await;
     assert_eq!(failed_from(&proxied, "198.51.100.1, 203.0.113.7").await, ["203.0.113.7"], "the proxy's word");
 }
+
+/// Finding 9: sends run concurrently, so a slow endpoint does not hold up another release's.
+/// The slow endpoint answers only once the other request has arrived (or fails after 5 s):
+/// sent one by one, it would fail.
+#[tokio::test]
+async fn finding_9_a_slow_endpoint_does_not_hold_up_other_sends() {
+    use std::sync::Arc;
+    let fast_seen = Arc::new(tokio::sync::Notify::new());
+    let seen = fast_seen.clone();
+    let server = actix_web::HttpServer::new(move || {
+        let seen = seen.clone();
+        actix_web::App::new()
+            .route(
+                "/slow",
+                actix_web::web::post().to({
+                    let seen = seen.clone();
+                    move || {
+                        let seen = seen.clone();
+                        async move {
+                            match tokio::time::timeout(std::time::Duration::from_secs(5), seen.notified()).await {
+                                Ok(()) => actix_web::HttpResponse::Ok().json(json!({"waited": true})),
+                                Err(_) => actix_web::HttpResponse::InternalServerError().finish(),
+                            }
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/fast",
+                actix_web::web::post().to(move || {
+                    let seen = seen.clone();
+                    async move {
+                        seen.notify_waiters();
+                        seen.notify_one();
+                        actix_web::HttpResponse::Ok().json(json!({}))
+                    }
+                }),
+            )
+    })
+    .workers(2)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    let app = TestApp::spawn().await;
+    let w = crate::engine::world(&app, &[], &[]).await;
+    crate::webhooks::allow(&app, &[format!("127.0.0.1:{port}")]).await;
+    let mut ids = Vec::new();
+    for (name, path) in [("Slow", "slow"), ("Fast", "fast")] {
+        let yaml = format!("name: {name}\nphases: [{{key: p, name: P, activities: [{{key: hook, name: Hook, kind: webhook, config: {{url: \"http://127.0.0.1:{port}/{path}\"}}}}]}}]\n");
+        ids.push(crate::engine::start(&app, &w, &yaml, json!({})).await);
+    }
+    app.run_until_idle().await;
+    for id in ids {
+        let r = crate::engine::get(&app, &w, id).await;
+        assert_eq!(r["status"], "Success", "{r}");
+    }
+}
