@@ -35,14 +35,14 @@ pub struct DeploymentRow {
     pub deployed_at: DateTime<Utc>,
 }
 
-/// The visibility and filter clause over `d` (deployments); binds $1..$9.
+/// The visibility and filter clause over `d` (deployments); binds $1..$10 (`bind_report_filter!`).
 const DEPLOYMENT_WHERE: &str = "d.account_id = $1 \
     AND (CASE WHEN d.org_id IS NULL THEN $2 ELSE ($3 OR d.org_id = ANY($4)) END) \
     AND (NOT $5 OR d.org_id IS NOT DISTINCT FROM $6) \
     AND ($7::text IS NULL OR d.environment = $7) AND ($8::text IS NULL OR d.service = $8) \
     AND ($9::timestamptz IS NULL OR d.deployed_at >= $9) AND ($10::timestamptz IS NULL OR d.deployed_at < $10)";
 
-macro_rules! bind_deployment_filter {
+macro_rules! bind_report_filter {
     ($query:expr, $account:expr, $vis:expr, $f:expr) => {
         $query
             .bind::<BigInt, _>($account)
@@ -70,7 +70,7 @@ pub async fn deployed(
         "SELECT DISTINCT ON (d.service, d.environment) d.service, d.environment, d.version, d.release_id, d.release_name, d.deployed_at \
          FROM deployments d WHERE {DEPLOYMENT_WHERE} ORDER BY d.service, d.environment, d.deployed_at DESC, d.id DESC"
     );
-    bind_deployment_filter!(diesel::sql_query(sql), account_id, vis, f).load(conn).await
+    bind_report_filter!(diesel::sql_query(sql), account_id, vis, f).load(conn).await
 }
 
 /// `/reports/history`: deployments newest first, at most `limit`.
@@ -85,7 +85,7 @@ pub async fn history(
         "SELECT d.service, d.environment, d.version, d.release_id, d.release_name, d.deployed_at \
          FROM deployments d WHERE {DEPLOYMENT_WHERE} ORDER BY d.deployed_at DESC, d.id DESC LIMIT $11"
     );
-    bind_deployment_filter!(diesel::sql_query(sql), account_id, vis, f).bind::<BigInt, _>(limit).load(conn).await
+    bind_report_filter!(diesel::sql_query(sql), account_id, vis, f).bind::<BigInt, _>(limit).load(conn).await
 }
 
 /// Where one release deployed, in order.
@@ -138,7 +138,7 @@ pub async fn releases(
     f: &ReportFilter,
     limit: i64,
 ) -> QueryResult<Vec<ReleaseRow>> {
-    diesel::sql_query(
+    let query = diesel::sql_query(
         "SELECT r.id, r.name, r.release_type, o.slug AS org, r.state, r.status, r.status_reason, u.email AS owner, \
                 r.environments, r.services, r.created_at, r.started_at, r.finished_at \
          FROM releases r LEFT JOIN organizations o ON o.id = r.org_id LEFT JOIN users u ON u.id = r.owner_id \
@@ -149,20 +149,8 @@ pub async fn releases(
            AND ($9::timestamptz IS NULL OR COALESCE(r.started_at, r.schedule_start, r.created_at) >= $9) \
            AND ($10::timestamptz IS NULL OR COALESCE(r.started_at, r.schedule_start, r.created_at) < $10) \
          ORDER BY COALESCE(r.started_at, r.schedule_start, r.created_at) DESC, r.id DESC LIMIT $11",
-    )
-    .bind::<BigInt, _>(account_id)
-    .bind::<Bool, _>(vis.account_level)
-    .bind::<Bool, _>(vis.all_orgs)
-    .bind::<Array<BigInt>, _>(&vis.orgs)
-    .bind::<Bool, _>(f.org.is_some())
-    .bind::<Nullable<BigInt>, _>(f.org.flatten())
-    .bind::<Nullable<Text>, _>(&f.environment)
-    .bind::<Nullable<Text>, _>(&f.service)
-    .bind::<Nullable<Timestamptz>, _>(f.from)
-    .bind::<Nullable<Timestamptz>, _>(f.to)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await
+    );
+    bind_report_filter!(query, account_id, vis, f).bind::<BigInt, _>(limit).load(conn).await
 }
 
 #[derive(Debug, Clone, QueryableByName)]
@@ -255,7 +243,7 @@ pub async fn production_deployments(
          LEFT JOIN releases r ON r.id = d.release_id \
          WHERE {DEPLOYMENT_WHERE} ORDER BY d.deployed_at, d.id"
     );
-    bind_deployment_filter!(diesel::sql_query(sql), account_id, vis, open_ended).load(conn).await
+    bind_report_filter!(diesel::sql_query(sql), account_id, vis, open_ended).load(conn).await
 }
 
 #[derive(Debug, Clone, QueryableByName)]

@@ -94,13 +94,7 @@ fn visibility(who: Requester<'_>, trail: Trail, action: Action) -> Result<Visibi
 /// A release's own trail is readable by whoever may see the release (its page shows it).
 pub async fn check_release(conn: &mut AsyncPgConnection, who: Requester<'_>, email: &str, release_id: i64) -> Result<(), OpError> {
     let release = crate::db::models::releases::Release::find(conn, who.actor.account_id, release_id).await?;
-    let scope = release.scope();
-    if !crate::domain::policy::allows(who.bindings, Action::ViewRelease, scope)
-        && !crate::ops::releases::is_named(conn, &release, who.actor.user_id.unwrap_or_default(), email).await?
-    {
-        crate::domain::policy::require(who.bindings, Action::ViewRelease, scope)?;
-    }
-    Ok(())
+    crate::ops::releases::require_visible(conn, &release, who.bindings, (who.actor.user_id.unwrap_or_default(), email)).await
 }
 
 /// One page of events, newest first.

@@ -81,6 +81,21 @@ async fn create(conn: &mut AsyncPgConnection, secrets: &SecretBox, rm: &Member, 
     Ok(saved.release.id)
 }
 
+impl<'a> New<'a> {
+    /// A standard release of the demo's service process: "<services> <version>".
+    fn service(process: &'a Process, services: &[&str], version: &str, environment: &str, start: DateTime<Utc>, hours: i64) -> Self {
+        New {
+            process,
+            name: format!("{} {version}", services.join(" + ")),
+            inputs: service_inputs(services, version, environment),
+            start,
+            hours,
+            release_type: "standard",
+            hotfix_for: None,
+        }
+    }
+}
+
 fn service_inputs(services: &[&str], version: &str, environment: &str) -> Value {
     json!({"services": services, "version": version, "environment": environment, "test_environments": TEST_ENVIRONMENTS, "ci_token": CI_TOKEN})
 }
@@ -124,15 +139,7 @@ pub async fn tell(
         };
         // Last week's ran on Thursday, so its failure is within the dashboard's 7 days.
         let mut t = tuesday(now, weeks_ago) + TimeDelta::days(if weeks_ago == 1 { 2 } else { 0 });
-        let new = New {
-            process: service_release,
-            name: format!("{} {version}", services.join(" + ")),
-            inputs: service_inputs(services, &version, &environment),
-            start: t,
-            hours: 48,
-            release_type: "standard",
-            hotfix_for: None,
-        };
+        let new = New::service(service_release, services, &version, &environment, t, 48);
         let id = create(conn, secrets, &rm, new, t).await?;
         releases::activate(conn, &rm.actor, id, t).await?;
         let ended = drive(conn, &cast, id, plan, &mut t).await?;
@@ -171,30 +178,14 @@ pub async fn tell(
                 Plan::StopAtTask => 20,
                 _ => 30,
             });
-        let new = New {
-            process: service_release,
-            name: format!("{} {version}", services.join(" + ")),
-            inputs: service_inputs(services, &version, "PROD1"),
-            start: t,
-            hours: 48,
-            release_type: "standard",
-            hotfix_for: None,
-        };
+        let new = New::service(service_release, services, &version, "PROD1", t, 48);
         let id = create(conn, secrets, &rm, new, t).await?;
         releases::activate(conn, &rm.actor, id, t).await?;
         drive(conn, &cast, id, plan, &mut t).await?;
         told.in_flight += 1;
     }
     // One left to the worker and the demo CI: it runs as soon as the server does.
-    let new = New {
-        process: service_release,
-        name: format!("web-frontend 3.{n}.0"),
-        inputs: service_inputs(&["web-frontend"], &format!("3.{n}.0"), "PROD2"),
-        start: now,
-        hours: 24,
-        release_type: "standard",
-        hotfix_for: None,
-    };
+    let new = New::service(service_release, &["web-frontend"], &format!("3.{n}.0"), "PROD2", now, 24);
     let id = create(conn, secrets, &rm, new, now).await?;
     releases::activate(conn, &rm.actor, id, now).await?;
     told.in_flight += 1;
@@ -203,15 +194,7 @@ pub async fn tell(
         let start = tuesday(now, -weeks_ahead);
         let version = format!("3.{}.0", n + weeks_ahead);
         let services = SERVICE_SETS[(weeks_ahead as usize) % SERVICE_SETS.len()];
-        let new = New {
-            process: service_release,
-            name: format!("{} {version}", services.join(" + ")),
-            inputs: service_inputs(services, &version, &format!("PROD{}", weeks_ahead % 4)),
-            start,
-            hours: 48,
-            release_type: "standard",
-            hotfix_for: None,
-        };
+        let new = New::service(service_release, services, &version, &format!("PROD{}", weeks_ahead % 4), start, 48);
         create(conn, secrets, &rm, new, now).await?;
         told.drafts += 1;
     }

@@ -82,6 +82,19 @@ pub struct ReleaseDetail<'a> {
 /// Events per page of the release page's trail.
 pub const TRAIL_PAGE: i64 = 50;
 
+/// Who may see a release: who may view releases at its level, and everyone named on it.
+pub async fn require_visible(
+    conn: &mut AsyncPgConnection,
+    release: &Release,
+    bindings: &[Binding],
+    (user_id, email): (i64, &str),
+) -> Result<(), OpError> {
+    if !policy::allows(bindings, Action::ViewRelease, release.scope()) && !is_named(conn, release, user_id, email).await? {
+        policy::require(bindings, Action::ViewRelease, release.scope())?;
+    }
+    Ok(())
+}
+
 /// The release page's data; visible to who may view releases at its level and to everyone
 /// named on it.
 pub async fn detail<'a>(
@@ -93,9 +106,7 @@ pub async fn detail<'a>(
 ) -> Result<ReleaseDetail<'a>, OpError> {
     let release = Release::find(conn, actor.account_id, release_id).await?;
     let user_id = actor.user_id.unwrap_or_default();
-    if !policy::allows(bindings, Action::ViewRelease, release.scope()) && !is_named(conn, &release, user_id, email).await? {
-        policy::require(bindings, Action::ViewRelease, release.scope())?;
-    }
+    require_visible(conn, &release, bindings, (user_id, email)).await?;
     let person = Person::load(conn, actor, (email, bindings), now).await?;
     let view = view(conn, release).await?;
     let latest_version = Process::find(conn, view.release.account_id, view.release.process_id).await?.latest_version;

@@ -5,7 +5,7 @@ use actix_session::Session;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
-use super::reports::Choices;
+use super::reports::{csv_link, Choices};
 use super::{local, render, Chrome};
 use crate::ops::reports::{self, ReportQuery};
 use crate::web::error::AppError;
@@ -93,19 +93,12 @@ pub async fn insights(
             chart: weekly_bars(&r.weekly),
         })
         .collect();
-    let qs = super::query_string(&[
-        ("org", &query.org),
-        ("environment", &query.environment),
-        ("service", &query.service),
-        ("from", &query.from),
-        ("to", &query.to),
-    ]);
     let page = InsightsPage {
         chrome: Chrome::new(&user, &session, "Delivery insights", "/insights"),
         choices: Choices::load(&mut conn, user.account_id).await?,
         period: format!("{} – {}", local(Some(found.from), &user.time_zone), local(Some(found.to), &user.time_zone)),
         rows,
-        csv: format!("/insights?{qs}&format=csv"),
+        csv: csv_link("/insights", &query),
         query: query.into_inner(),
     };
     render(&page)

@@ -31,7 +31,8 @@ impl Choices {
     }
 }
 
-fn csv_link(path: &str, q: &ReportQuery) -> String {
+/// The page's own URL with its filters and `format=csv`.
+pub(super) fn csv_link(path: &str, q: &ReportQuery) -> String {
     let qs = query_string(&[
         ("org", &q.org),
         ("environment", &q.environment),
