@@ -1,6 +1,6 @@
 //! The CLI commands of DESIGN §10.
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::Settings;
-use crate::db::audit::{self, NewEvent};
+use crate::db::audit;
 use crate::db::models::accounts::Account;
-use crate::db::models::users::{self as rows, User};
+use crate::domain::process::time::parse_duration;
 use crate::ops::users::NewUserInput;
 use crate::ops::{self, Actor, OpError};
 use crate::startup::Application;
@@ -98,22 +98,51 @@ pub async fn user_add(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn token_create(settings: Settings, email: &str) -> anyhow::Result<ExitCode> {
-    let mut conn = connect(&settings).await?;
-    let user = User::by_email(&mut conn, email).await?.ok_or_else(|| anyhow!("there is no user with e-mail {email:?}"))?;
-    if user.disabled_at.is_some() {
-        bail!("{} is disabled; enable the user before creating a token", user.email);
-    }
+pub async fn token_create(settings: Settings, email: &str, name: &str, expires_in: Option<&str>) -> anyhow::Result<ExitCode> {
     let now = SystemClock.now();
-    let token = conn
-        .transaction(async |conn| {
-            let token = rows::create_api_token(conn, &user, "cli", now).await?;
-            audit::append(conn, NewEvent::account(user.account_id, "system:cli", "token.create", format!("user:{}", user.email)), now)
-                .await?;
-            Ok::<_, diesel::result::Error>(token)
-        })
-        .await?;
-    println!("{token}");
+    let expires_at = match expires_in {
+        Some(text) => Some(now + parse_duration(text).map_err(|m| anyhow!("--expires-in: {m}"))?),
+        None => None,
+    };
+    let mut conn = connect(&settings).await?;
+    let made = ops::tokens::create_for(&mut conn, email, name, expires_at, now).await.map_err(|e| match e {
+        OpError::NotFound => anyhow!("there is no user with e-mail {email:?}"),
+        other => op_error(other),
+    })?;
+    println!("{}", made.token);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn token_list(settings: Settings, email: &str) -> anyhow::Result<ExitCode> {
+    let mut conn = connect(&settings).await?;
+    let (user, tokens) = ops::tokens::list_for(&mut conn, email).await.map_err(|e| match e {
+        OpError::NotFound => anyhow!("there is no user with e-mail {email:?}"),
+        other => op_error(other),
+    })?;
+    let now = SystemClock.now();
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+    println!("{:>6}  {:<24} {:<20} {:<20} state", "id", "name", "created", "expires");
+    for t in &tokens {
+        let state = match (t.revoked_at, t.is_active(now)) {
+            (Some(at), _) => format!("revoked {}", at.format("%Y-%m-%d %H:%M UTC")),
+            (None, false) => "expired".to_string(),
+            (None, true) => "active".to_string(),
+        };
+        let created = time(Some(t.created_at)).unwrap_or_default();
+        let expires = time(t.expires_at).unwrap_or_else(|| "never".into());
+        println!("{:>6}  {:<24} {:<20} {:<20} {state}", t.id, t.name, created, expires);
+    }
+    println!("{} token(s) of {}", tokens.len(), user.email);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn token_revoke(settings: Settings, id: i64) -> anyhow::Result<ExitCode> {
+    let mut conn = connect(&settings).await?;
+    let owner = ops::tokens::revoke_any(&mut conn, id, SystemClock.now()).await.map_err(|e| match e {
+        OpError::NotFound => anyhow!("there is no API token with id {id}"),
+        other => op_error(other),
+    })?;
+    println!("token {id} of {owner} revoked");
     Ok(ExitCode::SUCCESS)
 }
 

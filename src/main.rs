@@ -110,6 +110,21 @@ enum TokenCommand {
     Create {
         #[arg(long)]
         email: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// How long it works, e.g. 90d or 12h (default: until revoked).
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// The user's tokens: id, name, created, expires, state.
+    List {
+        #[arg(long)]
+        email: String,
+    },
+    /// Revokes a token at once.
+    Revoke {
+        #[arg(long)]
+        id: i64,
     },
 }
 
@@ -142,7 +157,11 @@ async fn main() -> ExitCode {
         Command::User { command: UserCommand::Add { account, email, name, role, org, password_stdin: _ } } => {
             commands::user_add(settings, &account, &email, &name, &role, org.as_deref()).await
         }
-        Command::Token { command: TokenCommand::Create { email } } => commands::token_create(settings, &email).await,
+        Command::Token { command: TokenCommand::Create { email, name, expires_in } } => {
+            commands::token_create(settings, &email, &name, expires_in.as_deref()).await
+        }
+        Command::Token { command: TokenCommand::List { email } } => commands::token_list(settings, &email).await,
+        Command::Token { command: TokenCommand::Revoke { id } } => commands::token_revoke(settings, id).await,
         Command::SeedDemo { weeks, ci } => commands::seed_demo(settings, railyard::seed::DemoOptions { ci_address: ci, weeks }).await,
         Command::DemoCi { address, speed } => railyard::demo_ci::serve(&address, speed).await.map(|_| ExitCode::SUCCESS),
         Command::Audit { command: AuditCommand::Verify { account } } => commands::audit_verify(settings, account.as_deref()).await,

@@ -102,6 +102,7 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        expires_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -19,6 +19,7 @@ pub mod results;
 pub mod sessions;
 pub mod settings;
 pub mod status_links;
+pub mod tokens;
 pub mod users;
 pub mod work;
 

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{duplicate, Actor, OpError};
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::accounts::Organization;
+use crate::db::models::api_tokens;
 use crate::db::models::users::{self as rows, User};
 use crate::domain::policy::{OrgRule, Role};
 use crate::domain::rule::RuleCode;
@@ -112,6 +113,7 @@ pub async fn set_disabled(
         if disabled {
             // Revocation is a row change, so every server refuses the sessions at their next request.
             rows::revoke_user_sessions(conn, user.id, now).await?;
+            api_tokens::revoke_all_of_user(conn, user.id, now).await?;
         }
         let action = if disabled { "user.disable" } else { "user.enable" };
         audit::append(conn, NewEvent::account(account_id, &actor.label, action, format!("user:{}", user.email)), now).await?;
@@ -120,7 +122,7 @@ pub async fn set_disabled(
     .await
 }
 
-/// An admin sets a new password: every session of that user ends.
+/// An admin sets a new password: every session and API token of that user ends.
 pub async fn reset_password(
     conn: &mut AsyncPgConnection,
     actor: &Actor,
@@ -137,6 +139,8 @@ pub async fn reset_password(
         let user = User::find(conn, account_id, user_id).await?;
         User::set_password_hash(conn, user.id, &hash, now).await?;
         rows::revoke_user_sessions(conn, user.id, now).await?;
+        // A reset answers a suspected compromise: the API tokens end with the sessions.
+        api_tokens::revoke_all_of_user(conn, user.id, now).await?;
         audit::append(conn, NewEvent::account(account_id, &actor.label, "user.password_reset", format!("user:{}", user.email)), now)
             .await?;
         Ok(())

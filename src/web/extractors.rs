@@ -138,7 +138,7 @@ impl FromRequest for ApiUser {
                 return Err(ApiError(AppError::Unauthorized));
             }
             let mut conn = state.db().await?;
-            match principal_by_api_token(&mut conn, &token).await? {
+            match principal_by_api_token(&mut conn, &token, state.now()).await? {
                 Some(row) => Ok(ApiUser(Principal::from_row(row, None))),
                 None => Err(ApiError(AppError::Unauthorized)),
             }

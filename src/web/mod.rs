@@ -136,6 +136,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/profile/delegations", web::post().to(profile::add_delegation))
         .route("/profile/delegations/{id}/delete", web::post().to(profile::remove_delegation))
         .route("/profile/mutes", web::post().to(profile::set_mutes))
+        .route("/profile/tokens", web::post().to(profile::create_token))
+        .route("/profile/tokens/{id}/revoke", web::post().to(profile::revoke_token))
         .route("/processes", web::get().to(processes::list))
         .route("/processes", web::post().to(processes::create))
         .route("/processes/import", web::post().to(processes::import))

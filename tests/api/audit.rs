@@ -117,6 +117,20 @@ async fn cli_adds_accounts_orgs_users_and_tokens() {
     let me: serde_json::Value = app.api_get(token.trim(), "/api/v1/me").await.json().await.unwrap();
     assert_eq!(me["email"], "peter@initech.example.com");
     assert_eq!(me["roles"][0]["org"], "payments");
+
+    let out =
+        run_cli(&app, &["token", "create", "--email", "peter@initech.example.com", "--name", "deploy-bot", "--expires-in", "90d"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_cli(&app, &["token", "list", "--email", "peter@initech.example.com"]).await;
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(listed.contains("deploy-bot") && listed.contains("2 token(s)"), "{listed}");
+    let (_, tokens) = crate::common::body(app.api_get(token.trim(), "/api/v1/me/tokens").await).await;
+    let cli_id = tokens["tokens"].as_array().unwrap().iter().find(|t| t["name"] == "cli").unwrap()["id"].as_i64().unwrap();
+    let out = run_cli(&app, &["token", "revoke", "--id", &cli_id.to_string()]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(app.api_get(token.trim(), "/api/v1/me").await.status(), 401, "revoked from the CLI");
+    let out = run_cli(&app, &["token", "revoke", "--id", "999999"]).await;
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no API token with id 999999"));
 }
 
 #[tokio::test]

@@ -17,5 +17,6 @@ mod releases;
 mod reports;
 mod security;
 mod tenancy;
+mod tokens;
 mod validation;
 mod webhooks;

@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use railyard::clock::ManualClock;
 use railyard::config::Settings;
-use railyard::db::models::users::{self as rows, User};
+use railyard::db::models::users::User;
 use railyard::ops::users::NewUserInput;
 use railyard::ops::Actor;
 use railyard::startup::Application;
@@ -273,7 +273,10 @@ impl TestApp {
 
     pub async fn api_token(&self, user: &User) -> String {
         let mut conn = self.conn().await;
-        rows::create_api_token(&mut conn, user, "test", self.clock_now()).await.expect("token")
+        railyard::db::models::api_tokens::create(&mut conn, user.account_id, user.id, "test", None, self.clock_now())
+            .await
+            .expect("token")
+            .1
     }
 
     /// An account with an admin logged in through the form; returns (account id, admin, client).

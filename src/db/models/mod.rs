@@ -1,6 +1,7 @@
 //! Row types that own their queries. Every tenant query filters by `account_id`.
 
 pub mod accounts;
+pub mod api_tokens;
 pub mod catalog;
 pub mod deployments;
 pub mod processes;

@@ -6,7 +6,7 @@ use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
 
-use crate::db::schema::{api_tokens, login_failures, organizations, role_bindings, sessions, users};
+use crate::db::schema::{login_failures, organizations, role_bindings, sessions, users};
 use crate::domain::policy::{Binding, Role};
 use crate::security::sha256_hex;
 
@@ -222,13 +222,15 @@ pub async fn principal_by_session(conn: &mut AsyncPgConnection, session_token: &
     .optional()
 }
 
-/// The API token (by its SHA-256), its user (not disabled) and the user's roles, in one statement.
-pub async fn principal_by_api_token(conn: &mut AsyncPgConnection, token: &str) -> QueryResult<Option<AuthRow>> {
+/// The API token (by its SHA-256; not revoked, not expired), its user (not disabled) and the
+/// user's roles, in one statement.
+pub async fn principal_by_api_token(conn: &mut AsyncPgConnection, token: &str, now: DateTime<Utc>) -> QueryResult<Option<AuthRow>> {
     diesel::sql_query(format!(
         "SELECT {PRINCIPAL_COLUMNS}, NULL::text AS csrf_token FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN accounts a ON a.id = u.account_id \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL"
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL"
     ))
     .bind::<Text, _>(sha256_hex(token))
+    .bind::<Timestamptz, _>(now)
     .get_result(conn)
     .await
     .optional()
@@ -266,22 +268,6 @@ pub async fn revoke_user_sessions(conn: &mut AsyncPgConnection, user_id: i64, no
         .set(sessions::revoked_at.eq(now))
         .execute(conn)
         .await
-}
-
-/// Creates an API token and returns its plain text (shown once; only the hash is kept).
-pub async fn create_api_token(conn: &mut AsyncPgConnection, user: &User, name: &str, now: DateTime<Utc>) -> QueryResult<String> {
-    let token = format!("ry_{}", crate::security::random_token(32));
-    diesel::insert_into(api_tokens::table)
-        .values((
-            api_tokens::account_id.eq(user.account_id),
-            api_tokens::user_id.eq(user.id),
-            api_tokens::token_hash.eq(sha256_hex(&token)),
-            api_tokens::name.eq(name),
-            api_tokens::created_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(token)
 }
 
 pub const THROTTLE_WINDOW_MINUTES: i64 = 15;

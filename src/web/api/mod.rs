@@ -10,6 +10,7 @@ pub mod processes;
 pub mod release_json;
 pub mod releases;
 pub mod reports;
+pub mod tokens;
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -69,7 +70,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/reports/releases", web::get().to(reports::releases))
         .route("/insights", web::get().to(reports::insights))
         .route("/calendar", web::get().to(calendar::get))
-        .route("/me/calendar-feed", web::post().to(calendar::api_new_feed));
+        .route("/me/calendar-feed", web::post().to(calendar::api_new_feed))
+        .route("/me/tokens", web::get().to(tokens::list))
+        .route("/me/tokens", web::post().to(tokens::create))
+        .route("/me/tokens/{id}", web::delete().to(tokens::revoke));
 }
 
 pub fn created<T: Serialize>(body: &T) -> HttpResponse {

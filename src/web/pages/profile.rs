@@ -8,6 +8,7 @@ use super::{redirect, render, render_form_errors, Chrome};
 use crate::db::models::users::{self as rows, User};
 use crate::domain::validate::FieldErrors;
 use crate::ops::profile::{self, DelegationInput, MUTABLE_KINDS};
+use crate::ops::tokens::{self, TokenInput};
 use crate::ops::users::{self, PasswordChangeInput, ProfileInput};
 use crate::web::error::AppError;
 use crate::web::extractors::{CurrentUser, Htmx};
@@ -27,6 +28,21 @@ pub struct ProfilePage {
     pub delegations: Vec<(i64, String, String, String)>,
     pub delegation_error: Option<String>,
     pub mutes: Vec<(&'static str, bool)>,
+    pub tokens: Vec<TokenLine>,
+    pub token_input: TokenInput,
+    pub token_errors: FieldErrors,
+    /// A token just created: its plain text, shown this once.
+    pub new_token: Option<String>,
+}
+
+/// One API token as the profile lists it.
+pub struct TokenLine {
+    pub id: i64,
+    pub name: String,
+    pub created: String,
+    pub expires: String,
+    pub state: &'static str,
+    pub active: bool,
 }
 
 pub fn zone_names() -> Vec<&'static str> {
@@ -39,7 +55,30 @@ async fn page(state: &AppState, user: &CurrentUser, session: &Session) -> Result
     let tz: chrono_tz::Tz = user.time_zone.parse().unwrap_or(chrono_tz::UTC);
     let fmt = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
     let (delegations, muted) = profile::delegations_and_mutes(&mut conn, user.user_id).await?;
+    let now = state.now();
+    let tokens = tokens::list_own(&mut conn, &user.actor())
+        .await?
+        .into_iter()
+        .map(|t| TokenLine {
+            id: t.id,
+            created: fmt(t.created_at),
+            expires: t.expires_at.map(fmt).unwrap_or_else(|| "never".into()),
+            state: if t.revoked_at.is_some() {
+                "revoked"
+            } else if t.is_active(now) {
+                "active"
+            } else {
+                "expired"
+            },
+            active: t.is_active(now),
+            name: t.name,
+        })
+        .collect();
     Ok(ProfilePage {
+        tokens,
+        token_input: TokenInput::default(),
+        token_errors: FieldErrors::new(),
+        new_token: None,
         delegations: delegations.into_iter().map(|d| (d.id, d.delegate_email, fmt(d.starts_at), fmt(d.ends_at))).collect(),
         delegation_error: None,
         mutes: MUTABLE_KINDS.iter().map(|k| (*k, muted.iter().any(|m| m == k))).collect(),
@@ -154,5 +193,44 @@ pub async fn set_mutes(
     let mut conn = state.db().await?;
     profile::set_mutes(&mut conn, &user.actor(), &chosen, state.now()).await?;
     flash::success(&session, "E-mail preferences saved.");
+    Ok(redirect(htmx, "/profile"))
+}
+
+/// Creates an API token and shows its plain text once, on the page itself (never in a redirect,
+/// a flash message or a log).
+pub async fn create_token(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    form: web::Form<TokenInput>,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.db().await?;
+    match tokens::create_own(&mut conn, &user.actor(), &user.time_zone, &form, state.now()).await {
+        Ok(made) => {
+            let mut p = page(&state, &user, &session).await?;
+            p.new_token = Some(made.token);
+            render(&p)
+        }
+        Err(e) => {
+            let Some(errors) = e.field_errors() else { return Err(e.into()) };
+            let mut p = page(&state, &user, &session).await?;
+            p.token_input = form.into_inner();
+            p.token_errors = errors;
+            render_form_errors(&p, htmx)
+        }
+    }
+}
+
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let mut conn = state.db().await?;
+    tokens::revoke_own(&mut conn, &user.actor(), *id, state.now()).await?;
+    flash::success(&session, "API token revoked: it no longer works.");
     Ok(redirect(htmx, "/profile"))
 }
