@@ -10,6 +10,7 @@ mod catalog;
 mod changes;
 mod csrf;
 mod engine;
+mod matrix;
 mod notify;
 mod policy;
 mod processes;

@@ -12,68 +12,71 @@ pub mod releases;
 pub mod reports;
 pub mod tokens;
 
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use serde::Serialize;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/me", web::get().to(account::me))
-        .route("/settings", web::get().to(account::get_settings))
-        .route("/settings", web::patch().to(account::patch_settings))
-        .route("/orgs", web::get().to(catalog::list_orgs))
-        .route("/orgs", web::post().to(catalog::create_org))
-        .route("/orgs/{slug}", web::get().to(catalog::get_org))
-        .route("/orgs/{slug}", web::patch().to(catalog::patch_org))
-        .route("/orgs/{slug}", web::delete().to(catalog::delete_org))
-        .route("/environments", web::get().to(catalog::list_environments))
-        .route("/environments", web::post().to(catalog::create_environment))
-        .route("/environments/{name}", web::get().to(catalog::get_environment))
-        .route("/environments/{name}", web::patch().to(catalog::patch_environment))
-        .route("/environments/{name}", web::delete().to(catalog::delete_environment))
-        .route("/services", web::get().to(catalog::list_services))
-        .route("/services", web::post().to(catalog::create_service))
-        .route("/services/{name}", web::get().to(catalog::get_service))
-        .route("/services/{name}", web::patch().to(catalog::patch_service))
-        .route("/services/{name}", web::delete().to(catalog::delete_service))
-        .route("/groups", web::get().to(catalog::list_groups))
-        .route("/groups", web::post().to(catalog::create_group))
-        .route("/groups/{name}", web::get().to(catalog::get_group))
-        .route("/groups/{name}", web::patch().to(catalog::patch_group))
-        .route("/groups/{name}", web::delete().to(catalog::delete_group))
-        .route("/processes", web::get().to(processes::list))
-        .route("/processes", web::post().to(processes::create))
-        .route("/processes/{id}", web::get().to(processes::get))
-        .route("/processes/{id}", web::put().to(processes::update))
-        .route("/processes/{id}/export", web::get().to(processes::export))
-        .route("/processes/{id}/input-sets", web::get().to(processes::list_input_sets))
-        .route("/processes/{id}/input-sets", web::post().to(processes::create_input_set))
-        .route("/processes/{id}/input-sets/{name}", web::put().to(processes::update_input_set))
-        .route("/processes/{id}/input-sets/{name}", web::delete().to(processes::delete_input_set))
-        .route("/releases", web::get().to(releases::list))
-        .route("/releases", web::post().to(releases::create))
-        .route("/releases/{id}", web::get().to(releases::get))
-        .route("/releases/{id}", web::patch().to(releases::patch))
-        .route("/releases/{id}", web::delete().to(releases::delete))
-        .route("/releases/{id}/activate", web::post().to(releases::activate))
-        .route("/releases/{id}/run-now", web::post().to(releases::run_now))
-        .route("/releases/{id}/abort", web::post().to(releases::abort))
-        .route("/releases/{id}/restart", web::post().to(releases::restart))
-        .route("/releases/{id}/rebase", web::post().to(releases::rebase))
-        .route("/releases/{id}/rollback", web::post().to(releases::rollback))
-        .route("/releases/{id}/override-freeze", web::post().to(releases::override_freeze))
-        .route("/releases/{id}/activities/{phase}/{activity}/{action}", web::post().to(releases::act))
-        .route("/callbacks/{token}", web::post().to(callbacks::callback))
-        .route("/deployments", web::get().to(deployments::deployments))
-        .route("/releases/{id}/audit", web::get().to(audit::release))
-        .route("/audit", web::get().to(audit::account))
-        .route("/reports/deployed", web::get().to(reports::deployed))
-        .route("/reports/history", web::get().to(reports::history))
-        .route("/reports/releases", web::get().to(reports::releases))
-        .route("/insights", web::get().to(reports::insights))
-        .route("/calendar", web::get().to(calendar::get))
-        .route("/me/calendar-feed", web::post().to(calendar::api_new_feed))
-        .route("/me/tokens", web::get().to(tokens::list))
-        .route("/me/tokens", web::post().to(tokens::create))
-        .route("/me/tokens/{id}", web::delete().to(tokens::revoke));
+crate::web::route_table! {
+    /// The JSON API, under `/api/v1` (DESIGN §10).
+    API_ROUTES, configure, "/api/v1" {
+        get "/me" => account::me,
+        get "/settings" => account::get_settings,
+        patch "/settings" => account::patch_settings,
+        get "/orgs" => catalog::list_orgs,
+        post "/orgs" => catalog::create_org,
+        get "/orgs/{slug}" => catalog::get_org,
+        patch "/orgs/{slug}" => catalog::patch_org,
+        delete "/orgs/{slug}" => catalog::delete_org,
+        get "/environments" => catalog::list_environments,
+        post "/environments" => catalog::create_environment,
+        get "/environments/{name}" => catalog::get_environment,
+        patch "/environments/{name}" => catalog::patch_environment,
+        delete "/environments/{name}" => catalog::delete_environment,
+        get "/services" => catalog::list_services,
+        post "/services" => catalog::create_service,
+        get "/services/{name}" => catalog::get_service,
+        patch "/services/{name}" => catalog::patch_service,
+        delete "/services/{name}" => catalog::delete_service,
+        get "/groups" => catalog::list_groups,
+        post "/groups" => catalog::create_group,
+        get "/groups/{name}" => catalog::get_group,
+        patch "/groups/{name}" => catalog::patch_group,
+        delete "/groups/{name}" => catalog::delete_group,
+        get "/processes" => processes::list,
+        post "/processes" => processes::create,
+        get "/processes/{id}" => processes::get,
+        put "/processes/{id}" => processes::update,
+        get "/processes/{id}/export" => processes::export,
+        get "/processes/{id}/input-sets" => processes::list_input_sets,
+        post "/processes/{id}/input-sets" => processes::create_input_set,
+        put "/processes/{id}/input-sets/{name}" => processes::update_input_set,
+        delete "/processes/{id}/input-sets/{name}" => processes::delete_input_set,
+        get "/releases" => releases::list,
+        post "/releases" => releases::create,
+        get "/releases/{id}" => releases::get,
+        patch "/releases/{id}" => releases::patch,
+        delete "/releases/{id}" => releases::delete,
+        post "/releases/{id}/activate" => releases::activate,
+        post "/releases/{id}/run-now" => releases::run_now,
+        post "/releases/{id}/abort" => releases::abort,
+        post "/releases/{id}/restart" => releases::restart,
+        post "/releases/{id}/rebase" => releases::rebase,
+        post "/releases/{id}/rollback" => releases::rollback,
+        post "/releases/{id}/override-freeze" => releases::override_freeze,
+        post "/releases/{id}/activities/{phase}/{activity}/{action}" => releases::act,
+        post "/callbacks/{token}" => callbacks::callback,
+        get "/deployments" => deployments::deployments,
+        get "/releases/{id}/audit" => audit::release,
+        get "/audit" => audit::account,
+        get "/reports/deployed" => reports::deployed,
+        get "/reports/history" => reports::history,
+        get "/reports/releases" => reports::releases,
+        get "/insights" => reports::insights,
+        get "/calendar" => calendar::get,
+        post "/me/calendar-feed" => calendar::api_new_feed,
+        get "/me/tokens" => tokens::list,
+        post "/me/tokens" => tokens::create,
+        delete "/me/tokens/{id}" => tokens::revoke,
+    }
 }
 
 pub fn created<T: Serialize>(body: &T) -> HttpResponse {

@@ -326,7 +326,10 @@ pub async fn new(
     session: Session,
     query: web::Query<NewQuery>,
 ) -> Result<HttpResponse, AppError> {
-    user.require(Action::ViewRelease, Scope::Account)?;
+    // The form is for who may create a release somewhere: at account level or in one org.
+    if crate::domain::policy::Visibility::of(&user.bindings, Action::CreateRelease).nothing() {
+        user.require(Action::CreateRelease, Scope::Account)?;
+    }
     let mut form = ReleaseForm { process_id: query.process_id.clone(), input_set: query.input_set.clone(), ..Default::default() };
     if let (Ok(pid), false) = (query.process_id.parse::<i64>(), query.input_set.is_empty()) {
         let mut conn = state.db().await?;
