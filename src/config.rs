@@ -18,6 +18,9 @@ pub struct Settings {
     pub mail_from: String,
     pub retention_days: u32,
     pub pool_size: usize,
+    /// How long a request waits for a free database connection before it answers 503
+    /// (`RAILYARD_POOL_WAIT_MS`, default 5000).
+    pub pool_wait: std::time::Duration,
     /// HTTP worker threads (default: one per core).
     pub http_workers: usize,
     /// `RAILYARD_WEBHOOK_PRIVATE_ALLOW`: private addresses (or networks, optionally with a port)
@@ -90,6 +93,13 @@ impl Settings {
                 .ok_or(ConfigError::Invalid { name: "RAILYARD_POOL_SIZE", reason: format!("{v:?} is not a positive number") })?,
             None => 16,
         };
+        let pool_wait = match get("RAILYARD_POOL_WAIT_MS") {
+            Some(v) => std::time::Duration::from_millis(v.parse::<u64>().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid {
+                name: "RAILYARD_POOL_WAIT_MS",
+                reason: format!("{v:?} is not a positive number of milliseconds"),
+            })?),
+            None => std::time::Duration::from_secs(5),
+        };
         let http_workers = match get("RAILYARD_HTTP_WORKERS") {
             Some(v) => v
                 .parse::<usize>()
@@ -108,6 +118,7 @@ impl Settings {
             mail_from: get("RAILYARD_MAIL_FROM").unwrap_or_else(|| "Railyard <railyard@localhost.localdomain>".to_string()),
             retention_days,
             pool_size,
+            pool_wait,
             webhook_private_allow: get("RAILYARD_WEBHOOK_PRIVATE_ALLOW").unwrap_or_default(),
             trusted_proxies: get("RAILYARD_TRUSTED_PROXIES").unwrap_or_default(),
         })

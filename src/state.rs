@@ -31,7 +31,7 @@ impl Services {
             .filter(|list| list.iter().all(|p| matches!(p.target, crate::domain::network::Target::Network { .. }) && p.port.is_none()))
             .ok_or_else(|| anyhow::anyhow!("RAILYARD_TRUSTED_PROXIES must list addresses or networks (10.0.0.0/8), comma-separated"))?;
         db::run_migrations(&settings.database_url).await?;
-        let pool = db::build_pool(&settings.database_url, settings.pool_size)?;
+        let pool = db::build_pool(&settings.database_url, settings.pool_size, settings.pool_wait)?;
         let secret = {
             let mut conn = pool.get().await.context("connecting to the database")?;
             db::secret_key(&mut conn, settings.secret_key.clone(), clock.now()).await?

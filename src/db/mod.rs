@@ -17,6 +17,20 @@ use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+/// PostgreSQL refuses to store NUL in text (`invalid byte sequence … 0x00`) and in jsonb
+/// (`unsupported Unicode escape sequence`): the input was wrong, not the server.
+pub fn is_unstorable_text(e: &diesel::result::Error) -> bool {
+    match e {
+        diesel::result::Error::DatabaseError(_, info) => {
+            let m = info.message();
+            m.contains("0x00") || m.contains("unsupported Unicode escape sequence")
+        }
+        _ => false,
+    }
+}
+
+pub const UNSTORABLE_TEXT: &str = "Text may not contain NUL characters (U+0000).";
+
 pub type DbPool = Pool<AsyncPgConnection>;
 pub type DbConn = Object<AsyncPgConnection>;
 
@@ -25,9 +39,18 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Any fixed number works; it only has to be the same on every server.
 const MIGRATION_LOCK_KEY: i64 = 0x5241_494c_5941_5244; // "RAILYARD"
 
-pub fn build_pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
+/// The pool: a request waits at most `wait` for a free connection (then the caller answers 503
+/// rather than hang), and opening a connection gives up after 5 s (PostgreSQL down or restarting).
+pub fn build_pool(database_url: &str, max_size: usize, wait: std::time::Duration) -> anyhow::Result<DbPool> {
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
-    Pool::builder(manager).max_size(max_size).build().context("building the database pool")
+    Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(std::time::Duration::from_secs(5)))
+        .recycle_timeout(Some(std::time::Duration::from_secs(5)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("building the database pool")
 }
 
 /// Runs pending migrations on a dedicated connection holding a session advisory lock, so

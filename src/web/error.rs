@@ -34,6 +34,9 @@ pub enum AppError {
     PayloadTooLarge { limit: usize },
     #[error("the definition is not valid")]
     Definition(Vec<crate::domain::process::DefinitionError>),
+    /// The database is out of reach or every connection is busy: try again shortly.
+    #[error("The service is busy or its database is unavailable; try again in a few seconds.")]
+    Unavailable { cause: String },
     #[error("unexpected error")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -42,14 +45,24 @@ impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => AppError::NotFound,
+            e if crate::db::is_unstorable_text(&e) => AppError::BadRequest { field: None, message: crate::db::UNSTORABLE_TEXT.into() },
             other => AppError::Unexpected(other.into()),
         }
     }
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
+    /// Waiting too long for a connection, or PostgreSQL refusing new ones, is a 503 (the request
+    /// may be tried again), not a server bug.
     fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        AppError::Unexpected(anyhow::Error::new(e).context("database pool"))
+        use diesel_async::pooled_connection::deadpool::PoolError;
+        match e {
+            PoolError::Timeout(_) | PoolError::Backend(_) => {
+                tracing::warn!(error = %e, "no database connection");
+                AppError::Unavailable { cause: e.to_string() }
+            }
+            other => AppError::Unexpected(anyhow::Error::new(other).context("database pool")),
+        }
     }
 }
 
@@ -71,7 +84,7 @@ impl From<OpError> for AppError {
             OpError::Conflict { message } => AppError::Conflict { field: None, message },
             OpError::Definition(errors) => AppError::Definition(errors),
             OpError::Throttled { retry_after_seconds } => AppError::TooManyRequests { retry_after: retry_after_seconds },
-            OpError::Db(e) => AppError::Unexpected(e.into()),
+            OpError::Db(e) => e.into(),
             OpError::Unexpected(e) => AppError::Unexpected(e),
         }
     }
@@ -93,6 +106,7 @@ impl AppError {
             AppError::Rule { code, .. } => code.as_str(),
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::Unavailable { .. } => "unavailable",
             AppError::Definition(errors) => errors.first().map_or("invalid", |e| e.code),
             AppError::Unexpected(_) => "internal",
         }
@@ -147,6 +161,9 @@ impl AppError {
         if let AppError::TooManyRequests { retry_after } = self {
             response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
+        if let AppError::Unavailable { .. } = self {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
         if matches!(self, AppError::Unauthorized) {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
@@ -171,6 +188,7 @@ pub fn error_page(status: StatusCode, message: String) -> HttpResponse {
         422 => "Not accepted",
         429 => "Too many attempts",
         400 => "Bad request",
+        503 => "Unavailable",
         _ => "Something went wrong",
     };
     let page = ErrorPage { status: status.as_u16(), title, message };
@@ -196,6 +214,7 @@ impl ResponseError for AppError {
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -219,6 +238,9 @@ impl ResponseError for AppError {
             },
         };
         let mut response = error_page(self.status_code(), message);
+        if let AppError::Unavailable { .. } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
         if let AppError::TooManyRequests { retry_after } = self {
             if let Ok(v) = header::HeaderValue::from_str(&retry_after.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

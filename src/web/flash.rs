@@ -11,9 +11,20 @@ pub struct Flash {
     pub message: String,
 }
 
+const MAX_MESSAGES: usize = 4;
+const MAX_MESSAGE_CHARS: usize = 400;
+
 pub fn push(session: &Session, level: &str, message: impl Into<String>) {
     let mut all: Vec<Flash> = session.get(KEY).ok().flatten().unwrap_or_default();
-    all.push(Flash { level: level.to_string(), message: message.into() });
+    // The session lives in a cookie (at most 4 KB): keep the newest few messages, each short.
+    let mut message: String = message.into();
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        message = message.chars().take(MAX_MESSAGE_CHARS).chain(std::iter::once('…')).collect();
+    }
+    all.push(Flash { level: level.to_string(), message });
+    if all.len() > MAX_MESSAGES {
+        all.drain(..all.len() - MAX_MESSAGES);
+    }
     if let Err(e) = session.insert(KEY, all) {
         tracing::warn!(error = %e, "could not store a flash message");
     }

@@ -10,6 +10,7 @@ mod catalog;
 mod changes;
 mod csrf;
 mod engine;
+mod hostile;
 mod matrix;
 mod notify;
 mod policy;

@@ -25,7 +25,7 @@ const SEES_THE_RELEASE: &str = "VPORD";
 const MANAGES_THE_RELEASE: &str = "OD";
 
 /// Who is let through, by route.
-fn expected(method: &str, path: &str) -> Option<&'static str> {
+pub fn expected(method: &str, path: &str) -> Option<&'static str> {
     let p = path.strip_prefix("/api/v1").unwrap_or(path);
     let api = path.starts_with("/api/v1");
     Some(match (method, p) {
@@ -107,7 +107,7 @@ fn expected(method: &str, path: &str) -> Option<&'static str> {
 }
 
 /// The ids and names of the objects the paths name.
-struct World {
+pub struct World {
     ids: HashMap<&'static str, String>,
 }
 
@@ -117,7 +117,7 @@ impl World {
     }
 
     /// The path with its parameters filled: destructive routes get objects of their own.
-    fn fill(&self, method: &str, path: &str) -> String {
+    pub fn fill(&self, method: &str, path: &str) -> String {
         let p = path.strip_prefix("/api/v1").unwrap_or(path);
         let api = path.starts_with("/api/v1");
         let release = match (method, p) {
@@ -219,7 +219,7 @@ impl World {
     }
 
     /// A body that parses, so that the answer is about who asks and not about the input.
-    fn body(&self, method: &str, path: &str) -> Value {
+    pub fn body(&self, method: &str, path: &str) -> Value {
         let p = path.strip_prefix("/api/v1").unwrap_or(path);
         match (method, p) {
             ("post", "/orgs") | ("post", "/admin/orgs") => json!({"slug": "neworg", "name": "New org"}),
@@ -285,15 +285,15 @@ phases:
       - {key: x, name: X, kind: manual}
 ";
 
-struct Persona {
-    letter: char,
-    email: Option<String>,
-    client: Client,
-    csrf: String,
-    token: Option<String>,
+pub struct Persona {
+    pub letter: char,
+    pub email: Option<String>,
+    pub client: Client,
+    pub csrf: String,
+    pub token: Option<String>,
 }
 
-async fn sign_in(app: &TestApp, letter: char, email: Option<String>, token: Option<String>) -> Persona {
+pub async fn sign_in(app: &TestApp, letter: char, email: Option<String>, token: Option<String>) -> Persona {
     let client = app.new_client();
     if let Some(email) = &email {
         assert_eq!(client.login(email, PASSWORD).await.status(), 303, "{letter} logs in");
@@ -309,7 +309,7 @@ async fn created_id(res: reqwest::Response) -> String {
     v["id"].as_i64().map(|i| i.to_string()).unwrap_or_default()
 }
 
-async fn world(app: &TestApp) -> (World, Vec<Persona>) {
+pub async fn world(app: &TestApp) -> (World, Vec<Persona>) {
     let (account, admin, _) = app.admin_session("acme").await;
     let admin_token = app.api_token(&admin).await;
     let mut ids: HashMap<&'static str, String> = HashMap::new();
@@ -456,7 +456,7 @@ fn classify(status: u16, location: &str) -> Answer {
     }
 }
 
-async fn send(app: &TestApp, persona: &Persona, method: &str, path: &str, body: &Value) -> reqwest::Response {
+pub async fn send(app: &TestApp, persona: &Persona, method: &str, path: &str, body: &Value) -> reqwest::Response {
     let url = format!("{}{path}", app.address);
     let http = &persona.client.http;
     let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");

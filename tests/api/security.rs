@@ -521,3 +521,48 @@ async fn finding_9_a_slow_endpoint_does_not_hold_up_other_sends() {
         assert_eq!(r["status"], "Success", "{r}");
     }
 }
+
+#[tokio::test]
+async fn finding_10_https_answers_carry_hsts_and_plain_http_does_not() {
+    let app = TestApp::spawn_with(|s| {
+        s.base_url = "https://railyard.example.com".into();
+        s.secret_key = Some(vec![7u8; 64]);
+    })
+    .await;
+    for path in ["/healthz", "/login", "/api/v1/me"] {
+        let res = app.client.get(path).await;
+        let hsts = res.headers().get("strict-transport-security").map(|v| v.to_str().unwrap_or("").to_string());
+        assert_eq!(hsts.as_deref(), Some("max-age=31536000; includeSubDomains"), "{path}");
+    }
+    let plain = TestApp::spawn().await;
+    assert!(plain.client.get("/login").await.headers().get("strict-transport-security").is_none());
+}
+
+#[tokio::test]
+async fn faults_an_exhausted_pool_answers_503_after_a_short_wait_and_recovers() {
+    let app = TestApp::spawn_with(|s| {
+        s.pool_size = 2;
+        s.pool_wait = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let account = app.create_account("busy").await;
+    let user = app.create_user(account, "dev@busy.example.com", "viewer", "").await;
+    let token = app.api_token(&user).await;
+    let browser = app.new_client();
+    assert_eq!(browser.login(&user.email, crate::common::PASSWORD).await.status(), 303);
+    let held = (app.state.pool.get().await.expect("one"), app.state.pool.get().await.expect("two"));
+
+    let started = std::time::Instant::now();
+    let res = app.api_get(&token, "/api/v1/releases").await;
+    assert_eq!(res.status(), 503, "waits, then answers instead of hanging");
+    assert_eq!(res.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("5"));
+    let (_, error) = body(res).await;
+    assert_eq!(error["error"]["code"], "unavailable", "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "bounded by the pool's wait");
+    let page = browser.get("/releases").await;
+    assert_eq!(page.status(), 503, "pages too");
+    assert!(page.text().await.unwrap_or_default().contains("try again"), "as a readable page");
+
+    drop(held);
+    assert_eq!(app.api_get(&token, "/api/v1/releases").await.status(), 200, "recovers when connections return");
+}
