@@ -63,7 +63,7 @@ impl Verb {
     pub const ALL: [Verb; 7] = [Verb::Complete, Verb::Fail, Verb::Approve, Verb::Reject, Verb::Retry, Verb::Ignore, Verb::Fix];
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActInput {
     #[serde(default)]

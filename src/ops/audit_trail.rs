@@ -13,7 +13,8 @@ use crate::domain::policy::{Action, Visibility};
 use crate::domain::schedule::parse_bound;
 use crate::ops::{OpError, Requester};
 
-#[derive(Debug, Deserialize, Default, Clone)]
+#[derive(Debug, Deserialize, Default, Clone, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditQuery {
     pub release: Option<String>,

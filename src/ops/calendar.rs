@@ -24,7 +24,8 @@ pub struct Filter {
     pub owner_id: Option<i64>,
 }
 
-#[derive(Debug, Deserialize, Default, Clone)]
+#[derive(Debug, Deserialize, Default, Clone, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 pub struct CalendarQuery {
     pub from: Option<String>,

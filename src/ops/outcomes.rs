@@ -114,7 +114,7 @@ pub async fn attempt_failed(
 /// (attempt id, release id, phase, activity, attempt number, state, used at)
 type CallbackAttempt = (i64, i64, String, String, i32, String, Option<DateTime<Utc>>);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallbackBody {
     pub status: String,

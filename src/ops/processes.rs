@@ -233,7 +233,7 @@ pub fn revealed(secrets: &SecretBox, stored: &Value) -> Map<String, Value> {
 }
 
 /// An input set as sent: its name and values by input name.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputSetInput {
     pub name: String,

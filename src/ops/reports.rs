@@ -14,7 +14,8 @@ use crate::domain::schedule::parse_bound;
 use crate::ops::{OpError, Requester};
 
 /// The query string of every report (pages and API); `format` is read by the web layer.
-#[derive(Debug, Deserialize, Default, Clone)]
+#[derive(Debug, Deserialize, Default, Clone, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReportQuery {
     pub org: Option<String>,

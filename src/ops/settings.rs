@@ -11,7 +11,7 @@ use crate::db::models::accounts::{set_account_time_zone, AccountSettings, Settin
 use crate::domain::rule::RuleCode;
 use crate::domain::validate::{self, FieldErrors};
 
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SettingsInput {
     pub release_level: Option<String>,

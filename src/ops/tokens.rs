@@ -13,7 +13,7 @@ use crate::domain::validate::{self, FieldErrors};
 
 /// What the owner types: a name and, optionally, when the token stops working (a date, read as
 /// the end of that day in the owner's time zone, or an RFC 3339 time).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct TokenInput {
     pub name: String,

@@ -3,7 +3,6 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
-use serde_json::json;
 
 use crate::domain::policy::Refusal;
 use crate::domain::rule::RuleCode;
@@ -34,6 +33,8 @@ pub enum AppError {
     PayloadTooLarge { limit: usize },
     #[error("the definition is not valid")]
     Definition(Vec<crate::domain::process::DefinitionError>),
+    #[error("This address answers only {allow}.")]
+    MethodNotAllowed { allow: String },
     /// The database is out of reach or every connection is busy: try again shortly.
     #[error("The service is busy or its database is unavailable; try again in a few seconds.")]
     Unavailable { cause: String },
@@ -107,6 +108,7 @@ impl AppError {
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::Unavailable { .. } => "unavailable",
+            AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::Definition(errors) => errors.first().map_or("invalid", |e| e.code),
             AppError::Unexpected(_) => "internal",
         }
@@ -146,17 +148,26 @@ impl AppError {
         if let Some(r) = reference {
             message = format!("An unexpected error occurred (reference {r}).");
         }
-        let mut body = json!({"error": {"code": self.code(), "message": message}});
-        if let Some(f) = field {
-            body["error"]["field"] = json!(f);
-        }
-        if let AppError::Invalid(errors) = self {
-            body["error"]["fields"] = json!(errors.0);
-        }
-        if let AppError::Definition(errors) = self {
-            body["error"]["errors"] =
-                errors.iter().map(|e| json!({"code": e.code, "field": e.path, "message": e.message})).collect::<Vec<_>>().into();
-        }
+        let body = ErrorJson {
+            error: ErrorDetailJson {
+                code: self.code().to_string(),
+                message,
+                field,
+                fields: match self {
+                    AppError::Invalid(errors) => Some(errors.0.clone()),
+                    _ => None,
+                },
+                errors: match self {
+                    AppError::Definition(errors) => Some(
+                        errors
+                            .iter()
+                            .map(|e| DefinitionErrorJson { code: e.code.to_string(), field: e.path.clone(), message: e.message.clone() })
+                            .collect(),
+                    ),
+                    _ => None,
+                },
+            },
+        };
         let mut response = HttpResponse::build(self.status_code());
         if let AppError::TooManyRequests { retry_after } = self {
             response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
@@ -169,6 +180,34 @@ impl AppError {
         }
         response.json(body)
     }
+}
+
+/// The JSON error shape of DESIGN §10: `{error: {code, message, field?}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorJson {
+    pub error: ErrorDetailJson,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetailJson {
+    /// What went wrong, for programs: `not_found`, `invalid`, `not_draft`, `missing_inputs`, …
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every field error, by field (code `invalid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
+    /// Every definition error (a process definition refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<DefinitionErrorJson>>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DefinitionErrorJson {
+    pub code: String,
+    pub field: String,
+    pub message: String,
 }
 
 #[derive(Template)]
@@ -188,6 +227,7 @@ pub fn error_page(status: StatusCode, message: String) -> HttpResponse {
         422 => "Not accepted",
         429 => "Too many attempts",
         400 => "Bad request",
+        405 => "Method not allowed",
         503 => "Unavailable",
         _ => "Something went wrong",
     };
@@ -215,6 +255,7 @@ impl ResponseError for AppError {
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

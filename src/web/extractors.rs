@@ -192,6 +192,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
+            // Every API body is a JSON object; serde would also read a struct from an array.
+            if body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
+                return Err(ApiError(AppError::BadRequest { field: None, message: "the body must be a JSON object".into() }));
+            }
             parse_json(&body).map(ApiJson)
         })
     }

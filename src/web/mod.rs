@@ -72,6 +72,43 @@ pub fn all_routes() -> impl Iterator<Item = Route> {
     api::API_ROUTES.iter().chain(PAGE_ROUTES).copied()
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_known_path_names_its_methods() {
+        assert_eq!(allowed_methods("/api/v1/releases/7"), ["GET", "PATCH", "DELETE"]);
+        assert_eq!(allowed_methods("/static/css/app.css"), ["GET"]);
+        assert!(allowed_methods("/api/v1/releases/7/nothing").is_empty());
+        assert!(allowed_methods("/api/v1/releases//abort").is_empty());
+    }
+}
+
+/// Whether a path template of the route table matches a request path: `{name}` takes one
+/// segment, `{name:.*}` the rest.
+fn template_matches(template: &str, path: &str) -> bool {
+    let mut parts = path.split('/');
+    for t in template.split('/') {
+        if t.starts_with('{') && t.contains(":.*") {
+            return true;
+        }
+        match parts.next() {
+            Some(p) if t.starts_with('{') && !p.is_empty() => {}
+            Some(p) if p == t => {}
+            _ => return false,
+        }
+    }
+    parts.next().is_none()
+}
+
+/// The methods the route table answers on this path (upper case); empty when the path is unknown.
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    let mut methods: Vec<String> = all_routes().filter(|r| template_matches(r.path, path)).map(|r| r.method.to_uppercase()).collect();
+    methods.dedup();
+    methods
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/api/v1").configure(api::configure));
     configure_pages(cfg);

@@ -31,7 +31,7 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
     Some(match (method, p) {
         // Public, or the token in the path is the credential.
         (_, "/healthz" | "/metrics" | "/static/{path:.*}" | "/login" | "/calendar.ics") => "*",
-        (_, "/callbacks/{token}" | "/status/{token}") => "*",
+        (_, "/callbacks/{token}" | "/status/{token}" | "/openapi.json") => "*",
         // A sign-off link asks to log in first, then the token decides (an unknown one gets a page saying so).
         (_, "/signoff/{token}") => EVERYONE_SIGNED_IN,
         // Anyone signed in, about themselves or their own account.

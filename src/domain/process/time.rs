@@ -6,10 +6,9 @@ use chrono_tz::Tz;
 pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
     let t = text.trim();
     let invalid = || format!("{text:?} is not a duration (use e.g. 30s, 90m, 2h, 3d)");
-    if t.len() < 2 {
-        return Err(invalid());
-    }
-    let (number, unit) = t.split_at(t.len() - 1);
+    // The unit is the last character, which may be several bytes long (found by fuzzing).
+    let Some((at, _)) = t.char_indices().last().filter(|(at, _)| *at > 0) else { return Err(invalid()) };
+    let (number, unit) = t.split_at(at);
     let n: i64 = number.parse().map_err(|_| invalid())?;
     if n <= 0 || n > 10_000 {
         return Err(invalid());
@@ -87,8 +86,10 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), TimeDelta::seconds(30));
         assert_eq!(parse_duration("90m").unwrap(), TimeDelta::minutes(90));
         assert_eq!(parse_duration("3d").unwrap(), TimeDelta::days(3));
-        for bad in ["", "m", "10", "-5m", "5w", "1.5h", "0s"] {
+        // Multi-byte last characters once panicked (fuzzing, scripts/fuzz).
+        for bad in ["", "m", "10", "-5m", "5w", "1.5h", "0s", "\u{617}", "5\u{617}", "5é", "🚀", "+🚀"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+            assert!(parse_offset(bad).is_err(), "{bad}");
         }
     }
 

@@ -10,7 +10,7 @@ use crate::db::models::releases::ListFilter;
 use crate::domain::release::{State, Status};
 use crate::ops::OpError;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleInput {
     pub start: String,
@@ -19,7 +19,7 @@ pub struct ScheduleInput {
     pub time_zone: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinksInput {
     #[serde(default)]
@@ -29,7 +29,7 @@ pub struct LinksInput {
 }
 
 /// A create (all of it) or a PATCH of a draft (only what is given).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseInput {
     pub process_id: Option<i64>,
@@ -55,7 +55,8 @@ pub struct ReleaseInput {
 pub(super) fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 pub struct ListQuery {
     pub status: Option<String>,

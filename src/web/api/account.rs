@@ -11,7 +11,7 @@ use crate::web::error::ApiError;
 use crate::web::extractors::{ApiJson, ApiUser};
 use crate::web::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MeJson<'a> {
     pub id: i64,
     pub email: &'a str,
@@ -21,7 +21,7 @@ pub struct MeJson<'a> {
     pub roles: Vec<RoleJson<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RoleJson<'a> {
     pub role: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,7 +40,7 @@ pub async fn me(user: ApiUser) -> Result<HttpResponse, ApiError> {
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SettingsJson<'a> {
     pub release_level: &'a str,
     pub webhook_allow_list: &'a [String],

@@ -14,7 +14,7 @@ use crate::web::exports::{audit_csv, wants_csv};
 use crate::web::extractors::ApiUser;
 use crate::web::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EventJson<'a> {
     id: i64,
     chain: &'a str,

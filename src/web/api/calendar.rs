@@ -12,13 +12,13 @@ use crate::web::error::{ApiError, AppError};
 use crate::web::extractors::ApiUser;
 use crate::web::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CalendarJson<'a> {
     pub entries: Vec<EntryJson<'a>>,
     pub freezes: Vec<FreezeJson<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EntryJson<'a> {
     pub release_id: i64,
     pub name: &'a str,
@@ -33,7 +33,7 @@ pub struct EntryJson<'a> {
 }
 
 /// One occurrence of a freeze window within the asked range.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FreezeJson<'a> {
     pub id: i64,
     pub start: DateTime<Utc>,

@@ -17,14 +17,14 @@ fn manage(user: &ApiUser) -> Result<(), ApiError> {
     user.require(Action::ManageCatalog, Scope::Account)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgBody {
     pub slug: String,
     pub name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NameBody {
     pub name: String,
@@ -67,7 +67,7 @@ pub async fn delete_org(state: web::Data<AppState>, user: ApiUser, slug: web::Pa
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentBody {
     pub name: Option<String>,
@@ -158,7 +158,7 @@ pub async fn delete_service(state: web::Data<AppState>, user: ApiUser, name: web
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupBody {
     pub name: String,
@@ -166,7 +166,7 @@ pub struct GroupBody {
     pub members: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupPatch {
     pub name: Option<String>,

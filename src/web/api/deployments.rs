@@ -13,14 +13,15 @@ use crate::web::error::ApiError;
 use crate::web::extractors::ApiUser;
 use crate::web::AppState;
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeploymentQuery {
     pub environment: Option<String>,
     pub service: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeploymentJson<'a> {
     pub service: &'a str,
     pub version: &'a str,

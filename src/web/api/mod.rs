@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod callbacks;
 pub mod catalog;
 pub mod deployments;
+pub mod openapi;
 pub mod processes;
 pub mod release_json;
 pub mod releases;
@@ -76,6 +77,7 @@ crate::web::route_table! {
         get "/me/tokens" => tokens::list,
         post "/me/tokens" => tokens::create,
         delete "/me/tokens/{id}" => tokens::revoke,
+        get "/openapi.json" => openapi::openapi_json,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::web::error::{ApiError, AppError};
 use crate::web::extractors::{ApiJson, ApiUser};
 use crate::web::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     #[serde(default)]
@@ -23,19 +23,20 @@ pub struct CreateBody {
     pub definition: Value,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBody {
     pub definition: Value,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct VersionQuery {
     pub version: Option<i32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProcessSummaryJson<'a> {
     pub id: i64,
     pub name: &'a str,
@@ -57,7 +58,7 @@ impl<'a> ProcessSummaryJson<'a> {
 }
 
 /// A process version as created, updated or read.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProcessJson<'a> {
     pub id: i64,
     pub name: &'a str,
@@ -68,6 +69,7 @@ pub struct ProcessJson<'a> {
     pub created_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_by: Option<&'a str>,
+    #[schema(value_type = Object)]
     pub definition: &'a Definition,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warnings: Option<&'a [String]>,
@@ -89,7 +91,7 @@ impl<'a> ProcessJson<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct InputSetJson<'a> {
     pub id: i64,
     pub name: &'a str,

@@ -9,7 +9,7 @@ use crate::domain::release::LinkKind;
 use crate::ops::processes::masked;
 use crate::ops::releases::ReleaseView;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ReleaseJson<'a> {
     pub id: i64,
     pub name: &'a str,
@@ -41,14 +41,14 @@ pub struct ReleaseJson<'a> {
     pub warnings: &'a [String],
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ScheduleJson<'a> {
     pub start: DateTime<Utc>,
     pub end: Option<DateTime<Utc>>,
     pub time_zone: &'a str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LinksJson {
     pub depends_on: Vec<i64>,
     pub hotfix_for: Option<i64>,
@@ -56,7 +56,7 @@ pub struct LinksJson {
     pub restarted_from: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PhaseJson<'a> {
     pub key: &'a str,
     pub name: &'a str,
@@ -65,7 +65,7 @@ pub struct PhaseJson<'a> {
     pub activities: Vec<ActivityJson<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ActivityJson<'a> {
     pub key: &'a str,
     pub name: &'a str,
@@ -147,7 +147,7 @@ impl<'a> ReleaseJson<'a> {
 }
 
 /// One row of `GET /api/v1/releases`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ReleaseRowJson<'a> {
     pub id: i64,
     pub name: &'a str,
@@ -183,7 +183,7 @@ impl<'a> ReleaseRowJson<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ReleaseListJson<'a> {
     pub releases: Vec<ReleaseRowJson<'a>>,
     pub page: i64,
@@ -191,14 +191,14 @@ pub struct ReleaseListJson<'a> {
     pub total: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeletedJson<'a> {
     pub deleted: i64,
     pub purged: bool,
     pub removed_links: Vec<RemovedLinkJson<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RemovedLinkJson<'a> {
     pub release_id: i64,
     pub name: &'a str,

@@ -58,7 +58,7 @@ pub async fn patch(
     Ok(ok(&answer(&mut conn, saved.release, &saved.warnings).await?))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
     #[serde(default)]

@@ -13,7 +13,7 @@ use crate::web::exports::{deployments_csv, insights_csv, releases_csv, wants_csv
 use crate::web::extractors::ApiUser;
 use crate::web::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CellJson<'a> {
     service: &'a str,
     environment: &'a str,
@@ -60,7 +60,7 @@ pub async fn history(state: web::Data<AppState>, user: ApiUser, query: web::Quer
     Ok(ok(&json!({ "deployments": deployments })))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ApprovalJson<'a> {
     phase: &'a str,
     activity: &'a str,
@@ -71,7 +71,7 @@ struct ApprovalJson<'a> {
     at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ReleaseRowJson<'a> {
     id: i64,
     name: &'a str,

@@ -11,7 +11,7 @@ use crate::web::error::ApiError;
 use crate::web::extractors::{ApiJson, ApiUser};
 use crate::web::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenJson<'a> {
     pub id: i64,
     pub name: &'a str,
@@ -35,7 +35,7 @@ impl<'a> TokenJson<'a> {
 }
 
 /// The answer to a create: the plain token, shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedJson<'a> {
     pub id: i64,
     pub name: &'a str,

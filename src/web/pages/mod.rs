@@ -181,6 +181,20 @@ pub fn redirect(htmx: Htmx, to: &str) -> HttpResponse {
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    // A known path asked with another method: 405 naming the methods it answers.
+    let allowed = crate::web::allowed_methods(req.path());
+    if !allowed.is_empty() {
+        let allow = allowed.join(", ");
+        let mut res = if req.path().starts_with("/api/") {
+            AppError::MethodNotAllowed { allow: allow.clone() }.json_response()
+        } else {
+            actix_web::ResponseError::error_response(&AppError::MethodNotAllowed { allow: allow.clone() })
+        };
+        if let Ok(v) = header::HeaderValue::from_str(&allow) {
+            res.headers_mut().insert(header::ALLOW, v);
+        }
+        return Ok(res);
+    }
     // Unknown API paths answer in JSON like the rest of the API.
     if req.path().starts_with("/api/") {
         return Ok(AppError::NotFound.json_response());
