@@ -63,7 +63,9 @@ fn timeout_of(def: &ActivityDef) -> TimeDelta {
 }
 
 /// Claims one due attempt, or one left `sending` by a worker whose heartbeat is stale (it died
-/// mid-send: the request is repeated with the same key), and commits it as `sending`.
+/// mid-send) or whose lease ran out (the send is over, by its timeout, but its result was never
+/// committed, e.g. PostgreSQL restarted meanwhile): the request is repeated with the same key.
+/// Commits it as `sending`.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     worker: &str,
@@ -76,8 +78,8 @@ pub async fn claim(
         let row: Option<(i64, i64, String, String, i32, String)> = diesel::sql_query(
             "SELECT a.id, a.release_id, a.phase_key, a.activity_key, a.attempt, a.idempotency_key FROM webhook_attempts a \
              WHERE ((a.state = 'queued' AND a.due_at <= $1) \
-                OR (a.state = 'sending' AND NOT EXISTS \
-                    (SELECT 1 FROM workers w WHERE w.id = a.lease_owner AND w.heartbeat_at >= $2))) \
+                OR (a.state = 'sending' AND (a.lease_until < $1 OR NOT EXISTS \
+                    (SELECT 1 FROM workers w WHERE w.id = a.lease_owner AND w.heartbeat_at >= $2)))) \
                AND a.account_id <> ALL($3) \
              ORDER BY a.due_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED",
         )

@@ -150,7 +150,8 @@ fn content(body: Body) -> Option<(&'static str, utoipa::openapi::Content)> {
     match body {
         Body::Named(name) => Some(("application/json", schema(Ref::from_schema_name(name).into()))),
         Body::Object => Some(("application/json", schema(ObjectBuilder::new().schema_type(Type::Object).into()))),
-        Body::Yaml => Some(("application/yaml", schema(String::schema()))),
+        // A YAML document: its content is the process definition (an object).
+        Body::Yaml => Some(("application/yaml", schema(ObjectBuilder::new().schema_type(Type::Object).into()))),
         Body::Nothing => None,
     }
 }
