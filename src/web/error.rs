@@ -9,6 +9,17 @@ use crate::domain::rule::RuleCode;
 use crate::domain::validate::FieldErrors;
 use crate::ops::OpError;
 
+/// Where to go after logging in. Its `Debug` (what the request log prints for an error) is
+/// redacted: the path may be a sign-off or status link whose token is a credential.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NextPath(pub String);
+
+impl std::fmt::Debug for NextPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", super::log_redaction::redact_target(&self.0))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("Not found")]
@@ -16,7 +27,7 @@ pub enum AppError {
     #[error("{0}")]
     Forbidden(String),
     #[error("Log in to continue")]
-    LoginRequired { next: String },
+    LoginRequired { next: NextPath },
     #[error("A valid API token is required")]
     Unauthorized,
     #[error("{message}")]
@@ -262,7 +273,7 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         if let AppError::LoginRequired { next } = self {
-            let location = format!("/login?next={}", percent_encode(next));
+            let location = format!("/login?next={}", percent_encode(&next.0));
             return HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, location.clone()))
                 .insert_header(("HX-Redirect", location))
@@ -335,4 +346,17 @@ pub fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_never_sees_the_token_of_a_link_that_asks_to_log_in() {
+        let e = AppError::LoginRequired { next: NextPath("/signoff/secret-token-123".into()) };
+        let logged = format!("{e:?}");
+        assert!(!logged.contains("secret-token-123"), "{logged}");
+        assert!(e.error_response().headers().get("location").is_some_and(|l| l.to_str().unwrap_or("").contains("secret-token-123")));
+    }
 }

@@ -97,7 +97,7 @@ impl FromRequest for CurrentUser {
                     Some(pq) if req.method() == actix_web::http::Method::GET => pq.as_str().to_string(),
                     _ => "/".to_string(),
                 };
-                Err(AppError::LoginRequired { next })
+                Err(AppError::LoginRequired { next: crate::web::error::NextPath(next) })
             }
         })
     }
