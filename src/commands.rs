@@ -123,10 +123,9 @@ pub async fn token_list(settings: Settings, email: &str) -> anyhow::Result<ExitC
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
     println!("{:>6}  {:<24} {:<20} {:<20} state", "id", "name", "created", "expires");
     for t in &tokens {
-        let state = match (t.revoked_at, t.is_active(now)) {
-            (Some(at), _) => format!("revoked {}", at.format("%Y-%m-%d %H:%M UTC")),
-            (None, false) => "expired".to_string(),
-            (None, true) => "active".to_string(),
+        let state = match t.revoked_at {
+            Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M UTC")),
+            None => t.state(now).to_string(),
         };
         let created = time(Some(t.created_at)).unwrap_or_default();
         let expires = time(t.expires_at).unwrap_or_else(|| "never".into());

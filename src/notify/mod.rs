@@ -71,12 +71,13 @@ async fn mark(
             // Once sent, the sign-off link's plaintext token has no reason to stay in the outbox.
             diesel::sql_query(
                 "UPDATE notification_outbox SET delivered_at = $2, last_error = NULL, \
-                 payload = CASE WHEN payload->>'link' LIKE '/signoff/%' THEN jsonb_set(payload, '{link}', to_jsonb($3::text)) ELSE payload END \
+                 payload = CASE WHEN starts_with(payload->>'link', $4) THEN jsonb_set(payload, '{link}', to_jsonb($3::text)) ELSE payload END \
                  WHERE id = $1",
             )
             .bind::<diesel::sql_types::BigInt, _>(id)
             .bind::<diesel::sql_types::Timestamptz, _>(now)
             .bind::<diesel::sql_types::Text, _>(crate::ops::outbox::WORK_LINK)
+            .bind::<diesel::sql_types::Text, _>(crate::ops::outbox::SIGNOFF_PREFIX)
             .execute(conn)
             .await
         }

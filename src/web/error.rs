@@ -48,7 +48,7 @@ pub enum AppError {
     MethodNotAllowed { allow: String },
     /// The database is out of reach or every connection is busy: try again shortly.
     #[error("The service is busy or its database is unavailable; try again in a few seconds.")]
-    Unavailable { cause: String },
+    Unavailable(#[source] diesel_async::pooled_connection::deadpool::PoolError),
     #[error("unexpected error")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -71,7 +71,7 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
         match e {
             PoolError::Timeout(_) | PoolError::Backend(_) => {
                 tracing::warn!(error = %e, "no database connection");
-                AppError::Unavailable { cause: e.to_string() }
+                AppError::Unavailable(e)
             }
             other => AppError::Unexpected(anyhow::Error::new(other).context("database pool")),
         }
@@ -118,7 +118,7 @@ impl AppError {
             AppError::Rule { code, .. } => code.as_str(),
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
-            AppError::Unavailable { .. } => "unavailable",
+            AppError::Unavailable(_) => "unavailable",
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::Definition(errors) => errors.first().map_or("invalid", |e| e.code),
             AppError::Unexpected(_) => "internal",
@@ -183,7 +183,7 @@ impl AppError {
         if let AppError::TooManyRequests { retry_after } = self {
             response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
-        if let AppError::Unavailable { .. } = self {
+        if let AppError::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, "5"));
         }
         if matches!(self, AppError::Unauthorized) {
@@ -265,7 +265,7 @@ impl ResponseError for AppError {
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -290,7 +290,7 @@ impl ResponseError for AppError {
             },
         };
         let mut response = error_page(self.status_code(), message);
-        if let AppError::Unavailable { .. } = self {
+        if let AppError::Unavailable(_) = self {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         }
         if let AppError::TooManyRequests { retry_after } = self {

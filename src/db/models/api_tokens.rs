@@ -24,6 +24,15 @@ impl ApiToken {
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|t| t > now)
     }
+
+    /// `active`, `expired` or `revoked`, as the profile and the CLI list it.
+    pub fn state(&self, now: DateTime<Utc>) -> &'static str {
+        match (self.revoked_at, self.is_active(now)) {
+            (Some(_), _) => "revoked",
+            (None, true) => "active",
+            (None, false) => "expired",
+        }
+    }
 }
 
 /// Creates a token and returns the row and its plain text.

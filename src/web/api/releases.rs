@@ -168,11 +168,7 @@ async fn visible_or_named(
 ) -> Result<(diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>, Release), ApiError> {
     let mut conn = state.db().await?;
     let release = Release::find(&mut conn, user.account_id, id).await?;
-    if !user.may(Action::ViewRelease, release.scope())
-        && !crate::ops::releases::is_named(&mut conn, &release, user.user_id, &user.email).await?
-    {
-        user.require(Action::ViewRelease, release.scope())?;
-    }
+    crate::ops::releases::require_visible(&mut conn, &release, &user.bindings, (user.user_id, &user.email)).await?;
     Ok((conn, release))
 }
 

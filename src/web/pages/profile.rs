@@ -63,13 +63,7 @@ async fn page(state: &AppState, user: &CurrentUser, session: &Session) -> Result
             id: t.id,
             created: fmt(t.created_at),
             expires: t.expires_at.map(fmt).unwrap_or_else(|| "never".into()),
-            state: if t.revoked_at.is_some() {
-                "revoked"
-            } else if t.is_active(now) {
-                "active"
-            } else {
-                "expired"
-            },
+            state: t.state(now),
             active: t.is_active(now),
             name: t.name,
         })
