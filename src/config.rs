@@ -29,6 +29,9 @@ pub struct Settings {
     /// `RAILYARD_TRUSTED_PROXIES`: proxies (addresses or CIDR) whose `X-Forwarded-For` is
     /// believed for the client's address; read by `state::Services::start`.
     pub trusted_proxies: String,
+    /// `RAILYARD_STATEMENT_HEADER=1`: every answer carries `X-Railyard-Statements`, the SQL
+    /// statements its request sent (tests pin page budgets with it; off in production).
+    pub statement_header: bool,
 }
 
 impl fmt::Debug for Settings {
@@ -121,6 +124,7 @@ impl Settings {
             pool_wait,
             webhook_private_allow: get("RAILYARD_WEBHOOK_PRIVATE_ALLOW").unwrap_or_default(),
             trusted_proxies: get("RAILYARD_TRUSTED_PROXIES").unwrap_or_default(),
+            statement_header: get("RAILYARD_STATEMENT_HEADER").is_some_and(|v| v == "1" || v == "true"),
         })
     }
 

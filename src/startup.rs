@@ -88,6 +88,7 @@ impl Application {
                     }
                 }))
                 .wrap(from_fn(web::middleware::session_guard))
+                .wrap(from_fn(web::middleware::count_statements))
                 .wrap(session)
                 .wrap(web::middleware::security_headers(secure_cookies))
                 .wrap(from_fn(web::middleware::record_metrics))

@@ -5,16 +5,18 @@ pub mod audit;
 pub mod audit_search;
 pub mod dashboard;
 pub mod models;
+pub mod release_page;
 pub mod reports;
 pub mod schema;
+pub mod statements;
 pub mod wake;
 
 use anyhow::Context;
 use diesel::Connection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
-use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 /// PostgreSQL refuses to store NUL in text (`invalid byte sequence … 0x00`) and in jsonb
@@ -42,7 +44,18 @@ const MIGRATION_LOCK_KEY: i64 = 0x5241_494c_5941_5244; // "RAILYARD"
 /// The pool: a request waits at most `wait` for a free connection (then the caller answers 503
 /// rather than hang), and opening a connection gives up after 5 s (PostgreSQL down or restarting).
 pub fn build_pool(database_url: &str, max_size: usize, wait: std::time::Duration) -> anyhow::Result<DbPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    // A closed connection is already refused by the pool (`is_broken`); a `SELECT 1` before
+    // every checkout would cost each request a round trip for nothing.
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(|url| {
+        Box::pin(async move {
+            let mut conn = <AsyncPgConnection as AsyncConnection>::establish(url).await?;
+            conn.set_instrumentation(statements::StatementCounter);
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
     Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(wait))
@@ -59,7 +72,7 @@ pub async fn run_migrations(database_url: &str) -> anyhow::Result<()> {
     let url = database_url.to_string();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         use diesel::RunQueryDsl;
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
+        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
             .with_context(|| format!("connecting to PostgreSQL at {}", redact_url(&url)))?;
         diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(&mut conn)?;
         let result = conn.run_pending_migrations(MIGRATIONS).map(|applied| applied.len());

@@ -19,7 +19,7 @@ pub struct ReportFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, QueryableByName, PartialEq, Eq)]
+#[derive(Debug, Clone, QueryableByName, PartialEq, Eq, serde::Deserialize)]
 pub struct DeploymentRow {
     #[diesel(sql_type = Text)]
     pub service: String,
@@ -153,7 +153,7 @@ pub async fn releases(
     bind_report_filter!(query, account_id, vis, f).bind::<BigInt, _>(limit).load(conn).await
 }
 
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName, serde::Deserialize)]
 pub struct ApprovalRow {
     #[diesel(sql_type = BigInt)]
     pub release_id: i64,

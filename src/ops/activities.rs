@@ -94,8 +94,7 @@ impl<'a> Person<'a> {
         now: DateTime<Utc>,
     ) -> QueryResult<Person<'a>> {
         let user_id = actor.user_id.unwrap_or_default();
-        let groups = groups_of(conn, user_id).await?;
-        let delegating_for = delegating_for(conn, user_id, now).await?;
+        let (groups, delegating_for) = crate::db::models::users::standing(conn, user_id, now).await?;
         Ok(Person { actor, user_id, email, bindings, groups, delegating_for })
     }
 }
@@ -480,16 +479,4 @@ pub async fn roll_back(
 pub async fn groups_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Vec<String>> {
     use crate::db::schema::{group_members, groups};
     group_members::table.inner_join(groups::table).filter(group_members::user_id.eq(user_id)).select(groups::name).load(conn).await
-}
-
-/// Approvers whose delegate `user_id` is at `now`.
-pub async fn delegating_for(conn: &mut AsyncPgConnection, user_id: i64, now: DateTime<Utc>) -> QueryResult<Vec<i64>> {
-    use crate::db::schema::delegations;
-    delegations::table
-        .filter(delegations::delegate_id.eq(user_id))
-        .filter(delegations::starts_at.le(now))
-        .filter(delegations::ends_at.gt(now))
-        .select(delegations::user_id)
-        .load(conn)
-        .await
 }

@@ -6,8 +6,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
 
 use crate::db::models::accounts::Organization;
+use crate::db::models::calendar::{CalendarRow, FilterChoices};
 use crate::db::models::releases::Release;
-use crate::db::schema::{calendar_feeds, release_links, releases};
+use crate::db::schema::calendar_feeds;
 use crate::domain::policy::{self, Action, Binding};
 use crate::domain::schedule::{conflicts, Entry};
 use crate::ops::OpError;
@@ -69,7 +70,7 @@ pub async fn filter_of(conn: &mut AsyncPgConnection, account_id: i64, q: &Calend
 
 #[derive(Debug, Clone)]
 pub struct CalEntry {
-    pub release: Release,
+    pub release: CalendarRow,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub conflicts: Vec<i64>,
@@ -85,37 +86,23 @@ pub async fn entries(
     to: DateTime<Utc>,
     f: &Filter,
 ) -> QueryResult<Vec<CalEntry>> {
-    let all: Vec<Release> = releases::table
-        .filter(releases::account_id.eq(account_id))
-        .filter(releases::state.ne("archived"))
-        .filter(releases::schedule_start.lt(to))
-        .filter(releases::schedule_end.gt(from))
-        .order((releases::schedule_start, releases::id))
-        .select(Release::as_select())
-        .load(conn)
-        .await?;
-    let ids: Vec<i64> = all.iter().map(|r| r.id).collect();
-    let hotfix: Vec<(i64, i64)> = release_links::table
-        .filter(release_links::release_id.eq_any(&ids))
-        .filter(release_links::kind.eq("hotfix_for"))
-        .select((release_links::release_id, release_links::target_id))
-        .load(conn)
-        .await?;
+    let all = crate::db::models::calendar::in_window(conn, account_id, from, to).await?;
     let input: Vec<Entry> = all
         .iter()
-        .map(|r| Entry {
+        .map(|(r, hotfix_for)| Entry {
             id: r.id,
             start: r.schedule_start.unwrap_or(from),
             end: r.schedule_end.unwrap_or(to),
             environments: r.environments.clone(),
             services: r.services.clone(),
             group: r.release_group_id,
-            hotfix_for: hotfix.iter().find(|(id, _)| *id == r.id).map(|(_, t)| *t),
+            hotfix_for: *hotfix_for,
         })
         .collect();
     let found = conflicts(&input);
     Ok(all
         .into_iter()
+        .map(|(r, _)| r)
         .filter(|r| policy::allows(bindings, Action::ViewCalendar, r.scope()) && policy::allows(bindings, Action::ViewRelease, r.scope()))
         .filter(|r| match f.org {
             Some(None) => r.org_id.is_none(),
@@ -134,6 +121,35 @@ pub async fn entries(
             release: r,
         })
         .collect())
+}
+
+/// What the calendar page shows: the entries, the freeze windows in the range (reason with its
+/// environments, start, end), and the choices of its filters. Three statements whatever the
+/// number of releases (DESIGN §11).
+pub struct CalendarPage {
+    pub filter: Filter,
+    pub entries: Vec<CalEntry>,
+    pub freezes: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
+    pub choices: FilterChoices,
+}
+
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    bindings: &[Binding],
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    q: &CalendarQuery,
+) -> Result<CalendarPage, OpError> {
+    let filter = filter_of(conn, account_id, q).await?;
+    let entries = entries(conn, account_id, bindings, from, to, &filter).await?;
+    let freezes = crate::ops::freezes::list(conn, account_id)
+        .await?
+        .iter()
+        .filter(|f| filter.environment.as_ref().is_none_or(|e| f.environments.contains(e)))
+        .flat_map(|f| f.windows(from, to).into_iter().map(move |(s, e)| (format!("{} ({})", f.reason, f.environments.join(", ")), s, e)))
+        .collect();
+    let choices = crate::db::models::calendar::filter_choices(conn, account_id).await?;
+    Ok(CalendarPage { filter, entries, freezes, choices })
 }
 
 /// Releases that would conflict with a window on these targets (for warnings when scheduling).

@@ -11,7 +11,7 @@ use crate::domain::policy::Binding;
 use crate::domain::process::definition::ActivityKind;
 use crate::domain::release::State;
 use crate::domain::release::Status;
-use crate::ops::activities::{self as acts, may_act, Person, Verb};
+use crate::ops::activities::{may_act, Person, Verb};
 use crate::ops::{Actor, OpError};
 
 /// An activity waiting for this person, with what they may do to it now.
@@ -30,14 +30,7 @@ pub async fn waiting_for(
     now: DateTime<Utc>,
 ) -> Result<Vec<Waiting>, OpError> {
     let user_id = actor.user_id.ok_or(OpError::NotFound)?;
-    let person = Person {
-        actor: actor.clone(),
-        user_id,
-        email,
-        bindings,
-        groups: acts::groups_of(conn, user_id).await?,
-        delegating_for: acts::delegating_for(conn, user_id, now).await?,
-    };
+    let person = Person::load(conn, actor.clone(), (email, bindings), now).await?;
     let waiting: Vec<(ReleaseActivity, Release)> = release_activities::table
         .inner_join(releases::table.on(releases::id.eq(release_activities::release_id)))
         .filter(releases::account_id.eq(actor.account_id))

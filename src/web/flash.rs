@@ -37,3 +37,8 @@ pub fn success(session: &Session, message: impl Into<String>) {
 pub fn take(session: &Session) -> Vec<Flash> {
     session.remove_as::<Vec<Flash>>(KEY).and_then(Result::ok).unwrap_or_default()
 }
+
+/// Whether messages wait to be shown (a page that would show them must render).
+pub fn pending(session: &Session) -> bool {
+    session.get::<Vec<Flash>>(KEY).ok().flatten().is_some_and(|all| !all.is_empty())
+}

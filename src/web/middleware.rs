@@ -50,6 +50,23 @@ pub async fn record_metrics(
     Ok(res)
 }
 
+pub const STATEMENTS_HEADER: &str = "X-Railyard-Statements";
+
+/// Counts the SQL statements of each request (the session lookup included) and, when the
+/// operator asks for it, names the count in a header.
+pub async fn count_statements(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let expose = req.app_data::<web::Data<AppState>>().is_some_and(|s| s.settings.statement_header);
+    let (res, statements) = crate::db::statements::counted(next.call(req)).await;
+    let mut res = res?;
+    if expose {
+        res.headers_mut().insert(header::HeaderName::from_static("x-railyard-statements"), header::HeaderValue::from(statements));
+    }
+    Ok(res)
+}
+
 /// Paths that are not browser forms: they authenticate otherwise and take no CSRF token.
 fn csrf_exempt(path: &str) -> bool {
     path.starts_with("/api/") || path.starts_with("/status/") || path == "/calendar.ics" || path == "/healthz" || path == "/metrics"

@@ -18,6 +18,7 @@ mod processes;
 mod releases;
 mod reports;
 mod security;
+mod statements;
 mod tenancy;
 mod tokens;
 mod validation;

@@ -154,6 +154,7 @@ pub fn test_settings_with(database_url: &str, smtp_url: Option<String>) -> Setti
         // As an operator would open a CI inside the company network: the tests' receivers
         // listen on 127.0.0.1 (`spawn_without_private_allow` tests the default).
         "RAILYARD_WEBHOOK_PRIVATE_ALLOW" => Some("127.0.0.1".into()),
+        "RAILYARD_STATEMENT_HEADER" => Some("1".into()),
         _ => None,
     })
     .expect("test settings")

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod api_tokens;
+pub mod calendar;
 pub mod catalog;
 pub mod deployments;
 pub mod processes;

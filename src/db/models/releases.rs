@@ -303,18 +303,27 @@ pub async fn replace_tree(
 }
 
 pub async fn tree(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<(Vec<ReleasePhase>, Vec<ReleaseActivity>)> {
-    let phases = release_phases::table
-        .filter(release_phases::release_id.eq(release_id))
-        .order(release_phases::position)
-        .select(ReleasePhase::as_select())
-        .load(conn)
-        .await?;
-    let activities = release_activities::table
-        .filter(release_activities::release_id.eq(release_id))
-        .order((release_activities::phase_key, release_activities::position))
-        .select(ReleaseActivity::as_select())
-        .load(conn)
-        .await?;
+    // One statement (the engine and the release page read a tree on every step): each phase
+    // with each of its activities, or once with none.
+    let rows: Vec<(ReleasePhase, Option<ReleaseActivity>)> =
+        release_phases::table
+            .left_join(release_activities::table.on(
+                release_activities::release_id.eq(release_phases::release_id).and(release_activities::phase_key.eq(release_phases::key)),
+            ))
+            .filter(release_phases::release_id.eq(release_id))
+            .order((release_phases::position, release_phases::key, release_activities::position.nullable()))
+            .select((ReleasePhase::as_select(), Option::<ReleaseActivity>::as_select()))
+            .load(conn)
+            .await?;
+    let mut phases: Vec<ReleasePhase> = Vec::new();
+    let mut activities = Vec::with_capacity(rows.len());
+    for (phase, activity) in rows {
+        if phases.last().is_none_or(|p| p.key != phase.key) {
+            phases.push(phase);
+        }
+        activities.extend(activity);
+    }
+    activities.sort_by(|a, b| (&a.phase_key, a.position).cmp(&(&b.phase_key, b.position)));
     Ok((phases, activities))
 }
 
@@ -334,7 +343,7 @@ pub async fn abort_tree(conn: &mut AsyncPgConnection, release_id: i64, now: Date
     Ok(())
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = release_links)]
 pub struct ReleaseLink {
     pub account_id: i64,

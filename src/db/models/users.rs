@@ -338,3 +338,24 @@ pub async fn principal_by_user_id(conn: &mut AsyncPgConnection, user_id: i64) ->
     .await
     .optional()
 }
+
+#[derive(QueryableByName)]
+struct Standing {
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Text>)]
+    groups: Vec<String>,
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::BigInt>)]
+    delegating_for: Vec<i64>,
+}
+
+/// In one statement: the groups a user belongs to and the approvers whose delegate they are at `now`.
+pub async fn standing(conn: &mut AsyncPgConnection, user_id: i64, now: DateTime<Utc>) -> QueryResult<(Vec<String>, Vec<i64>)> {
+    let row: Standing = diesel::sql_query(
+        "SELECT ARRAY(SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = $1) AS groups, \
+                ARRAY(SELECT d.user_id FROM delegations d WHERE d.delegate_id = $1 AND d.starts_at <= $2 AND d.ends_at > $2) AS delegating_for",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(user_id)
+    .bind::<diesel::sql_types::Timestamptz, _>(now)
+    .get_result(conn)
+    .await?;
+    Ok((row.groups, row.delegating_for))
+}

@@ -77,6 +77,16 @@ pub struct ReleaseDetail<'a> {
     /// What is in it: where it deployed, and every approval vote.
     pub deployments: Vec<crate::db::reports::DeploymentRow>,
     pub approvals: Vec<crate::db::reports::ApprovalRow>,
+    /// What changes whenever anything above changes (the live page's ETag).
+    pub marker: Marker,
+}
+
+pub use crate::db::release_page::Marker;
+
+/// The release page's change marker, in one statement (`None`: no such release here). Callers
+/// must still decide whether the reader may see the release.
+pub async fn change_marker(conn: &mut AsyncPgConnection, account_id: i64, release_id: i64) -> Result<Option<Marker>, OpError> {
+    Ok(crate::db::release_page::marker(conn, account_id, release_id).await?)
 }
 
 /// Events per page of the release page's trail.
@@ -104,22 +114,44 @@ pub async fn detail<'a>(
     (release_id, trail_after): (i64, Option<i64>),
     now: DateTime<Utc>,
 ) -> Result<ReleaseDetail<'a>, OpError> {
-    let release = Release::find(conn, actor.account_id, release_id).await?;
+    let head = crate::db::release_page::head(conn, actor.account_id, release_id).await?;
     let user_id = actor.user_id.unwrap_or_default();
-    require_visible(conn, &release, bindings, (user_id, email)).await?;
+    require_visible(conn, &head.release, bindings, (user_id, email)).await?;
     let person = Person::load(conn, actor, (email, bindings), now).await?;
-    let view = view(conn, release).await?;
-    let latest_version = Process::find(conn, view.release.account_id, view.release.process_id).await?.latest_version;
+    let definition = head.definition.ok_or(OpError::NotFound).and_then(|d| {
+        crate::domain::process::definition::parse_value(d)
+            .map_err(|e| OpError::Unexpected(anyhow::Error::new(e).context("stored definition unreadable")))
+    })?;
+    let (phases, activities) = rows::tree(conn, release_id).await?;
     let everything = crate::domain::policy::Visibility { account_level: true, all_orgs: true, orgs: Vec::new() };
     let filter = crate::db::audit_search::AuditFilter { release_id: Some(release_id), before_id: trail_after, ..Default::default() };
-    let mut trail = crate::db::audit_search::search(conn, view.release.account_id, &everything, &filter, TRAIL_PAGE + 1).await?;
+    let mut trail = crate::db::audit_search::search(conn, head.release.account_id, &everything, &filter, TRAIL_PAGE + 1).await?;
     let trail_next = if trail.len() as i64 > TRAIL_PAGE {
         trail.truncate(TRAIL_PAGE as usize);
         trail.last().map(|e| e.id)
     } else {
         None
     };
-    let deployments = crate::db::reports::deployments_of(conn, release_id).await?;
-    let approvals = crate::db::reports::approvals(conn, &[release_id]).await?;
-    Ok(ReleaseDetail { view, person, latest_version, trail, trail_next, deployments, approvals })
+    let related = crate::db::release_page::related(conn, release_id).await?;
+    let view = ReleaseView {
+        release: head.release,
+        org_slug: head.org_slug,
+        owner_email: head.owner_email,
+        process_name: head.process_name,
+        definition,
+        links: related.links,
+        linked_by: related.linked_by,
+        phases,
+        activities,
+    };
+    Ok(ReleaseDetail {
+        view,
+        person,
+        latest_version: head.latest_version,
+        trail,
+        trail_next,
+        deployments: related.deployments,
+        approvals: related.approvals,
+        marker: head.marker,
+    })
 }

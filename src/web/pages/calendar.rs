@@ -7,12 +7,11 @@ use askama::Template;
 use chrono::{Datelike, NaiveDate};
 
 use super::{render, Chrome};
-use crate::db::models::accounts::Organization;
-use crate::db::models::catalog::{Environment, Service};
+use crate::db::models::calendar::OrgChoice;
 use crate::domain::policy::{Action, Scope};
 use crate::domain::schedule::{range, start_of_day, step, View};
 use crate::ops::calendar;
-use crate::ops::calendar::{filter_of, CalendarQuery};
+use crate::ops::calendar::CalendarQuery;
 use crate::web::error::AppError;
 use crate::web::extractors::CurrentUser;
 use crate::web::AppState;
@@ -65,7 +64,7 @@ pub struct CalendarPage {
     pub next: String,
     pub today: String,
     pub view_links: Vec<(&'static str, String, bool)>,
-    pub orgs: Vec<Organization>,
+    pub orgs: Vec<OrgChoice>,
     pub environments: Vec<String>,
     pub services: Vec<String>,
     pub types: Vec<&'static str>,
@@ -116,17 +115,8 @@ pub async fn show(
         status: Some(q.status.clone()),
         ..Default::default()
     };
-    let filter = filter_of(&mut conn, user.account_id, &api_query).await?;
-    let entries = calendar::entries(&mut conn, user.account_id, &user.bindings, from, to, &filter).await?;
-    let freezes: Vec<(String, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> =
-        crate::ops::freezes::list(&mut conn, user.account_id)
-            .await?
-            .iter()
-            .filter(|f| filter.environment.as_ref().is_none_or(|e| f.environments.contains(e)))
-            .flat_map(|f| {
-                f.windows(from, to).into_iter().map(move |(s, e)| (format!("{} ({})", f.reason, f.environments.join(", ")), s, e))
-            })
-            .collect();
+    let calendar::CalendarPage { entries, freezes, choices, .. } =
+        calendar::page(&mut conn, user.account_id, &user.bindings, (from, to), &api_query).await?;
     let fmt_time = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&zone).format("%H:%M").to_string();
     let item = |e: &calendar::CalEntry| Item {
         id: e.release.id,
@@ -186,9 +176,9 @@ pub async fn show(
         next: link(&q, view.as_str(), next),
         today: link(&q, view.as_str(), today),
         view_links: View::ALL.iter().map(|v| (v.as_str(), link(&q, v.as_str(), date), *v == view)).collect(),
-        orgs: Organization::list(&mut conn, user.account_id).await?,
-        environments: Environment::list(&mut conn, user.account_id).await?.into_iter().map(|e| e.name).collect(),
-        services: Service::list(&mut conn, user.account_id).await?.into_iter().map(|s| s.name).collect(),
+        orgs: choices.orgs(),
+        environments: choices.environments,
+        services: choices.services,
         types: crate::domain::release::ReleaseType::ALL.iter().map(|t| t.as_str()).collect(),
         statuses: crate::domain::release::Status::ALL.iter().map(|s| s.as_str()).collect(),
         zone: user.time_zone.clone(),

@@ -101,16 +101,49 @@ pub struct DetailPage {
     pub conflicts: Vec<(i64, String)>,
 }
 
+/// The page's validator: the release's change marker, and what differs from one reader (or one
+/// server process, whose templates may differ) to another.
+fn etag(marker: &ops::Marker, user: &CurrentUser, query: &str) -> String {
+    static PROCESS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let process = PROCESS.get_or_init(|| crate::security::random_token(16));
+    let key = format!(
+        "{marker:?}|{}|{}|{}|{}|{query}|{process}",
+        user.session_token.as_deref().unwrap_or_default(),
+        user.user_id,
+        user.time_zone,
+        user.unread
+    );
+    format!("W/\"{}\"", &crate::security::sha256_hex(&key)[..32])
+}
+
+/// The live page polls every 2 s: an unchanged release answers 304 after one statement, with no
+/// rendering (DESIGN §11). Whoever sees it through a role at its level may be answered so; people
+/// who see it because they are named on it get the full path, which checks that.
 pub async fn show(
     state: web::Data<AppState>,
     user: CurrentUser,
     session: Session,
+    req: actix_web::HttpRequest,
     id: web::Path<i64>,
     query: web::Query<DetailQuery>,
 ) -> Result<HttpResponse, AppError> {
     let mut conn = state.db().await?;
-    let ops::ReleaseDetail { view, person, latest_version: latest, trail: events, trail_next, deployments, approvals } =
+    let asked = req.headers().get(actix_web::http::header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_string);
+    if let Some(asked) = asked.filter(|_| !crate::web::flash::pending(&session)) {
+        if let Some(marker) = ops::change_marker(&mut conn, user.account_id, *id).await? {
+            let tag = etag(&marker, &user, req.query_string());
+            let scope = marker.org_id.map_or(crate::domain::policy::Scope::Account, crate::domain::policy::Scope::Org);
+            if user.may(Action::ViewRelease, scope) && asked.split(',').any(|t| t.trim() == tag) {
+                return Ok(HttpResponse::NotModified()
+                    .insert_header((actix_web::http::header::ETAG, tag))
+                    .insert_header((actix_web::http::header::CACHE_CONTROL, "private, no-cache"))
+                    .finish());
+            }
+        }
+    }
+    let ops::ReleaseDetail { view, person, latest_version: latest, trail: events, trail_next, deployments, approvals, marker } =
         ops::detail(&mut conn, user.actor(), (&user.email, &user.bindings), (*id, query.trail_after), state.now()).await?;
+    let tag = etag(&marker, &user, req.query_string());
     let tz = user.time_zone.clone();
     let masked = processes_ops::masked(&view.definition, &view.release.inputs);
     let lookup: std::collections::BTreeMap<String, Value> =
@@ -250,5 +283,12 @@ pub async fn show(
             }),
         r: view.release.clone(),
     };
-    render(&page)
+    let mut res = render(&page)?;
+    let headers = res.headers_mut();
+    headers.insert(
+        actix_web::http::header::ETAG,
+        actix_web::http::header::HeaderValue::from_str(&tag).map_err(|e| AppError::Unexpected(e.into()))?,
+    );
+    headers.insert(actix_web::http::header::CACHE_CONTROL, actix_web::http::header::HeaderValue::from_static("private, no-cache"));
+    Ok(res)
 }

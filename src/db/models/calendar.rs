@@ -1,0 +1,103 @@
+//! What the calendar, the feed and the dashboard read of releases: the narrow row of a release in
+//! a time window (no inputs, variables or history), with the release it is a hotfix for, in one
+//! statement; and the names the calendar's filters offer, in another.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Jsonb, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::schema::{release_links, releases};
+use crate::domain::policy::Scope;
+use crate::domain::release::{State, Status};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = releases)]
+pub struct CalendarRow {
+    pub id: i64,
+    pub org_id: Option<i64>,
+    pub name: String,
+    pub release_type: String,
+    pub state: String,
+    pub status: String,
+    pub schedule_start: Option<DateTime<Utc>>,
+    pub schedule_end: Option<DateTime<Utc>>,
+    pub owner_id: Option<i64>,
+    pub environments: Vec<String>,
+    pub services: Vec<String>,
+    pub release_group_id: Option<i64>,
+}
+
+impl CalendarRow {
+    pub fn scope(&self) -> Scope {
+        self.org_id.map_or(Scope::Account, Scope::Org)
+    }
+
+    pub fn state(&self) -> State {
+        State::parse(&self.state).unwrap_or(State::Draft)
+    }
+
+    pub fn status(&self) -> Status {
+        Status::parse(&self.status).unwrap_or(Status::NotStarted)
+    }
+}
+
+/// Releases (not archived) whose window meets [from, to), in start order, each with the release
+/// it is a hotfix for.
+pub async fn in_window(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> QueryResult<Vec<(CalendarRow, Option<i64>)>> {
+    let hotfix_for = release_links::table
+        .filter(release_links::release_id.eq(releases::id))
+        .filter(release_links::kind.eq("hotfix_for"))
+        .select(release_links::target_id)
+        .limit(1)
+        .single_value();
+    releases::table
+        .filter(releases::account_id.eq(account_id))
+        .filter(releases::state.ne("archived"))
+        .filter(releases::schedule_start.lt(to))
+        .filter(releases::schedule_end.gt(from))
+        .order((releases::schedule_start, releases::id))
+        .select((CalendarRow::as_select(), hotfix_for))
+        .load(conn)
+        .await
+}
+
+/// The choices of the calendar's filters: organizations (slug, name), environments in their
+/// order, services by name.
+#[derive(Debug, Clone, Default, QueryableByName)]
+pub struct FilterChoices {
+    #[diesel(sql_type = Jsonb)]
+    pub orgs: serde_json::Value,
+    #[diesel(sql_type = Array<Text>)]
+    pub environments: Vec<String>,
+    #[diesel(sql_type = Array<Text>)]
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct OrgChoice {
+    pub slug: String,
+    pub name: String,
+}
+
+impl FilterChoices {
+    pub fn orgs(&self) -> Vec<OrgChoice> {
+        serde_json::from_value(self.orgs.clone()).unwrap_or_default()
+    }
+}
+
+pub async fn filter_choices(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<FilterChoices> {
+    diesel::sql_query(
+        "SELECT COALESCE((SELECT jsonb_agg(jsonb_build_object('slug', slug, 'name', name) ORDER BY slug) FROM organizations WHERE account_id = $1), '[]') AS orgs, \
+                ARRAY(SELECT name FROM environments WHERE account_id = $1 ORDER BY position, name) AS environments, \
+                ARRAY(SELECT name FROM services WHERE account_id = $1 ORDER BY name) AS services",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(account_id)
+    .get_result(conn)
+    .await
+}

@@ -1,0 +1,161 @@
+//! Statement budgets of the hot pages (DESIGN §11): each page sends a fixed number of SQL
+//! statements, the same with 10 releases as with 1,000. Counted by the server itself
+//! (`X-Railyard-Statements`, the request's statements including the session lookup).
+
+use crate::common::{body, Client, TestApp};
+use diesel_async::RunQueryDsl;
+use serde_json::json;
+
+/// The session lookup every signed-in page pays before its own work.
+const SESSION: u32 = 1;
+
+fn definition() -> String {
+    let phases: Vec<String> = (1..=5)
+        .map(|p| {
+            let acts: Vec<String> = (1..=5).map(|a| format!("{{key: a{a}, name: Step {a}, kind: manual}}")).collect();
+            format!("{{key: p{p}, name: Phase {p}, activities: [{}]}}", acts.join(", "))
+        })
+        .collect();
+    format!("name: Budgeted\nphases: [{}]\n", phases.join(", "))
+}
+
+async fn statements(client: &Client, path: &str) -> u32 {
+    let res = client.get(path).await;
+    assert_eq!(res.status(), 200, "{path}");
+    let n = res.headers().get("x-railyard-statements").unwrap_or_else(|| panic!("{path} names no statement count"));
+    n.to_str().unwrap().parse().unwrap()
+}
+
+/// Copies release `template` (with its phases and activities) `n` times, straight in SQL.
+async fn clone_release(app: &TestApp, template: i64, n: i64) {
+    let mut conn = app.conn().await;
+    for table in ["releases", "release_phases", "release_activities"] {
+        #[derive(diesel::QueryableByName)]
+        struct Cols {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            cols: String,
+        }
+        let cols: Cols = diesel::sql_query(format!(
+            "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) AS cols FROM information_schema.columns \
+             WHERE table_name = '{table}' AND column_name NOT IN ('id', 'release_id')"
+        ))
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        let sql = if table == "releases" {
+            format!(
+                "INSERT INTO releases ({c}) SELECT {c} FROM releases r CROSS JOIN generate_series(1, {n}) WHERE r.id = {template}",
+                c = cols.cols
+            )
+        } else {
+            format!(
+                "INSERT INTO {table} (release_id, {c}) SELECT r.id, {tc} FROM {table} t CROSS JOIN releases r \
+                 WHERE t.release_id = {template} AND r.id <> {template} AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.release_id = r.id)",
+                c = cols.cols,
+                tc = cols.cols.split(',').map(|c| format!("t.{c}")).collect::<Vec<_>>().join(",")
+            )
+        };
+        diesel::sql_query(sql).execute(&mut conn).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn hot_pages_send_a_fixed_number_of_statements_whatever_the_number_of_releases() {
+    let app = TestApp::spawn().await;
+    let (account, admin, client) = app.admin_session("acme").await;
+    let token = app.api_token(&admin).await;
+    let (status, p) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": definition()})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let (status, r) = body(
+        app.api_post(
+            &token,
+            "/api/v1/releases",
+            &json!({"process_id": p["id"], "name": "Budget", "activate": true,
+                    "schedule": {"start": "2026-11-28T10:00:00Z", "end": "2026-11-28T12:00:00Z"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    app.run_until_idle().await;
+    {
+        let mut conn = app.conn().await;
+        let release = railyard::db::models::releases::Release::find(&mut conn, account, id).await.unwrap();
+        for i in 0..120 {
+            let event = railyard::db::audit::NewEvent::release(&release, "test", "test.note").with_subject(format!("note:{i}"));
+            railyard::db::audit::append(&mut conn, event, app.clock_now()).await.unwrap();
+        }
+    }
+    // (page, path, statements besides the session lookup, DESIGN §11's budget where it sets one)
+    let pages = [
+        ("calendar month", "/calendar?view=month&date=2026-11-28".to_string(), 3, Some(3)),
+        ("release list", "/releases".to_string(), 3, None),
+        ("release detail", format!("/releases/{id}"), 6, Some(6)),
+        ("dashboard", "/".to_string(), 7, None),
+        ("deployed report", "/reports/deployed".to_string(), 5, None),
+        ("audit page", "/audit".to_string(), 2, None),
+    ];
+    let mut measured = Vec::new();
+    for releases in [10, 1_000] {
+        let existing: i64 = {
+            use diesel::QueryDsl;
+            railyard::db::schema::releases::table.count().get_result(&mut app.conn().await).await.unwrap()
+        };
+        clone_release(&app, id, releases - existing).await;
+        let mut counts = Vec::new();
+        for (name, path, _, _) in &pages {
+            counts.push((*name, statements(&client, path).await));
+        }
+        measured.push(counts);
+    }
+    assert_eq!(measured[0], measured[1], "statement counts with 10 releases, then with 1,000");
+    for ((name, _, pinned, budget), (_, n)) in pages.iter().zip(&measured[0]) {
+        assert_eq!(*n, SESSION + pinned, "{name}: statements besides the session lookup");
+        assert!(budget.is_none_or(|b| *pinned <= b), "{name}: {pinned} statements, over the budget of DESIGN §11");
+    }
+}
+
+#[tokio::test]
+async fn an_unchanged_live_release_page_answers_304_after_one_statement() {
+    let app = TestApp::spawn().await;
+    let (_, admin, client) = app.admin_session("acme").await;
+    let token = app.api_token(&admin).await;
+    let (status, p) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": definition()})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let (status, r) =
+        body(app.api_post(&token, "/api/v1/releases", &json!({"process_id": p["id"], "name": "Live", "activate": true})).await).await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    app.run_until_idle().await;
+    let path = format!("/releases/{id}");
+    let poll = |tag: String| {
+        let http = client.http.clone();
+        let url = format!("{}{path}", app.address);
+        async move { http.get(url).header("If-None-Match", tag).header("HX-Request", "true").send().await.unwrap() }
+    };
+    let first = client.get(&path).await;
+    assert_eq!(first.status(), 200);
+    let tag = first.headers().get("etag").expect("the release page names its version").to_str().unwrap().to_string();
+
+    let second = poll(tag.clone()).await;
+    assert_eq!(second.status(), 304, "nothing changed");
+    assert_eq!(second.headers().get("x-railyard-statements").unwrap(), &(SESSION + 1).to_string());
+    assert!(second.bytes().await.unwrap().is_empty(), "a 304 carries no page: nothing was rendered");
+
+    // Anything recorded on the release changes the answer.
+    let (status, done) = body(app.api_post(&token, &format!("/api/v1/releases/{id}/activities/p1/a1/complete"), &json!({})).await).await;
+    assert_eq!(status, 200, "{done}");
+    let third = poll(tag.clone()).await;
+    assert_eq!(third.status(), 200, "the release changed");
+    let new_tag = third.headers().get("etag").unwrap().to_str().unwrap().to_string();
+    assert_ne!(new_tag, tag);
+    assert!(third.text().await.unwrap().contains("Live"));
+    assert_eq!(poll(new_tag.clone()).await.status(), 304);
+
+    // Another reader (another session) never gets this reader's version.
+    let (_, other) = (app.create_user(admin.account_id, "rm@acme.example.com", "account_release_manager", "").await, app.new_client());
+    assert_eq!(other.login("rm@acme.example.com", crate::common::PASSWORD).await.status(), 303);
+    let res = other.http.get(format!("{}{path}", app.address)).header("If-None-Match", &new_tag).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
