@@ -170,6 +170,37 @@ pub async fn seed_demo(settings: Settings, options: crate::seed::DemoOptions) ->
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scale {
+    Demo,
+    Large,
+}
+
+pub async fn seed_large(settings: Settings) -> anyhow::Result<ExitCode> {
+    let base_url = settings.base_url.clone();
+    let (services, _) = crate::state::Services::start(settings, clock()).await?;
+    let mut conn = services.pool.get().await?;
+    let started = std::time::Instant::now();
+    match crate::seed::large::seed_large(&mut conn, services.clock.now()).await? {
+        None => println!("The large account already exists; nothing was changed."),
+        Some(report) => {
+            println!("Large data set seeded in {:.1} s:", started.elapsed().as_secs_f64());
+            for (step, seconds) in &report.steps {
+                println!("  {seconds:>7.1} s  {step}");
+            }
+            for (what, n) in &report.counts {
+                println!("  {n:>9}  {what}");
+            }
+        }
+    }
+    println!(
+        "Log in at {base_url}/login as {} / {} (every userNNNN@large.railyard.dev has the same password).",
+        crate::seed::large::LARGE_ADMIN,
+        crate::seed::large::LARGE_PASSWORD
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn audit_verify(settings: Settings, account: Option<&str>) -> anyhow::Result<ExitCode> {
     let mut conn = connect(&settings).await?;
     let account_id = match account {

@@ -46,6 +46,10 @@ enum Command {
         /// Where the demo CI listens (the demo processes call it).
         #[arg(long, env = "RAILYARD_DEMO_CI", default_value = railyard::demo_ci::DEFAULT_ADDRESS)]
         ci: String,
+        /// `large`: instead, the benchmark account `large` (20 orgs, 2,000 users, 200 processes,
+        /// 20,000 releases, 2,000,000 audit events), made once.
+        #[arg(long, value_enum, default_value = "demo")]
+        scale: railyard::commands::Scale,
     },
     /// A simulated CI/CD system for the demo (build, test, smoke, deploy with callbacks).
     DemoCi {
@@ -162,7 +166,10 @@ async fn main() -> ExitCode {
         }
         Command::Token { command: TokenCommand::List { email } } => commands::token_list(settings, &email).await,
         Command::Token { command: TokenCommand::Revoke { id } } => commands::token_revoke(settings, id).await,
-        Command::SeedDemo { weeks, ci } => commands::seed_demo(settings, railyard::seed::DemoOptions { ci_address: ci, weeks }).await,
+        Command::SeedDemo { weeks, ci, scale: commands::Scale::Demo } => {
+            commands::seed_demo(settings, railyard::seed::DemoOptions { ci_address: ci, weeks }).await
+        }
+        Command::SeedDemo { scale: commands::Scale::Large, .. } => commands::seed_large(settings).await,
         Command::DemoCi { address, speed } => railyard::demo_ci::serve(&address, speed).await.map(|_| ExitCode::SUCCESS),
         Command::Audit { command: AuditCommand::Verify { account } } => commands::audit_verify(settings, account.as_deref()).await,
     };

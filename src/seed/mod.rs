@@ -2,6 +2,7 @@
 //! catalog, processes that call the demo CI, and (once) months of history told by `story`.
 
 mod driver;
+pub mod large;
 pub mod story;
 
 use chrono::{DateTime, Utc};
