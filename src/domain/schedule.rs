@@ -133,21 +133,37 @@ pub struct Entry {
 /// Overlapping windows sharing an environment (and, when both name services, a service) conflict;
 /// releases of one group never do, nor a hotfix with the release it fixes.
 pub fn conflicts(entries: &[Entry]) -> BTreeMap<i64, Vec<i64>> {
-    let mut out: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for (i, a) in entries.iter().enumerate() {
-        for b in &entries[i + 1..] {
-            let overlap = a.start < b.end && b.start < a.end;
+    // A sweep in start order: the partners of an entry are the ones starting before it ends, so
+    // a month of ~1,000 windows costs a few comparisons each rather than every pair.
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| (entries[i].start, i));
+    let mut found: BTreeMap<i64, Vec<(usize, i64)>> = BTreeMap::new();
+    for (pos, &i) in order.iter().enumerate() {
+        let a = &entries[i];
+        for &j in &order[pos + 1..] {
+            let b = &entries[j];
+            if b.start >= a.end {
+                break;
+            }
+            let overlap = a.start < b.end;
             let shares_env = a.environments.iter().any(|e| b.environments.contains(e));
             let services_ok = a.services.is_empty() || b.services.is_empty() || a.services.iter().any(|s| b.services.contains(s));
             let same_group = a.group.is_some() && a.group == b.group;
             let hotfix_pair = a.hotfix_for == Some(b.id) || b.hotfix_for == Some(a.id);
             if overlap && shares_env && services_ok && !same_group && !hotfix_pair {
-                out.entry(a.id).or_default().push(b.id);
-                out.entry(b.id).or_default().push(a.id);
+                found.entry(a.id).or_default().push((j, b.id));
+                found.entry(b.id).or_default().push((i, a.id));
             }
         }
     }
-    out
+    // Each list in the order of `entries`, as callers show it.
+    found
+        .into_iter()
+        .map(|(id, mut partners)| {
+            partners.sort_unstable();
+            (id, partners.into_iter().map(|(_, other)| other).collect())
+        })
+        .collect()
 }
 
 /// A local date-time (`2026-12-01T09:00`) in `zone`, or an RFC 3339 time.
@@ -252,5 +268,51 @@ mod tests {
         b.group = None;
         b.hotfix_for = Some(5);
         assert!(conflicts(&[a, b]).is_empty(), "a hotfix and its release");
+    }
+
+    /// The definition, pair by pair: what the sweep must find.
+    fn every_pair(entries: &[Entry]) -> BTreeMap<i64, Vec<i64>> {
+        let mut out: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for (i, a) in entries.iter().enumerate() {
+            for b in &entries[i + 1..] {
+                let overlap = a.start < b.end && b.start < a.end;
+                let shares_env = a.environments.iter().any(|e| b.environments.contains(e));
+                let services_ok = a.services.is_empty() || b.services.is_empty() || a.services.iter().any(|s| b.services.contains(s));
+                let same_group = a.group.is_some() && a.group == b.group;
+                let hotfix_pair = a.hotfix_for == Some(b.id) || b.hotfix_for == Some(a.id);
+                if overlap && shares_env && services_ok && !same_group && !hotfix_pair {
+                    out.entry(a.id).or_default().push(b.id);
+                    out.entry(b.id).or_default().push(a.id);
+                }
+            }
+        }
+        for partners in out.values_mut() {
+            let index = |id: &i64| entries.iter().position(|e| e.id == *id);
+            partners.sort_by_key(index);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_sweep_finds_exactly_the_conflicting_pairs(
+            raw in proptest::collection::vec((0i64..48, 1i64..12, 0usize..4, 0usize..3, proptest::option::of(0i64..3), proptest::option::of(0i64..30)), 0..40)
+        ) {
+            let envs = ["PROD1", "PROD2", "QA"];
+            let services = ["api", "web"];
+            let entries: Vec<Entry> = raw
+                .iter()
+                .enumerate()
+                .map(|(i, (start, len, env_mask, svc, group, hotfix))| {
+                    let mut e = entry(i as i64, *start, start + len, &[]);
+                    e.environments = envs.iter().enumerate().filter(|(k, _)| env_mask & (1 << k) != 0 || *k == 2 && *env_mask == 0).map(|(_, v)| v.to_string()).collect();
+                    e.services = services.iter().take(*svc).map(|s| s.to_string()).collect();
+                    e.group = *group;
+                    e.hotfix_for = *hotfix;
+                    e
+                })
+                .collect();
+            proptest::prop_assert_eq!(conflicts(&entries), every_pair(&entries));
+        }
     }
 }

@@ -42,10 +42,12 @@ pub async fn record_metrics(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().to_string();
+    let started = std::time::Instant::now();
     let res = next.call(req).await?;
     if let Some(state) = state {
         let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
         state.metrics.record(&method, &route, res.status().as_u16());
+        state.metrics.observe(&route, started.elapsed().as_secs_f64());
     }
     Ok(res)
 }

@@ -73,4 +73,17 @@ async fn health_metrics_and_security_headers() {
     let metrics = app.client.get_html("/metrics").await;
     assert!(metrics.contains(r#"railyard_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{metrics}");
     assert!(metrics.contains("railyard_db_pool_connections{state=\"max\"} 4"));
+    // What an operator watches: durations by route, the engine's queue, due releases, webhooks, the outbox.
+    assert!(metrics.contains(r#"railyard_http_request_duration_seconds_bucket{route="/healthz",le="+Inf"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"railyard_http_request_duration_seconds_count{route="/healthz"} 1"#), "{metrics}");
+    for gauge in [
+        "railyard_engine_queue_depth 0",
+        "railyard_releases_due_not_started 0",
+        "railyard_releases_due_lag_seconds 0",
+        "railyard_webhook_attempts_in_flight 0",
+        "railyard_webhook_attempts_failed 0",
+        "railyard_notification_outbox_backlog ",
+    ] {
+        assert!(metrics.contains(gauge), "{gauge} in {metrics}");
+    }
 }

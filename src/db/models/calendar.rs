@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Jsonb, Text};
+use diesel::sql_types::{Array, Jsonb, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::schema::{release_links, releases};
@@ -61,6 +61,14 @@ pub async fn in_window(
         .filter(releases::state.ne("archived"))
         .filter(releases::schedule_start.lt(to))
         .filter(releases::schedule_end.gt(from))
+        // The same condition, in the form the GiST index `releases_window` answers.
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("tstzrange(schedule_start, schedule_end, '[)') && tstzrange(")
+                .bind::<Timestamptz, _>(from)
+                .sql(", ")
+                .bind::<Timestamptz, _>(to)
+                .sql(", '[)')"),
+        )
         .order((releases::schedule_start, releases::id))
         .select((CalendarRow::as_select(), hotfix_for))
         .load(conn)

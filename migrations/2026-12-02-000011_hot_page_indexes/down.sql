@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS deployments_latest;
+DROP INDEX IF EXISTS releases_window;
