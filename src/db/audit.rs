@@ -130,33 +130,49 @@ pub async fn recorded_since(
     .await
 }
 
+/// Whether PostgreSQL's jsonb would write these details differently from serde_json (only
+/// floating-point numbers are; integers, strings, booleans, null and key order are not, as the
+/// hash sorts keys itself).
+fn jsonb_may_rewrite(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(items) => items.iter().any(jsonb_may_rewrite),
+        Value::Object(map) => map.values().any(jsonb_may_rewrite),
+        _ => false,
+    }
+}
+
+#[derive(QueryableByName)]
+struct Head {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last_seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    last_hash: String,
+}
+
 /// Appends one event. Call inside the transaction of the change it records: the chain's head
 /// row stays locked until that transaction ends, so concurrent appends serialise per chain.
+/// Two statements: lock (or create) the head and read it; write the event and move the head.
 pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<Utc>) -> QueryResult<AuditEvent> {
+    use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
     let chain = chain_for(event.account_id, event.release_id);
-    diesel::insert_into(audit_chain_heads::table)
-        .values((
-            audit_chain_heads::chain.eq(&chain),
-            audit_chain_heads::account_id.eq(event.account_id),
-            audit_chain_heads::last_seq.eq(0i64),
-            audit_chain_heads::last_hash.eq(GENESIS_HASH),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    let (last_seq, last_hash): (i64, String) = audit_chain_heads::table
-        .find(&chain)
-        .select((audit_chain_heads::last_seq, audit_chain_heads::last_hash))
-        .for_update()
-        .first(conn)
-        .await?;
+    // The no-op update takes the row lock and returns the head as it was.
+    let head: Head = diesel::sql_query(
+        "INSERT INTO audit_chain_heads (chain, account_id, last_seq, last_hash) VALUES ($1, $2, 0, $3) \
+         ON CONFLICT (chain) DO UPDATE SET chain = EXCLUDED.chain RETURNING last_seq, last_hash",
+    )
+    .bind::<Text, _>(&chain)
+    .bind::<Nullable<BigInt>, _>(event.account_id)
+    .bind::<Text, _>(GENESIS_HASH)
+    .get_result(conn)
+    .await?;
     let at = crate::clock::to_micros(at);
     // Hash the details as PostgreSQL will store and return them (jsonb has no -0.0, and writes
     // some numbers differently), so `verify` recomputes exactly what was hashed.
-    let details = as_stored(conn, event.details).await?;
+    let details = if jsonb_may_rewrite(&event.details) { as_stored(conn, event.details).await? } else { event.details };
     let hashed = ChainEvent {
-        chain: chain.clone(),
-        seq: last_seq + 1,
+        chain,
+        seq: head.last_seq + 1,
         account_id: event.account_id,
         release_id: event.release_id,
         actor: event.actor,
@@ -166,30 +182,27 @@ pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<
         details,
         at,
     };
-    let hash = hashed.hash(&last_hash);
-    let stored: AuditEvent = diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::chain.eq(&hashed.chain),
-            audit_events::seq.eq(hashed.seq),
-            audit_events::account_id.eq(hashed.account_id),
-            audit_events::release_id.eq(hashed.release_id),
-            audit_events::actor.eq(&hashed.actor),
-            audit_events::action.eq(&hashed.action),
-            audit_events::subject.eq(&hashed.subject),
-            audit_events::reason.eq(&hashed.reason),
-            audit_events::details.eq(&hashed.details),
-            audit_events::at.eq(hashed.at),
-            audit_events::prev_hash.eq(&last_hash),
-            audit_events::hash.eq(&hash),
-        ))
-        .returning(AuditEvent::as_returning())
-        .get_result(conn)
-        .await?;
-    diesel::update(audit_chain_heads::table.find(&chain))
-        .set((audit_chain_heads::last_seq.eq(hashed.seq), audit_chain_heads::last_hash.eq(&hash)))
-        .execute(conn)
-        .await?;
-    Ok(stored)
+    let hash = hashed.hash(&head.last_hash);
+    diesel::sql_query(
+        "WITH moved AS (UPDATE audit_chain_heads SET last_seq = $2, last_hash = $12 WHERE chain = $1) \
+         INSERT INTO audit_events (chain, seq, account_id, release_id, actor, action, subject, reason, details, at, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         RETURNING id, chain, seq, account_id, release_id, actor, action, subject, reason, details, at, prev_hash, hash",
+    )
+    .bind::<Text, _>(&hashed.chain)
+    .bind::<BigInt, _>(hashed.seq)
+    .bind::<Nullable<BigInt>, _>(hashed.account_id)
+    .bind::<Nullable<BigInt>, _>(hashed.release_id)
+    .bind::<Text, _>(&hashed.actor)
+    .bind::<Text, _>(&hashed.action)
+    .bind::<Text, _>(&hashed.subject)
+    .bind::<Nullable<Text>, _>(&hashed.reason)
+    .bind::<Jsonb, _>(&hashed.details)
+    .bind::<Timestamptz, _>(hashed.at)
+    .bind::<Text, _>(&head.last_hash)
+    .bind::<Text, _>(&hash)
+    .get_result(conn)
+    .await
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,7 +46,9 @@ pub struct Day {
     pub iso: String,
     pub today: bool,
     pub shown: Vec<Item>,
-    pub more: Vec<Item>,
+    /// How many more releases the day has than it shows, and the day view that lists them all.
+    pub more: usize,
+    pub more_link: String,
 }
 
 #[derive(Template)]
@@ -141,8 +143,11 @@ pub async fn show(
         .iter()
         .map(|d| {
             let (start, end) = (start_of_day(*d, zone), start_of_day(*d + chrono::Duration::days(1), zone));
-            let mut items: Vec<Item> = entries.iter().filter(|e| e.start < end && e.end > start).map(item).collect();
-            let more = if items.len() > PER_DAY { items.split_off(PER_DAY) } else { Vec::new() };
+            // Only what a cell shows is formatted; the rest is a count and a link to the day.
+            let limit = if view == View::Day { usize::MAX } else { PER_DAY };
+            let mut on_day = entries.iter().filter(|e| e.start < end && e.end > start);
+            let items: Vec<Item> = on_day.by_ref().take(limit).map(item).collect();
+            let more = on_day.count();
             let frozen = freezes.iter().filter(|(_, s, e)| *s < end && *e > start).map(|(r, _, _)| r.clone()).collect();
             Day {
                 frozen,
@@ -151,6 +156,7 @@ pub async fn show(
                 today: *d == today,
                 shown: items,
                 more,
+                more_link: if more > 0 { link(&q, View::Day.as_str(), *d) } else { String::new() },
             }
         })
         .collect();
