@@ -88,17 +88,6 @@ pub async fn history(
     bind_report_filter!(diesel::sql_query(sql), account_id, vis, f).bind::<BigInt, _>(limit).load(conn).await
 }
 
-/// Where one release deployed, in order.
-pub async fn deployments_of(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<Vec<DeploymentRow>> {
-    diesel::sql_query(
-        "SELECT service, environment, version, release_id, release_name, deployed_at FROM deployments \
-         WHERE release_id = $1 ORDER BY deployed_at, id",
-    )
-    .bind::<BigInt, _>(release_id)
-    .load(conn)
-    .await
-}
-
 #[derive(Debug, Clone, QueryableByName)]
 pub struct ReleaseRow {
     #[diesel(sql_type = BigInt)]

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Jsonb, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use super::releases::{scope_of, state_of, status_of};
 use crate::db::schema::{release_links, releases};
 use crate::domain::policy::Scope;
 use crate::domain::release::{State, Status};
@@ -30,15 +31,15 @@ pub struct CalendarRow {
 
 impl CalendarRow {
     pub fn scope(&self) -> Scope {
-        self.org_id.map_or(Scope::Account, Scope::Org)
+        scope_of(self.org_id)
     }
 
     pub fn state(&self) -> State {
-        State::parse(&self.state).unwrap_or(State::Draft)
+        state_of(&self.state)
     }
 
     pub fn status(&self) -> Status {
-        Status::parse(&self.status).unwrap_or(Status::NotStarted)
+        status_of(&self.status)
     }
 }
 

@@ -49,6 +49,20 @@ pub struct Release {
     pub occurrence: Option<DateTime<Utc>>,
 }
 
+/// How any row of a release reads its level, state and status (the database's CHECK constraints
+/// keep the texts valid; the defaults only cover what cannot happen).
+pub fn scope_of(org_id: Option<i64>) -> Scope {
+    org_id.map_or(Scope::Account, Scope::Org)
+}
+
+pub fn state_of(text: &str) -> State {
+    State::parse(text).unwrap_or(State::Draft)
+}
+
+pub fn status_of(text: &str) -> Status {
+    Status::parse(text).unwrap_or(Status::NotStarted)
+}
+
 /// The editable fields of a release (a draft's whole content).
 #[derive(Debug, Clone, Insertable, AsChangeset)]
 #[diesel(table_name = releases, treat_none_as_null = true)]
@@ -90,15 +104,15 @@ impl Release {
     }
 
     pub fn scope(&self) -> Scope {
-        self.org_id.map_or(Scope::Account, Scope::Org)
+        scope_of(self.org_id)
     }
 
     pub fn state(&self) -> State {
-        State::parse(&self.state).unwrap_or(State::Draft)
+        state_of(&self.state)
     }
 
     pub fn status(&self) -> Status {
-        Status::parse(&self.status).unwrap_or(Status::NotStarted)
+        status_of(&self.status)
     }
 
     pub fn fields(&self) -> ReleaseFields {
