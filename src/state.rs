@@ -19,6 +19,8 @@ pub struct Services {
     pub private_allow: Vec<crate::domain::network::PrivateAllow>,
     /// Proxies whose `X-Forwarded-For` names the client (log-in throttling).
     pub trusted_proxies: Vec<crate::domain::network::PrivateAllow>,
+    /// Parsed process versions for the engine (`ops::releases::DefinitionCache`).
+    pub definitions: std::sync::Arc<crate::db::models::processes::DefinitionCache>,
 }
 
 impl Services {
@@ -37,7 +39,7 @@ impl Services {
             db::secret_key(&mut conn, settings.secret_key.clone(), clock.now()).await?
         };
         let secrets = SecretBox::derive(&secret);
-        Ok((Services { pool, clock, settings, secrets, private_allow, trusted_proxies }, secret))
+        Ok((Services { pool, clock, settings, secrets, private_allow, trusted_proxies, definitions: Default::default() }, secret))
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

@@ -31,7 +31,7 @@ pub async fn tick(services: &Services, worker: &str) -> anyhow::Result<usize> {
     let (activated, archived) = run_sweeps(services).await?;
     let moved = {
         let mut conn = services.pool.get().await?;
-        engine::step(&mut conn, now).await.context("engine")?
+        engine::step(&mut conn, &services.definitions, now).await.context("engine")?
     };
     let sent = webhook::send_due(services, worker, 50).await?;
     let reminded = {

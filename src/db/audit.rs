@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
+use std::collections::HashMap;
 
 use super::models::releases::Release;
 use super::schema::{audit_chain_heads, audit_events};
@@ -150,59 +151,94 @@ struct Head {
     last_hash: String,
 }
 
+/// The head each chain had after this server's last append to it. Only a hint: the write below
+/// moves the head only from exactly that (sequence, hash), so a stale or foreign hint (another
+/// server appended, the transaction rolled back, another database) just costs one statement.
+static REMEMBERED_HEADS: std::sync::LazyLock<std::sync::Mutex<HashMap<String, (i64, String)>>> = std::sync::LazyLock::new(Default::default);
+const REMEMBERED_CAPACITY: usize = 50_000;
+
+fn remembered(chain: &str) -> Option<(i64, String)> {
+    REMEMBERED_HEADS.lock().ok().and_then(|heads| heads.get(chain).cloned())
+}
+
+fn remember(chain: &str, seq: i64, hash: &str) {
+    if let Ok(mut heads) = REMEMBERED_HEADS.lock() {
+        if heads.len() >= REMEMBERED_CAPACITY {
+            heads.clear();
+        }
+        heads.insert(chain.to_string(), (seq, hash.to_string()));
+    }
+}
+
 /// Appends one event. Call inside the transaction of the change it records: the chain's head
 /// row stays locked until that transaction ends, so concurrent appends serialise per chain.
-/// Two statements: lock (or create) the head and read it; write the event and move the head.
+/// One statement when the remembered head is current (the head row is locked by the update
+/// that moves it), else two: lock (or create) the head and read it; then write.
 pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<Utc>) -> QueryResult<AuditEvent> {
-    use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
     let chain = chain_for(event.account_id, event.release_id);
+    let at = crate::clock::to_micros(at);
+    // Hash the details as PostgreSQL will store and return them (jsonb has no -0.0, and writes
+    // some numbers differently), so `verify` recomputes exactly what was hashed.
+    let details = if jsonb_may_rewrite(&event.details) { as_stored(conn, event.details).await? } else { event.details };
+    let hashed = |seq: i64| ChainEvent {
+        chain: chain.clone(),
+        seq,
+        account_id: event.account_id,
+        release_id: event.release_id,
+        actor: event.actor.clone(),
+        action: event.action.clone(),
+        subject: event.subject.clone(),
+        reason: event.reason.clone(),
+        details: details.clone(),
+        at,
+    };
+    if let Some((seq, hash)) = remembered(&chain) {
+        if let Some(written) = write_after(conn, &hashed(seq + 1), &hash).await? {
+            remember(&chain, written.seq, &written.hash);
+            return Ok(written);
+        }
+    }
     // The no-op update takes the row lock and returns the head as it was.
     let head: Head = diesel::sql_query(
         "INSERT INTO audit_chain_heads (chain, account_id, last_seq, last_hash) VALUES ($1, $2, 0, $3) \
          ON CONFLICT (chain) DO UPDATE SET chain = EXCLUDED.chain RETURNING last_seq, last_hash",
     )
-    .bind::<Text, _>(&chain)
-    .bind::<Nullable<BigInt>, _>(event.account_id)
-    .bind::<Text, _>(GENESIS_HASH)
+    .bind::<diesel::sql_types::Text, _>(&chain)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(event.account_id)
+    .bind::<diesel::sql_types::Text, _>(GENESIS_HASH)
     .get_result(conn)
     .await?;
-    let at = crate::clock::to_micros(at);
-    // Hash the details as PostgreSQL will store and return them (jsonb has no -0.0, and writes
-    // some numbers differently), so `verify` recomputes exactly what was hashed.
-    let details = if jsonb_may_rewrite(&event.details) { as_stored(conn, event.details).await? } else { event.details };
-    let hashed = ChainEvent {
-        chain,
-        seq: head.last_seq + 1,
-        account_id: event.account_id,
-        release_id: event.release_id,
-        actor: event.actor,
-        action: event.action,
-        subject: event.subject,
-        reason: event.reason,
-        details,
-        at,
-    };
-    let hash = hashed.hash(&head.last_hash);
+    let written = write_after(conn, &hashed(head.last_seq + 1), &head.last_hash).await?.ok_or(diesel::result::Error::NotFound)?;
+    remember(&chain, written.seq, &written.hash);
+    Ok(written)
+}
+
+/// Writes the event and moves the head, only if the head is still at (`event.seq - 1`, `prev_hash`).
+async fn write_after(conn: &mut AsyncPgConnection, event: &ChainEvent, prev_hash: &str) -> QueryResult<Option<AuditEvent>> {
+    use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
+    let hash = event.hash(prev_hash);
     diesel::sql_query(
-        "WITH moved AS (UPDATE audit_chain_heads SET last_seq = $2, last_hash = $12 WHERE chain = $1) \
+        "WITH moved AS (UPDATE audit_chain_heads SET last_seq = $2, last_hash = $12 \
+                        WHERE chain = $1 AND last_seq = $2 - 1 AND last_hash = $11 RETURNING 1) \
          INSERT INTO audit_events (chain, seq, account_id, release_id, actor, action, subject, reason, details, at, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM moved) \
          RETURNING id, chain, seq, account_id, release_id, actor, action, subject, reason, details, at, prev_hash, hash",
     )
-    .bind::<Text, _>(&hashed.chain)
-    .bind::<BigInt, _>(hashed.seq)
-    .bind::<Nullable<BigInt>, _>(hashed.account_id)
-    .bind::<Nullable<BigInt>, _>(hashed.release_id)
-    .bind::<Text, _>(&hashed.actor)
-    .bind::<Text, _>(&hashed.action)
-    .bind::<Text, _>(&hashed.subject)
-    .bind::<Nullable<Text>, _>(&hashed.reason)
-    .bind::<Jsonb, _>(&hashed.details)
-    .bind::<Timestamptz, _>(hashed.at)
-    .bind::<Text, _>(&head.last_hash)
+    .bind::<Text, _>(&event.chain)
+    .bind::<BigInt, _>(event.seq)
+    .bind::<Nullable<BigInt>, _>(event.account_id)
+    .bind::<Nullable<BigInt>, _>(event.release_id)
+    .bind::<Text, _>(&event.actor)
+    .bind::<Text, _>(&event.action)
+    .bind::<Text, _>(&event.subject)
+    .bind::<Nullable<Text>, _>(&event.reason)
+    .bind::<Jsonb, _>(&event.details)
+    .bind::<Timestamptz, _>(event.at)
+    .bind::<Text, _>(prev_hash)
     .bind::<Text, _>(&hash)
     .get_result(conn)
     .await
+    .optional()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,9 +12,10 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
 use crate::db::audit::{self, NewEvent};
+use crate::db::models::processes::DefinitionCache;
 use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{self as rows, Release, ReleaseActivity, ReleasePhase};
-use crate::db::schema::{release_activities, release_phases, releases};
+use crate::db::schema::{release_activities, releases};
 use crate::domain::engine::{next_changes, next_wake, rollup, Act, Change, Node, Phase, Tree};
 use crate::domain::process::definition::{ActivityKind, OnFailure};
 use crate::domain::process::time::{parse_offset, parse_point};
@@ -89,9 +90,35 @@ async fn set_activity(conn: &mut AsyncPgConnection, r: &Release, phase: &str, ke
     Ok(())
 }
 
+/// A phase's new status in one statement; a start or finish time not set by this change keeps
+/// its stored value.
+async fn set_phase(
+    conn: &mut AsyncPgConnection,
+    release_id: i64,
+    key: &str,
+    to: Node,
+    wake_at: Option<DateTime<Utc>>,
+    started: Option<DateTime<Utc>>,
+    finished: Option<DateTime<Utc>>,
+) -> QueryResult<usize> {
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+    diesel::sql_query(
+        "UPDATE release_phases SET status = $3, wake_at = $4, started_at = COALESCE($5, started_at), \
+         finished_at = COALESCE($6, finished_at) WHERE release_id = $1 AND key = $2",
+    )
+    .bind::<BigInt, _>(release_id)
+    .bind::<Text, _>(key)
+    .bind::<Text, _>(to.as_str())
+    .bind::<Nullable<Timestamptz>, _>(wake_at)
+    .bind::<Nullable<Timestamptz>, _>(started)
+    .bind::<Nullable<Timestamptz>, _>(finished)
+    .execute(conn)
+    .await
+}
+
 /// Moves one claimed (locked) release as far as it can go now. Returns the number of changes.
-pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc>) -> Result<usize, OpError> {
-    let def = crate::ops::releases::pinned_definition(conn, &r).await?;
+pub async fn advance(conn: &mut AsyncPgConnection, defs: &DefinitionCache, r: Release, now: DateTime<Utc>) -> Result<usize, OpError> {
+    let def = defs.get(conn, (r.account_id, r.process_id, r.process_version)).await?;
     let (mut phases, mut activities) = rows::tree(conn, r.id).await?;
     let timed_out: Vec<ReleaseActivity> = activities
         .iter()
@@ -159,26 +186,7 @@ pub async fn advance(conn: &mut AsyncPgConnection, r: Release, now: DateTime<Utc
                     let started = (*to == Node::Running).then_some(now);
                     let finished = to.is_finished().then_some(now);
 
-                    diesel::update(release_phases::table.filter(release_phases::release_id.eq(r.id)).filter(release_phases::key.eq(key)))
-                        .set((release_phases::status.eq(to.as_str()), release_phases::wake_at.eq(wake_at)))
-                        .execute(conn)
-                        .await?;
-                    if let Some(t) = started {
-                        diesel::update(
-                            release_phases::table.filter(release_phases::release_id.eq(r.id)).filter(release_phases::key.eq(key)),
-                        )
-                        .set(release_phases::started_at.eq(t))
-                        .execute(conn)
-                        .await?;
-                    }
-                    if let Some(t) = finished {
-                        diesel::update(
-                            release_phases::table.filter(release_phases::release_id.eq(r.id)).filter(release_phases::key.eq(key)),
-                        )
-                        .set(release_phases::finished_at.eq(t))
-                        .execute(conn)
-                        .await?;
-                    }
+                    set_phase(conn, r.id, key, *to, *wake_at, started, finished).await?;
                     audit::append(
                         conn,
                         event(&r, &format!("phase.{}", to.as_str().to_lowercase()), format!("phase:{key}"), json!({"wake_at": wake_at})),
@@ -327,7 +335,7 @@ async fn hold_reason(conn: &mut AsyncPgConnection, r: &Release, status: Status) 
 }
 
 /// One pass: claims due releases one at a time (SKIP LOCKED) and advances each.
-pub async fn step(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<usize, OpError> {
+pub async fn step(conn: &mut AsyncPgConnection, defs: &DefinitionCache, now: DateTime<Utc>) -> Result<usize, OpError> {
     let mut total = 0;
     let mut seen: Vec<i64> = Vec::new();
     for _ in 0..200 {
@@ -350,7 +358,7 @@ pub async fn step(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<us
                     None => Ok::<_, OpError>(None),
                     Some(r) => {
                         let id = r.id;
-                        Ok(Some((id, advance(conn, r, now).await?)))
+                        Ok(Some((id, advance(conn, defs, r, now).await?)))
                     }
                 }
             })

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::accounts::AccountSettings;
+use crate::db::models::processes::DefinitionCache;
 use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{Release, ReleaseActivity};
 use crate::db::schema::{release_activities, releases, webhook_attempts};
@@ -69,7 +70,7 @@ fn timeout_of(def: &ActivityDef) -> TimeDelta {
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     worker: &str,
-    (secrets, base_url): (&SecretBox, &str),
+    (secrets, base_url, defs): (&SecretBox, &str, &DefinitionCache),
     busy_accounts: &[i64],
     now: DateTime<Utc>,
 ) -> Result<Option<Claimed>, OpError> {
@@ -92,7 +93,7 @@ pub async fn claim(
         .map(|r| (r.id, r.release_id, r.phase_key, r.activity_key, r.attempt, r.idempotency_key));
         let Some((id, release_id, phase, activity, _attempt, key)) = row else { return Ok(None) };
         let r: Release = releases::table.find(release_id).select(Release::as_select()).first(conn).await?;
-        let def = crate::ops::releases::pinned_definition(conn, &r).await?;
+        let def = defs.get(conn, (r.account_id, r.process_id, r.process_version)).await?;
         let Some(adef) = def.phase(&phase).and_then(|p| p.activities.iter().find(|a| a.key == activity)).cloned() else {
             return Err(OpError::NotFound);
         };
@@ -101,8 +102,9 @@ pub async fn claim(
         let token = callback.then(|| random_token(32));
         let callback_url = token.as_ref().map(|t| format!("{base_url}/api/v1/callbacks/{t}"));
         let at = (phase.as_str(), activity.as_str());
-        let clear = context::lookup(conn, &r, &def, at, Secrets::Revealed(secrets), callback_url.as_deref()).await?;
-        let shown = context::lookup(conn, &r, &def, at, Secrets::Masked, callback_url.as_deref().map(|_| "<callback url>")).await?;
+        let (_, activities) = crate::db::models::releases::tree(conn, r.id).await?;
+        let clear = context::lookup_in(&r, &activities, &def, at, Secrets::Revealed(secrets), callback_url.as_deref());
+        let shown = context::lookup_in(&r, &activities, &def, at, Secrets::Masked, callback_url.as_deref().map(|_| "<callback url>"));
         let build = |lookup: &context::Lookup| -> Result<BuiltRequest, String> {
             let url = to_text(&render(&Value::String(cfg.url.clone()), lookup)?);
             let mut headers = Vec::new();
@@ -298,37 +300,34 @@ fn is_success(o: &Outcome) -> bool {
 /// retries with backoff up to `max_attempts` and then follows `on_failure`.
 pub async fn complete(
     conn: &mut AsyncPgConnection,
+    defs: &DefinitionCache,
     attempt_id: i64,
     worker: &str,
     outcome: Outcome,
     now: DateTime<Utc>,
 ) -> Result<(), OpError> {
     conn.transaction(async |conn| {
-        let (release_id, phase, activity, state, owner): (i64, String, String, String, Option<String>) = webhook_attempts::table
-            .find(attempt_id)
-            .select((
-                webhook_attempts::release_id,
-                webhook_attempts::phase_key,
-                webhook_attempts::activity_key,
-                webhook_attempts::state,
-                webhook_attempts::lease_owner,
-            ))
-            .first(conn)
-            .await?;
+        let (release_id, phase, activity, state, owner, has_callback): (i64, String, String, String, Option<String>, bool) =
+            webhook_attempts::table
+                .find(attempt_id)
+                .select((
+                    webhook_attempts::release_id,
+                    webhook_attempts::phase_key,
+                    webhook_attempts::activity_key,
+                    webhook_attempts::state,
+                    webhook_attempts::lease_owner,
+                    webhook_attempts::callback_token_hash.is_not_null(),
+                ))
+                .first(conn)
+                .await?;
         let r: Release = releases::table.find(release_id).select(Release::as_select()).for_update().first(conn).await?;
         if state != "sending" || owner.as_deref() != Some(worker) {
             // Taken over by another worker, or voided meanwhile: its result is not ours to record.
             return Ok(());
         }
         let ok = is_success(&outcome);
-        let callback = ok && {
-            let def = crate::ops::releases::pinned_definition(conn, &r).await?;
-            def.phase(&phase)
-                .and_then(|p| p.activities.iter().find(|a| a.key == activity))
-                .and_then(|a| a.config.as_ref())
-                .and_then(|c| c.completion)
-                == Some(Completion::Callback)
-        };
+        // `claim` gave the attempt a callback token exactly when its activity completes by callback.
+        let callback = ok && has_callback;
         let new_state = if !ok {
             "failed"
         } else if callback {
@@ -368,7 +367,7 @@ pub async fn complete(
         )
         .await?;
         if ok && callback {
-            let def = crate::ops::releases::pinned_definition(conn, &r).await?;
+            let def = defs.get(conn, (r.account_id, r.process_id, r.process_version)).await?;
             let adef = def.phase(&phase).and_then(|p| p.activities.iter().find(|a| a.key == activity)).cloned().ok_or(OpError::NotFound)?;
             let deadline = now + timeout_of(&adef);
             diesel::update(activity_by_key(r.id, &phase, &activity))
@@ -386,7 +385,11 @@ pub async fn complete(
                 .and_then(|b| serde_json::from_str::<Value>(b).ok())
                 .and_then(|v| v.as_object().cloned())
                 .unwrap_or_default();
-            crate::ops::outcomes::succeed(conn, &r, &row, outputs, &format!("system:worker:{worker}"), now).await?;
+            // The release is locked already: move it on here, so the next activity starts in
+            // this transaction instead of waiting for an engine pass.
+            let def = defs.get(conn, (r.account_id, r.process_id, r.process_version)).await?;
+            crate::ops::outcomes::record_success(conn, &r, &def, &row, outputs, &format!("system:worker:{worker}"), now).await?;
+            crate::engine::advance(conn, defs, r, now).await?;
         } else {
             let message = outcome.error.clone().unwrap_or_else(|| "failed".into());
             crate::ops::outcomes::attempt_failed(conn, &r, &row, &message, outcome.permanent, now).await?;
@@ -416,9 +419,15 @@ pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow
             let busy: Vec<i64> = per_account.iter().filter(|(_, n)| **n >= SENDS_PER_ACCOUNT).map(|(a, _)| *a).collect();
             let claimed = {
                 let mut conn = services.pool.get().await?;
-                claim(&mut conn, worker, (&services.secrets, &services.settings.base_url), &busy, services.clock.now())
-                    .await
-                    .context("claim")?
+                claim(
+                    &mut conn,
+                    worker,
+                    (&services.secrets, &services.settings.base_url, &services.definitions),
+                    &busy,
+                    services.clock.now(),
+                )
+                .await
+                .context("claim")?
             };
             let Some(claimed) = claimed else { break };
             claimed_count += 1;
@@ -434,7 +443,7 @@ pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow
             *n = n.saturating_sub(1);
         }
         let mut conn = services.pool.get().await?;
-        complete(&mut conn, claimed.attempt_id, worker, outcome, services.clock.now()).await.context("complete")?;
+        complete(&mut conn, &services.definitions, claimed.attempt_id, worker, outcome, services.clock.now()).await.context("complete")?;
         sent += 1;
     }
     Ok(sent)

@@ -7,14 +7,14 @@ pub mod reminders;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::db::schema::{account_settings, notification_outbox, notifications, user_mutes};
 use crate::state::Services;
 use mail::DeliveryError;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = notification_outbox)]
 pub struct OutboxRow {
     pub id: i64,
@@ -30,33 +30,30 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
-/// Claims one due message (a short lease via `next_attempt_at`), so several workers never send
-/// the same message at once; it is marked delivered after it went out.
-async fn claim(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> QueryResult<Option<OutboxRow>> {
-    conn.transaction(async |conn| {
-        let row: Option<OutboxRow> = notification_outbox::table
-            .filter(notification_outbox::delivered_at.is_null())
-            .filter(notification_outbox::next_attempt_at.le(now))
-            .order(notification_outbox::id)
-            .limit(1)
-            .for_update()
-            .skip_locked()
-            .select(OutboxRow::as_select())
-            .first(conn)
-            .await
-            .optional()?;
-        if let Some(r) = &row {
-            diesel::update(notification_outbox::table.find(r.id))
-                .set((
-                    notification_outbox::next_attempt_at.eq(now + TimeDelta::minutes(2)),
-                    notification_outbox::attempts.eq(r.attempts + 1),
-                ))
-                .execute(conn)
-                .await?;
-        }
-        Ok(row)
-    })
+/// Messages claimed together: each send is bounded (SMTP: 10 s), so a batch ends well inside
+/// its two-minute lease.
+const CLAIM_BATCH: usize = 8;
+
+/// Claims up to `limit` due messages in one statement (a short lease via `next_attempt_at`), so
+/// several workers never send the same message at once; each is marked delivered after it went out.
+async fn claim(conn: &mut AsyncPgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<Vec<OutboxRow>> {
+    use diesel::sql_types::{BigInt, Timestamptz};
+    diesel::sql_query(
+        "UPDATE notification_outbox o SET next_attempt_at = $2, attempts = o.attempts + 1 \
+         WHERE o.id IN (SELECT id FROM notification_outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
+                        ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING o.id, o.account_id, o.user_id, o.channel, o.kind, o.payload, o.created_at, o.attempts - 1 AS attempts, \
+                   o.next_attempt_at, o.delivered_at, o.last_error",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<Timestamptz, _>(now + TimeDelta::minutes(2))
+    .bind::<BigInt, _>(limit)
+    .load::<OutboxRow>(conn)
     .await
+    .map(|mut rows| {
+        rows.sort_by_key(|r| r.id);
+        rows
+    })
 }
 
 async fn mark(
@@ -99,10 +96,17 @@ fn text(payload: &Value, key: &str) -> String {
 /// Delivers due outbox messages; returns how many went out.
 pub async fn deliver_due(services: &Services, limit: usize) -> anyhow::Result<usize> {
     let mut delivered = 0;
-    for _ in 0..limit {
-        let now = services.clock.now();
+    let mut claimed = std::collections::VecDeque::new();
+    let mut left = limit;
+    loop {
+        if claimed.is_empty() && left > 0 {
+            let mut conn = services.pool.get().await?;
+            let batch = claim(&mut conn, services.clock.now(), CLAIM_BATCH.min(left) as i64).await?;
+            left -= batch.len();
+            claimed.extend(batch);
+        }
+        let Some(row) = claimed.pop_front() else { break };
         let mut conn = services.pool.get().await?;
-        let Some(row) = claim(&mut conn, now).await? else { break };
         let outcome: Result<(), DeliveryError> = match row.channel.as_str() {
             "in_app" => match row.user_id {
                 Some(user_id) => diesel::insert_into(notifications::table)

@@ -5,7 +5,7 @@ use diesel_async::AsyncPgConnection;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-use crate::db::models::releases::{self as rows, Release};
+use crate::db::models::releases::{self as rows, Release, ReleaseActivity};
 use crate::domain::process::template::render;
 use crate::domain::process::{Definition, VariableDef};
 use crate::domain::release::with_defaults;
@@ -27,10 +27,23 @@ pub async fn lookup(
     conn: &mut AsyncPgConnection,
     r: &Release,
     def: &Definition,
-    (phase, activity): (&str, &str),
+    at: (&str, &str),
     secrets: Secrets<'_>,
     callback_url: Option<&str>,
 ) -> Result<Lookup, OpError> {
+    let (_, activities) = rows::tree(conn, r.id).await?;
+    Ok(lookup_in(r, &activities, def, at, secrets, callback_url))
+}
+
+/// `lookup` over activities the caller has read already (their outputs are referenced).
+pub fn lookup_in(
+    r: &Release,
+    activities: &[ReleaseActivity],
+    def: &Definition,
+    (phase, activity): (&str, &str),
+    secrets: Secrets<'_>,
+    callback_url: Option<&str>,
+) -> Lookup {
     let mut map = Lookup::new();
     let inputs = match secrets {
         Secrets::Revealed(key) => revealed(key, &r.inputs),
@@ -46,8 +59,7 @@ pub async fn lookup(
     if let Some(url) = callback_url {
         map.insert("callback.url".into(), json!(url));
     }
-    let (_, activities) = rows::tree(conn, r.id).await?;
-    for a in &activities {
+    for a in activities {
         if let Some(outputs) = a.outputs.as_object() {
             for (k, v) in outputs {
                 map.insert(format!("phases.{}.activities.{}.outputs.{k}", a.phase_key, a.key), v.clone());
@@ -74,5 +86,5 @@ pub async fn lookup(
             }
         }
     }
-    Ok(map)
+    map
 }

@@ -21,9 +21,27 @@ use crate::ops::OpError;
 use crate::security::sha256_hex;
 
 /// The activity succeeded with these outputs: `records` become artifacts, `deploys` deployments.
+/// The release is then marked for the engine.
 pub async fn succeed(
     conn: &mut AsyncPgConnection,
     r: &Release,
+    row: &ReleaseActivity,
+    outputs: Map<String, Value>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    let def = crate::ops::releases::pinned_definition(conn, r).await?;
+    record_success(conn, r, &def, row, outputs, actor, now).await?;
+    crate::db::wake::schedule_now(conn, r.id, now).await?;
+    Ok(())
+}
+
+/// `succeed` without waking the engine: for a caller that advances the (locked) release itself
+/// in the same transaction.
+pub async fn record_success(
+    conn: &mut AsyncPgConnection,
+    r: &Release,
+    def: &crate::domain::process::Definition,
     row: &ReleaseActivity,
     outputs: Map<String, Value>,
     actor: &str,
@@ -42,12 +60,11 @@ pub async fn succeed(
         ))
         .execute(conn)
         .await?;
-    crate::ops::results::record_results(conn, r, &row.phase_key, &row.key, now).await?;
+    crate::ops::results::record_results_of(conn, r, def, (&row.phase_key, &row.key), now).await?;
     let event = NewEvent::release(r, actor, "activity.success")
         .with_subject(format!("activity:{}.{}", row.phase_key, row.key))
         .with_details(json!({"outputs": outputs}));
     audit::append(conn, event, now).await?;
-    crate::db::wake::schedule_now(conn, r.id, now).await?;
     Ok(())
 }
 

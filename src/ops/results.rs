@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::db::models::releases::Release;
 use crate::db::schema::{deployments, releases};
 use crate::domain::process::template::{render, to_text};
+use crate::domain::process::Definition;
 use crate::ops::context::{lookup, Secrets};
 use crate::ops::OpError;
 
@@ -15,8 +16,22 @@ use crate::ops::OpError;
 /// release's targets are kept current.
 pub async fn record_results(conn: &mut AsyncPgConnection, r: &Release, phase: &str, key: &str, now: DateTime<Utc>) -> Result<(), OpError> {
     let def = crate::ops::releases::pinned_definition(conn, r).await?;
+    record_results_of(conn, r, &def, (phase, key), now).await
+}
+
+/// `record_results` with the release's definition at hand.
+pub async fn record_results_of(
+    conn: &mut AsyncPgConnection,
+    r: &Release,
+    def: &Definition,
+    (phase, key): (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
     let Some(adef) = def.phase(phase).and_then(|p| p.activities.iter().find(|a| a.key == key)).cloned() else { return Ok(()) };
-    let lookup = lookup(conn, r, &def, (phase, key), Secrets::Masked, None).await?;
+    if adef.records.is_empty() && adef.deploys.is_none() {
+        return Ok(());
+    }
+    let lookup = lookup(conn, r, def, (phase, key), Secrets::Masked, None).await?;
     if !adef.records.is_empty() {
         let mut artifacts = r.artifacts.as_object().cloned().unwrap_or_default();
         for name in &adef.records {

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::db::schema::{input_sets, organizations, process_versions, process_working_copies, processes};
 use crate::domain::policy::Scope;
+use crate::domain::process::definition::{parse_value, Definition};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = processes)]
@@ -278,5 +279,36 @@ impl InputSet {
 
     pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<usize> {
         diesel::delete(input_sets::table.find(id)).execute(conn).await
+    }
+}
+
+/// Parsed definitions of process versions, which never change once saved, so the engine reads
+/// and parses each one once per server instead of at every step. One cache per database (it
+/// lives in `Services`): ids repeat across databases.
+#[derive(Default)]
+pub struct DefinitionCache(std::sync::Mutex<std::collections::HashMap<(i64, i64, i32), std::sync::Arc<Definition>>>);
+
+impl DefinitionCache {
+    /// Bounds the memory: past this many versions the cache starts again.
+    const CAPACITY: usize = 2048;
+
+    pub async fn get(
+        &self,
+        conn: &mut AsyncPgConnection,
+        (account_id, process_id, version): (i64, i64, i32),
+    ) -> QueryResult<std::sync::Arc<Definition>> {
+        let key = (account_id, process_id, version);
+        if let Some(found) = self.0.lock().ok().and_then(|cached| cached.get(&key).cloned()) {
+            return Ok(found);
+        }
+        let row = ProcessVersion::find(conn, account_id, process_id, version).await?;
+        let def = std::sync::Arc::new(parse_value(row.definition).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?);
+        if let Ok(mut cached) = self.0.lock() {
+            if cached.len() >= Self::CAPACITY {
+                cached.clear();
+            }
+            cached.insert(key, def.clone());
+        }
+        Ok(def)
     }
 }

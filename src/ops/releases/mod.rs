@@ -17,13 +17,14 @@ pub use view::*;
 
 use diesel_async::AsyncPgConnection;
 
-use crate::db::models::processes::Process;
+use crate::db::models::processes::ProcessVersion;
 use crate::db::models::releases::Release;
 use crate::domain::process::Definition;
 use crate::ops::OpError;
 
-/// The definition of the process version a release is pinned to.
+/// The definition of the process version a release is pinned to, in one statement (the engine
+/// reads it on every step; versions are immutable, so the process row itself is not needed).
 pub async fn pinned_definition(conn: &mut AsyncPgConnection, release: &Release) -> Result<Definition, OpError> {
-    let process = Process::find(conn, release.account_id, release.process_id).await?;
-    Ok(crate::ops::processes::load(conn, &process, Some(release.process_version)).await?.1)
+    let row = ProcessVersion::find(conn, release.account_id, release.process_id, release.process_version).await?;
+    crate::ops::processes::stored_definition(row)
 }
