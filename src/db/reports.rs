@@ -66,9 +66,22 @@ pub async fn deployed(
     vis: &Visibility,
     f: &ReportFilter,
 ) -> QueryResult<Vec<DeploymentRow>> {
+    // A skip scan over `deployments_latest`: walk the distinct (service, environment) pairs
+    // through the index, then take each pair's newest admitted row, instead of reading every
+    // deployment the account ever made (DISTINCT ON does).
     let sql = format!(
-        "SELECT DISTINCT ON (d.service, d.environment) d.service, d.environment, d.version, d.release_id, d.release_name, d.deployed_at \
-         FROM deployments d WHERE {DEPLOYMENT_WHERE} ORDER BY d.service, d.environment, d.deployed_at DESC, d.id DESC"
+        "WITH RECURSIVE pairs AS ( \
+           (SELECT service, environment FROM deployments WHERE account_id = $1 ORDER BY service, environment LIMIT 1) \
+           UNION ALL \
+           SELECT next.service, next.environment FROM pairs p CROSS JOIN LATERAL \
+             (SELECT service, environment FROM deployments \
+              WHERE account_id = $1 AND (service, environment) > (p.service, p.environment) \
+              ORDER BY service, environment LIMIT 1) next) \
+         SELECT newest.* FROM pairs p CROSS JOIN LATERAL \
+           (SELECT d.service, d.environment, d.version, d.release_id, d.release_name, d.deployed_at FROM deployments d \
+            WHERE d.service = p.service AND d.environment = p.environment AND {DEPLOYMENT_WHERE} \
+            ORDER BY d.deployed_at DESC, d.id DESC LIMIT 1) newest \
+         ORDER BY newest.service, newest.environment"
     );
     bind_report_filter!(diesel::sql_query(sql), account_id, vis, f).load(conn).await
 }
