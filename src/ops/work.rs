@@ -34,6 +34,7 @@ pub async fn waiting_for(
     let waiting: Vec<(ReleaseActivity, Release)> = release_activities::table
         .inner_join(releases::table.on(releases::id.eq(release_activities::release_id)))
         .filter(releases::account_id.eq(actor.account_id))
+        .filter(release_activities::account_id.eq(actor.account_id))
         .filter(releases::state.eq(State::Active.as_str()))
         .filter(release_activities::status.eq_any([Status::Running.as_str(), Status::OnHold.as_str()]))
         .filter(release_activities::kind.eq_any(["manual", "approval"]).or(release_activities::status.eq("OnHold")))
@@ -41,6 +42,18 @@ pub async fn waiting_for(
         .select((ReleaseActivity::as_select(), Release::as_select()))
         .load(conn)
         .await?;
+    // This person's votes on the approvals listed, in one statement whatever their number.
+    let approval_releases: Vec<i64> = waiting.iter().filter(|(a, _)| a.is_kind(ActivityKind::Approval)).map(|(_, r)| r.id).collect();
+    let votes: Vec<(i64, String, String, i32)> = if approval_releases.is_empty() {
+        Vec::new()
+    } else {
+        approval_votes::table
+            .filter(approval_votes::release_id.eq_any(&approval_releases))
+            .filter(approval_votes::cast_by.eq(user_id))
+            .select((approval_votes::release_id, approval_votes::phase_key, approval_votes::activity_key, approval_votes::round))
+            .load(conn)
+            .await?
+    };
     let mut items = Vec::new();
     for (a, r) in waiting {
         let mut allowed: Vec<&'static str> =
@@ -55,16 +68,10 @@ pub async fn waiting_for(
             allowed.retain(|v| *v != "complete" && *v != "fail");
         }
         if allowed.contains(&"approve") {
-            let voted: i64 = approval_votes::table
-                .filter(approval_votes::release_id.eq(r.id))
-                .filter(approval_votes::phase_key.eq(&a.phase_key))
-                .filter(approval_votes::activity_key.eq(&a.key))
-                .filter(approval_votes::round.eq(a.attempts))
-                .filter(approval_votes::cast_by.eq(user_id))
-                .count()
-                .get_result(conn)
-                .await?;
-            if voted > 0 {
+            let voted = votes
+                .iter()
+                .any(|(release, phase, key, round)| *release == r.id && phase == &a.phase_key && key == &a.key && *round == a.attempts);
+            if voted {
                 allowed.retain(|v| *v != "approve" && *v != "reject");
             }
         }
