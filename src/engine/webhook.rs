@@ -386,10 +386,15 @@ pub async fn complete(
                 .and_then(|v| v.as_object().cloned())
                 .unwrap_or_default();
             // The release is locked already: move it on here, so the next activity starts in
-            // this transaction instead of waiting for an engine pass.
+            // this transaction instead of waiting for an engine pass. In a savepoint: if that
+            // fails, the success stays recorded (no re-send) and the engine pass retries.
             let def = defs.get(conn, (r.account_id, r.process_id, r.process_version)).await?;
             crate::ops::outcomes::record_success(conn, &r, &def, &row, outputs, &format!("system:worker:{worker}"), now).await?;
-            crate::engine::advance(conn, defs, r, now).await?;
+            let release_id = r.id;
+            if let Err(e) = conn.transaction(async |conn| crate::engine::advance(conn, defs, r, now).await).await {
+                tracing::warn!(error = %e, release_id, "advancing after a webhook success failed; the engine will retry");
+                crate::db::wake::schedule_now(conn, release_id, now).await?;
+            }
         } else {
             let message = outcome.error.clone().unwrap_or_else(|| "failed".into());
             crate::ops::outcomes::attempt_failed(conn, &r, &row, &message, outcome.permanent, now).await?;
