@@ -61,14 +61,30 @@ async fn activation_lists_what_is_missing_then_runs() {
     let (status, e) = body(app.api_post(&s.token, &format!("/api/v1/releases/{id}/activate"), &json!({})).await).await;
     assert_eq!(status, 422);
     assert_eq!(e["error"]["code"], "missing_inputs");
-    assert!(e["error"]["message"].as_str().unwrap().contains("input version is required"), "{e}");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("input version is required"), "{e}");
+    // ci_token is optional, but the build webhook's header needs it: it would fail at run time.
+    assert!(message.contains("${inputs.ci_token} has no value (used by build.compile)"), "{e}");
+
+    // The draft's page shows the same list before anyone presses Activate.
+    let client = app.new_client();
+    client.login("rhea@acme.example.com", PASSWORD).await;
+    let page = client.get_html(&format!("/releases/{id}")).await;
+    assert!(page.contains("This draft cannot start yet") && page.contains("${inputs.ci_token} has no value"), "{page}");
+    let csrf = client.csrf(&format!("/releases/{id}")).await;
+    client.post_form(&format!("/releases/{id}/activate"), &[("csrf_token", &csrf)]).await;
+    let refused = client.get_html(&format!("/releases/{id}")).await;
+    assert!(
+        refused.contains("The release cannot start") && refused.contains("${inputs.ci_token} has no value"),
+        "the page's refusal names it too: {refused}"
+    );
 
     let (status, patched) = body(
         app.api_send(
             Method::PATCH,
             &s.token,
             &format!("/api/v1/releases/{id}"),
-            &json!({"inputs": {"version": "2.1.3"}, "lock_version": 1}),
+            &json!({"inputs": {"version": "2.1.3", "ci_token": "ci-secret"}, "lock_version": 1}),
         )
         .await,
     )
@@ -98,7 +114,7 @@ async fn the_sweep_activates_due_drafts_once_and_reports_what_is_missing() {
     let s = setup(&app).await;
     let start = app.clock_now() + TimeDelta::hours(2);
     let schedule = json!({"start": start.to_rfc3339(), "end": (start + TimeDelta::hours(4)).to_rfc3339(), "time_zone": "Europe/Berlin"});
-    let mut ready = release(&s, "Payments API 2.1.4 to PROD1", json!({"services": ["api"], "version": "2.1.4"}));
+    let mut ready = release(&s, "Payments API 2.1.4 to PROD1", json!({"services": ["api"], "version": "2.1.4", "ci_token": "t"}));
     ready["schedule"] = schedule.clone();
     let (_, ready) = body(app.api_post(&s.token, "/api/v1/releases", &ready).await).await;
     let mut incomplete = release(&s, "Web 3.0 to PROD1", json!({"services": ["web"]}));
@@ -204,8 +220,8 @@ async fn concurrent_patches_exactly_one_wins() {
 async fn deletion_rules_name_their_reason_and_purge_keeps_the_trail_verifiable() {
     let app = TestApp::spawn().await;
     let s = setup(&app).await;
-    let make = |name: &str| release(&s, name, json!({"services": ["api"], "version": "1.0.0"}));
-    let (_, running) = body(app.api_post(&s.token, "/api/v1/releases", &json!({"activate": true, "process_id": s.process, "name": "Payments API 1.0.0 to PROD1", "type": "standard", "inputs": {"services": ["api"], "version": "1.0.0"}})).await).await;
+    let make = |name: &str| release(&s, name, json!({"services": ["api"], "version": "1.0.0", "ci_token": "t"}));
+    let (_, running) = body(app.api_post(&s.token, "/api/v1/releases", &json!({"activate": true, "process_id": s.process, "name": "Payments API 1.0.0 to PROD1", "type": "standard", "inputs": {"services": ["api"], "version": "1.0.0", "ci_token": "t"}})).await).await;
     let running_id = running["id"].as_i64().unwrap();
     assert_eq!(running["status"], "Running");
     let (status, e) = body(app.api_send(Method::DELETE, &s.token, &format!("/api/v1/releases/{running_id}"), &json!({})).await).await;
@@ -333,7 +349,7 @@ async fn run_now_and_restart() {
     let app = TestApp::spawn().await;
     let s = setup(&app).await;
     let original = app.clock_now() + TimeDelta::days(2);
-    let mut scheduled = release(&s, "Payments API 4.0 to PROD1", json!({"services": ["api"], "version": "4.0"}));
+    let mut scheduled = release(&s, "Payments API 4.0 to PROD1", json!({"services": ["api"], "version": "4.0", "ci_token": "t"}));
     scheduled["schedule"] = json!({"start": "2026-11-30T10:00", "end": "2026-11-30T14:00", "time_zone": "Europe/Berlin"});
     let (status, draft) = body(app.api_post(&s.token, "/api/v1/releases", &scheduled).await).await;
     assert_eq!(status, 201, "{draft}");

@@ -7,6 +7,7 @@ pub mod graph;
 pub mod inputs;
 pub mod template;
 pub mod time;
+pub mod unresolved;
 pub mod validate;
 
 pub use definition::{ActivityDef, ActivityKind, Definition, InputDef, InputType, PhaseDef, VariableDef};

@@ -11,6 +11,7 @@ use crate::db::models::catalog::{Environment, Group};
 use crate::db::models::releases::{self as rows, Outcome, Release};
 use crate::db::models::users::User;
 use crate::db::schema::releases;
+use crate::domain::process::unresolved::unresolved;
 use crate::domain::process::validate::mentions;
 use crate::domain::process::Definition;
 use crate::domain::release::{self as rules, LinkKind, State, Status};
@@ -26,8 +27,14 @@ pub(super) async fn activation_problems(
     def: &Definition,
 ) -> Result<(Vec<String>, Vec<String>), OpError> {
     let values = stored_inputs(&release.inputs);
-    let missing = rules::missing_inputs(def, &values);
+    let mut missing = rules::missing_inputs(def, &values);
     let mut problems: Vec<String> = missing.iter().map(|n| format!("input {n} is required")).collect();
+    // Optional inputs left unset that a template needs would fail the activity at run time.
+    let overrides = release.variables.as_object().cloned().unwrap_or_default();
+    for u in unresolved(def, &rules::with_defaults(def, &values), &overrides) {
+        problems.push(u.to_string());
+        missing.push(u.reference);
+    }
     if release.owner_id.is_none() {
         problems.push("the release has no release manager".into());
     }

@@ -79,6 +79,8 @@ pub struct ReleaseDetail<'a> {
     pub approvals: Vec<crate::db::reports::ApprovalRow>,
     /// What changes whenever anything above changes (the live page's ETag).
     pub marker: Marker,
+    /// A draft: why activating it now would be refused (the same list activation gives).
+    pub not_ready: Vec<String>,
 }
 
 pub use crate::db::release_page::Marker;
@@ -133,6 +135,11 @@ pub async fn detail<'a>(
         None
     };
     let related = crate::db::release_page::related(conn, release_id).await?;
+    let not_ready = if head.release.state() == crate::domain::release::State::Draft {
+        super::lifecycle::activation_problems(conn, &head.release, &definition).await?.0
+    } else {
+        Vec::new()
+    };
     let view = ReleaseView {
         release: head.release,
         org_slug: head.org_slug,
@@ -153,5 +160,6 @@ pub async fn detail<'a>(
         deployments: related.deployments,
         approvals: related.approvals,
         marker: head.marker,
+        not_ready,
     })
 }

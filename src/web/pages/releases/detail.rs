@@ -99,6 +99,8 @@ pub struct DetailPage {
     pub newer_version: Option<i32>,
     pub can_roll_back: bool,
     pub conflicts: Vec<(i64, String)>,
+    /// A draft: what stops it from starting now.
+    pub not_ready: Vec<String>,
 }
 
 /// The page's validator: the release's change marker, and what differs from one reader (or one
@@ -141,7 +143,7 @@ pub async fn show(
             }
         }
     }
-    let ops::ReleaseDetail { view, person, latest_version: latest, trail: events, trail_next, deployments, approvals, marker } =
+    let ops::ReleaseDetail { view, person, latest_version: latest, trail: events, trail_next, deployments, approvals, marker, not_ready } =
         ops::detail(&mut conn, user.actor(), (&user.email, &user.bindings), (*id, query.trail_after), state.now()).await?;
     let tag = etag(&marker, &user, req.query_string());
     let tz = user.time_zone.clone();
@@ -276,6 +278,7 @@ pub async fn show(
         finished: status.is_finished(),
         newer_version: (state_ == State::Draft && latest > r.process_version).then_some(latest),
         conflicts: crate::ops::calendar::conflicting_with(&mut conn, &view.release, &user.bindings).await?,
+        not_ready,
         can_roll_back: crate::domain::release::in_flight(state_, status)
             && user.may(Action::DecideFailure, scope)
             && view.activities.iter().any(|a| {
