@@ -18,6 +18,7 @@ pub enum RuleCode {
     NotScheduled,
     NotWaiting,
     ReleaseLevel,
+    Scheduled,
     SelfDisable,
     UpToDate,
 }
@@ -39,6 +40,7 @@ impl RuleCode {
             RuleCode::NotScheduled => "not_scheduled",
             RuleCode::NotWaiting => "not_waiting",
             RuleCode::ReleaseLevel => "release_level",
+            RuleCode::Scheduled => "scheduled",
             RuleCode::SelfDisable => "self_disable",
             RuleCode::UpToDate => "up_to_date",
         }
@@ -55,6 +57,7 @@ impl RuleCode {
                 | RuleCode::NotFinished
                 | RuleCode::NotScheduled
                 | RuleCode::NotWaiting
+                | RuleCode::Scheduled
                 | RuleCode::UpToDate
         )
     }

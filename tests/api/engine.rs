@@ -399,3 +399,47 @@ async fn people_are_refused_what_they_may_not_do_and_see_what_they_may() {
     let (status, _) = act(&app, &w.tokens["qa1"], id, "signoff", "qa", "complete", json!({})).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn a_scheduled_release_starts_at_its_time_and_run_now_moves_its_offsets() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let now = app.clock_now();
+    let tomorrow = now + TimeDelta::days(1);
+    let yaml = "name: Timed\nphases:\n  - key: go\n    name: Go\n    not_before: \"+90m\"\n    activities: [{key: ship, name: Ship, kind: manual}]\n";
+    let schedule =
+        json!({"schedule": {"start": tomorrow.to_rfc3339(), "end": (tomorrow + TimeDelta::hours(4)).to_rfc3339()}, "activate": false});
+    let id = start(&app, &w, yaml, schedule).await;
+
+    // By hand before its start: refused, naming the start; it stays a draft.
+    let (status, e) = body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{id}/activate"), &json!({})).await).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("scheduled")), "{e}");
+    let local = tomorrow.format("%Y-%m-%d %H:%M").to_string();
+    assert!(e["error"]["message"].as_str().unwrap().contains(&local), "the start is named: {e}");
+    assert_eq!(get(&app, &w, id).await["state"], "draft");
+    // Create-and-activate of a scheduled release is refused the same way.
+    let (status, p) =
+        body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml.replace("Timed", "Timed 2")})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let eager = json!({"process_id": p["id"], "name": "Ledger 9.2 to PROD1", "activate": true,
+                       "schedule": {"start": tomorrow.to_rfc3339(), "end": (tomorrow + TimeDelta::hours(4)).to_rfc3339()}});
+    let (status, e) = body(app.api_post(&w.rm_token, "/api/v1/releases", &eager).await).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (409, Some("scheduled")), "{e}");
+
+    // Run now: now becomes the start, so "+90m" counts from here.
+    let run_at = now + TimeDelta::minutes(10);
+    app.clock.set(run_at);
+    let (status, r) =
+        body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{id}/run-now"), &json!({"reason": "CAB moved it up"})).await).await;
+    assert_eq!((status, r["state"].as_str()), (200, Some("active")), "{r}");
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["phases"][0]["status"], "Waiting");
+    app.clock.set(run_at + TimeDelta::minutes(89));
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["phases"][0]["status"], "Waiting", "not before 90 minutes after Run now");
+    app.clock.set(run_at + TimeDelta::minutes(90));
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["phases"][0]["status"], "Running");
+    assert_eq!(activity(&r, "go", "ship")["status"], "Running");
+}

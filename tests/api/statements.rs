@@ -71,7 +71,7 @@ async fn hot_pages_send_a_fixed_number_of_statements_whatever_the_number_of_rele
             &token,
             "/api/v1/releases",
             &json!({"process_id": p["id"], "name": "Budget", "activate": true,
-                    "schedule": {"start": "2026-11-28T10:00:00Z", "end": "2026-11-28T12:00:00Z"}}),
+                    "schedule": {"start": "2026-11-28T08:30:00Z", "end": "2026-11-28T12:00:00Z"}}),
         )
         .await,
     )

@@ -82,6 +82,18 @@ pub(super) async fn activate_locked(
             field: None,
         });
     }
+    // A scheduled release starts at its time (the sweep activates it then); by hand only through
+    // Run now, which makes now its start so that offsets count from when it really began.
+    if let (None, Some(start)) = (run_now, release.schedule_start.filter(|s| *s > now)) {
+        let local = start.with_timezone(&release.zone()).format("%Y-%m-%d %H:%M %Z");
+        return Err(OpError::Rule {
+            code: RuleCode::Scheduled,
+            message: format!(
+                "This release is scheduled to start at {local} and will start by itself then; use Run now (with a reason) to start it early."
+            ),
+            field: None,
+        });
+    }
     let def = pinned_definition(conn, &release).await?;
     let (problems, missing) = activation_problems(conn, &release, &def).await?;
     if !problems.is_empty() {
