@@ -94,6 +94,8 @@ pub struct DetailPage {
     pub can_delete: bool,
     pub is_draft: bool,
     pub scheduled: bool,
+    /// Its start is still ahead: it starts by itself then, or early through Run now.
+    pub starts_later: bool,
     pub in_flight: bool,
     pub finished: bool,
     pub newer_version: Option<i32>,
@@ -274,6 +276,7 @@ pub async fn show(
         can_delete: user.may(Action::DeleteRelease, scope),
         is_draft: state_ == State::Draft,
         scheduled: r.schedule_start.is_some(),
+        starts_later: r.schedule_start.is_some_and(|s| s > state.now()),
         in_flight: crate::domain::release::in_flight(state_, status),
         finished: status.is_finished(),
         newer_version: (state_ == State::Draft && latest > r.process_version).then_some(latest),
