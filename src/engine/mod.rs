@@ -118,7 +118,7 @@ async fn set_phase(
 
 /// Moves one claimed (locked) release as far as it can go now. Returns the number of changes.
 pub async fn advance(conn: &mut AsyncPgConnection, defs: &DefinitionCache, r: Release, now: DateTime<Utc>) -> Result<usize, OpError> {
-    let def = defs.get(conn, (r.account_id, r.process_id, r.process_version)).await?;
+    let def = defs.pinned(conn, &r).await?;
     let (mut phases, mut activities) = rows::tree(conn, r.id).await?;
     let timed_out: Vec<ReleaseActivity> = activities
         .iter()

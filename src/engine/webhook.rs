@@ -93,7 +93,7 @@ pub async fn claim(
         .map(|r| (r.id, r.release_id, r.phase_key, r.activity_key, r.attempt, r.idempotency_key));
         let Some((id, release_id, phase, activity, _attempt, key)) = row else { return Ok(None) };
         let r: Release = releases::table.find(release_id).select(Release::as_select()).first(conn).await?;
-        let def = defs.get(conn, (r.account_id, r.process_id, r.process_version)).await?;
+        let def = defs.pinned(conn, &r).await?;
         let Some(adef) = def.phase(&phase).and_then(|p| p.activities.iter().find(|a| a.key == activity)).cloned() else {
             return Err(OpError::NotFound);
         };
@@ -367,7 +367,7 @@ pub async fn complete(
         )
         .await?;
         if ok && callback {
-            let def = defs.get(conn, (r.account_id, r.process_id, r.process_version)).await?;
+            let def = defs.pinned(conn, &r).await?;
             let adef = def.phase(&phase).and_then(|p| p.activities.iter().find(|a| a.key == activity)).cloned().ok_or(OpError::NotFound)?;
             let deadline = now + timeout_of(&adef);
             diesel::update(activity_by_key(r.id, &phase, &activity))
@@ -388,7 +388,7 @@ pub async fn complete(
             // The release is locked already: move it on here, so the next activity starts in
             // this transaction instead of waiting for an engine pass. In a savepoint: if that
             // fails, the success stays recorded (no re-send) and the engine pass retries.
-            let def = defs.get(conn, (r.account_id, r.process_id, r.process_version)).await?;
+            let def = defs.pinned(conn, &r).await?;
             crate::ops::outcomes::record_success(conn, &r, &def, &row, outputs, &format!("system:worker:{worker}"), now).await?;
             let release_id = r.id;
             if let Err(e) = conn.transaction(async |conn| crate::engine::advance(conn, defs, r, now).await).await {

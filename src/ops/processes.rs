@@ -194,12 +194,12 @@ pub async fn load(conn: &mut AsyncPgConnection, process: &Process, version: Opti
         return Err(OpError::NotFound);
     }
     let row = ProcessVersion::find(conn, process.account_id, process.id, version).await?;
-    Ok((version, stored_definition(row)?))
+    Ok((version, stored_definition(row.definition)?))
 }
 
 /// A stored version's definition (validated when it was saved, so a failure here is ours).
-pub fn stored_definition(row: ProcessVersion) -> Result<Definition, OpError> {
-    parse_value(row.definition).map_err(|e| OpError::Unexpected(anyhow::Error::new(e).context("stored definition unreadable")))
+pub fn stored_definition(stored: Value) -> Result<Definition, OpError> {
+    parse_value(stored).map_err(|e| OpError::Unexpected(anyhow::Error::new(e).context("stored definition unreadable")))
 }
 
 pub const MASK: &str = "********";

@@ -36,7 +36,11 @@ impl Metrics {
 
     pub fn observe(&self, route: &str, seconds: f64) {
         let mut map = self.durations.lock().unwrap_or_else(|e| e.into_inner());
-        let h = map.entry(route.to_string()).or_default();
+        // Routes are a fixed set: allocate the key only the first time one is seen.
+        if !map.contains_key(route) {
+            map.insert(route.to_string(), Histogram::default());
+        }
+        let Some(h) = map.get_mut(route) else { return };
         for (i, bound) in BUCKETS.iter().enumerate() {
             if seconds <= *bound {
                 h.counts[i] += 1;

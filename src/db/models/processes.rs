@@ -292,6 +292,15 @@ impl DefinitionCache {
     /// Bounds the memory: past this many versions the cache starts again.
     const CAPACITY: usize = 2048;
 
+    /// The definition of the process version a release is pinned to.
+    pub async fn pinned(
+        &self,
+        conn: &mut AsyncPgConnection,
+        release: &super::releases::Release,
+    ) -> QueryResult<std::sync::Arc<Definition>> {
+        self.get(conn, (release.account_id, release.process_id, release.process_version)).await
+    }
+
     pub async fn get(
         &self,
         conn: &mut AsyncPgConnection,

@@ -26,5 +26,5 @@ use crate::ops::OpError;
 /// reads it on every step; versions are immutable, so the process row itself is not needed).
 pub async fn pinned_definition(conn: &mut AsyncPgConnection, release: &Release) -> Result<Definition, OpError> {
     let row = ProcessVersion::find(conn, release.account_id, release.process_id, release.process_version).await?;
-    crate::ops::processes::stored_definition(row)
+    crate::ops::processes::stored_definition(row.definition)
 }

@@ -120,10 +120,7 @@ pub async fn detail<'a>(
     let user_id = actor.user_id.unwrap_or_default();
     require_visible(conn, &head.release, bindings, (user_id, email)).await?;
     let person = Person::load(conn, actor, (email, bindings), now).await?;
-    let definition = head.definition.ok_or(OpError::NotFound).and_then(|d| {
-        crate::domain::process::definition::parse_value(d)
-            .map_err(|e| OpError::Unexpected(anyhow::Error::new(e).context("stored definition unreadable")))
-    })?;
+    let definition = head.definition.ok_or(OpError::NotFound).and_then(crate::ops::processes::stored_definition)?;
     let (phases, activities) = rows::tree(conn, release_id).await?;
     let everything = crate::domain::policy::Visibility { account_level: true, all_orgs: true, orgs: Vec::new() };
     let filter = crate::db::audit_search::AuditFilter { release_id: Some(release_id), before_id: trail_after, ..Default::default() };
