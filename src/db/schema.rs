@@ -452,6 +452,7 @@ diesel::table! {
         run_first_attempt -> Int4,
         last_reminded_at -> Nullable<Timestamptz>,
         escalation_level -> Int4,
+        deadline -> Nullable<Timestamptz>,
     }
 }
 

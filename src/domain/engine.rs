@@ -70,6 +70,8 @@ pub struct Act {
     pub on_failure: OnFailure,
     /// When a waiting activity (a `wait`) is due.
     pub wake_at: Option<DateTime<Utc>>,
+    /// When its `timeout` runs out, if it has one.
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 impl Act {
@@ -90,6 +92,14 @@ impl Act {
     /// Only a person can move it: a manual task or approval in progress, or any hold.
     pub fn waits_on_person(&self) -> bool {
         self.status == Node::OnHold || (self.status == Node::Running && matches!(self.kind, ActivityKind::Manual | ActivityKind::Approval))
+    }
+
+    /// Its `timeout` ran out while it was still in progress. A `wait` due no later than its
+    /// deadline has ended, not timed out.
+    pub fn timed_out(&self, now: DateTime<Utc>) -> bool {
+        let Some(deadline) = self.deadline.filter(|d| *d <= now) else { return false };
+        let wait_ended_first = self.status == Node::Waiting && self.wake_at.is_some_and(|w| w <= deadline);
+        self.status.in_progress() && !wait_ended_first
     }
 
     /// It moves by itself: something runs, or waits on time or a callback.
@@ -247,11 +257,13 @@ pub fn next_changes(tree: &Tree, now: DateTime<Utc>) -> Vec<Change> {
     out
 }
 
-/// The earliest time something waits for (a `not_before` or a `wait`): when to look again.
+/// The earliest time something waits for (a `not_before`, a `wait`, a callback or a timeout):
+/// when to look again.
 pub fn next_wake(tree: &Tree) -> Option<DateTime<Utc>> {
     let phases = tree.phases.iter().filter(|p| p.status == Node::Waiting).filter_map(|p| p.not_before);
     let acts = tree.activities.iter().filter(|a| matches!(a.status, Node::Waiting | Node::Running)).filter_map(|a| a.wake_at);
-    phases.chain(acts).min()
+    let deadlines = tree.activities.iter().filter(|a| a.status.in_progress()).filter_map(|a| a.deadline);
+    phases.chain(acts).chain(deadlines).min()
 }
 
 /// Release status from its phases and activities (DESIGN §4), for an active, unaborted release.
@@ -303,6 +315,7 @@ mod tests {
             critical: true,
             on_failure: OnFailure::Manual,
             wake_at: None,
+            deadline: None,
         }
     }
 
@@ -454,10 +467,38 @@ mod tests {
                     critical: on_failure != OnFailure::Ignore,
                     on_failure,
                     wake_at: None,
+                    deadline: None,
                 })
                 .collect();
             Tree { phases, activities, failing }
         })
+    }
+
+    #[test]
+    fn a_timeout_ends_an_activity_in_progress_at_its_deadline_not_before() {
+        let deadline = t0() + chrono::TimeDelta::minutes(2);
+        let mut manual = act("p", "a", ActivityKind::Manual, Node::Running);
+        manual.deadline = Some(deadline);
+        assert!(!manual.timed_out(deadline - chrono::TimeDelta::seconds(1)));
+        assert!(manual.timed_out(deadline));
+        manual.status = Node::OnHold;
+        assert!(manual.timed_out(deadline), "a hold is still in progress");
+        manual.status = Node::Success;
+        assert!(!manual.timed_out(deadline + chrono::TimeDelta::hours(1)), "a finished activity never times out");
+
+        let mut wait = act("p", "w", ActivityKind::Wait, Node::Waiting);
+        wait.deadline = Some(deadline);
+        wait.wake_at = Some(deadline);
+        assert!(!wait.timed_out(deadline), "a wait due by its deadline ends normally");
+        wait.wake_at = Some(deadline + chrono::TimeDelta::seconds(1));
+        assert!(wait.timed_out(deadline));
+
+        let tree = Tree { phases: vec![phase("p", &[], Node::Running)], activities: vec![manual_running(deadline)], failing: false };
+        assert_eq!(next_wake(&tree), Some(deadline), "the engine looks again at the deadline");
+    }
+
+    fn manual_running(deadline: DateTime<Utc>) -> Act {
+        Act { deadline: Some(deadline), ..act("p", "a", ActivityKind::Manual, Node::Running) }
     }
 
     proptest! {

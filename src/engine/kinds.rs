@@ -20,6 +20,7 @@ use crate::ops::{outbox, OpError};
 pub struct Started {
     pub status: Node,
     pub wake_at: Option<DateTime<Utc>>,
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 /// Approvals needed from `eligible` approvers (DESIGN §3).
@@ -54,6 +55,8 @@ pub async fn start(
     let mut eligible: Vec<i64> = Vec::new();
     let mut needed_count = 0;
     let mut tell: Vec<(i64, String)> = Vec::new();
+    // The timeout counts from this start and covers every automatic retry of this run.
+    let deadline = def.timeout.as_deref().and_then(|t| parse_duration(t).ok()).map(|t| now + t);
     match def.kind {
         ActivityKind::Manual => {
             tell = outbox::recipients(conn, r.account_id, std::slice::from_ref(&row.owner)).await?;
@@ -136,6 +139,7 @@ pub async fn start(
             release_activities::eligible.eq(&eligible),
             release_activities::needed.eq(needed_count as i32),
             release_activities::run_first_attempt.eq(row.attempts + 1),
+            release_activities::deadline.eq(deadline),
         ))
         .execute(conn)
         .await?;
@@ -145,7 +149,7 @@ pub async fn start(
             reason: reason.clone(),
             ..NewEvent::release(r, "system:engine", "activity.start")
                 .with_subject(format!("activity:{}.{}", row.phase_key, row.key))
-                .with_details(json!({"attempt": row.attempts + 1, "status": status.as_str(), "eligible": eligible, "needed": needed_count, "wake_at": wake_at}))
+                .with_details(json!({"attempt": row.attempts + 1, "status": status.as_str(), "eligible": eligible, "needed": needed_count, "wake_at": wake_at, "deadline": deadline}))
         },
         now,
     )
@@ -176,7 +180,7 @@ pub async fn start(
                     crate::ops::outcomes::attempt_failed(conn, r, &started, &why.to_string(), true, now).await?;
                     let status: String =
                         activity_by_key(r.id, &row.phase_key, &row.key).select(release_activities::status).first(conn).await?;
-                    return Ok(Started { status: Node::parse(&status), wake_at: None });
+                    return Ok(Started { status: Node::parse(&status), wake_at: None, deadline: None });
                 }
             }
         }
@@ -201,7 +205,7 @@ pub async fn start(
         )
         .await?;
     }
-    Ok(Started { status, wake_at })
+    Ok(Started { status, wake_at, deadline })
 }
 
 /// Creates and activates the child release of a subprocess activity; `Err` says why it could not.

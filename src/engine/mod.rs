@@ -4,6 +4,7 @@
 //! with polling as a fallback.
 
 pub mod kinds;
+mod timeouts;
 pub mod webhook;
 
 use chrono::{DateTime, Utc};
@@ -54,20 +55,23 @@ pub fn tree_of(r: &Release, def: &Definition, phases: &[ReleasePhase], activitie
                 not_before: def.phase(&p.key).and_then(|d| d.not_before.as_deref()).and_then(|nb| resolve_point(nb, r)),
             })
             .collect(),
-        activities: activities
-            .iter()
-            .map(|a| Act {
-                phase: a.phase_key.clone(),
-                key: a.key.clone(),
-                kind: ActivityKind::parse(&a.kind).unwrap_or(ActivityKind::Manual),
-                status: Node::parse(&a.status),
-                depends_on: a.depends_on.clone(),
-                critical: a.critical,
-                on_failure: on_failure(&a.on_failure),
-                wake_at: a.wake_at,
-            })
-            .collect(),
+        activities: activities.iter().map(act_of).collect(),
         failing: r.failing,
+    }
+}
+
+/// An activity row as the engine's rules see it.
+pub fn act_of(a: &ReleaseActivity) -> Act {
+    Act {
+        phase: a.phase_key.clone(),
+        key: a.key.clone(),
+        kind: ActivityKind::parse(&a.kind).unwrap_or(ActivityKind::Manual),
+        status: Node::parse(&a.status),
+        depends_on: a.depends_on.clone(),
+        critical: a.critical,
+        on_failure: on_failure(&a.on_failure),
+        wake_at: a.wake_at,
+        deadline: a.deadline,
     }
 }
 
@@ -120,28 +124,7 @@ async fn set_phase(
 pub async fn advance(conn: &mut AsyncPgConnection, defs: &DefinitionCache, r: Release, now: DateTime<Utc>) -> Result<usize, OpError> {
     let def = defs.pinned(conn, &r).await?;
     let (mut phases, mut activities) = rows::tree(conn, r.id).await?;
-    let timed_out: Vec<ReleaseActivity> = activities
-        .iter()
-        .filter(|a| a.is_kind(ActivityKind::Webhook) && a.node() == Node::Running && a.wake_at.is_some_and(|t| t <= now))
-        .cloned()
-        .collect();
-    for a in &timed_out {
-        diesel::update(
-            crate::db::schema::webhook_attempts::table
-                .filter(crate::db::schema::webhook_attempts::release_id.eq(r.id))
-                .filter(crate::db::schema::webhook_attempts::phase_key.eq(&a.phase_key))
-                .filter(crate::db::schema::webhook_attempts::activity_key.eq(&a.key))
-                .filter(crate::db::schema::webhook_attempts::state.eq("sent")),
-        )
-        .set((
-            crate::db::schema::webhook_attempts::state.eq("failed"),
-            crate::db::schema::webhook_attempts::error.eq("no callback before the timeout"),
-        ))
-        .execute(conn)
-        .await?;
-        crate::ops::outcomes::attempt_failed(conn, &r, a, "no callback arrived before the timeout", false, now).await?;
-    }
-    if !timed_out.is_empty() {
+    if timeouts::expire(conn, &r, &def, &activities, now).await? {
         (phases, activities) = rows::tree(conn, r.id).await?;
     }
     // A freeze on an environment the release targets holds it until the window ends, unless
@@ -222,6 +205,7 @@ pub async fn advance(conn: &mut AsyncPgConnection, defs: &DefinitionCache, r: Re
                     if let Some(a) = tree.activities.iter_mut().find(|a| &a.phase == phase && &a.key == key) {
                         a.status = started.status;
                         a.wake_at = started.wake_at;
+                        a.deadline = started.deadline;
                     }
                 }
                 Change::Activity { phase, key, to } => {

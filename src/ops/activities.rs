@@ -214,6 +214,8 @@ async fn update_activity(
             release_activities::finished_at.eq(finished),
             release_activities::last_actor.eq(actor),
             release_activities::note.eq(note),
+            // A person decided: the run this timeout measured is over.
+            release_activities::deadline.eq(None::<DateTime<Utc>>),
         ))
         .execute(conn)
         .await

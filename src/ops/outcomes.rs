@@ -112,6 +112,8 @@ pub async fn attempt_failed(
             release_activities::status_reason.eq(&reason),
             release_activities::finished_at.eq(status.is_finished().then_some(now)),
             release_activities::wake_at.eq(None::<DateTime<Utc>>),
+            // The run is over (a decision hold must not time out again).
+            release_activities::deadline.eq(None::<DateTime<Utc>>),
         ))
         .execute(conn)
         .await?;

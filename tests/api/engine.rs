@@ -443,3 +443,57 @@ async fn a_scheduled_release_starts_at_its_time_and_run_now_moves_its_offsets() 
     assert_eq!(r["phases"][0]["status"], "Running");
     assert_eq!(activity(&r, "go", "ship")["status"], "Running");
 }
+
+#[tokio::test]
+async fn manual_approval_and_wait_fail_at_their_timeout_not_before_and_follow_on_failure() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &["qa1"], &[("qa", &["qa1"])]).await;
+    let manual = "name: Timed task\nphases: [{key: p, name: P, activities: [{key: task, name: Cut branch, kind: manual, timeout: 2m, on_failure: fail}]}]\n";
+    let approval = "name: Timed sign-off
+phases:
+  - key: q
+    name: Q
+    activities:
+      - {key: ok, name: QA sign-off, kind: approval, approvers: \"group:qa\", timeout: 2m}
+      - {key: soak, name: Soak, kind: wait, for: 1h, timeout: 2m, critical: false}
+";
+    let task_release = start(&app, &w, manual, json!({})).await;
+    let id = start(&app, &w, approval, json!({})).await;
+    app.run_until_idle().await;
+    app.clock.advance(TimeDelta::seconds(119));
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(activity(&get(&app, &w, task_release).await, "p", "task")["status"], "Running", "not before its timeout");
+    assert_eq!(activity(&r, "q", "ok")["status"], "Running", "{r}");
+    assert_eq!(activity(&r, "q", "soak")["status"], "Waiting");
+
+    app.clock.advance(TimeDelta::seconds(1));
+    app.run_until_idle().await;
+    // on_failure: fail → the manual task fails its release.
+    let t = get(&app, &w, task_release).await;
+    let task = activity(&t, "p", "task");
+    assert_eq!((task["status"].as_str(), t["status"].as_str()), (Some("Failed"), Some("Failed")), "{t}");
+    assert!(task["status_reason"].as_str().unwrap().contains("timeout of 2m"), "the reason names the timeout: {task}");
+    // The approval (on_failure manual by default) waits for a decision; the non-critical wait
+    // fails and does not fail the release.
+    let r = get(&app, &w, id).await;
+    let ok = activity(&r, "q", "ok");
+    assert_eq!(ok["status"], "OnHold", "{r}");
+    assert!(ok["status_reason"].as_str().unwrap().contains("timed out: no outcome within its timeout of 2m"), "{ok}");
+    assert!(ok["status_reason"].as_str().unwrap().contains("a release manager decides"), "{ok}");
+    assert_eq!(activity(&r, "q", "soak")["status"], "Failed");
+    assert_eq!(r["status"], "OnHold");
+    let (status, e) = act(&app, &w.tokens["qa1"], id, "q", "ok", "approve", json!({})).await;
+    assert_eq!(status, 409, "a timed-out approval takes no more votes: {e}");
+
+    // A decision hold does not time out again; a retry opens a new round with a new deadline.
+    app.clock.advance(TimeDelta::minutes(10));
+    app.run_until_idle().await;
+    assert_eq!(activity(&get(&app, &w, id).await, "q", "ok")["status"], "OnHold");
+    assert_eq!(act(&app, &w.rm_token, id, "q", "ok", "retry", json!({"reason": "QA is back"})).await.0, 200);
+    app.run_until_idle().await;
+    assert_eq!(activity(&get(&app, &w, id).await, "q", "ok")["status"], "Running");
+    app.clock.advance(TimeDelta::minutes(2));
+    app.run_until_idle().await;
+    assert_eq!(activity(&get(&app, &w, id).await, "q", "ok")["status"], "OnHold", "the new round timed out too");
+}

@@ -291,6 +291,47 @@ async fn a_subprocess_runs_a_linked_child_and_its_failure_fails_the_parent() {
     assert_eq!(r["status"], "Failed");
 }
 
+#[tokio::test]
+async fn a_callback_webhook_and_a_subprocess_fail_at_their_activity_timeout() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let rx = Receiver::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", rx.port)]).await;
+    let child = "name: Slow Child\nphases: [{key: go, name: Go, activities: [{key: ship, name: Ship, kind: manual}]}]\n";
+    assert_eq!(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": child})).await.status(), 201);
+    // The callback itself may take an hour (config.timeout), but the activity only 2 minutes.
+    let yaml = format!(
+        "name: Timed hooks\nphases:\n  - key: p\n    name: P\n    activities:\n      - {{key: hook, name: Deploy, kind: webhook, timeout: 2m, on_failure: fail, config: {{url: \"{}/cb\", completion: callback, timeout: 1h}}}}\n      - {{key: sub, name: Child, kind: subprocess, process: Slow Child, timeout: 2m, critical: false}}\n",
+        rx.base
+    );
+    let id = release_of(&app, &w, &yaml, json!({})).await;
+    app.run_until_idle().await;
+    assert_eq!(rx.to("/cb").len(), 1, "the request went out");
+    let child_id = activity(&get(&app, &w, id).await, "p", "sub")["outputs"]["release_id"].as_i64().expect("a child release");
+    let late_callback = rx.to("/cb")[0].callback.clone().unwrap();
+
+    app.clock.advance(TimeDelta::seconds(119));
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(activity(&r, "p", "hook")["status"], "Running", "{r}");
+    assert_eq!(activity(&r, "p", "sub")["status"], "Running", "{r}");
+
+    app.clock.advance(TimeDelta::seconds(1));
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    let hook = activity(&r, "p", "hook");
+    assert_eq!(hook["status"], "Failed", "{r}");
+    assert!(hook["status_reason"].as_str().unwrap().contains("timeout of 2m"), "{hook}");
+    assert_eq!(activity(&r, "p", "sub")["status"], "Failed");
+    assert_eq!(r["status"], "Failed");
+    let c = get(&app, &w, child_id).await;
+    assert_eq!(c["status"], "Aborted", "the child stops with its parent's activity: {c}");
+    assert!(c["status_reason"].as_str().unwrap().contains("timeout of 2m"), "{c}");
+    let res = app.client.http.post(late_callback).json(&json!({"status": "success"})).send().await.unwrap();
+    assert!(res.status().is_client_error(), "a callback after the timeout changes nothing: {}", res.status());
+    assert_eq!(activity(&get(&app, &w, id).await, "p", "hook")["status"], "Failed");
+}
+
 /// Answers a callback webhook's last request with `outputs`.
 async fn call_back(app: &TestApp, rx: &Receiver, path: &str, outputs: Value) {
     let url = rx.to(path).last().and_then(|r| r.callback.clone()).unwrap_or_else(|| panic!("no callback request to {path}"));

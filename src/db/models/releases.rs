@@ -272,6 +272,8 @@ pub struct ReleaseActivity {
     pub run_first_attempt: i32,
     pub last_reminded_at: Option<DateTime<Utc>>,
     pub escalation_level: i32,
+    /// When the activity's `timeout` runs out, for the run that started last.
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 impl ReleaseActivity {

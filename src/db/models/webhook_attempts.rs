@@ -52,6 +52,20 @@ pub async fn supersede(conn: &mut AsyncPgConnection, release_id: i64) -> QueryRe
     .await
 }
 
+/// `supersede` for one activity: its timeout ran out, so no queued or awaited attempt counts.
+pub async fn supersede_activity(conn: &mut AsyncPgConnection, release_id: i64, phase: &str, key: &str) -> QueryResult<usize> {
+    diesel::update(
+        webhook_attempts::table
+            .filter(webhook_attempts::release_id.eq(release_id))
+            .filter(webhook_attempts::phase_key.eq(phase))
+            .filter(webhook_attempts::activity_key.eq(key))
+            .filter(webhook_attempts::state.eq_any(["queued", "sent"])),
+    )
+    .set(webhook_attempts::state.eq("superseded"))
+    .execute(conn)
+    .await
+}
+
 pub async fn heartbeat(conn: &mut AsyncPgConnection, worker: &str, now: DateTime<Utc>) -> QueryResult<usize> {
     diesel::insert_into(workers::table)
         .values((workers::id.eq(worker), workers::started_at.eq(now), workers::heartbeat_at.eq(now)))

@@ -354,6 +354,10 @@ impl Definition {
         self.phases.iter().find(|p| p.key == key)
     }
 
+    pub fn activity(&self, phase: &str, key: &str) -> Option<&ActivityDef> {
+        self.phase(phase).and_then(|p| p.activities.iter().find(|a| a.key == key))
+    }
+
     pub fn to_yaml(&self) -> String {
         serde_yaml_ng::to_string(self).unwrap_or_default()
     }

@@ -72,6 +72,7 @@ pub(super) fn build_tree(release: &Release, def: &Definition, manager: Option<&s
                 run_first_attempt: 1,
                 last_reminded_at: None,
                 escalation_level: 0,
+                deadline: None,
             });
         }
     }

@@ -71,11 +71,15 @@ pub struct ActivityJson<'a> {
     pub name: &'a str,
     pub kind: &'a str,
     pub status: &'a str,
+    pub status_reason: Option<&'a str>,
     pub owner: &'a str,
     pub attempts: i32,
     pub outputs: &'a Value,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// When its `timeout` runs out, while it is in progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 impl<'a> ActivityJson<'a> {
@@ -85,11 +89,13 @@ impl<'a> ActivityJson<'a> {
             name: &a.name,
             kind: &a.kind,
             status: &a.status,
+            status_reason: a.status_reason.as_deref(),
             owner: &a.owner,
             attempts: a.attempts,
             outputs: &a.outputs,
             started_at: a.started_at,
             finished_at: a.finished_at,
+            deadline: a.deadline.filter(|_| a.node().in_progress()),
         }
     }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE release_activities DROP COLUMN IF EXISTS deadline;
