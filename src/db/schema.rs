@@ -297,6 +297,7 @@ diesel::table! {
         dtstart -> Nullable<Timestamp>,
         duration_minutes -> Nullable<Int4>,
         created_at -> Timestamptz,
+        org_id -> Nullable<Int8>,
     }
 }
 

@@ -208,7 +208,9 @@ pub fn binding_allows(binding: Binding, action: Action, scope: Scope) -> bool {
             match action {
                 a if a.is_view() => own || scope == Scope::Account,
                 a if a.is_release_management() => own,
-                Action::ViewAudit => own,
+                // An org's freezes hold only that org's releases (DESIGN §1); overrides stay with
+                // account release managers (DESIGN §2).
+                Action::ViewAudit | Action::ManageFreeze => own,
                 _ => false,
             }
         }
@@ -309,8 +311,8 @@ mod tests {
             Role::OrgReleaseManager => match action {
                 ViewCalendar | ViewRelease | ViewProcess => (true, true, false),
                 CreateRelease | EditDraft | Activate | RunNow | Abort | Restart | DeleteRelease | DecideFailure | ActOnActivity
-                | ManageProcess | ManageReleaseGroup | ViewAudit => (false, true, false),
-                ManageFreeze | OverrideFreeze | ManageUsers | ManageCatalog | ManageSettings | ExportAudit => none,
+                | ManageProcess | ManageReleaseGroup | ViewAudit | ManageFreeze => (false, true, false),
+                OverrideFreeze | ManageUsers | ManageCatalog | ManageSettings | ExportAudit => none,
             },
             Role::Viewer => match action {
                 ViewCalendar | ViewRelease | ViewProcess => (true, true, false),

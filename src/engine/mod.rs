@@ -129,11 +129,12 @@ pub async fn advance(conn: &mut AsyncPgConnection, defs: &DefinitionCache, r: Re
     }
     // A freeze on an environment the release targets holds it until the window ends, unless
     // it is a hotfix let through with an override.
-    if let Some((reason, until)) = crate::ops::freezes::active_on(conn, r.account_id, &r.environments, now).await? {
+    if let Some((reason, until)) = crate::ops::freezes::active_on(conn, r.account_id, r.org_id, &r.environments, now).await? {
         let overridden = r.release_type == "hotfix" && crate::ops::freezes::has_override(conn, r.id).await?;
         if !overridden {
             let zone = r.zone();
-            let message = format!("held by a freeze ({reason}) until {}", until.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z"));
+            let message =
+                format!("{} ({reason}) until {}", crate::ops::freezes::HELD_PREFIX, until.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z"));
             let changed = r.status() != Status::OnHold || r.status_reason.as_deref() != Some(message.as_str());
             diesel::update(releases::table.find(r.id))
                 .set((

@@ -23,6 +23,7 @@ pub struct Filter {
     pub release_type: Option<String>,
     pub status: Option<String>,
     pub owner_id: Option<i64>,
+    pub group_id: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone, utoipa::IntoParams)]
@@ -37,6 +38,10 @@ pub struct CalendarQuery {
     #[serde(rename = "type")]
     pub release_type: Option<String>,
     pub status: Option<String>,
+    /// The release manager's e-mail.
+    pub owner: Option<String>,
+    /// A release group's id.
+    pub group: Option<String>,
 }
 
 /// The filter of a calendar query (shared by the page and the API), naming a bad parameter.
@@ -58,13 +63,25 @@ pub async fn filter_of(conn: &mut AsyncPgConnection, account_id: i64, q: &Calend
     if let Some(s) = nonempty(&q.status) {
         crate::domain::release::Status::parse(&s).ok_or_else(|| OpError::parse("status", format!("{s:?} is not a status")))?;
     }
+    let owner_id = match nonempty(&q.owner) {
+        None => None,
+        Some(email) => match crate::db::models::users::User::by_email(conn, &email).await? {
+            Some(u) if u.account_id == account_id => Some(u.id),
+            _ => return Err(OpError::parse("owner", format!("there is no user {:?}", email.trim()))),
+        },
+    };
+    let group_id = match nonempty(&q.group) {
+        None => None,
+        Some(g) => Some(g.trim().parse::<i64>().map_err(|_| OpError::parse("group", format!("{g:?} is not a release group id")))?),
+    };
     Ok(Filter {
         org,
         environment: nonempty(&q.environment),
         service: nonempty(&q.service),
         release_type: nonempty(&q.release_type),
         status: nonempty(&q.status),
-        owner_id: None,
+        owner_id,
+        group_id,
     })
 }
 
@@ -114,6 +131,7 @@ pub async fn entries(
         .filter(|r| f.release_type.as_ref().is_none_or(|t| &r.release_type == t))
         .filter(|r| f.status.as_ref().is_none_or(|s| &r.status == s))
         .filter(|r| f.owner_id.is_none_or(|o| r.owner_id == Some(o)))
+        .filter(|r| f.group_id.is_none_or(|g| r.release_group_id == Some(g)))
         .map(|r| CalEntry {
             start: r.schedule_start.unwrap_or(from),
             end: r.schedule_end.unwrap_or(to),
@@ -142,7 +160,7 @@ pub async fn page(
 ) -> Result<CalendarPage, OpError> {
     let filter = filter_of(conn, account_id, q).await?;
     let entries = entries(conn, account_id, bindings, from, to, &filter).await?;
-    let freezes = crate::ops::freezes::list(conn, account_id)
+    let freezes = crate::ops::freezes::visible(conn, account_id, bindings)
         .await?
         .iter()
         .filter(|f| filter.environment.as_ref().is_none_or(|e| f.environments.contains(e)))

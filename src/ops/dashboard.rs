@@ -57,7 +57,7 @@ pub async fn overview(conn: &mut AsyncPgConnection, who: Requester<'_>, now: Dat
     let failures = dashboard::failed_since(conn, account, &vis, now - HORIZON, SECTION_LIMIT).await?;
     let mut upcoming = calendar::entries(conn, account, who.bindings, now, now + HORIZON, &Filter::default()).await?;
     upcoming.truncate(SECTION_LIMIT as usize);
-    let mut freezes: Vec<(FreezeWindow, DateTime<Utc>, DateTime<Utc>)> = freezes::list(conn, account)
+    let mut freezes: Vec<(FreezeWindow, DateTime<Utc>, DateTime<Utc>)> = freezes::visible(conn, account, who.bindings)
         .await?
         .into_iter()
         .flat_map(|f| f.windows(now, now + HORIZON).into_iter().map(move |(s, e)| (f.clone(), s, e)).collect::<Vec<_>>())

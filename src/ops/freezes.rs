@@ -10,12 +10,17 @@ use serde_json::json;
 
 use super::{Actor, OpError};
 use crate::db::audit::{self, NewEvent};
+use crate::db::models::accounts::Organization;
 use crate::db::models::releases::Release;
 use crate::db::schema::{freeze_overrides, freeze_windows};
+use crate::domain::policy::Scope;
 use crate::domain::process::time::parse_duration;
 use crate::domain::rule::RuleCode;
 use crate::domain::schedule::occurrences;
 use crate::domain::validate::{self as fields, FieldErrors};
+
+/// How the reason of a release held by a freeze begins (the page offers an override on it).
+pub const HELD_PREFIX: &str = "held by a freeze";
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = freeze_windows)]
@@ -31,9 +36,20 @@ pub struct FreezeWindow {
     pub dtstart: Option<NaiveDateTime>,
     pub duration_minutes: Option<i32>,
     pub created_at: DateTime<Utc>,
+    /// An org's freeze holds only that org's releases; `None` holds the whole account's.
+    pub org_id: Option<i64>,
 }
 
 impl FreezeWindow {
+    pub fn scope(&self) -> Scope {
+        self.org_id.map_or(Scope::Account, Scope::Org)
+    }
+
+    /// Whether it holds a release of this org (`None`: an account-level release).
+    pub fn holds_org(&self, release_org: Option<i64>) -> bool {
+        self.org_id.is_none() || self.org_id == release_org
+    }
+
     /// The concrete windows of this freeze that meet [from, to).
     pub fn windows(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
         match (self.starts_at, self.ends_at, &self.rrule, self.dtstart, self.duration_minutes) {
@@ -62,10 +78,34 @@ pub async fn list(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<
         .await
 }
 
-/// The freeze holding these environments at `now`: (reason, end of the window).
+/// The freezes someone with these bindings sees (the account's, and their orgs').
+pub async fn visible(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    bindings: &[crate::domain::policy::Binding],
+) -> QueryResult<Vec<FreezeWindow>> {
+    let all = list(conn, account_id).await?;
+    Ok(all
+        .into_iter()
+        .filter(|f| crate::domain::policy::allows(bindings, crate::domain::policy::Action::ViewCalendar, f.scope()))
+        .collect())
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> QueryResult<FreezeWindow> {
+    freeze_windows::table
+        .filter(freeze_windows::account_id.eq(account_id))
+        .filter(freeze_windows::id.eq(id))
+        .select(FreezeWindow::as_select())
+        .first(conn)
+        .await
+}
+
+/// The freeze holding a release of `org` on these environments at `now`: (reason, end of the
+/// window).
 pub async fn active_on(
     conn: &mut AsyncPgConnection,
     account_id: i64,
+    org: Option<i64>,
     environments: &[String],
     now: DateTime<Utc>,
 ) -> QueryResult<Option<(String, DateTime<Utc>)>> {
@@ -75,7 +115,7 @@ pub async fn active_on(
     let all = list(conn, account_id).await?;
     Ok(all
         .iter()
-        .filter(|f| f.environments.iter().any(|e| environments.contains(e)))
+        .filter(|f| f.holds_org(org) && f.environments.iter().any(|e| environments.contains(e)))
         .flat_map(|f| f.windows(now, now + TimeDelta::seconds(1)).into_iter().map(move |(_, end)| (f.reason.clone(), end)))
         .max_by_key(|(_, end)| *end))
 }
@@ -90,6 +130,47 @@ pub struct FreezeInput {
     pub ends_at: String,
     pub rrule: String,
     pub duration: String,
+    /// The org's slug for an org's freeze; empty for the account's.
+    pub org: String,
+}
+
+/// The JSON body of `POST /api/v1/freezes` (DESIGN §10): `start` and `end`, or `rrule`,
+/// `dtstart` and `duration`; times are RFC 3339 or local `YYYY-MM-DDTHH:MM` in `time_zone`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeFields {
+    pub reason: String,
+    pub environments: Vec<String>,
+    pub time_zone: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub rrule: Option<String>,
+    pub dtstart: Option<String>,
+    pub duration: Option<String>,
+    pub org: Option<String>,
+}
+
+impl FreezeFields {
+    pub fn into_input(self, default_zone: &str) -> FreezeInput {
+        FreezeInput {
+            reason: self.reason,
+            environments: self.environments.join(","),
+            time_zone: self.time_zone.unwrap_or_else(|| default_zone.to_string()),
+            starts_at: self.dtstart.filter(|_| self.rrule.is_some()).or(self.start).unwrap_or_default(),
+            ends_at: self.end.unwrap_or_default(),
+            rrule: self.rrule.unwrap_or_default(),
+            duration: self.duration.unwrap_or_default(),
+            org: self.org.unwrap_or_default(),
+        }
+    }
+}
+
+/// The scope a new freeze would have: the org named, else the account.
+pub async fn scope_of(conn: &mut AsyncPgConnection, account_id: i64, input: &FreezeInput) -> QueryResult<Scope> {
+    Ok(match input.org.trim() {
+        "" => Scope::Account,
+        slug => Organization::by_slug(conn, account_id, slug).await.optional()?.map_or(Scope::Account, |o| Scope::Org(o.id)),
+    })
 }
 
 pub async fn create(conn: &mut AsyncPgConnection, actor: &Actor, input: &FreezeInput, now: DateTime<Utc>) -> Result<FreezeWindow, OpError> {
@@ -105,6 +186,16 @@ pub async fn create(conn: &mut AsyncPgConnection, actor: &Actor, input: &FreezeI
             errors.add("environments", format!("there is no environment {e:?}"));
         }
     }
+    let org_id = match input.org.trim() {
+        "" => None,
+        slug => match Organization::by_slug(conn, actor.account_id, slug).await.optional()? {
+            Some(org) => Some(org.id),
+            None => {
+                errors.add("org", format!("there is no org {slug:?}"));
+                None
+            }
+        },
+    };
     let zone = errors.check("time_zone", fields::time_zone(&input.time_zone));
     let tz: chrono_tz::Tz = zone.as_deref().unwrap_or("UTC").parse().unwrap_or(chrono_tz::UTC);
     let starts = errors.check("starts_at", crate::domain::schedule::parse_time(&input.starts_at, tz));
@@ -149,6 +240,7 @@ pub async fn create(conn: &mut AsyncPgConnection, actor: &Actor, input: &FreezeI
                 freeze_windows::dtstart.eq(recurring.then(|| starts.with_timezone(&tz).naive_local())),
                 freeze_windows::duration_minutes.eq(duration),
                 freeze_windows::created_at.eq(now),
+                freeze_windows::org_id.eq(org_id),
             ))
             .returning(FreezeWindow::as_returning())
             .get_result(conn)
@@ -156,7 +248,7 @@ pub async fn create(conn: &mut AsyncPgConnection, actor: &Actor, input: &FreezeI
         audit::append(
             conn,
             NewEvent::account(actor.account_id, &actor.label, "freeze.create", format!("freeze:{}", row.id))
-                .with_details(json!({"reason": reason, "environments": envs})),
+                .with_details(json!({"reason": reason, "environments": envs, "org": input.org.trim()})),
             now,
         )
         .await?;
@@ -166,14 +258,26 @@ pub async fn create(conn: &mut AsyncPgConnection, actor: &Actor, input: &FreezeI
 }
 
 pub async fn delete(conn: &mut AsyncPgConnection, actor: &Actor, id: i64, now: DateTime<Utc>) -> Result<(), OpError> {
-    let n = diesel::delete(freeze_windows::table.filter(freeze_windows::account_id.eq(actor.account_id)).filter(freeze_windows::id.eq(id)))
-        .execute(conn)
+    conn.transaction(async |conn| {
+        let gone: FreezeWindow =
+            diesel::delete(freeze_windows::table.filter(freeze_windows::account_id.eq(actor.account_id)).filter(freeze_windows::id.eq(id)))
+                .returning(FreezeWindow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?
+                .ok_or(OpError::NotFound)?;
+        audit::append(
+            conn,
+            NewEvent::account(actor.account_id, &actor.label, "freeze.delete", format!("freeze:{id}"))
+                .with_details(json!({"reason": gone.reason, "environments": gone.environments, "org_id": gone.org_id})),
+            now,
+        )
         .await?;
-    if n == 0 {
-        return Err(OpError::NotFound);
-    }
-    audit::append(conn, NewEvent::account(actor.account_id, &actor.label, "freeze.delete", format!("freeze:{id}")), now).await?;
-    Ok(())
+        // What it held is looked at again now rather than at the window's end.
+        crate::db::wake::schedule_held_now(conn, actor.account_id, HELD_PREFIX, now).await?;
+        Ok(())
+    })
+    .await
 }
 
 /// A hotfix passes freezes from now on (reason required; audited on the release).

@@ -236,6 +236,7 @@ pub async fn calendar_furniture(
         name_template: "Web weekly {date}".into(),
         horizon_days: "21".into(),
         require_previous_finished: None,
+        org: String::new(),
     };
     crate::ops::release_groups::create(conn, &actor, &group, now)
         .await
@@ -251,6 +252,7 @@ pub async fn calendar_furniture(
         ends_at: format!("{end}T00:00"),
         rrule: String::new(),
         duration: String::new(),
+        org: String::new(),
     };
     crate::ops::freezes::create(conn, &actor, &freeze, now)
         .await

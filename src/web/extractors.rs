@@ -59,6 +59,11 @@ impl Principal {
         policy::allows(&self.bindings, action, scope)
     }
 
+    /// Allowed at account level or in one of the user's orgs: whether to offer the action.
+    pub fn may_somewhere(&self, action: Action) -> bool {
+        self.may(action, Scope::Account) || self.bindings.iter().filter_map(|b| b.org).any(|o| self.may(action, Scope::Org(o)))
+    }
+
     pub fn actor(&self) -> Actor {
         Actor::user(self.user_id, self.account_id, &self.email)
     }

@@ -8,6 +8,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("css/app.css", "text/css; charset=utf-8", include_str!("../../static/css/app.css")),
     ("js/upload.js", "text/javascript; charset=utf-8", include_str!("../../static/js/upload.js")),
     ("js/errors.js", "text/javascript; charset=utf-8", include_str!("../../static/js/errors.js")),
+    ("js/dismiss.js", "text/javascript; charset=utf-8", include_str!("../../static/js/dismiss.js")),
 ];
 
 pub async fn serve(path: web::Path<String>) -> HttpResponse {

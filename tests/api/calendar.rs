@@ -349,3 +349,165 @@ async fn a_freeze_holds_releases_on_its_environment_until_it_ends_and_lets_an_ov
     app.run_until_idle().await;
     assert_eq!(get(&standard["id"]).await["phases"][0]["activities"][0]["status"], "Running", "released when the window ended");
 }
+
+#[tokio::test]
+async fn an_org_release_managers_freeze_holds_their_orgs_release_and_not_another_orgs() {
+    let app = TestApp::spawn().await;
+    let (account, admin, _) = app.admin_session("acme").await;
+    let admin_token = app.api_token(&admin).await;
+    let (status, e) =
+        body(app.api_send(reqwest::Method::PATCH, &admin_token, "/api/v1/settings", &json!({"release_level": "organization"})).await).await;
+    assert_eq!(status, 200, "{e}");
+    app.create_org(account, "payments").await;
+    app.create_org(account, "shipping").await;
+    app.api_post(&admin_token, "/api/v1/environments", &json!({"name": "PROD1"})).await;
+    let pay = app.api_token(&app.create_user(account, "pay@acme.example.com", "org_release_manager", "payments").await).await;
+    let ship = app.api_token(&app.create_user(account, "ship@acme.example.com", "org_release_manager", "shipping").await).await;
+    let viewer = app.api_token(&app.create_user(account, "view@acme.example.com", "viewer", "shipping").await).await;
+
+    let now = app.clock_now();
+    let window = |org: Option<&str>| {
+        json!({"reason": "Payments quarter close", "environments": ["PROD1"], "time_zone": "UTC", "org": org,
+               "start": (now - chrono::TimeDelta::hours(1)).to_rfc3339(), "end": (now + chrono::TimeDelta::hours(3)).to_rfc3339()})
+    };
+    // An org release manager manages their own org's freezes only.
+    assert_eq!(app.api_post(&pay, "/api/v1/freezes", &window(None)).await.status(), 403, "not the account's");
+    assert_eq!(app.api_post(&pay, "/api/v1/freezes", &window(Some("shipping"))).await.status(), 403, "not another org's");
+    let (status, e) = body(
+        app.api_post(
+            &pay,
+            "/api/v1/freezes",
+            &json!({"reason": "x", "environments": ["NOPE"], "org": "payments", "start": "2027-01-01T00:00", "end": "2027-01-02T00:00"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("environments")), "{e}");
+    let (status, freeze) = body(app.api_post(&pay, "/api/v1/freezes", &window(Some("payments"))).await).await;
+    assert_eq!(status, 201, "{freeze}");
+    assert_eq!(freeze["org"], "payments");
+    let (_, listed) = body(app.api_get(&pay, "/api/v1/freezes").await).await;
+    assert_eq!(listed["freezes"].as_array().unwrap().len(), 1);
+    let (_, listed) = body(app.api_get(&viewer, "/api/v1/freezes").await).await;
+    assert_eq!(listed["freezes"].as_array().unwrap().len(), 0, "a shipping viewer does not see payments' freezes");
+
+    let yaml = "name: Deploy\ninputs: [{name: environment, type: environment, required: true}]\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let mut started = Vec::new();
+    for (token, org) in [(&pay, "payments"), (&ship, "shipping")] {
+        let (status, process) = body(
+            app.api_post(token, "/api/v1/processes", &json!({"org": org, "definition": yaml.replace("Deploy", &format!("Deploy {org}"))}))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 201, "{process}");
+        let (status, r) = body(
+            app.api_post(
+                token,
+                "/api/v1/releases",
+                &json!({"process_id": process["id"], "org": org, "name": format!("{org} to PROD1"), "inputs": {"environment": "PROD1"}, "activate": true}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 201, "{r}");
+        started.push((token, r["id"].as_i64().unwrap()));
+    }
+    app.run_until_idle().await;
+    let (_, held) = body(app.api_get(started[0].0, &format!("/api/v1/releases/{}", started[0].1)).await).await;
+    assert_eq!(held["status"], "OnHold", "{held}");
+    assert!(held["status_reason"].as_str().unwrap().contains("held by a freeze (Payments quarter close)"), "{held}");
+    let (_, running) = body(app.api_get(started[1].0, &format!("/api/v1/releases/{}", started[1].1)).await).await;
+    assert_eq!(running["phases"][0]["activities"][0]["status"], "Running", "shipping's release is not held: {running}");
+
+    // Another org's release manager cannot remove it; its own can, and the release goes on.
+    let id = freeze["id"].as_i64().unwrap();
+    assert_eq!(app.api_send(reqwest::Method::DELETE, &ship, &format!("/api/v1/freezes/{id}"), &json!({})).await.status(), 403);
+    assert_eq!(app.api_send(reqwest::Method::DELETE, &pay, &format!("/api/v1/freezes/{id}"), &json!({})).await.status(), 204);
+    app.run_until_idle().await;
+    let (_, released) = body(app.api_get(started[0].0, &format!("/api/v1/releases/{}", started[0].1)).await).await;
+    assert_eq!(released["phases"][0]["activities"][0]["status"], "Running", "{released}");
+}
+
+#[tokio::test]
+async fn the_owner_and_group_filters_give_exactly_their_releases_on_the_page_the_feed_and_the_api() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let admin = crate::webhooks::admin_token(&app).await;
+    app.api_post(&admin, "/api/v1/environments", &json!({"name": "PROD1"})).await;
+    app.create_user(w.account, "rm2@acme.example.com", "account_release_manager", "").await;
+    let yaml = "name: Deploy\ninputs: [{name: environment, type: environment, required: true}]\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let (_, process) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    let a = release(&app, &w.rm_token, &process, "Payments 5.0", "PROD1", "2026-12-01T08:00:00Z", "2026-12-01T10:00:00Z").await;
+    let (status, r) = body(
+        app.api_post(
+            &w.rm_token,
+            "/api/v1/releases",
+            &json!({"process_id": process["id"], "name": "Ledger 5.0", "owner": "user:rm2@acme.example.com", "inputs": {"environment": "PROD1"},
+                    "schedule": {"start": "2026-12-02T08:00:00Z", "end": "2026-12-02T10:00:00Z", "time_zone": "UTC"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    let b = r["id"].as_i64().unwrap();
+    let (status, group) = body(
+        app.api_post(
+            &w.rm_token,
+            "/api/v1/release-groups",
+            &json!({"name": "Mondays", "process_id": process["id"], "rrule": "FREQ=WEEKLY;BYDAY=MO", "dtstart": "2026-11-30T09:00",
+                    "time_zone": "UTC", "duration": "4h", "name_template": "Monday {date}", "horizon_days": 14}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{group}");
+    let gid = group["id"].as_i64().unwrap();
+    app.run_until_idle().await;
+    let (_, made) = body(app.api_get(&w.rm_token, "/api/v1/releases?q=Monday").await).await;
+    let grouped: BTreeSet<i64> = made["releases"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(grouped.len(), 2, "{made}");
+
+    let set = |v: &[i64]| v.iter().copied().collect::<BTreeSet<i64>>();
+    let with_group = |extra: &[i64]| grouped.iter().copied().chain(extra.iter().copied()).collect::<BTreeSet<i64>>();
+    let api = |q: String| {
+        let token = w.rm_token.clone();
+        let app = &app;
+        async move {
+            let (status, cal) =
+                body(app.api_get(&token, &format!("/api/v1/calendar?from=2026-11-29T00:00:00Z&to=2027-01-01T00:00:00Z{q}")).await).await;
+            assert_eq!(status, 200, "{cal}");
+            cal["entries"].as_array().unwrap().iter().map(|e| e["release_id"].as_i64().unwrap()).collect::<BTreeSet<i64>>()
+        }
+    };
+    assert_eq!(api(String::new()).await, with_group(&[a, b]));
+    assert_eq!(api("&owner=rm2@acme.example.com".into()).await, set(&[b]));
+    assert_eq!(api("&owner=RM@acme.example.com".into()).await, with_group(&[a]), "e-mails match case-insensitively");
+    assert_eq!(api(format!("&group={gid}")).await, with_group(&[]));
+    assert_eq!(api(format!("&group={gid}&owner=rm2@acme.example.com")).await, set(&[]));
+    let (status, e) = body(app.api_get(&w.rm_token, "/api/v1/calendar?owner=nobody@acme.example.com").await).await;
+    assert_eq!(e["error"]["field"], "owner", "{status} {e}");
+    let (_, e) = body(app.api_get(&w.rm_token, "/api/v1/calendar?group=weekly").await).await;
+    assert_eq!(e["error"]["field"], "group", "{e}");
+
+    let rm = app.new_client();
+    assert_eq!(rm.login("rm@acme.example.com", PASSWORD).await.status(), 303);
+    let page = rm.get_html(&format!("/calendar?view=quarter&date=2026-12-05&group={gid}")).await;
+    assert_eq!(ids(&page), with_group(&[]));
+    assert!(page.contains(&format!("<option value=\"{gid}\" selected>Mondays</option>")), "the filter shows what is chosen");
+    assert_eq!(ids(&rm.get_html("/calendar?view=quarter&date=2026-12-05&owner=rm2%40acme.example.com").await), set(&[b]));
+
+    let (_, feed) = body(app.api_post(&w.rm_token, "/api/v1/me/calendar-feed", &json!({})).await).await;
+    let text = app
+        .client
+        .http
+        .get(format!("{}&owner=rm2%40acme.example.com", feed["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(&format!("UID:release-{b}@railyard")) && !text.contains(&format!("UID:release-{a}@railyard")), "{text}");
+    let text = app.client.http.get(format!("{}&group={gid}", feed["url"].as_str().unwrap())).send().await.unwrap().text().await.unwrap();
+    assert_eq!(text.matches("BEGIN:VEVENT").count(), 2, "{text}");
+}

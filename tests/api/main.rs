@@ -15,6 +15,7 @@ mod matrix;
 mod notify;
 mod policy;
 mod processes;
+mod release_groups;
 mod releases;
 mod reports;
 mod security;

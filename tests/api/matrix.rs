@@ -64,7 +64,11 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
         ("post", "/admin/groups/{id}/delete" | "/admin/orgs/{id}" | "/admin/orgs/{id}/delete" | "/admin/environments/{id}") => "D",
         ("post", "/admin/environments/{id}/move" | "/admin/environments/{id}/delete" | "/admin/services/{id}") => "D",
         ("post", "/admin/services/{id}/delete") => "D",
-        ("get" | "post", "/admin/freezes") => "SRD",
+        ("get", "/admin/freezes") => "SOXRD",
+        ("post", "/admin/freezes") => "SRD",
+        ("get", "/freezes") => EVERYONE_SIGNED_IN,
+        ("post", "/freezes") => "SORD",
+        ("delete", "/freezes/{id}") => "RD",
         ("post", "/admin/freezes/{id}/delete") => "RD",
         ("post", "/audit/verify") => "SRD",
         // Processes of org payments.
@@ -89,7 +93,9 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
         ("get", "/releases/new") => "SOXRD",
         ("post", "/releases" | "/release-groups") => MANAGES_THE_RELEASE,
         ("post", "/release-groups/{id}/pause" | "/release-groups/{id}/resume" | "/release-groups/{id}/skip") => MANAGES_THE_RELEASE,
-        ("get", "/releases/{id}") => SEES_THE_RELEASE,
+        ("get", "/release-groups/{id}" | "/release-groups/{id}/preview") => SEES_THE_RELEASE,
+        ("post" | "patch" | "delete", "/release-groups/{id}") | ("post", "/release-groups/{id}/delete") => MANAGES_THE_RELEASE,
+        ("get", "/releases/{id}" | "/calendar/entries/{id}") => SEES_THE_RELEASE,
         // The release's own trail is part of its page.
         ("get", "/releases/{id}/audit") => SEES_THE_RELEASE,
         ("post", "/releases/{id}/override-freeze") => "RD",
@@ -172,6 +178,9 @@ impl World {
         if p.starts_with("/admin/freezes/") {
             sub(&mut out, "{id}", self.id("spare_freeze"));
         }
+        if p.starts_with("/freezes/") {
+            sub(&mut out, "{id}", self.id("spare_freeze_api"));
+        }
         if p.starts_with("/me/tokens/") || p.starts_with("/profile/tokens/") {
             sub(&mut out, "{id}", self.id(if api { "admin_token_api" } else { "admin_token_page" }));
         }
@@ -179,7 +188,12 @@ impl World {
             sub(&mut out, "{id}", self.id("admin_delegation"));
         }
         if p.starts_with("/release-groups/") {
-            sub(&mut out, "{id}", self.id("release_group"));
+            let group = match (deleting, api) {
+                (false, _) => "release_group",
+                (true, true) => "spare_release_group_api",
+                (true, false) => "spare_release_group",
+            };
+            sub(&mut out, "{id}", self.id(group));
         }
         if p.starts_with("/processes/") {
             let process = if p.contains("/phases") { "editor_process" } else { "process" };
@@ -196,6 +210,9 @@ impl World {
             };
             sub(&mut out, "{name}", set);
             sub(&mut out, "{set}", self.id(set));
+        }
+        if p.starts_with("/calendar/entries/") {
+            sub(&mut out, "{id}", self.id("live"));
         }
         if p.starts_with("/releases/") {
             sub(&mut out, "{id}", self.id(release));
@@ -256,7 +273,16 @@ impl World {
             ("post", "/admin/freezes") => {
                 json!({"reason": "matrix", "environments": "PROD1", "starts_at": "2027-01-01T00:00", "ends_at": "2027-01-02T00:00"})
             }
+            ("post", "/freezes") => {
+                json!({"reason": "matrix", "environments": ["PROD1"], "org": "payments", "start": "2027-01-01T00:00", "end": "2027-01-02T00:00"})
+            }
+            ("post", "/release-groups") if path.starts_with("/api/v1") => {
+                json!({"name": "Matrix group", "process_id": self.id("process").parse::<i64>().unwrap()})
+            }
             ("post", "/release-groups") => json!({"name": "Matrix group", "process_id": self.id("process")}),
+            ("patch", "/release-groups/{id}") => json!({"horizon_days": 15}),
+            ("post", "/release-groups/{id}/skip") if path.starts_with("/api/v1") => json!({"date": "2026-12-08"}),
+            ("post", "/release-groups/{id}") => json!({"name": "Weekly", "process_id": self.id("process"), "horizon_days": "x"}),
             ("post", "/releases/{id}/edit") => json!({"name": "Renamed draft"}),
             ("post", "/processes/import") => json!({"org": "payments", "yaml": PROCESS.replace("Pay run", "Imported")}),
             ("post", "/processes/{id}/yaml") => json!({"yaml": PROCESS}),
@@ -399,6 +425,10 @@ pub async fn world(app: &TestApp) -> (World, Vec<Persona>) {
         ..Default::default()
     };
     ids.insert("spare_freeze", railyard::ops::freezes::create(&mut conn, &admin_actor, &freeze, now).await.expect("freeze").id.to_string());
+    ids.insert(
+        "spare_freeze_api",
+        railyard::ops::freezes::create(&mut conn, &admin_actor, &freeze, now).await.expect("freeze").id.to_string(),
+    );
     let group = railyard::ops::release_groups::ReleaseGroupInput {
         name: "Weekly".into(),
         process_id: process.clone(),
@@ -410,8 +440,11 @@ pub async fn world(app: &TestApp) -> (World, Vec<Persona>) {
         horizon_days: "14".into(),
         ..Default::default()
     };
-    let group = railyard::ops::release_groups::create(&mut conn, &admin_actor, &group, now).await.expect("release group");
-    ids.insert("release_group", group.id.to_string());
+    for (key, name) in [("release_group", "Weekly"), ("spare_release_group", "Spare page"), ("spare_release_group_api", "Spare api")] {
+        let group = railyard::ops::release_groups::ReleaseGroupInput { name: name.into(), ..group.clone() };
+        let group = railyard::ops::release_groups::create(&mut conn, &admin_actor, &group, now).await.expect("release group");
+        ids.insert(key, group.id.to_string());
+    }
     let token = |name: &'static str| railyard::ops::tokens::TokenInput { name: name.into(), expires_at: None };
     for (key, name) in [("admin_token_api", "spare-api"), ("admin_token_page", "spare-page")] {
         let made = railyard::ops::tokens::create_own(&mut conn, &admin_actor, "UTC", &token(name), now).await.expect("token");

@@ -319,6 +319,7 @@ async fn the_dashboard_shows_what_runs_what_failed_what_comes_and_freezes() {
         ends_at: (app.clock_now() + TimeDelta::days(10)).format("%Y-%m-%dT%H:%M").to_string(),
         rrule: String::new(),
         duration: String::new(),
+        org: String::new(),
     };
     railyard::ops::freezes::create(&mut conn, &railyard::ops::Actor::system(f.account, "test"), &freeze, app.clock_now()).await.unwrap();
 

@@ -386,3 +386,138 @@ async fn the_dashboard_lists_a_waiting_approval_and_approving_from_there_works()
     assert_eq!(release.status, "Success");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_org_freeze_holds_a_hotfix_and_the_override_button_lets_it_through_with_the_reason_audited() {
+    use railyard::ops::{processes, releases, Actor};
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    let payments = app.create_org(account, "payments").await;
+    let orm = app.create_user(account, "olga@acme.example.com", "org_release_manager", "payments").await;
+    let rm = app.create_user(account, "rhea@acme.example.com", "account_release_manager", "").await;
+    let id = {
+        let mut conn = app.conn().await;
+        let system = Actor::system(account, "test");
+        let level = railyard::ops::settings::SettingsInput { release_level: Some("organization".into()), ..Default::default() };
+        railyard::ops::settings::update_settings(&mut conn, &system, &level, app.clock_now()).await.unwrap();
+        let prod = railyard::ops::catalog::EnvironmentInput { name: Some("PROD1".into()), production: Some(true), position: None };
+        railyard::ops::catalog::create_environment(&mut conn, &system, &prod, app.clock_now()).await.unwrap();
+        let actor = Actor::user(orm.id, account, &orm.email);
+        let yaml = "name: Hotfix deploy\ninputs: [{name: environment, type: environment, required: true}]\nphases: [{key: p, name: P, activities: [{key: a, name: Deploy, kind: manual}]}]\n";
+        let process =
+            processes::create(&mut conn, &actor, Some(payments), processes::Source::Yaml(yaml.into()), app.clock_now()).await.unwrap();
+        let input = releases::ReleaseInput {
+            process_id: Some(process.process.id),
+            name: Some("Ledger 9.2.1 hotfix".into()),
+            release_type: Some("hotfix".into()),
+            org: Some(Some("payments".into())),
+            inputs: Some(serde_json::Map::from_iter([("environment".to_string(), serde_json::json!("PROD1"))])),
+            ..Default::default()
+        };
+        let prepared = releases::prepare(&mut conn, &actor, "UTC", &app.state.secrets, &input, None, false).await.unwrap();
+        releases::create(&mut conn, &actor, prepared, false, app.clock_now()).await.unwrap().release.id
+    };
+
+    // The org release manager freezes their org's PROD1 from the freezes page.
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, &orm.email, PASSWORD).await;
+    browser.goto(&format!("{}/admin/freezes", app.address)).await;
+    let now = app.clock_now();
+    browser.fill("#f-reason", "Payments quarter close").await;
+    browser.fill("#f-envs", "PROD1").await;
+    browser.fill("#f-zone", "UTC").await;
+    for (selector, at) in [("#f-start", now - chrono::TimeDelta::hours(1)), ("input[name=ends_at]", now + chrono::TimeDelta::hours(4))] {
+        let script = format!("document.querySelector('{selector}').value = '{}'; return null;", at.format("%Y-%m-%dT%H:%M"));
+        browser.client.execute(&script, vec![]).await.unwrap();
+    }
+    browser.click("#freeze-form button[type=submit]").await;
+    browser.wait_for_text(".flash-success", "Freeze window created").await;
+    {
+        let mut conn = app.conn().await;
+        releases::activate(&mut conn, &Actor::user(orm.id, account, &orm.email), id, app.clock_now()).await.unwrap();
+    }
+    app.run_until_idle().await;
+    browser.close().await;
+
+    // An account release manager sees the hold and overrides it with a reason.
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, &rm.email, PASSWORD).await;
+    browser.goto(&format!("{}/releases/{id}", app.address)).await;
+    assert_eq!(browser.text("#release-status").await, "OnHold");
+    browser.wait_for_text("#status-reason", "held by a freeze (Payments quarter close)").await;
+    browser.fill("#override-reason", "INC-4711 payments outage").await;
+    browser.click("#override-freeze").await;
+    browser.wait_for_text(".flash-success", "passes the freeze").await;
+    app.run_until_idle().await;
+    browser.wait_for_text("#release-status", "OnHold").await;
+    browser.wait_for_text("#status-reason", "Deploy").await;
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use railyard::db::schema::audit_events::dsl as a;
+        let mut conn = app.conn().await;
+        let reasons: Vec<(String, Option<String>)> =
+            a::audit_events.filter(a::action.eq("release.freeze_override")).select((a::actor, a::reason)).load(&mut conn).await.unwrap();
+        assert_eq!(reasons, [(format!("user:{}", rm.email), Some("INC-4711 payments outage".to_string()))]);
+    }
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_calendar_entry_opens_its_summary_without_leaving_the_calendar() {
+    use railyard::ops::{processes, releases, Actor};
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    let rm = app.create_user(account, "rhea@acme.example.com", "account_release_manager", "").await;
+    let mut ids = Vec::new();
+    {
+        let mut conn = app.conn().await;
+        let system = Actor::system(account, "test");
+        let prod = railyard::ops::catalog::EnvironmentInput { name: Some("PROD1".into()), production: Some(true), position: None };
+        railyard::ops::catalog::create_environment(&mut conn, &system, &prod, app.clock_now()).await.unwrap();
+        let actor = Actor::user(rm.id, account, &rm.email);
+        let yaml = "name: Deploy\ninputs: [{name: environment, type: environment, required: true}]\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+        let process = processes::create(&mut conn, &actor, None, processes::Source::Yaml(yaml.into()), app.clock_now()).await.unwrap();
+        for (name, start, end) in [
+            ("Payments 7.0 to PROD1", "2026-12-03T08:00:00Z", "2026-12-03T12:00:00Z"),
+            ("Ledger 7.0 to PROD1", "2026-12-03T10:00:00Z", "2026-12-03T14:00:00Z"),
+        ] {
+            let input = releases::ReleaseInput {
+                process_id: Some(process.process.id),
+                name: Some(name.into()),
+                inputs: Some(serde_json::Map::from_iter([("environment".to_string(), serde_json::json!("PROD1"))])),
+                schedule: Some(Some(releases::ScheduleInput { start: start.into(), end: end.into(), time_zone: Some("UTC".into()) })),
+                ..Default::default()
+            };
+            let prepared = releases::prepare(&mut conn, &actor, "UTC", &app.state.secrets, &input, None, false).await.unwrap();
+            ids.push(releases::create(&mut conn, &actor, prepared, false, app.clock_now()).await.unwrap().release.id);
+        }
+    }
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, &rm.email, PASSWORD).await;
+    browser.goto(&format!("{}/calendar?view=month&date=2026-12-03", app.address)).await;
+    // The conflict is said in words in the grid, not by a glyph alone.
+    let cell = browser.text(&format!("a[data-release='{}']", ids[0])).await;
+    assert!(cell.contains("conflict"), "{cell}");
+    browser.client.execute("window.railyardMarker = 'same page'; return null;", vec![]).await.unwrap();
+    browser.click(&format!("a[data-release='{}']", ids[0])).await;
+    browser.wait_for_text("#entry-summary", "Payments 7.0 to PROD1").await;
+    let summary = browser.text("#entry-summary").await;
+    assert!(summary.contains("Draft") || summary.contains("draft") || summary.contains("NotStarted"), "the status: {summary}");
+    assert!(summary.contains("PROD1"), "the environments: {summary}");
+    assert!(summary.contains(&format!("#{} Ledger 7.0 to PROD1", ids[1])), "the conflicts: {summary}");
+    assert!(summary.contains("Thu 2026-12-03 08:00 UTC"), "the window: {summary}");
+    let url = browser.client.current_url().await.unwrap();
+    assert_eq!(url.path(), "/calendar", "still on the calendar");
+    let marker = browser.client.execute("return window.railyardMarker || null;", vec![]).await.unwrap();
+    assert_eq!(marker, serde_json::json!("same page"), "no full page load");
+    browser.click("#entry-summary-close").await;
+    for _ in 0..50 {
+        if browser.text_now("#entry-summary").await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.text_now("#entry-summary").await, "", "closed");
+    browser.close().await;
+}

@@ -86,6 +86,9 @@ pub struct FilterChoices {
     pub environments: Vec<String>,
     #[diesel(sql_type = Array<Text>)]
     pub services: Vec<String>,
+    /// (id, name) of the account's release groups.
+    #[diesel(sql_type = Jsonb)]
+    pub groups: serde_json::Value,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -98,13 +101,19 @@ impl FilterChoices {
     pub fn orgs(&self) -> Vec<OrgChoice> {
         serde_json::from_value(self.orgs.clone()).unwrap_or_default()
     }
+
+    /// (id, name) of the release groups.
+    pub fn groups(&self) -> Vec<(i64, String)> {
+        serde_json::from_value(self.groups.clone()).unwrap_or_default()
+    }
 }
 
 pub async fn filter_choices(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<FilterChoices> {
     diesel::sql_query(
         "SELECT COALESCE((SELECT jsonb_agg(jsonb_build_object('slug', slug, 'name', name) ORDER BY slug) FROM organizations WHERE account_id = $1), '[]') AS orgs, \
                 ARRAY(SELECT name FROM environments WHERE account_id = $1 ORDER BY position, name) AS environments, \
-                ARRAY(SELECT name FROM services WHERE account_id = $1 ORDER BY name) AS services",
+                ARRAY(SELECT name FROM services WHERE account_id = $1 ORDER BY name) AS services, \
+                COALESCE((SELECT jsonb_agg(jsonb_build_array(id, name) ORDER BY name) FROM release_groups WHERE account_id = $1), '[]') AS groups",
     )
     .bind::<diesel::sql_types::BigInt, _>(account_id)
     .get_result(conn)

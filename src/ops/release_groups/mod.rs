@@ -6,19 +6,24 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{duplicate, Actor, OpError};
 use crate::db::audit::{self, NewEvent};
+use crate::db::models::accounts::Organization;
 use crate::db::models::processes::{InputSet, Process};
 use crate::db::models::releases::Release;
-use crate::db::schema::{release_group_skips, release_groups, releases, users};
+use crate::db::schema::{release_groups, releases};
 use crate::domain::process::time::parse_duration;
-use crate::domain::release::LinkKind;
-use crate::domain::schedule::{group_name, occurrences};
+use crate::domain::schedule::occurrences;
 use crate::domain::validate::{self as fields, FieldErrors};
-use crate::security::SecretBox;
+
+mod manage;
+mod sweep;
+
+pub use manage::*;
+pub use sweep::sweep;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = release_groups)]
@@ -46,6 +51,22 @@ impl ReleaseGroup {
         self.time_zone.parse().unwrap_or(chrono_tz::UTC)
     }
 
+    pub fn scope(&self) -> crate::domain::policy::Scope {
+        self.org_id.map_or(crate::domain::policy::Scope::Account, crate::domain::policy::Scope::Org)
+    }
+
+    /// The duration as it is written: `3d`, `4h` or `90m`.
+    pub fn duration(&self) -> String {
+        let m = self.duration_minutes;
+        if m % 1440 == 0 {
+            format!("{}d", m / 1440)
+        } else if m % 60 == 0 {
+            format!("{}h", m / 60)
+        } else {
+            format!("{m}m")
+        }
+    }
+
     /// The next `n` occurrences from `from` (for the preview).
     pub fn next(&self, from: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
         occurrences(&self.rrule, self.dtstart, self.zone(), from, from + TimeDelta::days(3660))
@@ -54,6 +75,8 @@ impl ReleaseGroup {
     }
 }
 
+/// The group's settings as a form (and the API, after `ReleaseGroupFields::onto`) gives them:
+/// text, checked by `settings`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ReleaseGroupInput {
@@ -67,16 +90,81 @@ pub struct ReleaseGroupInput {
     pub name_template: String,
     pub horizon_days: String,
     pub require_previous_finished: Option<String>,
+    /// The org's slug for a group of an account process run for one org; empty otherwise.
+    pub org: String,
+}
+
+/// The JSON body of `POST` and `PATCH /api/v1/release-groups` (DESIGN §10): on a PATCH, what is
+/// left out keeps its value.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseGroupFields {
+    pub name: Option<String>,
+    pub process_id: Option<i64>,
+    pub input_set: Option<Option<String>>,
+    pub rrule: Option<String>,
+    /// Local date and time, `YYYY-MM-DDTHH:MM`.
+    pub dtstart: Option<String>,
+    pub time_zone: Option<String>,
+    /// A duration such as `4h` or `3d`.
+    pub duration: Option<String>,
+    pub name_template: Option<String>,
+    pub horizon_days: Option<i64>,
+    pub require_previous_finished: Option<bool>,
+    pub org: Option<Option<String>>,
+}
+
+impl ReleaseGroupFields {
+    /// These fields laid over `base`.
+    pub fn onto(&self, mut base: ReleaseGroupInput) -> ReleaseGroupInput {
+        let set = |slot: &mut String, value: &Option<String>| {
+            if let Some(v) = value {
+                *slot = v.clone();
+            }
+        };
+        set(&mut base.name, &self.name);
+        set(&mut base.rrule, &self.rrule);
+        set(&mut base.dtstart, &self.dtstart);
+        set(&mut base.time_zone, &self.time_zone);
+        set(&mut base.duration, &self.duration);
+        set(&mut base.name_template, &self.name_template);
+        if let Some(id) = self.process_id {
+            base.process_id = id.to_string();
+        }
+        if let Some(set) = &self.input_set {
+            base.input_set = set.clone().unwrap_or_default();
+        }
+        if let Some(days) = self.horizon_days {
+            base.horizon_days = days.to_string();
+        }
+        if let Some(after) = self.require_previous_finished {
+            base.require_previous_finished = after.then(|| "on".to_string());
+        }
+        if let Some(org) = &self.org {
+            base.org = org.clone().unwrap_or_default();
+        }
+        base
+    }
 }
 
 pub const MAX_HORIZON_DAYS: i64 = 366;
 
-pub async fn create(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    input: &ReleaseGroupInput,
-    now: DateTime<Utc>,
-) -> Result<ReleaseGroup, OpError> {
+/// Checked settings, ready to store.
+struct Settings {
+    name: String,
+    process_id: i64,
+    org_id: Option<i64>,
+    input_set_id: Option<i64>,
+    rrule: String,
+    dtstart: NaiveDateTime,
+    time_zone: String,
+    duration_minutes: i32,
+    name_template: String,
+    horizon_days: i32,
+    require_previous_finished: bool,
+}
+
+async fn settings(conn: &mut AsyncPgConnection, actor: &Actor, input: &ReleaseGroupInput, now: DateTime<Utc>) -> Result<Settings, OpError> {
     let mut errors = FieldErrors::new();
     let name = errors.check("name", fields::name(&input.name));
     let process = match input.process_id.trim().parse::<i64>() {
@@ -103,6 +191,21 @@ pub async fn create(
         },
         (None, _) => None,
     };
+    let org_id = match (&process, input.org.trim()) {
+        (Some(p), "") => p.org_id,
+        (Some(p), slug) => match Organization::by_slug(conn, actor.account_id, slug).await.optional()? {
+            Some(org) if p.org_id.is_none() || p.org_id == Some(org.id) => Some(org.id),
+            Some(_) => {
+                errors.add("org", "the process belongs to another org");
+                None
+            }
+            None => {
+                errors.add("org", format!("there is no org {slug:?}"));
+                None
+            }
+        },
+        (None, _) => None,
+    };
     let zone = errors.check("time_zone", fields::time_zone(&input.time_zone));
     let dtstart = match NaiveDateTime::parse_from_str(input.dtstart.trim(), "%Y-%m-%dT%H:%M") {
         Ok(d) => Some(d),
@@ -111,12 +214,13 @@ pub async fn create(
             None
         }
     };
+    let rrule = input.rrule.trim().trim_start_matches("RRULE:").to_string();
     if let (Some(d), Some(z)) = (dtstart, &zone) {
         let tz: chrono_tz::Tz = z.parse().unwrap_or(chrono_tz::UTC);
-        if let Err(m) = occurrences(&input.rrule, d, tz, now, now + TimeDelta::days(1)) {
+        if let Err(m) = occurrences(&rrule, d, tz, now, now + TimeDelta::days(1)) {
             errors.add("rrule", m);
         }
-    } else if input.rrule.trim().is_empty() {
+    } else if rrule.is_empty() {
         errors.add("rrule", "is required, e.g. FREQ=WEEKLY;BYDAY=MO");
     }
     let duration = match parse_duration(&input.duration) {
@@ -134,44 +238,211 @@ pub async fn create(
             None
         }
     };
-    let (Some(name), Some(process), Some(zone), Some(dtstart), Some(duration), Some(template), Some(horizon)) =
+    let (Some(name), Some(process), Some(time_zone), Some(dtstart), Some(duration_minutes), Some(name_template), Some(horizon_days)) =
         (name, process, zone, dtstart, duration, template, horizon)
     else {
         return Err(OpError::Invalid(errors));
     };
     errors.into_result()?;
+    Ok(Settings {
+        name,
+        process_id: process.id,
+        org_id,
+        input_set_id: input_set,
+        rrule,
+        dtstart,
+        time_zone,
+        duration_minutes,
+        name_template,
+        horizon_days,
+        require_previous_finished: input.require_previous_finished.is_some(),
+    })
+}
+
+/// The scope a group's settings would put it in, for the authorization before a create or an
+/// update: the org named, else the process's.
+pub async fn scope_of(conn: &mut AsyncPgConnection, account_id: i64, input: &ReleaseGroupInput) -> Result<Option<i64>, OpError> {
+    if !input.org.trim().is_empty() {
+        return Ok(Organization::by_slug(conn, account_id, input.org.trim()).await.optional()?.map(|o| o.id));
+    }
+    match input.process_id.trim().parse::<i64>() {
+        Ok(id) => Ok(Process::find(conn, account_id, id).await.ok().and_then(|p| p.org_id)),
+        Err(_) => Ok(None),
+    }
+}
+
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    input: &ReleaseGroupInput,
+    now: DateTime<Utc>,
+) -> Result<ReleaseGroup, OpError> {
+    let s = settings(conn, actor, input, now).await?;
     conn.transaction(async |conn| {
         let group: ReleaseGroup = diesel::insert_into(release_groups::table)
             .values((
                 release_groups::account_id.eq(actor.account_id),
-                release_groups::org_id.eq(process.org_id),
-                release_groups::name.eq(&name),
-                release_groups::process_id.eq(process.id),
-                release_groups::input_set_id.eq(input_set),
-                release_groups::rrule.eq(input.rrule.trim().trim_start_matches("RRULE:")),
-                release_groups::dtstart.eq(dtstart),
-                release_groups::time_zone.eq(&zone),
-                release_groups::duration_minutes.eq(duration),
-                release_groups::name_template.eq(&template),
-                release_groups::horizon_days.eq(horizon),
-                release_groups::require_previous_finished.eq(input.require_previous_finished.is_some()),
+                release_groups::org_id.eq(s.org_id),
+                release_groups::name.eq(&s.name),
+                release_groups::process_id.eq(s.process_id),
+                release_groups::input_set_id.eq(s.input_set_id),
+                release_groups::rrule.eq(&s.rrule),
+                release_groups::dtstart.eq(s.dtstart),
+                release_groups::time_zone.eq(&s.time_zone),
+                release_groups::duration_minutes.eq(s.duration_minutes),
+                release_groups::name_template.eq(&s.name_template),
+                release_groups::horizon_days.eq(s.horizon_days),
+                release_groups::require_previous_finished.eq(s.require_previous_finished),
                 release_groups::owner_id.eq(actor.user_id),
                 release_groups::created_at.eq(now),
             ))
             .returning(ReleaseGroup::as_returning())
             .get_result(conn)
             .await
-            .map_err(|e| duplicate(e, "name", || format!("a release group {name:?} already exists")))?;
+            .map_err(|e| duplicate(e, "name", || format!("a release group {:?} already exists", s.name)))?;
         audit::append(
             conn,
             NewEvent::account(actor.account_id, &actor.label, "release_group.create", format!("release_group:{}", group.id))
-                .with_details(json!({"name": name, "rrule": group.rrule})),
+                .with_details(json!({"name": group.name, "rrule": group.rrule})),
             now,
         )
         .await?;
         Ok(group)
     })
     .await
+}
+
+/// The group's current settings as a form shows them.
+pub async fn as_input(conn: &mut AsyncPgConnection, g: &ReleaseGroup) -> Result<ReleaseGroupInput, OpError> {
+    let input_set = match g.input_set_id {
+        Some(id) => InputSet::find(conn, g.account_id, g.process_id, id).await?.name,
+        None => String::new(),
+    };
+    let process_org = Process::find(conn, g.account_id, g.process_id).await?.org_id;
+    let org = match g.org_id {
+        Some(id) if process_org.is_none() => Organization::find(conn, g.account_id, id).await?.slug,
+        _ => String::new(),
+    };
+    Ok(ReleaseGroupInput {
+        name: g.name.clone(),
+        process_id: g.process_id.to_string(),
+        input_set,
+        rrule: g.rrule.clone(),
+        dtstart: g.dtstart.format("%Y-%m-%dT%H:%M").to_string(),
+        time_zone: g.time_zone.clone(),
+        duration: g.duration(),
+        name_template: g.name_template.clone(),
+        horizon_days: g.horizon_days.to_string(),
+        require_previous_finished: g.require_previous_finished.then(|| "on".to_string()),
+        org,
+    })
+}
+
+/// A group with the names its ids stand for.
+#[derive(Debug, Clone)]
+pub struct GroupView {
+    pub group: ReleaseGroup,
+    pub process_name: String,
+    pub input_set: Option<String>,
+    pub org: Option<String>,
+}
+
+pub async fn describe(conn: &mut AsyncPgConnection, group: ReleaseGroup) -> Result<GroupView, OpError> {
+    let process_name = Process::find(conn, group.account_id, group.process_id).await?.name;
+    let input_set = match group.input_set_id {
+        Some(id) => Some(InputSet::find(conn, group.account_id, group.process_id, id).await?.name),
+        None => None,
+    };
+    let org = match group.org_id {
+        Some(id) => Some(Organization::find(conn, group.account_id, id).await?.slug),
+        None => None,
+    };
+    Ok(GroupView { group, process_name, input_set, org })
+}
+
+/// New settings for a group; the occurrences it already created stay as they are.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    id: i64,
+    input: &ReleaseGroupInput,
+    now: DateTime<Utc>,
+) -> Result<ReleaseGroup, OpError> {
+    let s = settings(conn, actor, input, now).await?;
+    conn.transaction(async |conn| {
+        let before = find_for_update(conn, actor.account_id, id).await?;
+        let after: ReleaseGroup = diesel::update(release_groups::table.find(before.id))
+            .set((
+                release_groups::org_id.eq(s.org_id),
+                release_groups::name.eq(&s.name),
+                release_groups::process_id.eq(s.process_id),
+                release_groups::input_set_id.eq(s.input_set_id),
+                release_groups::rrule.eq(&s.rrule),
+                release_groups::dtstart.eq(s.dtstart),
+                release_groups::time_zone.eq(&s.time_zone),
+                release_groups::duration_minutes.eq(s.duration_minutes),
+                release_groups::name_template.eq(&s.name_template),
+                release_groups::horizon_days.eq(s.horizon_days),
+                release_groups::require_previous_finished.eq(s.require_previous_finished),
+            ))
+            .returning(ReleaseGroup::as_returning())
+            .get_result(conn)
+            .await
+            .map_err(|e| duplicate(e, "name", || format!("a release group {:?} already exists", s.name)))?;
+        // Plain strings and numbers: serialising them cannot fail.
+        let view = |g: &ReleaseGroup| serde_json::to_value(GroupSettingsView::of(g)).unwrap_or_default();
+        let (old, new) = (view(&before), view(&after));
+        let changed: serde_json::Map<String, serde_json::Value> = new
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| old.get(k.as_str()) != Some(v))
+            .map(|(k, v)| (k.clone(), json!({"from": old.get(k.as_str()), "to": v})))
+            .collect();
+        audit::append(
+            conn,
+            NewEvent::account(actor.account_id, &actor.label, "release_group.update", format!("release_group:{id}"))
+                .with_details(json!({"name": after.name, "changed": changed})),
+            now,
+        )
+        .await?;
+        Ok(after)
+    })
+    .await
+}
+
+/// The settings an audit event compares before and after an update.
+#[derive(Serialize)]
+struct GroupSettingsView<'a> {
+    name: &'a str,
+    process_id: i64,
+    org_id: Option<i64>,
+    input_set_id: Option<i64>,
+    rrule: &'a str,
+    dtstart: String,
+    time_zone: &'a str,
+    duration: String,
+    name_template: &'a str,
+    horizon_days: i32,
+    require_previous_finished: bool,
+}
+
+impl<'a> GroupSettingsView<'a> {
+    fn of(g: &'a ReleaseGroup) -> Self {
+        GroupSettingsView {
+            name: &g.name,
+            process_id: g.process_id,
+            org_id: g.org_id,
+            input_set_id: g.input_set_id,
+            rrule: &g.rrule,
+            dtstart: g.dtstart.format("%Y-%m-%dT%H:%M").to_string(),
+            time_zone: &g.time_zone,
+            duration: g.duration(),
+            name_template: &g.name_template,
+            horizon_days: g.horizon_days,
+            require_previous_finished: g.require_previous_finished,
+        }
+    }
 }
 
 pub async fn list(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<Vec<ReleaseGroup>> {
@@ -192,134 +463,14 @@ pub async fn find(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> Que
         .await
 }
 
-pub async fn set_paused(conn: &mut AsyncPgConnection, actor: &Actor, id: i64, paused: bool, now: DateTime<Utc>) -> Result<(), OpError> {
-    let group = find(conn, actor.account_id, id).await?;
-    diesel::update(release_groups::table.find(group.id)).set(release_groups::paused.eq(paused)).execute(conn).await?;
-    audit::append(
-        conn,
-        NewEvent::account(
-            actor.account_id,
-            &actor.label,
-            if paused { "release_group.pause" } else { "release_group.resume" },
-            format!("release_group:{id}"),
-        ),
-        now,
-    )
-    .await?;
-    Ok(())
-}
-
-/// Skips one occurrence (a holiday): it is never created.
-pub async fn skip(
-    conn: &mut AsyncPgConnection,
-    actor: &Actor,
-    id: i64,
-    occurrence: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(), OpError> {
-    let group = find(conn, actor.account_id, id).await?;
-    diesel::insert_into(release_group_skips::table)
-        .values((release_group_skips::group_id.eq(group.id), release_group_skips::occurrence.eq(occurrence)))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    audit::append(
-        conn,
-        NewEvent::account(actor.account_id, &actor.label, "release_group.skip", format!("release_group:{id}"))
-            .with_details(json!({"occurrence": occurrence})),
-        now,
-    )
-    .await?;
-    Ok(())
-}
-
-/// Creates the releases of every group's upcoming occurrences (exactly once each: a unique key
-/// on group + occurrence); returns how many it created.
-pub async fn sweep(conn: &mut AsyncPgConnection, secrets: &SecretBox, now: DateTime<Utc>) -> Result<usize, OpError> {
-    let groups: Vec<ReleaseGroup> =
-        release_groups::table.filter(release_groups::paused.eq(false)).select(ReleaseGroup::as_select()).load(conn).await?;
-    let mut created = 0;
-    for g in groups {
-        let upcoming =
-            occurrences(&g.rrule, g.dtstart, g.zone(), now, now + TimeDelta::days(i64::from(g.horizon_days))).unwrap_or_default();
-        let skipped: Vec<DateTime<Utc>> = release_group_skips::table
-            .filter(release_group_skips::group_id.eq(g.id))
-            .select(release_group_skips::occurrence)
-            .load(conn)
-            .await?;
-        let existing: Vec<DateTime<Utc>> = releases::table
-            .filter(releases::release_group_id.eq(g.id))
-            .filter(releases::occurrence.is_not_null())
-            .select(releases::occurrence.assume_not_null())
-            .load(conn)
-            .await?;
-        for occurrence in upcoming.into_iter().filter(|o| !skipped.contains(o) && !existing.contains(o)) {
-            match create_occurrence(conn, secrets, &g, occurrence, now).await {
-                Ok(true) => created += 1,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(group = g.id, error = %e, "release group occurrence not created"),
-            }
-        }
-    }
-    Ok(created)
-}
-
-/// One occurrence's release; `false` when another server created it first.
-async fn create_occurrence(
-    conn: &mut AsyncPgConnection,
-    secrets: &SecretBox,
-    g: &ReleaseGroup,
-    occurrence: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<bool, OpError> {
-    let owner = match g.owner_id {
-        Some(id) => Some(format!("user:{}", users::table.find(id).select(users::email).first::<String>(conn).await?)),
-        None => None,
-    };
-    let input_set = match g.input_set_id {
-        Some(id) => Some(InputSet::find(conn, g.account_id, g.process_id, id).await?.name),
-        None => None,
-    };
-    let local = occurrence.with_timezone(&g.zone()).naive_local();
-    let input = super::releases::ReleaseInput {
-        process_id: Some(g.process_id),
-        name: Some(group_name(&g.name_template, local)),
-        owner,
-        input_set,
-        release_type: Some("system".into()),
-        schedule: Some(Some(super::releases::ScheduleInput {
-            start: occurrence.to_rfc3339(),
-            end: (occurrence + TimeDelta::minutes(i64::from(g.duration_minutes))).to_rfc3339(),
-            time_zone: Some(g.time_zone.clone()),
-        })),
-        org: Some(match g.org_id {
-            Some(id) => Some(crate::db::models::accounts::Organization::find(conn, g.account_id, id).await?.slug),
-            None => None,
-        }),
-        ..Default::default()
-    };
-    let actor = Actor { user_id: g.owner_id, account_id: g.account_id, label: format!("system:release_group:{}", g.id) };
-    let mut prepared = super::releases::prepare(conn, &actor, &g.time_zone, secrets, &input, None, false).await?;
-    prepared.fields.release_group_id = Some(g.id);
-    prepared.fields.occurrence = Some(occurrence);
-    if g.require_previous_finished {
-        let previous: Option<i64> = releases::table
-            .filter(releases::release_group_id.eq(g.id))
-            .filter(releases::occurrence.lt(occurrence))
-            .order(releases::occurrence.desc())
-            .select(releases::id)
-            .first(conn)
-            .await
-            .optional()?;
-        if let Some(p) = previous {
-            prepared.links.push((LinkKind::DependsOn, p));
-        }
-    }
-    match super::releases::create(conn, &actor, prepared, false, now).await {
-        Ok(_) => Ok(true),
-        Err(OpError::Db(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))) => Ok(false),
-        Err(e) => Err(e),
-    }
+async fn find_for_update(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> QueryResult<ReleaseGroup> {
+    release_groups::table
+        .filter(release_groups::account_id.eq(account_id))
+        .filter(release_groups::id.eq(id))
+        .select(ReleaseGroup::as_select())
+        .for_update()
+        .first(conn)
+        .await
 }
 
 /// The releases each group made, oldest occurrence first: one query for a whole page of groups.

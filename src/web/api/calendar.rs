@@ -63,7 +63,7 @@ pub async fn get(state: web::Data<AppState>, user: ApiUser, query: web::Query<Ca
     let mut conn = state.db().await?;
     let filter = filter_of(&mut conn, user.account_id, &q).await?;
     let found = calendar::entries(&mut conn, user.account_id, &user.bindings, from, to, &filter).await?;
-    let windows = crate::ops::freezes::list(&mut conn, user.account_id).await?;
+    let windows = crate::ops::freezes::visible(&mut conn, user.account_id, &user.bindings).await?;
     let freezes: Vec<FreezeJson> = windows
         .iter()
         .filter(|f| filter.environment.as_ref().is_none_or(|e| f.environments.contains(e)))

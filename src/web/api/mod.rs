@@ -6,8 +6,10 @@ pub mod calendar;
 pub mod callbacks;
 pub mod catalog;
 pub mod deployments;
+pub mod freezes;
 pub mod openapi;
 pub mod processes;
+pub mod release_groups;
 pub mod release_json;
 pub mod releases;
 pub mod reports;
@@ -77,6 +79,18 @@ crate::web::route_table! {
         get "/me/tokens" => tokens::list,
         post "/me/tokens" => tokens::create,
         delete "/me/tokens/{id}" => tokens::revoke,
+        get "/release-groups" => release_groups::list,
+        post "/release-groups" => release_groups::create,
+        get "/release-groups/{id}" => release_groups::get,
+        patch "/release-groups/{id}" => release_groups::patch,
+        delete "/release-groups/{id}" => release_groups::delete,
+        get "/release-groups/{id}/preview" => release_groups::preview,
+        post "/release-groups/{id}/pause" => release_groups::pause,
+        post "/release-groups/{id}/resume" => release_groups::resume,
+        post "/release-groups/{id}/skip" => release_groups::skip,
+        get "/freezes" => freezes::list,
+        post "/freezes" => freezes::create,
+        delete "/freezes/{id}" => freezes::delete,
         get "/openapi.json" => openapi::openapi_json,
     }
 }

@@ -104,6 +104,17 @@ pub fn contract(method: &str, path: &str) -> Option<Contract> {
         ("get", "/me/tokens") => c(None, 200, Object),
         ("post", "/me/tokens") => c(Some(Named("TokenInput")), 201, Named("CreatedJson")),
         ("delete", "/me/tokens/{id}") => c(None, 204, Nothing),
+        ("get", "/release-groups") => c(None, 200, Object),
+        ("post", "/release-groups") => c(Some(Named("ReleaseGroupFields")), 201, Named("ReleaseGroupJson")),
+        ("get", "/release-groups/{id}") => c(None, 200, Named("ReleaseGroupJson")),
+        ("patch", "/release-groups/{id}") => c(Some(Named("ReleaseGroupFields")), 200, Named("ReleaseGroupJson")),
+        ("delete", "/release-groups/{id}") => c(None, 200, Named("GroupDeletedJson")),
+        ("get", "/release-groups/{id}/preview") => c(None, 200, Named("GroupPreviewJson")),
+        ("post", "/release-groups/{id}/pause" | "/release-groups/{id}/resume") => c(None, 200, Named("ReleaseGroupJson")),
+        ("post", "/release-groups/{id}/skip") => c(Some(Named("SkipBody")), 200, Named("GroupSkippedJson")),
+        ("get", "/freezes") => c(None, 200, Object),
+        ("post", "/freezes") => c(Some(Named("FreezeFields")), 201, Named("FreezeJson")),
+        ("delete", "/freezes/{id}") => c(None, 204, Nothing),
         ("get", "/openapi.json") => c(None, 200, Object),
         _ => return None,
     })
@@ -142,6 +153,14 @@ fn components() -> utoipa::openapi::Components {
     b = add::<super::calendar::CalendarJson>(b);
     b = add::<ops::tokens::TokenInput>(b);
     b = add::<tokens::CreatedJson>(b);
+    b = add::<ops::release_groups::ReleaseGroupFields>(b);
+    b = add::<super::release_groups::ReleaseGroupJson>(b);
+    b = add::<super::release_groups::GroupDeletedJson>(b);
+    b = add::<super::release_groups::GroupPreviewJson>(b);
+    b = add::<super::release_groups::GroupSkippedJson>(b);
+    b = add::<super::release_groups::SkipBody>(b);
+    b = add::<ops::freezes::FreezeFields>(b);
+    b = add::<super::freezes::FreezeJson>(b);
     b.security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer))).build()
 }
 

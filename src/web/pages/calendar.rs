@@ -27,6 +27,8 @@ pub struct PageQuery {
     #[serde(rename = "type")]
     pub release_type: String,
     pub status: String,
+    pub owner: String,
+    pub group: String,
 }
 
 pub struct Item {
@@ -71,6 +73,7 @@ pub struct CalendarPage {
     pub services: Vec<String>,
     pub types: Vec<&'static str>,
     pub statuses: Vec<&'static str>,
+    pub groups: Vec<(i64, String)>,
     pub zone: String,
 }
 
@@ -85,6 +88,8 @@ fn link(q: &PageQuery, view: &str, date: NaiveDate) -> String {
         ("service", q.service.clone()),
         ("type", q.release_type.clone()),
         ("status", q.status.clone()),
+        ("owner", q.owner.clone()),
+        ("group", q.group.clone()),
     ];
     let kept: Vec<(&str, String)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     format!("/calendar?{}", serde_urlencoded::to_string(kept).unwrap_or_default())
@@ -115,6 +120,8 @@ pub async fn show(
         service: Some(q.service.clone()),
         release_type: Some(q.release_type.clone()),
         status: Some(q.status.clone()),
+        owner: Some(q.owner.clone()),
+        group: Some(q.group.clone()),
         ..Default::default()
     };
     let calendar::CalendarPage { entries, freezes, choices, .. } =
@@ -183,6 +190,7 @@ pub async fn show(
         today: link(&q, view.as_str(), today),
         view_links: View::ALL.iter().map(|v| (v.as_str(), link(&q, v.as_str(), date), *v == view)).collect(),
         orgs: choices.orgs(),
+        groups: choices.groups(),
         environments: choices.environments,
         services: choices.services,
         types: crate::domain::release::ReleaseType::ALL.iter().map(|t| t.as_str()).collect(),
@@ -191,4 +199,43 @@ pub async fn show(
         filters: PageQuery { view: view.as_str().to_string(), date: date.format("%Y-%m-%d").to_string(), ..q },
     };
     render(&page)
+}
+
+/// The summary a click on a calendar entry opens beside the calendar (an htmx fragment).
+#[derive(Template)]
+#[template(path = "pages/calendar_entry.html")]
+pub struct EntrySummary {
+    pub id: i64,
+    pub name: String,
+    pub release_type: String,
+    pub status: String,
+    pub status_reason: String,
+    pub window: String,
+    pub environments: String,
+    pub services: String,
+    pub conflicts: Vec<(i64, String)>,
+}
+
+pub async fn entry(state: web::Data<AppState>, user: CurrentUser, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let mut conn = state.db().await?;
+    let r = crate::db::models::releases::Release::find(&mut conn, user.account_id, *id).await?;
+    crate::ops::releases::require_visible(&mut conn, &r, &user.bindings, (user.user_id, &user.email)).await?;
+    let zone: chrono_tz::Tz = user.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&zone).format("%a %Y-%m-%d %H:%M %Z").to_string();
+    let summary = EntrySummary {
+        id: r.id,
+        window: match (r.schedule_start, r.schedule_end) {
+            (Some(s), Some(e)) => format!("{} → {}", local(s), local(e)),
+            (Some(s), None) => format!("from {}", local(s)),
+            _ => "unscheduled".into(),
+        },
+        conflicts: calendar::conflicting_with(&mut conn, &r, &user.bindings).await?,
+        environments: if r.environments.is_empty() { "none".into() } else { r.environments.join(", ") },
+        services: if r.services.is_empty() { "none".into() } else { r.services.join(", ") },
+        status_reason: r.status_reason.clone().unwrap_or_default(),
+        name: r.name,
+        release_type: r.release_type,
+        status: r.status,
+    };
+    render(&summary)
 }

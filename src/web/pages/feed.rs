@@ -33,6 +33,8 @@ pub struct FeedQuery {
     #[serde(rename = "type")]
     pub release_type: String,
     pub status: String,
+    pub owner: String,
+    pub group: String,
 }
 
 pub async fn feed(state: web::Data<AppState>, query: web::Query<FeedQuery>) -> Result<HttpResponse, AppError> {
@@ -46,6 +48,8 @@ pub async fn feed(state: web::Data<AppState>, query: web::Query<FeedQuery>) -> R
         service: Some(query.service.clone()),
         release_type: Some(query.release_type.clone()),
         status: Some(query.status.clone()),
+        owner: Some(query.owner.clone()),
+        group: Some(query.group.clone()),
         ..Default::default()
     };
     let filter = filter_of(&mut conn, principal.account_id, &q).await?;

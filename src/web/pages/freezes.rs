@@ -1,4 +1,5 @@
-//! `/admin/freezes`: freeze windows (account release managers and admins).
+//! `/admin/freezes`: freeze windows. Account release managers and admins manage the account's;
+//! an org release manager manages their org's, which hold only that org's releases.
 
 use actix_session::Session;
 use actix_web::{web, HttpResponse};
@@ -13,11 +14,23 @@ use crate::web::extractors::{CurrentUser, Htmx};
 use crate::web::flash;
 use crate::web::AppState;
 
+pub struct FreezeRow {
+    pub id: i64,
+    pub reason: String,
+    pub environments: String,
+    pub when: String,
+    /// The org whose releases it holds; empty for the whole account.
+    pub org: String,
+    pub can_delete: bool,
+}
+
 #[derive(Template)]
 #[template(path = "pages/admin/freezes.html")]
 pub struct FreezesPage {
     pub chrome: Chrome,
-    pub freezes: Vec<(i64, String, String, String)>,
+    pub freezes: Vec<FreezeRow>,
+    /// Where the user may create one: ("" for the account, or an org's slug, label).
+    pub scopes: Vec<(String, String)>,
     pub form: FreezeInput,
     pub errors: FieldErrors,
 }
@@ -32,23 +45,40 @@ async fn page(
     let mut conn = state.db().await?;
     let tz: chrono_tz::Tz = user.time_zone.parse().unwrap_or(chrono_tz::UTC);
     let fmt = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
+    let orgs = crate::db::models::accounts::Organization::list(&mut conn, user.account_id).await?;
+    let org_name = |id: Option<i64>| id.and_then(|id| orgs.iter().find(|o| o.id == id)).map(|o| o.name.clone()).unwrap_or_default();
     let freezes = ops::list(&mut conn, user.account_id)
         .await?
         .into_iter()
+        .filter(|f| user.may(Action::ViewCalendar, f.scope()))
         .map(|f| {
             let when = match (f.starts_at, f.ends_at, &f.rrule, f.dtstart, f.duration_minutes) {
                 (Some(s), Some(e), _, _, _) => format!("{} → {}", fmt(s), fmt(e)),
                 (_, _, Some(r), Some(d), Some(m)) => format!("{r} from {} ({}) for {m} min", d.format("%Y-%m-%d %H:%M"), f.time_zone),
                 _ => String::new(),
             };
-            (f.id, f.reason, f.environments.join(", "), when)
+            FreezeRow {
+                id: f.id,
+                can_delete: user.may(Action::ManageFreeze, f.scope()),
+                org: org_name(f.org_id),
+                reason: f.reason,
+                environments: f.environments.join(", "),
+                when,
+            }
         })
         .collect();
-    Ok(FreezesPage { chrome: Chrome::new(user, session, "Freeze windows", "/admin/freezes"), freezes, form, errors })
+    let mut scopes = Vec::new();
+    if user.may(Action::ManageFreeze, Scope::Account) {
+        scopes.push((String::new(), "The whole account".to_string()));
+    }
+    scopes.extend(orgs.iter().filter(|o| user.may(Action::ManageFreeze, Scope::Org(o.id))).map(|o| (o.slug.clone(), o.name.clone())));
+    Ok(FreezesPage { chrome: Chrome::new(user, session, "Freeze windows", "/admin/freezes"), freezes, scopes, form, errors })
 }
 
 pub async fn list(state: web::Data<AppState>, user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
-    user.require(Action::ManageFreeze, Scope::Account)?;
+    if !user.may_somewhere(Action::ManageFreeze) {
+        user.require(Action::ManageFreeze, Scope::Account)?;
+    }
     let form = FreezeInput { time_zone: user.time_zone.clone(), ..Default::default() };
     render(&page(&state, &user, &session, form, FieldErrors::new()).await?)
 }
@@ -60,9 +90,9 @@ pub async fn create(
     htmx: Htmx,
     form: web::Form<FreezeInput>,
 ) -> Result<HttpResponse, AppError> {
-    user.require(Action::ManageFreeze, Scope::Account)?;
     let form = form.into_inner();
     let mut conn = state.db().await?;
+    user.require(Action::ManageFreeze, ops::scope_of(&mut conn, user.account_id, &form).await?)?;
     match ops::create(&mut conn, &user.actor(), &form, state.now()).await {
         Ok(_) => {
             flash::success(&session, "Freeze window created.");
@@ -82,9 +112,10 @@ pub async fn delete(
     htmx: Htmx,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    user.require(Action::ManageFreeze, Scope::Account)?;
     let mut conn = state.db().await?;
-    ops::delete(&mut conn, &user.actor(), *id, state.now()).await?;
+    let freeze = ops::find(&mut conn, user.account_id, *id).await?;
+    user.require(Action::ManageFreeze, freeze.scope())?;
+    ops::delete(&mut conn, &user.actor(), freeze.id, state.now()).await?;
     flash::success(&session, "Freeze window deleted.");
     Ok(redirect(htmx, "/admin/freezes"))
 }

@@ -85,7 +85,7 @@ impl Chrome {
             admin_nav.push(link("/admin/environments", "Environments"));
             admin_nav.push(link("/admin/services", "Services"));
         }
-        if user.may(Action::ManageFreeze, Scope::Account) {
+        if user.may_somewhere(Action::ManageFreeze) {
             admin_nav.push(link("/admin/freezes", "Freezes"));
         }
         if user.may(Action::ManageSettings, Scope::Account) {

@@ -80,8 +80,7 @@ async fn page(
         processes,
         form,
         errors,
-        can_manage: user.may(Action::ManageReleaseGroup, Scope::Account)
-            || user.bindings.iter().filter_map(|b| b.org).any(|o| user.may(Action::ManageReleaseGroup, Scope::Org(o))),
+        can_manage: user.may_somewhere(Action::ManageReleaseGroup),
     })
 }
 
@@ -106,10 +105,7 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let mut conn = state.db().await?;
-    let scope = match form.process_id.trim().parse::<i64>().ok() {
-        Some(id) => Process::find(&mut conn, user.account_id, id).await.map(|p| p.scope()).unwrap_or(Scope::Account),
-        None => Scope::Account,
-    };
+    let scope = ops::scope_of(&mut conn, user.account_id, &form).await?.map_or(Scope::Account, Scope::Org);
     user.require(Action::ManageReleaseGroup, scope)?;
     match ops::create(&mut conn, &user.actor(), &form, state.now()).await {
         Ok(g) => {
@@ -125,8 +121,8 @@ pub async fn create(
 
 async fn manage(state: &AppState, user: &CurrentUser, id: i64) -> Result<(), AppError> {
     let mut conn = state.db().await?;
-    let g = ops::find(&mut conn, user.account_id, id).await?;
-    user.require(Action::ManageReleaseGroup, g.org_id.map_or(Scope::Account, Scope::Org))
+    let g = ops::get(&mut conn, user.account_id, id).await?;
+    user.require(Action::ManageReleaseGroup, g.scope())
 }
 
 pub async fn pause(state: web::Data<AppState>, user: CurrentUser, htmx: Htmx, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
@@ -140,6 +136,112 @@ pub async fn resume(state: web::Data<AppState>, user: CurrentUser, htmx: Htmx, i
     manage(&state, &user, *id).await?;
     let mut conn = state.db().await?;
     ops::set_paused(&mut conn, &user.actor(), *id, false, state.now()).await?;
+    Ok(redirect(htmx, "/release-groups"))
+}
+
+#[derive(Template)]
+#[template(path = "pages/release_group.html")]
+pub struct ReleaseGroupPage {
+    pub chrome: Chrome,
+    pub id: i64,
+    pub action: String,
+    pub name: String,
+    pub rule: String,
+    pub paused: bool,
+    pub preview: Vec<ops::Occurrence>,
+    pub drafts: Vec<(i64, String)>,
+    pub processes: Vec<(i64, String)>,
+    pub form: ReleaseGroupInput,
+    pub errors: FieldErrors,
+    pub can_manage: bool,
+}
+
+async fn group_page(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    id: i64,
+    form: Option<ReleaseGroupInput>,
+    errors: FieldErrors,
+) -> Result<ReleaseGroupPage, AppError> {
+    let mut conn = state.db().await?;
+    let g = ops::get(&mut conn, user.account_id, id).await?;
+    user.require(Action::ViewCalendar, g.scope())?;
+    let can_manage = user.may(Action::ManageReleaseGroup, g.scope());
+    let form = match form {
+        Some(f) => f,
+        None if can_manage => ops::as_input(&mut conn, &g).await?,
+        None => ReleaseGroupInput::default(),
+    };
+    let processes = Process::list(&mut conn, user.account_id)
+        .await?
+        .into_iter()
+        .filter(|p| p.process.latest_version > 0 && user.may(Action::ManageReleaseGroup, p.process.scope()))
+        .map(|p| (p.process.id, p.process.name))
+        .collect();
+    Ok(ReleaseGroupPage {
+        chrome: Chrome::new(user, session, &g.name, "/release-groups"),
+        id: g.id,
+        action: format!("/release-groups/{}", g.id),
+        rule: format!(
+            "{} from {} ({}), each {} long, created {} days ahead",
+            g.rrule,
+            g.dtstart.format("%Y-%m-%d %H:%M"),
+            g.time_zone,
+            g.duration(),
+            g.horizon_days
+        ),
+        preview: ops::preview(&mut conn, &g, 10, state.now()).await?,
+        drafts: ops::drafts_of(&mut conn, g.id).await?,
+        name: g.name,
+        paused: g.paused,
+        processes,
+        form,
+        errors,
+        can_manage,
+    })
+}
+
+pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    render(&group_page(&state, &user, &session, *id, None, FieldErrors::new()).await?)
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+    form: web::Form<ReleaseGroupInput>,
+) -> Result<HttpResponse, AppError> {
+    manage(&state, &user, *id).await?;
+    let form = form.into_inner();
+    let mut conn = state.db().await?;
+    let scope = ops::scope_of(&mut conn, user.account_id, &form).await?.map_or(Scope::Account, Scope::Org);
+    user.require(Action::ManageReleaseGroup, scope)?;
+    match ops::update(&mut conn, &user.actor(), *id, &form, state.now()).await {
+        Ok(g) => {
+            flash::success(&session, format!("Release group {} saved; releases already created keep their schedule.", g.name));
+            Ok(redirect(htmx, &format!("/release-groups/{}", g.id)))
+        }
+        Err(e) => {
+            let Some(errors) = e.field_errors() else { return Err(e.into()) };
+            render_form_errors(&group_page(&state, &user, &session, *id, Some(form), errors).await?, htmx)
+        }
+    }
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    manage(&state, &user, *id).await?;
+    let mut conn = state.db().await?;
+    let drafts = ops::delete(&mut conn, &user.actor(), *id, state.now()).await?;
+    flash::success(&session, format!("Release group deleted, with {} draft(s); its other releases stay.", drafts.len()));
     Ok(redirect(htmx, "/release-groups"))
 }
 
@@ -162,7 +264,14 @@ pub async fn skip(
         .map_err(|_| AppError::bad_request("occurrence", "is not an occurrence time"))?
         .with_timezone(&chrono::Utc);
     let mut conn = state.db().await?;
-    ops::skip(&mut conn, &user.actor(), *id, at, state.now()).await?;
-    flash::success(&session, "That occurrence will not be created.");
-    Ok(redirect(htmx, "/release-groups"))
+    let deleted = ops::skip(&mut conn, &user.actor(), *id, &[at], state.now()).await?;
+    flash::success(
+        &session,
+        if deleted.is_empty() {
+            "That occurrence will not be created.".to_string()
+        } else {
+            "That occurrence is skipped; its draft was deleted.".to_string()
+        },
+    );
+    Ok(redirect(htmx, &format!("/release-groups/{}", *id)))
 }

@@ -29,6 +29,7 @@ enum Lifecycle {
     Abort,
     Restart,
     Rebase,
+    OverrideFreeze,
 }
 
 impl Lifecycle {
@@ -39,6 +40,7 @@ impl Lifecycle {
             Lifecycle::Abort => Action::Abort,
             Lifecycle::Restart => Action::Restart,
             Lifecycle::Rebase => Action::EditDraft,
+            Lifecycle::OverrideFreeze => Action::OverrideFreeze,
         }
     }
 }
@@ -65,6 +67,9 @@ async fn lifecycle(
         Lifecycle::Rebase => ops::rebase(&mut conn, &actor, &user.time_zone, &state.secrets, id, now)
             .await
             .map(|s| (s.release.id, format!("The draft now uses process version {}.", s.release.process_version))),
+        Lifecycle::OverrideFreeze => crate::ops::freezes::override_for(&mut conn, &actor, id, reason, now)
+            .await
+            .map(|r| (r.id, "The hotfix passes the freeze from now on; the override is on its audit trail.".to_string())),
     };
     match result {
         Ok((target, message)) => {
@@ -97,6 +102,17 @@ pub async fn run_now(
     form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     lifecycle((&state, &user, &session, htmx), *id, Lifecycle::RunNow, &form.reason).await
+}
+
+pub async fn override_freeze(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    lifecycle((&state, &user, &session, htmx), *id, Lifecycle::OverrideFreeze, &form.reason).await
 }
 
 pub async fn abort(

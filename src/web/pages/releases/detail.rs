@@ -90,6 +90,7 @@ pub struct DetailPage {
     pub can_edit: bool,
     pub can_activate: bool,
     pub can_abort: bool,
+    pub can_override_freeze: bool,
     pub can_restart: bool,
     pub can_delete: bool,
     pub is_draft: bool,
@@ -272,6 +273,10 @@ pub async fn show(
         can_edit: state_ == State::Draft && user.may(Action::EditDraft, scope),
         can_activate: state_ == State::Draft && user.may(Action::Activate, scope),
         can_abort: crate::domain::release::in_flight(state_, status) && user.may(Action::Abort, scope),
+        can_override_freeze: r.release_type == "hotfix"
+            && status == crate::domain::release::Status::OnHold
+            && r.status_reason.as_deref().is_some_and(|x| x.starts_with(crate::ops::freezes::HELD_PREFIX))
+            && user.may(Action::OverrideFreeze, scope),
         can_restart: state_ != State::Draft && !crate::domain::release::in_flight(state_, status) && user.may(Action::Restart, scope),
         can_delete: user.may(Action::DeleteRelease, scope),
         is_draft: state_ == State::Draft,

@@ -1,0 +1,1 @@
+ALTER TABLE freeze_windows DROP COLUMN IF EXISTS org_id;
