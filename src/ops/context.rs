@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 use crate::db::models::releases::{self as rows, Release, ReleaseActivity};
+use crate::domain::process::overrides::ScopeAt;
 use crate::domain::process::template::render;
 use crate::domain::process::{Definition, VariableDef};
 use crate::domain::release::with_defaults;
@@ -67,20 +68,19 @@ pub fn lookup_in(
         }
     }
     // Scopes from outer to inner: an inner variable of the same name wins.
-    let mut scopes: Vec<&[VariableDef]> = vec![&def.variables];
+    let mut scopes: Vec<(ScopeAt<'_>, &[VariableDef])> = vec![(ScopeAt::GLOBAL, &def.variables)];
     if let Some(p) = def.phase(phase) {
-        scopes.push(&p.variables);
+        scopes.push((ScopeAt::phase(&p.key), &p.variables));
         if let Some(a) = p.activities.iter().find(|a| a.key == activity) {
-            scopes.push(&a.variables);
+            scopes.push((ScopeAt::activity(&p.key, &a.key), &a.variables));
         }
     }
     let overrides = r.variables.as_object().cloned().unwrap_or_default();
-    for vars in scopes {
+    for (at, vars) in scopes {
         // Validation refused cycles, so a few passes resolve references among a scope's variables.
         for _ in 0..=vars.len() {
             for v in vars {
-                let value = overrides.get(&v.name).unwrap_or(&v.value);
-                if let Ok(resolved) = render(value, &map) {
+                if let Ok(resolved) = render(at.value(v, &overrides), &map) {
                     map.insert(format!("vars.{}", v.name), resolved);
                 }
             }

@@ -619,3 +619,65 @@ async fn three_worker_processes_share_the_work_and_send_each_request_once() {
     assert!(counts.values().all(|n| *n >= 1), "every worker sent at least one request: {counts:?}");
     assert_eq!(ids.len(), 200);
 }
+
+#[tokio::test]
+async fn a_draft_changes_process_and_version_and_overrides_phase_and_activity_variables() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let rx = Receiver::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", rx.port)]).await;
+    let hook = |version: &str| {
+        format!(
+            "name: Scoped vars\nvariables: [{{name: region, value: eu}}, {{name: note, value: '{version}'}}]\nphases:\n  - key: deploy\n    name: Deploy\n    variables: [{{name: region, value: us}}]\n    activities:\n      - {{key: push, name: Push, kind: webhook, variables: [{{name: batch, value: '5'}}], config: {{url: \"{}/push\", body: {{region: \"${{vars.region}}\", batch: \"${{vars.batch}}\", note: \"${{vars.note}}\"}}}}}}\n",
+            rx.base
+        )
+    };
+    let (_, p) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": hook("v1")})).await).await;
+    let pid = p["id"].as_i64().unwrap();
+    assert_eq!(
+        app.api_send(reqwest::Method::PUT, &w.rm_token, &format!("/api/v1/processes/{pid}"), &json!({"definition": hook("v2")}))
+            .await
+            .status(),
+        200
+    );
+    let (_, other) = body(
+        app.api_post(
+            &w.rm_token,
+            "/api/v1/processes",
+            &json!({"definition": "name: Other\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n"}),
+        )
+        .await,
+    )
+    .await;
+    let (status, draft) =
+        body(app.api_post(&w.rm_token, "/api/v1/releases", &json!({"process_id": other["id"], "name": "Scoped 1"})).await).await;
+    assert_eq!(status, 201, "{draft}");
+    let id = draft["id"].as_i64().unwrap();
+    let patch = |b: Value| {
+        let token = w.rm_token.clone();
+        let app = &app;
+        async move { body(app.api_send(reqwest::Method::PATCH, &token, &format!("/api/v1/releases/{id}"), &b).await).await }
+    };
+
+    // Another process: its newest version; then an older version of it.
+    let (status, r) = patch(json!({"process_id": pid})).await;
+    assert_eq!((status, r["process_id"].as_i64(), r["process_version"].as_i64()), (200, Some(pid), Some(2)), "{r}");
+    let (status, r) = patch(json!({"process_version": 1})).await;
+    assert_eq!((status, r["process_version"].as_i64()), (200, Some(1)), "{r}");
+    let (status, e) = patch(json!({"process_version": 7})).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("process_version")), "{e}");
+
+    // Overrides by scope: a global key leaves the phase's own variable alone.
+    let (status, e) = patch(json!({"variables": {"deploy.nope": "x"}})).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("variables.deploy.nope")), "{e}");
+    let (status, r) = patch(json!({"variables": {"region": "global", "deploy.push.batch": "9"}})).await;
+    assert_eq!(status, 200, "{r}");
+    let (status, r) = patch(json!({"variables": {"region": "global", "deploy.region": "ap", "deploy.push.batch": "9"}})).await;
+    assert_eq!((status, r["variables"]["deploy.region"].as_str()), (200, Some("ap")), "{r}");
+    let (status, r) = body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{id}/activate"), &json!({})).await).await;
+    assert_eq!(status, 200, "{r}");
+    app.run_until_idle().await;
+    let sent = rx.to("/push");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body, json!({"region": "ap", "batch": "9", "note": "v1"}), "phase and activity overrides, version 1");
+}

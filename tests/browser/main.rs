@@ -521,3 +521,47 @@ async fn a_calendar_entry_opens_its_summary_without_leaving_the_calendar() {
     assert_eq!(browser.text_now("#entry-summary").await, "", "closed");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_drafts_process_is_changed_and_a_phase_variable_overridden_in_the_browser() {
+    use railyard::ops::{processes, releases, Actor};
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    let rm = app.create_user(account, "rhea@acme.example.com", "account_release_manager", "").await;
+    let (draft, target) = {
+        let mut conn = app.conn().await;
+        let actor = Actor::user(rm.id, account, &rm.email);
+        let now = app.clock_now();
+        let first = "name: Quick fix\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+        let second = "name: Regional rollout\ninputs: [{name: version, type: string}]\nvariables: [{name: region, value: eu}]\nphases: [{key: deploy, name: Deploy, variables: [{name: region, value: us}], activities: [{key: go, name: Go, kind: manual}]}]\n";
+        let quick = processes::create(&mut conn, &actor, None, processes::Source::Yaml(first.into()), now).await.unwrap();
+        let regional = processes::create(&mut conn, &actor, None, processes::Source::Yaml(second.into()), now).await.unwrap();
+        let input =
+            releases::ReleaseInput { process_id: Some(quick.process.id), name: Some("Ledger 3.0 rollout".into()), ..Default::default() };
+        let prepared = releases::prepare(&mut conn, &actor, "UTC", &app.state.secrets, &input, None, false).await.unwrap();
+        (releases::create(&mut conn, &actor, prepared, false, now).await.unwrap().release.id, regional.process.id)
+    };
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, &rm.email, PASSWORD).await;
+    browser.goto(&format!("{}/releases/{draft}/edit", app.address)).await;
+    browser.client.find(fantoccini::Locator::Css("#process_id")).await.unwrap().select_by_value(&target.to_string()).await.unwrap();
+    // htmx re-renders the form for the chosen process: its inputs and variables appear, the name stays.
+    for _ in 0..50 {
+        if browser.client.find(fantoccini::Locator::Css("input[name='var.deploy.region']")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.value("#name").await, "Ledger 3.0 rollout", "the draft's other fields are kept");
+    assert!(browser.client.find(fantoccini::Locator::Css("#in-version")).await.is_ok(), "the new process's input");
+    browser.fill("#in-version", "3.0.0").await;
+    browser.fill("input[name='var.deploy.region']", "ap-south").await;
+    browser.click("#save-release").await;
+    browser.wait_for_text(".flash-success", "Draft saved").await;
+    let token = app.api_token(&rm).await;
+    let (_, r) = common::body(app.api_get(&token, &format!("/api/v1/releases/{draft}")).await).await;
+    assert_eq!(r["process_id"].as_i64(), Some(target), "{r}");
+    assert_eq!(r["variables"], serde_json::json!({"deploy.region": "ap-south"}), "{r}");
+    assert_eq!(r["inputs"]["version"], "3.0.0");
+    browser.close().await;
+}

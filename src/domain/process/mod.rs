@@ -5,6 +5,7 @@ pub mod diff;
 pub mod edit;
 pub mod graph;
 pub mod inputs;
+pub mod overrides;
 pub mod template;
 pub mod time;
 pub mod unresolved;

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
 use super::definition::{ActivityDef, ActivityKind, Definition, VariableDef};
+use super::overrides::ScopeAt;
 use super::template::{references_in, Reference};
 
 /// A reference that cannot resolve, and the activities whose templates need it.
@@ -48,7 +49,7 @@ fn templates_of(a: &ActivityDef) -> Vec<Value> {
 /// (innermost first; a release's override replaces a variable's value).
 fn missing_inputs_of(
     value: &Value,
-    scopes: &[&[VariableDef]],
+    scopes: &[(ScopeAt<'_>, &[VariableDef])],
     values: &Map<String, Value>,
     overrides: &Map<String, Value>,
     visiting: &mut BTreeSet<String>,
@@ -62,13 +63,13 @@ fn missing_inputs_of(
             }
             Reference::Var(name) => {
                 // The scope a variable is found in is also the scope its own references resolve from.
-                let Some(depth) = scopes.iter().position(|vars| vars.iter().any(|v| v.name == name)) else { continue };
+                let Some(depth) = scopes.iter().position(|(_, vars)| vars.iter().any(|v| v.name == name)) else { continue };
                 if !visiting.insert(format!("{depth}.{name}")) {
                     continue;
                 }
-                let def_value = scopes[depth].iter().find(|v| v.name == name).map(|v| &v.value);
-                if let Some(v) = overrides.get(&name).or(def_value) {
-                    missing_inputs_of(v, &scopes[depth..], values, overrides, visiting, out);
+                let (at, vars) = scopes[depth];
+                if let Some(var) = vars.iter().find(|v| v.name == name) {
+                    missing_inputs_of(at.value(var, overrides), &scopes[depth..], values, overrides, visiting, out);
                 }
             }
             _ => {}
@@ -82,7 +83,11 @@ pub fn unresolved(def: &Definition, values: &Map<String, Value>, overrides: &Map
     let mut found: Vec<Unresolved> = Vec::new();
     for phase in &def.phases {
         for a in &phase.activities {
-            let scopes: [&[VariableDef]; 3] = [&a.variables, &phase.variables, &def.variables];
+            let scopes: [(ScopeAt<'_>, &[VariableDef]); 3] = [
+                (ScopeAt::activity(&phase.key, &a.key), &a.variables),
+                (ScopeAt::phase(&phase.key), &phase.variables),
+                (ScopeAt::GLOBAL, &def.variables),
+            ];
             let mut missing = BTreeSet::new();
             for t in templates_of(a) {
                 missing_inputs_of(&t, &scopes, values, overrides, &mut BTreeSet::new(), &mut missing);

@@ -33,6 +33,9 @@ pub struct LinksInput {
 #[serde(deny_unknown_fields)]
 pub struct ReleaseInput {
     pub process_id: Option<i64>,
+    /// A saved version of the process; absent: the draft's own, or the newest for a new
+    /// release or another process.
+    pub process_version: Option<i32>,
     pub name: Option<String>,
     #[serde(rename = "type")]
     pub release_type: Option<String>,

@@ -88,9 +88,14 @@ async fn process_and_version(
             Err(e) => return Err(e.into()),
         },
     };
-    let version = match (chk.base, &process) {
-        (Some(b), Some(p)) if b.process_id == p.id && !pin_latest => b.process_version,
-        (_, Some(p)) => p.latest_version,
+    let version = match (chk.input.process_version, chk.base, &process) {
+        (Some(v), _, Some(p)) if v >= 1 && v <= p.latest_version => v,
+        (Some(v), _, Some(p)) => {
+            chk.errors.add("process_version", format!("process {:?} has versions 1 to {}, not {v}", p.name, p.latest_version));
+            p.latest_version
+        }
+        (None, Some(b), Some(p)) if b.process_id == p.id && !pin_latest => b.process_version,
+        (_, _, Some(p)) => p.latest_version,
         _ => 0,
     };
 
@@ -222,7 +227,8 @@ async fn inputs(
     Ok((values, sealed_inputs))
 }
 
-/// Variable overrides: only of variables the process defines.
+/// Variable overrides: only of variables the process defines, keyed by their scope (`name`,
+/// `phase.name`, `phase.activity.name`).
 fn variables(chk: &mut Check<'_>, definition: Option<&Definition>) -> Map<String, Value> {
     let variables = match (&chk.input.variables, chk.base) {
         (Some(v), _) => v.clone(),
@@ -230,15 +236,13 @@ fn variables(chk: &mut Check<'_>, definition: Option<&Definition>) -> Map<String
         (None, None) => Map::new(),
     };
     if let Some(def) = definition {
-        let known: Vec<&str> = def
-            .variables
-            .iter()
-            .chain(def.phases.iter().flat_map(|p| p.variables.iter().chain(p.activities.iter().flat_map(|a| a.variables.iter()))))
-            .map(|v| v.name.as_str())
-            .collect();
+        let known: Vec<String> = crate::domain::process::overrides::overridable(def).into_iter().map(|(k, _)| k).collect();
         for (k, v) in &variables {
-            if !known.contains(&k.as_str()) {
-                chk.errors.add(&format!("variables.{k}"), format!("{k:?} is not a variable of this process"));
+            if !known.contains(k) {
+                chk.errors.add(
+                    &format!("variables.{k}"),
+                    format!("{k:?} is not a variable of this process (keys: name, phase.name or phase.activity.name)"),
+                );
             } else if let Err(m) = crate::domain::process::template::references_in(v) {
                 chk.errors.add(&format!("variables.{k}"), m);
             }

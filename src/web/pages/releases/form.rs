@@ -59,6 +59,8 @@ impl InputField {
 #[derive(Debug, Default, Clone)]
 pub struct ReleaseForm {
     pub process_id: String,
+    /// Empty: the draft's version, or the newest for another process.
+    pub process_version: String,
     pub input_set: String,
     pub name: String,
     pub release_type: String,
@@ -82,6 +84,7 @@ impl ReleaseForm {
         for (k, v) in pairs {
             match k.as_str() {
                 "process_id" => f.process_id = v,
+                "process_version" => f.process_version = v,
                 "input_set" => f.input_set = v,
                 "name" => f.name = v,
                 "type" => f.release_type = v,
@@ -171,6 +174,7 @@ impl ReleaseForm {
         };
         ReleaseInput {
             process_id: self.process_id.trim().parse().ok(),
+            process_version: self.process_version.trim().parse().ok(),
             name: Some(self.name.clone()),
             release_type: Some(if self.release_type.is_empty() { "standard".into() } else { self.release_type.clone() }),
             org: Some(opt(&self.org)),
@@ -201,6 +205,8 @@ pub struct FormPage {
     pub types: Vec<&'static str>,
     pub fields: Vec<InputField>,
     pub variables: Vec<(String, String, String)>,
+    /// The chosen process's saved versions, newest first.
+    pub versions: Vec<i32>,
     pub errors: FieldErrors,
     pub general_errors: Vec<String>,
     pub warnings: Vec<String>,
@@ -231,7 +237,12 @@ pub(super) async fn form_page(
         Ok(id) => Process::find(&mut conn, user.account_id, id).await.ok(),
         Err(_) => None,
     };
+    let chosen_version = form.process_version.trim().parse::<i32>().ok();
     let (def, version) = match (&process, editing) {
+        (Some(p), _) if chosen_version.is_some_and(|v| v >= 1 && v <= p.latest_version) => {
+            let v = chosen_version.unwrap_or(p.latest_version);
+            (Some(processes_ops::load(&mut conn, p, Some(v)).await?.1), v)
+        }
         (Some(p), Some(id)) => {
             let r = Release::find(&mut conn, user.account_id, id).await?;
             let v = if r.process_id == p.id { r.process_version } else { p.latest_version };
@@ -240,6 +251,8 @@ pub(super) async fn form_page(
         (Some(p), None) if p.latest_version > 0 => (Some(processes_ops::load(&mut conn, p, None).await?.1), p.latest_version),
         _ => (None, 0),
     };
+    form.process_version = if version > 0 { version.to_string() } else { String::new() };
+    let versions: Vec<i32> = process.as_ref().map(|p| (1..=p.latest_version).rev().collect()).unwrap_or_default();
     let input_sets = match &process {
         Some(p) => InputSet::list(&mut conn, user.account_id, p.id).await?.into_iter().map(|s| s.name).collect(),
         None => Vec::new(),
@@ -276,14 +289,14 @@ pub(super) async fn form_page(
             })
             .collect(),
     };
+    // Every variable by its override key: `name`, `phase.name`, `phase.activity.name`.
     let variables = match &def {
         None => Vec::new(),
-        Some(def) => def
-            .variables
-            .iter()
-            .map(|v| {
-                let current = form.variables.iter().find(|(k, _)| k == &v.name).map(|(_, x)| x.clone()).unwrap_or_default();
-                (v.name.clone(), to_text(&v.value), current)
+        Some(def) => crate::domain::process::overrides::overridable(def)
+            .into_iter()
+            .map(|(key, v)| {
+                let current = form.variables.iter().find(|(k, _)| k == &key).map(|(_, x)| x.clone()).unwrap_or_default();
+                (key, to_text(&v.value), current)
             })
             .collect(),
     };
@@ -304,6 +317,7 @@ pub(super) async fn form_page(
         types: ReleaseType::ALL.iter().map(|t| t.as_str()).collect(),
         fields,
         variables,
+        versions,
         errors,
         general_errors,
         warnings,
@@ -420,6 +434,7 @@ pub(super) fn form_from_release(
     }
     ReleaseForm {
         process_id: r.process_id.to_string(),
+        process_version: r.process_version.to_string(),
         input_set: String::new(),
         name: r.name.clone(),
         release_type: r.release_type.clone(),
@@ -438,7 +453,22 @@ pub(super) fn form_from_release(
     }
 }
 
-pub async fn edit(state: web::Data<AppState>, user: CurrentUser, session: Session, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+/// `GET /releases/{id}/edit?process_id=&process_version=`: the form again for another process
+/// or version (the select re-renders it through htmx), the draft's other fields kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct EditQuery {
+    pub process_id: String,
+    pub process_version: String,
+}
+
+pub async fn edit(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    id: web::Path<i64>,
+    query: web::Query<EditQuery>,
+) -> Result<HttpResponse, AppError> {
     let mut conn = state.db().await?;
     let release = Release::find(&mut conn, user.account_id, *id).await?;
     user.require(Action::EditDraft, release.scope())?;
@@ -450,7 +480,14 @@ pub async fn edit(state: web::Data<AppState>, user: CurrentUser, session: Sessio
         });
     }
     let view = ops::view(&mut conn, release).await?;
-    let form = form_from_release(&view.release, &state.secrets, view.owner_email.clone(), view.org_slug.clone(), &view.links);
+    let mut form = form_from_release(&view.release, &state.secrets, view.owner_email.clone(), view.org_slug.clone(), &view.links);
+    if !query.process_id.trim().is_empty() && query.process_id.trim() != form.process_id {
+        // Another process: its own newest version unless one is named.
+        form.process_id = query.process_id.trim().to_string();
+        form.process_version = query.process_version.trim().to_string();
+    } else if !query.process_version.trim().is_empty() {
+        form.process_version = query.process_version.trim().to_string();
+    }
     render(&form_page(&state, &user, &session, Some(*id), form, FieldErrors::new(), vec![]).await?)
 }
 
@@ -466,15 +503,19 @@ pub async fn update(
     let mut conn = state.db().await?;
     let release = Release::find(&mut conn, user.account_id, *id).await?;
     user.require(Action::EditDraft, release.scope())?;
-    let def = match form.process_id.parse::<i64>().ok().and_then(|p| (p == release.process_id).then_some(p)) {
-        Some(_) => Some(ops::pinned_definition(&mut conn, &release).await?),
-        None => match form.process_id.parse::<i64>() {
-            Ok(pid) => match Process::find(&mut conn, user.account_id, pid).await {
-                Ok(p) if p.latest_version > 0 => Some(processes_ops::load(&mut conn, &p, None).await?.1),
-                _ => None,
-            },
-            Err(_) => None,
+    let chosen_version = form.process_version.trim().parse::<i32>().ok();
+    let def = match form.process_id.parse::<i64>() {
+        Ok(pid) if pid == release.process_id && chosen_version.is_none_or(|v| v == release.process_version) => {
+            Some(ops::pinned_definition(&mut conn, &release).await?)
+        }
+        Ok(pid) => match Process::find(&mut conn, user.account_id, pid).await {
+            Ok(p) if p.latest_version > 0 => {
+                let v = chosen_version.filter(|v| *v >= 1 && *v <= p.latest_version);
+                Some(processes_ops::load(&mut conn, &p, v).await?.1)
+            }
+            _ => None,
         },
+        Err(_) => None,
     };
     let mut errors = FieldErrors::new();
     let mut input = form.to_input(def.as_ref(), &release.time_zone, &mut errors);
