@@ -1,6 +1,7 @@
 //! The release page's reads, few and fixed in number (DESIGN §11: six statements besides the
 //! session lookup): the release with its names and pinned definition; the reader's groups and
-//! delegations; its links, deployments and approvals; and its change marker for the live page.
+//! delegations; its links, deployments, approvals, comments and webhook attempts; and its change
+//! marker for the live page.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Jsonb};
@@ -95,6 +96,35 @@ pub struct Related {
     pub linked_by: Vec<(i64, String, String)>,
     pub deployments: Vec<DeploymentRow>,
     pub approvals: Vec<ApprovalRow>,
+    pub comments: Vec<CommentRow>,
+    pub attempts: Vec<AttemptRow>,
+}
+
+/// One webhook attempt as sent (its recorded request has secret inputs masked already).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AttemptRow {
+    pub phase: String,
+    pub activity: String,
+    pub attempt: i32,
+    pub state: String,
+    pub request: Option<Value>,
+    pub status: Option<i32>,
+    /// The start of the response body.
+    pub body: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: Option<i32>,
+    pub due_at: chrono::DateTime<chrono::Utc>,
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One comment of an activity's thread.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct CommentRow {
+    pub phase: String,
+    pub activity: String,
+    pub author: String,
+    pub text: String,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(QueryableByName)]
@@ -107,6 +137,10 @@ struct RelatedJson {
     deployments: Value,
     #[diesel(sql_type = Jsonb)]
     approvals: Value,
+    #[diesel(sql_type = Jsonb)]
+    comments: Value,
+    #[diesel(sql_type = Jsonb)]
+    attempts: Value,
 }
 
 fn parsed<T: serde::de::DeserializeOwned>(what: &'static str, v: Value) -> QueryResult<T> {
@@ -127,7 +161,14 @@ pub async fn related(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResu
            COALESCE((SELECT jsonb_agg(jsonb_build_object('release_id', v.release_id, 'phase', v.phase_key, 'activity', v.activity_key, \
                             'approver', c.email, 'on_behalf_of', CASE WHEN v.cast_by <> v.user_id THEN u.email END, \
                             'decision', v.decision, 'comment', v.comment, 'at', v.at) ORDER BY v.at, v.phase_key, v.activity_key) \
-                     FROM approval_votes v JOIN users u ON u.id = v.user_id JOIN users c ON c.id = v.cast_by WHERE v.release_id = $1), '[]') AS approvals",
+                     FROM approval_votes v JOIN users u ON u.id = v.user_id JOIN users c ON c.id = v.cast_by WHERE v.release_id = $1), '[]') AS approvals, \
+           COALESCE((SELECT jsonb_agg(jsonb_build_object('phase', c.phase_key, 'activity', c.activity_key, 'author', c.author, \
+                            'text', c.body, 'at', c.created_at) ORDER BY c.created_at, c.id) \
+                     FROM activity_comments c WHERE c.release_id = $1), '[]') AS comments, \
+           COALESCE((SELECT jsonb_agg(jsonb_build_object('phase', w.phase_key, 'activity', w.activity_key, 'attempt', w.attempt, \
+                            'state', w.state, 'request', w.request, 'status', w.response_status, 'body', left(w.response_body, 500), \
+                            'error', w.error, 'duration_ms', w.duration_ms, 'due_at', w.due_at, 'sent_at', w.sent_at) ORDER BY w.id) \
+                     FROM webhook_attempts w WHERE w.release_id = $1), '[]') AS attempts",
     )
     .bind::<BigInt, _>(release_id)
     .get_result(conn)
@@ -137,5 +178,7 @@ pub async fn related(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResu
         linked_by: parsed("linked_by", row.linked_by)?,
         deployments: parsed("deployments", row.deployments)?,
         approvals: parsed("approvals", row.approvals)?,
+        comments: parsed("comments", row.comments)?,
+        attempts: parsed("attempts", row.attempts)?,
     })
 }

@@ -94,6 +94,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    activity_comments (id) {
+        id -> Int8,
+        account_id -> Int8,
+        release_id -> Int8,
+        phase_key -> Text,
+        activity_key -> Text,
+        author -> Text,
+        body -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     api_tokens (id) {
         id -> Int8,
         account_id -> Int8,
@@ -369,6 +382,7 @@ diesel::table! {
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
+        duration_ms -> Nullable<Int4>,
     }
 }
 

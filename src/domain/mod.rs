@@ -4,6 +4,7 @@ pub mod audit;
 pub mod engine;
 pub mod insights;
 pub mod network;
+pub mod pipeline;
 pub mod policy;
 pub mod process;
 pub mod release;

@@ -193,11 +193,13 @@ pub struct Outcome {
     pub error: Option<String>,
     /// A refusal (allow-list): no retries.
     pub permanent: bool,
+    /// How long the request took, for the release page's attempt list.
+    pub duration_ms: Option<i32>,
 }
 
 impl Outcome {
     fn refused(message: String) -> Outcome {
-        Outcome { status: None, body: None, error: Some(message), permanent: true }
+        Outcome { status: None, body: None, error: Some(message), permanent: true, duration_ms: None }
     }
 }
 
@@ -224,6 +226,13 @@ pub fn allowed(allow_list: &[String], host: &str, port: u16) -> bool {
 /// goes to exactly the checked address, and redirects are followed only to the same scheme,
 /// host and port. Messages name the masked URL only.
 pub async fn send(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome {
+    let started = std::time::Instant::now();
+    let mut outcome = send_once(claimed, private_allow).await;
+    outcome.duration_ms = Some(i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX));
+    outcome
+}
+
+async fn send_once(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome {
     if claimed.method.is_empty() {
         return Outcome::refused(claimed.url.clone());
     }
@@ -241,7 +250,9 @@ pub async fn send(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome 
     let client = match crate::outbound::checked_client(&url, &shown_host, private_allow, claimed.timeout).await {
         Ok(c) => c,
         Err(Blocked::Refused(why)) => return Outcome::refused(why),
-        Err(Blocked::Unresolved(why)) => return Outcome { status: None, body: None, error: Some(why), permanent: false },
+        Err(Blocked::Unresolved(why)) => {
+            return Outcome { status: None, body: None, error: Some(why), permanent: false, duration_ms: None }
+        }
     };
     let method = reqwest::Method::from_bytes(claimed.method.as_bytes()).unwrap_or(reqwest::Method::POST);
     let mut request = client.request(method, url);
@@ -257,6 +268,7 @@ pub async fn send(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome 
             body: None,
             error: Some(format!("request to {shown_host} failed: {}", e.without_url())),
             permanent: false,
+            duration_ms: None,
         },
         Ok(mut res) => {
             let status = res.status().as_u16();
@@ -270,6 +282,7 @@ pub async fn send(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome 
                                 body: None,
                                 error: Some(format!("response larger than {MAX_RESPONSE_BYTES} bytes")),
                                 permanent: false,
+                                duration_ms: None,
                             };
                         }
                         body.extend_from_slice(&chunk);
@@ -281,13 +294,14 @@ pub async fn send(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome 
                             body: None,
                             error: Some(format!("reading the response: {}", e.without_url())),
                             permanent: false,
+                            duration_ms: None,
                         }
                     }
                 }
             }
             let text = String::from_utf8_lossy(&body).to_string();
             let error = (!(200..300).contains(&status)).then(|| format!("HTTP {status}"));
-            Outcome { status: Some(status), body: Some(text), error, permanent: false }
+            Outcome { status: Some(status), body: Some(text), error, permanent: false, duration_ms: None }
         }
     }
 }
@@ -342,6 +356,7 @@ pub async fn complete(
                 webhook_attempts::response_status.eq(outcome.status.map(i32::from)),
                 webhook_attempts::response_body.eq(&body),
                 webhook_attempts::error.eq(&outcome.error),
+                webhook_attempts::duration_ms.eq(outcome.duration_ms),
                 webhook_attempts::sent_at.eq(now),
                 webhook_attempts::finished_at.eq((!callback).then_some(now)),
                 webhook_attempts::lease_until.eq(None::<DateTime<Utc>>),

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod activities;
+pub mod activity_talk;
 pub mod audit_trail;
 pub mod calendar;
 pub mod catalog;

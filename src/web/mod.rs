@@ -197,6 +197,8 @@ mod page_routes {
     post "/releases/{id}/rebase" => releases::rebase,
     post "/releases/{id}/delete" => releases::delete,
     post "/releases/{id}/rollback" => releases::roll_back,
+    post "/releases/{id}/activities/{phase}/{activity}/comment" => releases::comment,
+    post "/releases/{id}/activities/{phase}/{activity}/reassign" => releases::reassign,
     post "/releases/{id}/activities/{phase}/{activity}/{action}" => releases::act,
     post "/releases/{id}/status-link" => status::create,
     post "/releases/{id}/status-link/revoke" => status::revoke,

@@ -497,3 +497,85 @@ phases:
     app.run_until_idle().await;
     assert_eq!(activity(&get(&app, &w, id).await, "q", "ok")["status"], "OnHold", "the new round timed out too");
 }
+
+#[tokio::test]
+async fn a_manual_task_records_outputs_and_a_comment_from_the_page_and_a_reassigned_task_moves_to_its_new_owner() {
+    use crate::common::PASSWORD;
+    let app = TestApp::spawn().await;
+    let w = world(&app, &["ana", "bob"], &[]).await;
+    let yaml = "name: Smoke and verify
+phases:
+  - key: p
+    name: P
+    activities:
+      - {key: smoke, name: Smoke tests, kind: manual, owner: \"user:ana@acme.example.com\", records: [build_url, verdict]}
+      - {key: verify, name: Verify, kind: manual, owner: \"user:ana@acme.example.com\"}
+";
+    let id = start(&app, &w, yaml, json!({})).await;
+    app.run_until_idle().await;
+    let ana = app.new_client();
+    assert_eq!(ana.login("ana@acme.example.com", PASSWORD).await.status(), 303);
+    let page = ana.get_html(&format!("/releases/{id}")).await;
+    assert!(page.contains("name=\"out.build_url\"") && page.contains("name=\"out.verdict\""), "the declared outputs are asked for");
+
+    // Complete from the page: outputs and a comment are recorded.
+    let res = ana
+        .post_form(
+            &format!("/releases/{id}/activities/p/smoke/complete"),
+            &[("out.build_url", "https://ci.example.com/builds/42"), ("out.verdict", "green"), ("comment", "all suites pass")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let r = get(&app, &w, id).await;
+    let smoke = activity(&r, "p", "smoke");
+    assert_eq!(smoke["status"], "Success", "{r}");
+    assert_eq!(smoke["outputs"], json!({"build_url": "https://ci.example.com/builds/42", "verdict": "green"}));
+    let page = ana.get_html(&format!("/releases/{id}")).await;
+    assert!(page.contains("all suites pass"), "the comment is on the page");
+    assert!(page.contains("https://ci.example.com/builds/42"), "recorded as an artifact");
+
+    // A comment thread: who, when, text; on the page, in /work and on the audit trail.
+    let res = ana.post_form(&format!("/releases/{id}/activities/p/verify/comment"), &[("text", "Waiting for the staging DNS")]).await;
+    assert_eq!(res.status(), 303);
+    let res = ana.post_form(&format!("/releases/{id}/activities/p/verify/comment"), &[("text", "  ")]).await;
+    assert_eq!(res.status(), 303, "refused with a message, not an error page");
+    let page = ana.get_html(&format!("/releases/{id}")).await;
+    assert!(page.contains("Waiting for the staging DNS") && page.contains("ana@acme.example.com ·"), "{page}");
+    assert!(ana.get_html("/work").await.contains("Waiting for the staging DNS"), "/work shows the thread");
+    let (_, trail) = body(app.api_get(&w.rm_token, &format!("/api/v1/releases/{id}/audit?action=activity.comment")).await).await;
+    assert_eq!(trail["events"].as_array().map(Vec::len), Some(1), "{trail}");
+
+    // Reassign: only a release manager; the new owner is told; the old one can no longer complete.
+    let res = ana.post_form(&format!("/releases/{id}/activities/p/verify/reassign"), &[("owner", "user:bob@acme.example.com")]).await;
+    assert_eq!(res.status(), 403);
+    let rm = app.new_client();
+    assert_eq!(rm.login("rm@acme.example.com", PASSWORD).await.status(), 303);
+    let res = rm.post_form(&format!("/releases/{id}/activities/p/verify/reassign"), &[("owner", "user:ghost@acme.example.com")]).await;
+    assert_eq!(res.status(), 303);
+    assert!(rm.get_html(&format!("/releases/{id}")).await.contains("names no active user or group"), "a clear refusal");
+    let res = rm.post_form(&format!("/releases/{id}/activities/p/verify/reassign"), &[("owner", "user:bob@acme.example.com")]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(activity(&get(&app, &w, id).await, "p", "verify")["owner"], "user:bob@acme.example.com");
+    let (status, e) = act(&app, &w.tokens["ana"], id, "p", "verify", "complete", json!({})).await;
+    assert_eq!(status, 403, "the former owner: {e}");
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use railyard::db::schema::notification_outbox::dsl as o;
+        let mut conn = app.conn().await;
+        let bob: i64 = railyard::db::models::users::User::by_email(&mut conn, "bob@acme.example.com").await.unwrap().unwrap().id;
+        let told: Vec<(Option<i64>, Value)> = o::notification_outbox
+            .filter(o::kind.eq("activity.reassigned"))
+            .select((o::user_id, o::payload))
+            .load(&mut conn)
+            .await
+            .unwrap();
+        assert!(!told.is_empty() && told.iter().all(|(u, _)| *u == Some(bob)), "only bob is told: {told:?}");
+        assert!(told[0].1.to_string().contains("Verify"), "{told:?}");
+    }
+    let (_, trail) = body(app.api_get(&w.rm_token, &format!("/api/v1/releases/{id}/audit?action=activity.reassign")).await).await;
+    assert_eq!(trail["events"][0]["details"]["from"], "user:ana@acme.example.com", "{trail}");
+    assert_eq!(act(&app, &w.tokens["bob"], id, "p", "verify", "complete", json!({})).await.0, 200);
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["status"], "Success");
+}

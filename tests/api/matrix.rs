@@ -100,6 +100,8 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
         ("get", "/releases/{id}/audit") => SEES_THE_RELEASE,
         ("post", "/releases/{id}/override-freeze") => "RD",
         ("post", "/releases/{id}/activities/{phase}/{activity}/{action}") => "P",
+        ("post", "/releases/{id}/activities/{phase}/{activity}/comment") => SEES_THE_RELEASE,
+        ("post", "/releases/{id}/activities/{phase}/{activity}/reassign") => MANAGES_THE_RELEASE,
         ("patch" | "delete", "/releases/{id}") | ("get" | "post", "/releases/{id}/edit") => MANAGES_THE_RELEASE,
         ("post", "/releases/{id}/activate" | "/releases/{id}/run-now" | "/releases/{id}/abort" | "/releases/{id}/restart") => {
             MANAGES_THE_RELEASE

@@ -681,3 +681,40 @@ async fn a_draft_changes_process_and_version_and_overrides_phase_and_activity_va
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body, json!({"region": "ap", "batch": "9", "note": "v1"}), "phase and activity overrides, version 1");
 }
+
+#[tokio::test]
+async fn the_release_page_lists_webhook_attempts_with_secrets_masked_and_offers_retry_on_a_decision() {
+    use crate::common::PASSWORD;
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let rx = Receiver::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", rx.port)]).await;
+    rx.answer("/deploy", 503, json!({"error": "maintenance window"}));
+    let yaml = format!(
+        "name: Masked\ninputs: [{{name: token, type: string, secret: true}}]\nphases:\n  - key: p\n    name: P\n    activities:\n      - {{key: hook, name: Deploy, kind: webhook, config: {{url: \"{}/deploy\", headers: {{Authorization: \"Bearer ${{inputs.token}}\", X-Api-Key: literal-key-123}}, body: {{token: \"${{inputs.token}}\", env: prod}}}}}}\n",
+        rx.base
+    );
+    let id = release_of(&app, &w, &yaml, json!({"token": "s3cr3t-value"})).await;
+    app.run_until_idle().await;
+    assert_eq!(rx.to("/deploy").len(), 1, "the real request carried the secret");
+    assert_eq!(rx.to("/deploy")[0].body["token"], "s3cr3t-value");
+    let rm = app.new_client();
+    assert_eq!(rm.login("rm@acme.example.com", PASSWORD).await.status(), 303);
+    let page = rm.get_html(&format!("/releases/{id}")).await;
+    let section = &page[page.find("id=\"webhook-attempts\"").expect("the attempt list")..];
+    assert!(!page.contains("s3cr3t-value") && !page.contains("literal-key-123"), "no secret on the page");
+    assert!(section.contains("Authorization: Bearer ********"), "{section}");
+    assert!(section.contains("X-Api-Key: ********"));
+    assert!(section.contains("&#34;token&#34;: &#34;********&#34;"), "the body's secret: {section}");
+    assert!(section.contains("HTTP 503") && section.contains("maintenance window"), "status and the start of the body");
+    assert!(section.contains(&format!("POST {}/deploy", rx.base)));
+    // The failure waits for a decision (on_failure manual): retry is offered right there.
+    assert!(section.contains("/activities/p/hook/retry"), "{section}");
+    rx.answer("/deploy", 200, json!({}));
+    let res = rm.post_form(&format!("/releases/{id}/activities/p/hook/retry"), &[("reason", "maintenance over")]).await;
+    assert_eq!(res.status(), 303);
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, id).await["status"], "Success");
+    let page = rm.get_html(&format!("/releases/{id}")).await;
+    assert!(page.contains("attempt 2 · succeeded"), "both attempts are listed");
+}

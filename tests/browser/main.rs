@@ -565,3 +565,111 @@ async fn a_drafts_process_is_changed_and_a_phase_variable_overridden_in_the_brow
     assert_eq!(r["inputs"]["version"], "3.0.0");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_manual_task_is_completed_in_the_browser_with_its_outputs_and_a_comment() {
+    use railyard::ops::{processes, releases, Actor};
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    let rm = app.create_user(account, "rhea@acme.example.com", "account_release_manager", "").await;
+    let ana = app.create_user(account, "ana@acme.example.com", "viewer", "").await;
+    let id = {
+        let mut conn = app.conn().await;
+        let actor = Actor::user(rm.id, account, &rm.email);
+        let yaml = "name: Smoke\nphases: [{key: p, name: P, activities: [{key: smoke, name: Smoke tests, kind: manual, owner: \"user:ana@acme.example.com\", records: [build_url]}]}]\n";
+        let process = processes::create(&mut conn, &actor, None, processes::Source::Yaml(yaml.into()), app.clock_now()).await.unwrap();
+        let input =
+            releases::ReleaseInput { process_id: Some(process.process.id), name: Some("Ledger 9.3 smoke".into()), ..Default::default() };
+        let prepared = releases::prepare(&mut conn, &actor, "UTC", &app.state.secrets, &input, None, false).await.unwrap();
+        releases::create(&mut conn, &actor, prepared, true, app.clock_now()).await.unwrap().release.id
+    };
+    app.run_until_idle().await;
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, &ana.email, PASSWORD).await;
+    browser.goto(&format!("{}/releases/{id}", app.address)).await;
+    browser.fill("#out-p-smoke-build_url", "https://ci.example.com/builds/77").await;
+    browser.fill("#comment-p-smoke", "green on all suites").await;
+    browser.click("#task-p-smoke .action-complete").await;
+    browser.wait_for_text(".flash-success", "complete p.smoke").await;
+    let token = app.api_token(&rm).await;
+    let (_, r) = common::body(app.api_get(&token, &format!("/api/v1/releases/{id}")).await).await;
+    let smoke = &r["phases"][0]["activities"][0];
+    assert_eq!(smoke["status"], "Success", "{r}");
+    assert_eq!(smoke["outputs"]["build_url"], "https://ci.example.com/builds/77");
+    browser.wait_for_text("#activity-p-smoke", "green on all suites").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_release_page_draws_the_phase_graph_with_each_phases_status() {
+    use railyard::ops::{processes, releases, Actor};
+    let app = TestApp::spawn().await;
+    let account = app.create_account("acme").await;
+    let rm = app.create_user(account, "rhea@acme.example.com", "account_release_manager", "").await;
+    let id = {
+        let mut conn = app.conn().await;
+        let actor = Actor::user(rm.id, account, &rm.email);
+        let yaml = "name: Three phases
+phases:
+  - {key: build, name: Build, activities: [{key: b, name: Build it, kind: manual}]}
+  - {key: qa, name: QA, depends_on: [build], activities: [{key: q, name: Test it, kind: manual}]}
+  - {key: perf, name: Performance, depends_on: [build], activities: [{key: p, name: Load it, kind: manual}]}
+  - {key: prod, name: Production, depends_on: [qa, perf], activities: [{key: d, name: Ship it, kind: manual}]}
+";
+        let process = processes::create(&mut conn, &actor, None, processes::Source::Yaml(yaml.into()), app.clock_now()).await.unwrap();
+        let input =
+            releases::ReleaseInput { process_id: Some(process.process.id), name: Some("Ledger 9.4 to PROD1".into()), ..Default::default() };
+        let prepared = releases::prepare(&mut conn, &actor, "UTC", &app.state.secrets, &input, None, false).await.unwrap();
+        releases::create(&mut conn, &actor, prepared, true, app.clock_now()).await.unwrap().release.id
+    };
+    app.run_until_idle().await;
+    let token = app.api_token(&rm).await;
+    app.clock.advance(chrono::TimeDelta::minutes(30));
+    let res = app.api_post(&token, &format!("/api/v1/releases/{id}/activities/build/b/complete"), &serde_json::json!({})).await;
+    assert_eq!(res.status(), 200);
+    app.run_until_idle().await;
+
+    let browser = harness::Browser::open().await;
+    browser.log_in(&app.address, &rm.email, PASSWORD).await;
+    browser.goto(&format!("{}/releases/{id}", app.address)).await;
+    let status_of = |phase: &'static str| {
+        let client = browser.client.clone();
+        async move {
+            let script = format!("return document.querySelector('#phase-graph [data-phase={phase}]').getAttribute('data-status');");
+            client.execute(&script, vec![]).await.unwrap()
+        }
+    };
+    assert_eq!(status_of("build").await, serde_json::json!("Success"));
+    assert_eq!(status_of("qa").await, serde_json::json!("Running"));
+    assert_eq!(status_of("perf").await, serde_json::json!("Running"));
+    assert_eq!(status_of("prod").await, serde_json::json!("NotStarted"));
+    let edges = browser.client.execute("return document.querySelectorAll('#phase-graph path.edge').length;", vec![]).await.unwrap();
+    assert_eq!(edges, serde_json::json!(4), "one arrow per dependency");
+    let current = browser.client.execute("return document.querySelectorAll('#phase-graph .node.current').length;", vec![]).await.unwrap();
+    assert_eq!(current, serde_json::json!(2), "the current position is marked");
+    let bars = browser.client.execute("return document.querySelectorAll('#timeline rect.bar').length;", vec![]).await.unwrap();
+    assert_eq!(bars, serde_json::json!(3), "build, qa and perf have started");
+
+    // Attached to the test output: the drawn graph.
+    let pipeline = browser.client.find(fantoccini::Locator::Css("#pipeline")).await.unwrap();
+    let png = pipeline.screenshot().await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("release-page-phase-graph.png");
+    std::fs::write(&path, &png).unwrap();
+    println!("screenshot: {} ({} bytes)", path.display(), png.len());
+    assert!(png.len() > 1000);
+
+    // Live: completing QA updates the graph without a reload.
+    let res = app.api_post(&token, &format!("/api/v1/releases/{id}/activities/qa/q/complete"), &serde_json::json!({})).await;
+    assert_eq!(res.status(), 200);
+    app.run_until_idle().await;
+    for _ in 0..60 {
+        if status_of("qa").await == serde_json::json!("Success") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status_of("qa").await, serde_json::json!("Success"), "updated live");
+    browser.close().await;
+}

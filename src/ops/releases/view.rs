@@ -77,6 +77,10 @@ pub struct ReleaseDetail<'a> {
     /// What is in it: where it deployed, and every approval vote.
     pub deployments: Vec<crate::db::reports::DeploymentRow>,
     pub approvals: Vec<crate::db::reports::ApprovalRow>,
+    /// Every activity's comments, oldest first.
+    pub comments: Vec<crate::db::release_page::CommentRow>,
+    /// Every webhook attempt, oldest first.
+    pub attempts: Vec<crate::db::release_page::AttemptRow>,
     /// What changes whenever anything above changes (the live page's ETag).
     pub marker: Marker,
     /// A draft: why activating it now would be refused (the same list activation gives).
@@ -156,6 +160,8 @@ pub async fn detail<'a>(
         trail_next,
         deployments: related.deployments,
         approvals: related.approvals,
+        comments: related.comments,
+        attempts: related.attempts,
         marker: head.marker,
         not_ready,
     })

@@ -21,6 +21,8 @@ pub struct WorkItem {
     pub since: String,
     pub allowed: Vec<&'static str>,
     pub needs_reason: Vec<&'static str>,
+    /// Its comment thread (author, when, text); filled on `/work` only.
+    pub comments: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]
@@ -53,13 +55,24 @@ pub async fn work_items(state: &AppState, user: &CurrentUser) -> Result<Vec<Work
             since: a.started_at.map(|t| fmt(t, &user.time_zone)).unwrap_or_default(),
             needs_reason: allowed.iter().copied().filter(|v| matches!(*v, "fail" | "reject" | "retry" | "ignore" | "fix")).collect(),
             allowed,
+            comments: Vec::new(),
         });
     }
     Ok(items)
 }
 
 pub async fn work(state: web::Data<AppState>, user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
-    let items = work_items(&state, &user).await?;
+    let mut items = work_items(&state, &user).await?;
+    let mut conn = state.db().await?;
+    let release_ids: Vec<i64> = items.iter().map(|i| i.release_id).collect();
+    let threads = crate::ops::activity_talk::threads(&mut conn, user.account_id, &release_ids).await?;
+    for item in &mut items {
+        item.comments = threads
+            .iter()
+            .filter(|(r, p, k, ..)| *r == item.release_id && p == &item.phase && k == &item.key)
+            .map(|(_, _, _, author, text, at)| (author.clone(), fmt(*at, &user.time_zone), text.clone()))
+            .collect();
+    }
     render(&WorkPage { chrome: Chrome::new(&user, &session, "My work", "/work"), items })
 }
 

@@ -184,6 +184,26 @@ pub struct ActForm {
     pub comment: String,
 }
 
+impl ActForm {
+    /// The form's fields; `out.<name>` ones are the outputs a manual task records.
+    fn from_pairs(pairs: Vec<(String, String)>) -> (ActForm, serde_json::Map<String, serde_json::Value>) {
+        let mut form = ActForm::default();
+        let mut outputs = serde_json::Map::new();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "reason" => form.reason = v,
+                "comment" => form.comment = v,
+                _ => {
+                    if let Some(name) = k.strip_prefix("out.").filter(|_| !v.trim().is_empty()) {
+                        outputs.insert(name.to_string(), serde_json::Value::String(v.trim().to_string()));
+                    }
+                }
+            }
+        }
+        (form, outputs)
+    }
+}
+
 /// An action on an activity from the release page; a refusal is shown as a message.
 pub async fn act(
     state: web::Data<AppState>,
@@ -191,9 +211,10 @@ pub async fn act(
     session: Session,
     htmx: Htmx,
     path: web::Path<(i64, String, String, String)>,
-    form: web::Form<ActForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let (id, phase, activity, verb) = path.into_inner();
+    let (form, outputs) = ActForm::from_pairs(form.into_inner());
     let verb = Verb::parse(&verb).ok_or(AppError::NotFound)?;
     let mut conn = state.db().await?;
     let release = Release::find(&mut conn, user.account_id, id).await?;
@@ -201,7 +222,7 @@ pub async fn act(
     let input = crate::ops::activities::ActInput {
         reason: Some(form.reason.clone()).filter(|r| !r.trim().is_empty()),
         comment: Some(form.comment.clone()).filter(|c| !c.trim().is_empty()),
-        outputs: None,
+        outputs: Some(outputs).filter(|o| !o.is_empty()),
     };
     match crate::ops::activities::act(
         &mut conn,
@@ -214,6 +235,63 @@ pub async fn act(
     .await
     {
         Ok(_) => flash::success(&session, format!("{} {phase}.{activity}: done.", verb.as_str())),
+        Err(crate::ops::OpError::Forbidden(m)) => return Err(AppError::Forbidden(m)),
+        Err(e) => flash::push(&session, "error", refusal_message(e)?),
+    }
+    Ok(redirect(htmx, &format!("/releases/{id}")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CommentForm {
+    pub text: String,
+}
+
+/// A comment on an activity's thread from the release page.
+pub async fn comment(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    path: web::Path<(i64, String, String)>,
+    form: web::Form<CommentForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, phase, activity) = path.into_inner();
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, id).await?;
+    ops::require_visible(&mut conn, &release, &user.bindings, (user.user_id, &user.email)).await?;
+    let person = Person::load(&mut conn, user.actor(), (&user.email, &user.bindings), state.now()).await?;
+    let at = ActivityAt { release_id: release.id, phase: &phase, key: &activity };
+    match crate::ops::activity_talk::comment(&mut conn, &person, at, &form.text, state.now()).await {
+        Ok(()) => flash::success(&session, "Comment added."),
+        Err(e) => flash::push(&session, "error", refusal_message(e)?),
+    }
+    Ok(redirect(htmx, &format!("/releases/{id}")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReassignForm {
+    pub owner: String,
+}
+
+/// Hands a manual task to another person or group.
+pub async fn reassign(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    path: web::Path<(i64, String, String)>,
+    form: web::Form<ReassignForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, phase, activity) = path.into_inner();
+    let mut conn = state.db().await?;
+    let release = Release::find(&mut conn, user.account_id, id).await?;
+    user.require(Action::DecideFailure, release.scope())?;
+    let person = Person::load(&mut conn, user.actor(), (&user.email, &user.bindings), state.now()).await?;
+    let at = ActivityAt { release_id: release.id, phase: &phase, key: &activity };
+    match crate::ops::activity_talk::reassign(&mut conn, &person, at, &form.owner, state.now()).await {
+        Ok(()) => flash::success(&session, format!("{phase}.{activity} is now {}'s.", form.owner.trim())),
         Err(crate::ops::OpError::Forbidden(m)) => return Err(AppError::Forbidden(m)),
         Err(e) => flash::push(&session, "error", refusal_message(e)?),
     }

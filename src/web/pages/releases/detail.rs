@@ -34,6 +34,11 @@ pub struct ActivityRow {
     /// The actions this viewer may take now (complete, fail, approve, reject, retry, ignore, fix).
     pub allowed: Vec<&'static str>,
     pub needs_reason: Vec<&'static str>,
+    /// A manual task's outputs the process declares (`records`), asked for on completion.
+    pub declared_outputs: Vec<String>,
+    /// Its thread: (author, when, text), oldest first.
+    pub comments: Vec<(String, String, String)>,
+    pub can_reassign: bool,
 }
 
 pub struct PhaseRow {
@@ -104,6 +109,11 @@ pub struct DetailPage {
     pub conflicts: Vec<(i64, String)>,
     /// A draft: what stops it from starting now.
     pub not_ready: Vec<String>,
+    pub graph: crate::domain::pipeline::PhaseGraph,
+    pub timeline: Option<super::pipeline::Timeline>,
+    pub attempts: Vec<super::pipeline::AttemptView>,
+    /// Webhook activities whose failure waits for this viewer's decision: (phase, key).
+    pub retry_here: Vec<(String, String)>,
 }
 
 /// The page's validator: the release's change marker, and what differs from one reader (or one
@@ -146,8 +156,19 @@ pub async fn show(
             }
         }
     }
-    let ops::ReleaseDetail { view, person, latest_version: latest, trail: events, trail_next, deployments, approvals, marker, not_ready } =
-        ops::detail(&mut conn, user.actor(), (&user.email, &user.bindings), (*id, query.trail_after), state.now()).await?;
+    let ops::ReleaseDetail {
+        view,
+        person,
+        latest_version: latest,
+        trail: events,
+        trail_next,
+        deployments,
+        approvals,
+        comments,
+        attempts,
+        marker,
+        not_ready,
+    } = ops::detail(&mut conn, user.actor(), (&user.email, &user.bindings), (*id, query.trail_after), state.now()).await?;
     let tag = etag(&marker, &user, req.query_string());
     let tz = user.time_zone.clone();
     let masked = processes_ops::masked(&view.definition, &view.release.inputs);
@@ -157,16 +178,20 @@ pub async fn show(
             .filter(|(k, _)| !view.definition.inputs.iter().any(|i| &i.name == k && i.secret))
             .map(|(k, v)| (format!("inputs.{k}"), v))
             .collect();
-    let variables = view
-        .definition
-        .variables
-        .iter()
-        .map(|v| {
-            let value = view.release.variables.get(&v.name).cloned().unwrap_or(v.value.clone());
+    // Every variable by its override key (`name`, `phase.name`, `phase.activity.name`).
+    let variables = crate::domain::process::overrides::overridable(&view.definition)
+        .into_iter()
+        .map(|(key, v)| {
+            let value = view.release.variables.get(&key).cloned().unwrap_or(v.value.clone());
             let shown = crate::domain::process::template::render(&value, &lookup).map(|x| to_text(&x)).unwrap_or_else(|_| to_text(&value));
-            (v.name.clone(), shown)
+            (key, shown)
         })
         .collect();
+    let shapes = super::pipeline::shapes(&view.phases);
+    let graph = super::pipeline::graph(&shapes);
+    let timeline = super::pipeline::timeline((view.release.schedule_start, view.release.schedule_end), &shapes, state.now(), &tz);
+    let retry_here = super::pipeline::retryable(&view.activities, |a| may_act(&person, &view.release, a, Verb::Retry).is_ok());
+    let attempts = super::pipeline::attempts(&attempts, &tz);
     let r = &view.release;
     let scope = r.scope();
     let state_ = r.state();
@@ -236,8 +261,23 @@ pub async fn show(
                             needs_reason: allowed
                                 .iter()
                                 .copied()
-                                .filter(|v| matches!(*v, "fail" | "reject" | "retry" | "ignore" | "fix"))
+                                // A manual task's fail is on its own form, with the outputs and comment.
+                                .filter(|v| matches!(*v, "reject" | "retry" | "ignore" | "fix"))
                                 .collect(),
+                            declared_outputs: if a.kind == "manual" && allowed.contains(&"complete") {
+                                view.definition.activity(&a.phase_key, &a.key).map(|d| d.records.clone()).unwrap_or_default()
+                            } else {
+                                Vec::new()
+                            },
+                            comments: comments
+                                .iter()
+                                .filter(|c| c.phase == a.phase_key && c.activity == a.key)
+                                .map(|c| (c.author.clone(), local(Some(c.at), &tz), c.text.clone()))
+                                .collect(),
+                            can_reassign: a.kind == "manual"
+                                && !a.node().is_finished()
+                                && crate::domain::release::in_flight(view.release.state(), view.release.status())
+                                && user.may(Action::DecideFailure, view.release.scope()),
                             allowed,
                         }
                     })
@@ -287,6 +327,10 @@ pub async fn show(
         newer_version: (state_ == State::Draft && latest > r.process_version).then_some(latest),
         conflicts: crate::ops::calendar::conflicting_with(&mut conn, &view.release, &user.bindings).await?,
         not_ready,
+        graph,
+        timeline,
+        attempts,
+        retry_here,
         can_roll_back: crate::domain::release::in_flight(state_, status)
             && user.may(Action::DecideFailure, scope)
             && view.activities.iter().any(|a| {

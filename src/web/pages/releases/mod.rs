@@ -5,6 +5,7 @@ mod actions;
 mod detail;
 mod form;
 mod list;
+mod pipeline;
 
 pub use actions::*;
 pub use detail::*;
