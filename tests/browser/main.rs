@@ -1,5 +1,6 @@
 //! Browser tests: Debian's chromium driven through chromedriver (one driver per test binary).
 
+mod access;
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
