@@ -214,6 +214,7 @@ diesel::table! {
         latest_version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        archived_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -21,18 +21,35 @@ pub async fn schedule_now(conn: &mut AsyncPgConnection, release_id: i64, now: Da
     Ok(())
 }
 
-/// Marks every release of the account whose status reason starts with `prefix` as needing the
-/// worker now (e.g. the ones a removed freeze held).
-pub async fn schedule_held_now(conn: &mut AsyncPgConnection, account_id: i64, prefix: &str, now: DateTime<Utc>) -> QueryResult<usize> {
-    let n = diesel::update(
-        releases::table
-            .filter(releases::account_id.eq(account_id))
-            .filter(releases::status.eq("OnHold"))
-            .filter(releases::status_reason.like(format!("{prefix}%"))),
-    )
-    .set(releases::next_eval_at.eq(now))
-    .execute(conn)
-    .await?;
+/// Looks again now at what a freeze held in the account (or in one release): releases held as a
+/// whole, and activities held until the window's end (`prefix` begins their reasons).
+pub async fn schedule_held_now(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    release_id: Option<i64>,
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    use crate::db::schema::release_activities;
+    let mut activities = diesel::update(release_activities::table)
+        .filter(release_activities::account_id.eq(account_id))
+        .filter(release_activities::status.eq("OnHold"))
+        .filter(release_activities::status_reason.like(format!("{prefix}%")))
+        .into_boxed();
+    if let Some(id) = release_id {
+        activities = activities.filter(release_activities::release_id.eq(id));
+    }
+    let held: Vec<i64> =
+        activities.set(release_activities::wake_at.eq(now)).returning(release_activities::release_id).get_results(conn).await?;
+    let mut releases_q = diesel::update(releases::table)
+        .filter(releases::account_id.eq(account_id))
+        .filter(releases::status.eq("OnHold"))
+        .filter(releases::status_reason.like(format!("%{prefix}%")).or(releases::id.eq_any(&held)))
+        .into_boxed();
+    if let Some(id) = release_id {
+        releases_q = releases_q.filter(releases::id.eq(id));
+    }
+    let n = releases_q.set(releases::next_eval_at.eq(now)).execute(conn).await?;
     wake(conn).await?;
     Ok(n)
 }

@@ -182,10 +182,13 @@ impl Tree {
 /// The next batch of changes due now. Apply them and ask again until none are left.
 pub fn next_changes(tree: &Tree, now: DateTime<Utc>) -> Vec<Change> {
     let mut out = Vec::new();
-    // Waits whose time has come.
+    // Waits whose time has come; an activity held until a time (a freeze) is tried again.
     for a in &tree.activities {
         if a.status == Node::Waiting && a.wake_at.is_some_and(|t| t <= now) {
             out.push(Change::Activity { phase: a.phase.clone(), key: a.key.clone(), to: Node::Success });
+        }
+        if a.status == Node::OnHold && a.wake_at.is_some_and(|t| t <= now) {
+            out.push(Change::Activity { phase: a.phase.clone(), key: a.key.clone(), to: Node::NotStarted });
         }
     }
     if !out.is_empty() {
@@ -261,7 +264,8 @@ pub fn next_changes(tree: &Tree, now: DateTime<Utc>) -> Vec<Change> {
 /// when to look again.
 pub fn next_wake(tree: &Tree) -> Option<DateTime<Utc>> {
     let phases = tree.phases.iter().filter(|p| p.status == Node::Waiting).filter_map(|p| p.not_before);
-    let acts = tree.activities.iter().filter(|a| matches!(a.status, Node::Waiting | Node::Running)).filter_map(|a| a.wake_at);
+    let acts =
+        tree.activities.iter().filter(|a| matches!(a.status, Node::Waiting | Node::Running | Node::OnHold)).filter_map(|a| a.wake_at);
     let deadlines = tree.activities.iter().filter(|a| a.status.in_progress()).filter_map(|a| a.deadline);
     phases.chain(acts).chain(deadlines).min()
 }

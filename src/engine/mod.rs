@@ -3,6 +3,7 @@
 //! and notifications in the same transaction. `crate::worker` runs it, woken by LISTEN/NOTIFY
 //! with polling as a fallback.
 
+mod freeze_gate;
 pub mod kinds;
 mod timeouts;
 pub mod webhook;
@@ -202,6 +203,13 @@ pub async fn advance(conn: &mut AsyncPgConnection, defs: &DefinitionCache, r: Re
                     let row = activities.iter().find(|a| &a.phase_key == phase && &a.key == key).ok_or(OpError::NotFound)?;
                     let activity_def =
                         def.phase(phase).and_then(|p| p.activities.iter().find(|a| &a.key == key)).ok_or(OpError::NotFound)?;
+                    if let Some(until) = freeze_gate::hold_if_frozen(conn, &r, (&def, &activities), row, activity_def, now).await? {
+                        if let Some(a) = tree.activities.iter_mut().find(|a| &a.phase == phase && &a.key == key) {
+                            a.status = Node::OnHold;
+                            a.wake_at = Some(until);
+                        }
+                        continue;
+                    }
                     let started = kinds::start(conn, &r, row, activity_def, now).await?;
                     if let Some(a) = tree.activities.iter_mut().find(|a| &a.phase == phase && &a.key == key) {
                         a.status = started.status;

@@ -274,7 +274,7 @@ pub async fn delete(conn: &mut AsyncPgConnection, actor: &Actor, id: i64, now: D
         )
         .await?;
         // What it held is looked at again now rather than at the window's end.
-        crate::db::wake::schedule_held_now(conn, actor.account_id, HELD_PREFIX, now).await?;
+        crate::db::wake::schedule_held_now(conn, actor.account_id, None, HELD_PREFIX, now).await?;
         Ok(())
     })
     .await
@@ -316,6 +316,7 @@ pub async fn override_for(
             .await?;
         audit::append(conn, NewEvent::release(&r, actor.label.clone(), "release.freeze_override").with_reason(reason.clone()), now).await?;
         crate::db::wake::schedule_now(conn, r.id, now).await?;
+        crate::db::wake::schedule_held_now(conn, r.account_id, Some(r.id), HELD_PREFIX, now).await?;
         Ok(Release::find(conn, r.account_id, r.id).await?)
     })
     .await

@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod freezes;
 pub mod outbox;
 pub mod outcomes;
+pub mod process_lifecycle;
 pub mod processes;
 pub mod profile;
 pub mod release_groups;

@@ -1,7 +1,7 @@
 //! The calendar: views in the viewer's zone, filters, conflicts.
 
 use crate::common::{TestApp, PASSWORD};
-use crate::engine::{body, world};
+use crate::engine::{body, get, world};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -510,4 +510,74 @@ async fn the_owner_and_group_filters_give_exactly_their_releases_on_the_page_the
     assert!(text.contains(&format!("UID:release-{b}@railyard")) && !text.contains(&format!("UID:release-{a}@railyard")), "{text}");
     let text = app.client.http.get(format!("{}&group={gid}", feed["url"].as_str().unwrap())).send().await.unwrap().text().await.unwrap();
     assert_eq!(text.matches("BEGIN:VEVENT").count(), 2, "{text}");
+}
+
+#[tokio::test]
+async fn an_activity_deploying_into_an_environment_frozen_at_run_time_is_held_there_until_the_window_ends() {
+    use chrono::TimeDelta;
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let admin = crate::webhooks::admin_token(&app).await;
+    app.api_post(&admin, "/api/v1/environments", &json!({"name": "PROD1"})).await;
+    app.api_post(&admin, "/api/v1/services", &json!({"name": "ledger"})).await;
+    let now = app.clock_now();
+    let (status, freeze) = body(
+        app.api_post(
+            &admin,
+            "/api/v1/freezes",
+            &json!({"reason": "Quarter close", "environments": ["PROD1"], "time_zone": "UTC",
+                    "start": (now - TimeDelta::hours(1)).to_rfc3339(), "end": (now + TimeDelta::hours(2)).to_rfc3339()}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{freeze}");
+    // The target is known only when "pick" has run: the release itself targets nothing frozen.
+    let yaml = "name: Late target
+phases:
+  - key: p
+    name: P
+    activities:
+      - {key: pick, name: Pick the target, kind: manual}
+      - {key: ship, name: Ship, kind: manual, depends_on: [pick], deploys: {service: ledger, version: '1.0', environment: '${phases.p.activities.pick.outputs.env}'}}
+";
+    let (_, process) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    let mut ids = Vec::new();
+    for (name, kind) in [("Ledger 1.0", "standard"), ("Ledger 1.0.1 hotfix", "hotfix")] {
+        let (status, r) = body(
+            app.api_post(
+                &w.rm_token,
+                "/api/v1/releases",
+                &json!({"process_id": process["id"], "name": name, "type": kind, "activate": true}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 201, "{r}");
+        ids.push(r["id"].as_i64().unwrap());
+    }
+    app.run_until_idle().await;
+    for id in &ids {
+        let (status, e) = crate::engine::act(&app, &w.rm_token, *id, "p", "pick", "complete", json!({"outputs": {"env": "PROD1"}})).await;
+        assert_eq!(status, 200, "{e}");
+    }
+    app.run_until_idle().await;
+    for id in &ids {
+        let r = get(&app, &w, *id).await;
+        let ship = crate::engine::activity(&r, "p", "ship");
+        assert_eq!(ship["status"], "OnHold", "{r}");
+        assert!(ship["status_reason"].as_str().unwrap().contains("held by a freeze (Quarter close)"), "{ship}");
+        assert!(ship["status_reason"].as_str().unwrap().contains("it deploys to PROD1"), "{ship}");
+        assert_eq!(r["status"], "OnHold");
+    }
+    // The hotfix is let through by an override; the other waits for the window's end.
+    let (status, _) =
+        body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{}/override-freeze", ids[1]), &json!({"reason": "INC-12"})).await).await;
+    assert_eq!(status, 200);
+    app.run_until_idle().await;
+    assert_eq!(crate::engine::activity(&get(&app, &w, ids[1]).await, "p", "ship")["status"], "Running");
+    assert_eq!(crate::engine::activity(&get(&app, &w, ids[0]).await, "p", "ship")["status"], "OnHold");
+    app.clock.advance(TimeDelta::hours(2));
+    app.run_until_idle().await;
+    assert_eq!(crate::engine::activity(&get(&app, &w, ids[0]).await, "p", "ship")["status"], "Running", "the window ended");
 }

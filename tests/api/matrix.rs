@@ -89,6 +89,9 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
         ) => MANAGES_THE_RELEASE,
         ("post", "/processes/{id}/phases/{phase}/activities/{activity}/delete" | "/processes/{id}/input-sets/{set}") => MANAGES_THE_RELEASE,
         ("post", "/processes/{id}/input-sets/{set}/delete") => MANAGES_THE_RELEASE,
+        ("post", "/processes/{id}/duplicate" | "/processes/{id}/archive" | "/processes/{id}/unarchive" | "/processes/{id}/delete") => {
+            MANAGES_THE_RELEASE
+        }
         // Releases of org payments.
         ("get", "/releases/new") => "SOXRD",
         ("post", "/releases" | "/release-groups") => MANAGES_THE_RELEASE,
@@ -198,7 +201,15 @@ impl World {
             sub(&mut out, "{id}", self.id(group));
         }
         if p.starts_with("/processes/") {
-            let process = if p.contains("/phases") { "editor_process" } else { "process" };
+            let process = if p.contains("/phases") {
+                "editor_process"
+            } else if p == "/processes/{id}/delete" {
+                "spare_process"
+            } else if p == "/processes/{id}/archive" {
+                "archive_process"
+            } else {
+                "process"
+            };
             sub(&mut out, "{id}", self.id(process));
             sub(&mut out, "{version}", "1");
             sub(&mut out, "{phase}", if p.starts_with("/processes/{id}/phases/{phase}/delete") { "gone" } else { "p" });
@@ -413,6 +424,10 @@ pub async fn world(app: &TestApp) -> (World, Vec<Persona>) {
     ids.insert("release_to_delete", created_id(release("To delete", false).await).await);
     ids.insert("process", process.clone());
     ids.insert("editor_process", editor_process);
+    for (key, name) in [("spare_process", "Spare run"), ("archive_process", "Archived run")] {
+        let body = json!({"org": "payments", "definition": PROCESS.replace("Pay run", name)});
+        ids.insert(key, created_id(post("/api/v1/processes", body).await).await);
+    }
     app.run_until_idle().await;
 
     let admin_actor = railyard::ops::Actor::user(admin.id, account, &admin.email);

@@ -405,3 +405,47 @@ async fn malformed_definitions_name_the_line_or_field_and_save_nothing() {
     let html = res.text().await.unwrap();
     assert!(html.contains("line ") && html.contains("phases: ["), "the error names the line and the text is kept");
 }
+
+#[tokio::test]
+async fn a_process_is_duplicated_archived_from_new_releases_and_deleted_only_when_unused() {
+    let app = TestApp::spawn().await;
+    let (_, token, admin) = setup(&app).await;
+    let yaml = "name: Nightly\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let (_, p) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    let pid = p["id"].as_i64().unwrap();
+    let (status, draft) = body(app.api_post(&token, "/api/v1/releases", &json!({"process_id": pid, "name": "Nightly 1"})).await).await;
+    assert_eq!(status, 201, "{draft}");
+    let draft_id = draft["id"].as_i64().unwrap();
+
+    // Duplicate: the same definition under a new name.
+    let res = admin.post_form(&format!("/processes/{pid}/duplicate"), &[("name", "Nightly EU")]).await;
+    assert_eq!(res.status(), 303);
+    let copy_path = res.headers()["location"].to_str().unwrap().to_string();
+    let copy_id: i64 = copy_path.trim_start_matches("/processes/").parse().unwrap();
+    let (_, copy) = body(app.api_get(&token, &format!("/api/v1/processes/{copy_id}")).await).await;
+    assert_eq!(copy["name"], "Nightly EU");
+    assert_eq!(copy["definition"]["phases"], p["definition"]["phases"]);
+
+    // Archive: no new release from it, and the new-release form does not offer it; its draft goes on.
+    assert_eq!(admin.post_form(&format!("/processes/{pid}/archive"), &[]).await.status(), 303);
+    let (status, e) = body(app.api_post(&token, "/api/v1/releases", &json!({"process_id": pid, "name": "Nightly 2"})).await).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("process_id")), "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("archived"), "{e}");
+    assert!(!admin.get_html("/releases/new").await.contains(">Nightly</option>"), "not offered for new releases");
+    let (status, r) =
+        body(app.api_send(Method::PATCH, &token, &format!("/api/v1/releases/{draft_id}"), &json!({"name": "Nightly 1b"})).await).await;
+    assert_eq!(status, 200, "its draft is still edited: {r}");
+    assert!(admin.get_html("/processes").await.contains("archived"));
+
+    // Delete: refused, naming the release that uses it; the unused copy goes.
+    assert_eq!(admin.post_form(&format!("/processes/{pid}/delete"), &[]).await.status(), 303);
+    let page = admin.get_html(&format!("/processes/{pid}")).await;
+    assert!(page.contains(&format!("#{draft_id} Nightly 1b")), "the refusal names the release");
+    assert_eq!(admin.post_form(&format!("/processes/{copy_id}/delete"), &[]).await.status(), 303);
+    assert_eq!(app.api_get(&token, &format!("/api/v1/processes/{copy_id}")).await.status(), 404);
+    let (_, trail) = body(app.api_get(&token, "/api/v1/audit?action=process.delete").await).await;
+    assert_eq!(trail["events"][0]["details"]["name"], "Nightly EU", "{trail}");
+    assert_eq!(admin.post_form(&format!("/processes/{pid}/unarchive"), &[]).await.status(), 303);
+    let (status, _) = body(app.api_post(&token, "/api/v1/releases", &json!({"process_id": pid, "name": "Nightly 2"})).await).await;
+    assert_eq!(status, 201, "restored");
+}

@@ -71,6 +71,11 @@ async fn activation_lists_what_is_missing_then_runs() {
     client.login("rhea@acme.example.com", PASSWORD).await;
     let page = client.get_html(&format!("/releases/{id}")).await;
     assert!(page.contains("This draft cannot start yet") && page.contains("${inputs.ci_token} has no value"), "{page}");
+    let form = client.get_html(&format!("/releases/{id}/edit")).await;
+    assert!(
+        form.contains("this draft cannot start yet") && form.contains("${inputs.ci_token} has no value"),
+        "the draft form lists it too"
+    );
     let csrf = client.csrf(&format!("/releases/{id}")).await;
     client.post_form(&format!("/releases/{id}/activate"), &[("csrf_token", &csrf)]).await;
     let refused = client.get_html(&format!("/releases/{id}")).await;

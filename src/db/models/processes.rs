@@ -19,6 +19,8 @@ pub struct Process {
     pub latest_version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Hidden from new releases while set.
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 /// A process with its org's slug, for lists and API answers.

@@ -21,7 +21,7 @@ use crate::ops::outbox::NewNotification;
 use crate::ops::{outbox, Actor, OpError};
 
 /// Everything that keeps a draft from starting, in words.
-pub(super) async fn activation_problems(
+pub async fn activation_problems(
     conn: &mut AsyncPgConnection,
     release: &Release,
     def: &Definition,

@@ -76,6 +76,11 @@ async fn process_and_version(
             None
         }
         Some(id) => match Process::find(conn, chk.account_id, id).await {
+            // An archived process keeps its releases but starts no new one (a draft keeps it).
+            Ok(p) if p.archived_at.is_some() && chk.base.is_none_or(|b| b.process_id != p.id) => {
+                chk.errors.add("process_id", format!("process {:?} is archived; restore it to start new releases from it", p.name));
+                None
+            }
             Ok(p) if p.latest_version >= 1 => Some(p),
             Ok(p) => {
                 chk.errors.add("process_id", format!("process {:?} has no saved version yet", p.name));

@@ -155,6 +155,9 @@ pub struct EditorPage {
     pub phase_form: PhaseForm,
     pub phase_errors: Vec<String>,
     pub export_version: i32,
+    /// May duplicate, archive and delete it.
+    pub can_manage: bool,
+    pub archived: bool,
 }
 
 pub(super) fn fmt_time(t: DateTime<Utc>, zone: &str) -> String {
@@ -225,6 +228,8 @@ pub(super) async fn editor_page(
         phase_form: PhaseForm::default(),
         phase_errors: Vec::new(),
         export_version: editing.base_version,
+        can_manage: user.may(Action::ManageProcess, editing.process.scope()),
+        archived: editing.process.archived_at.is_some(),
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod activities;
 mod editor;
+mod lifecycle;
 mod list;
 mod phases;
 mod versions;
@@ -11,6 +12,7 @@ mod yaml;
 
 pub use activities::*;
 pub use editor::*;
+pub use lifecycle::*;
 pub use list::*;
 pub use phases::*;
 pub use versions::*;

@@ -322,7 +322,7 @@ pub async fn roll_back(
 
 /// A refusal the release page shows as a message (a broken rule, a conflict, invalid input);
 /// any other error is answered as an error page.
-fn refusal_message(e: crate::ops::OpError) -> Result<String, AppError> {
+pub fn refusal_message(e: crate::ops::OpError) -> Result<String, AppError> {
     match e {
         crate::ops::OpError::Rule { message, .. } | crate::ops::OpError::Conflict { message } => Ok(message),
         crate::ops::OpError::Invalid(errors) => Ok(errors.0.iter().map(|(f, m)| format!("{f} {m}")).collect::<Vec<_>>().join("; ")),

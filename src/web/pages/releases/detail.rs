@@ -315,7 +315,7 @@ pub async fn show(
         can_abort: crate::domain::release::in_flight(state_, status) && user.may(Action::Abort, scope),
         can_override_freeze: r.release_type == "hotfix"
             && status == crate::domain::release::Status::OnHold
-            && r.status_reason.as_deref().is_some_and(|x| x.starts_with(crate::ops::freezes::HELD_PREFIX))
+            && r.status_reason.as_deref().is_some_and(|x| x.contains(crate::ops::freezes::HELD_PREFIX))
             && user.may(Action::OverrideFreeze, scope),
         can_restart: state_ != State::Draft && !crate::domain::release::in_flight(state_, status) && user.may(Action::Restart, scope),
         can_delete: user.may(Action::DeleteRelease, scope),

@@ -207,6 +207,8 @@ pub struct FormPage {
     pub variables: Vec<(String, String, String)>,
     /// The chosen process's saved versions, newest first.
     pub versions: Vec<i32>,
+    /// Editing a draft: what would refuse its activation now (as saved).
+    pub not_ready: Vec<String>,
     pub errors: FieldErrors,
     pub general_errors: Vec<String>,
     pub warnings: Vec<String>,
@@ -228,6 +230,8 @@ pub(super) async fn form_page(
         .await?
         .into_iter()
         .filter(|s| s.process.latest_version > 0 && user.may(Action::ViewProcess, s.process.scope()))
+        // Archived processes start no new release; a draft of one still shows its own.
+        .filter(|s| s.process.archived_at.is_none() || form.process_id == s.process.id.to_string())
         .map(|s| (s.process.id, s.process.name))
         .collect();
     if form.process_id.is_empty() {
@@ -300,6 +304,14 @@ pub(super) async fn form_page(
             })
             .collect(),
     };
+    let not_ready = match editing {
+        Some(id) => {
+            let saved = Release::find(&mut conn, user.account_id, id).await?;
+            let pinned = ops::pinned_definition(&mut conn, &saved).await?;
+            ops::activation_problems(&mut conn, &saved, &pinned).await?.0
+        }
+        None => Vec::new(),
+    };
     let settings = AccountSettings::get(&mut conn, user.account_id).await?;
     let orgs = Organization::list(&mut conn, user.account_id).await?;
     if form.time_zone.is_empty() {
@@ -318,6 +330,7 @@ pub(super) async fn form_page(
         fields,
         variables,
         versions,
+        not_ready,
         errors,
         general_errors,
         warnings,

@@ -1,0 +1,1 @@
+ALTER TABLE processes DROP COLUMN IF EXISTS archived_at;
