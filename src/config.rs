@@ -32,6 +32,59 @@ pub struct Settings {
     /// `RAILYARD_STATEMENT_HEADER=1`: every answer carries `X-Railyard-Statements`, the SQL
     /// statements its request sent (tests pin page budgets with it; off in production).
     pub statement_header: bool,
+    /// Single sign-on through an OpenID Connect provider (`RAILYARD_OIDC_*`), if configured.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// The operator's OpenID Connect provider (DESIGN §10).
+#[derive(Clone)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The slug of the account whose people the provider serves.
+    pub account: String,
+    /// The log-in button's text: "Sign in with {label}".
+    pub label: String,
+    /// The ID token claim that lists the person's groups.
+    pub groups_claim: String,
+}
+
+impl OidcSettings {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcSettings>, ConfigError> {
+        let names = ["RAILYARD_OIDC_ISSUER", "RAILYARD_OIDC_CLIENT_ID", "RAILYARD_OIDC_CLIENT_SECRET", "RAILYARD_OIDC_ACCOUNT"];
+        let values: Vec<Option<String>> = names.iter().map(|n| get(n)).collect();
+        if values.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        if let Some(missing) = names.iter().zip(&values).find(|(_, v)| v.is_none()).map(|(n, _)| *n) {
+            return Err(ConfigError::Invalid { name: missing, reason: "is needed with the other RAILYARD_OIDC_ settings".into() });
+        }
+        let [issuer, client_id, client_secret, account] = [0, 1, 2, 3].map(|i| values[i].clone().unwrap_or_default());
+        let issuer = issuer.trim_end_matches('/').to_string();
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return Err(ConfigError::Invalid { name: "RAILYARD_OIDC_ISSUER", reason: "must be an http(s) URL".into() });
+        }
+        Ok(Some(OidcSettings {
+            issuer,
+            client_id,
+            client_secret,
+            account,
+            label: get("RAILYARD_OIDC_LABEL").unwrap_or_else(|| "your company account".into()),
+            groups_claim: get("RAILYARD_OIDC_GROUPS_CLAIM").unwrap_or_else(|| "groups".into()),
+        }))
+    }
+}
+
+impl fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<set>")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -111,7 +164,9 @@ impl Settings {
                 .ok_or(ConfigError::Invalid { name: "RAILYARD_HTTP_WORKERS", reason: format!("{v:?} is not a positive number") })?,
             None => std::thread::available_parallelism().map_or(2, |n| n.get()),
         };
+        let oidc = OidcSettings::from_lookup(&get)?;
         Ok(Self {
+            oidc,
             http_workers,
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
             bind,

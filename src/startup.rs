@@ -52,7 +52,11 @@ impl Application {
         let key = Key::from(&Sha512::digest(&secret));
         let secure_cookies = services.settings.is_production();
         let http_workers = services.settings.http_workers;
-        let state = aweb::Data::new(AppState::new(services));
+        let sso = match services.settings.oidc.clone() {
+            Some(oidc) => Some(crate::web::sso::Sso::start(oidc, &services.settings.base_url).await?),
+            None => None,
+        };
+        let state = aweb::Data::new(AppState::new(services, sso));
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             let session = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())

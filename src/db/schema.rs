@@ -18,6 +18,10 @@ diesel::table! {
         reminder_interval_minutes -> Int4,
         chat_webhook_url -> Nullable<Text>,
         updated_at -> Timestamptz,
+        sso_create_users -> Bool,
+        sso_roles_only_from_provider -> Bool,
+        sso_required -> Bool,
+        sso_break_glass -> Array<Text>,
     }
 }
 
@@ -78,6 +82,7 @@ diesel::table! {
         role -> Text,
         org_id -> Nullable<Int8>,
         created_at -> Timestamptz,
+        from_provider -> Bool,
     }
 }
 
@@ -102,6 +107,27 @@ diesel::table! {
         activity_key -> Text,
         author -> Text,
         body -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sso_group_roles (id) {
+        id -> Int8,
+        account_id -> Int8,
+        provider_group -> Text,
+        role -> Text,
+        org_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sso_logins (state_hash) {
+        state_hash -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        next -> Text,
         created_at -> Timestamptz,
     }
 }
@@ -600,4 +626,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     freeze_windows,
     freeze_overrides,
     audit_verifications,
+    activity_comments,
+    sso_group_roles,
+    sso_logins,
 );

@@ -11,4 +11,5 @@ pub mod release;
 pub mod rule;
 pub mod schedule;
 pub mod signoff;
+pub mod sso;
 pub mod validate;

@@ -20,6 +20,7 @@ pub mod reports;
 pub mod results;
 pub mod sessions;
 pub mod settings;
+pub mod sso;
 pub mod status_links;
 pub mod tokens;
 pub mod users;

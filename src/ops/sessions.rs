@@ -19,6 +19,9 @@ pub enum LogIn {
     Refused,
     /// Too many recent failures for this e-mail or client.
     Throttled { retry_after_seconds: i64 },
+    /// The right password, but the account signs its people in through its identity provider
+    /// and this person is not one of its break-glass admins.
+    SsoRequired,
 }
 
 /// Counts and reserves one password guess atomically: a failure is recorded before the password
@@ -54,6 +57,17 @@ pub async fn log_in(conn: &mut AsyncPgConnection, email: &str, password: &str, c
     let verified = crate::security::verify_password(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await;
     match user {
         Some(user) if verified && user.disabled_at.is_none() => {
+            let settings = crate::db::models::accounts::AccountSettings::get(conn, user.account_id).await?;
+            if !crate::domain::sso::password_allowed(settings.sso_required, &settings.sso_break_glass, &user.email) {
+                let event = NewEvent::account(user.account_id, format!("client:{client}"), "login.failed", format!("user:{}", user.email))
+                    .with_details(json!({"reason": "sso_required"}));
+                conn.transaction(async |conn| {
+                    rows::clear_failures(conn, email).await?;
+                    audit::append(conn, event, now).await
+                })
+                .await?;
+                return Ok(LogIn::SsoRequired);
+            }
             let token = conn
                 .transaction(async |conn| {
                     rows::clear_failures(conn, email).await?;

@@ -11,6 +11,8 @@ use error::AppError;
 pub struct AppState {
     pub services: Services,
     pub metrics: health::Metrics,
+    /// Single sign-on, when the operator configured a provider.
+    pub sso: Option<sso::Sso>,
 }
 
 impl std::ops::Deref for AppState {
@@ -21,8 +23,8 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(services: Services) -> Self {
-        AppState { services, metrics: Default::default() }
+    pub fn new(services: Services, sso: Option<sso::Sso>) -> Self {
+        AppState { services, metrics: Default::default(), sso }
     }
 
     pub async fn db(&self) -> Result<DbConn, AppError> {
@@ -65,6 +67,7 @@ pub mod health;
 pub mod log_redaction;
 pub mod middleware;
 pub mod pages;
+pub mod sso;
 pub mod static_files;
 
 /// Every route: the API's and the pages'.
@@ -130,6 +133,8 @@ mod page_routes {
     get "/static/{path:.*}" => static_files::serve,
     get "/login" => auth::login_page,
     post "/login" => auth::login,
+    get "/login/sso" => crate::web::sso::start,
+    get "/login/sso/callback" => crate::web::sso::callback,
     post "/logout" => auth::logout,
     get "/" => dashboard::dashboard,
     get "/profile" => profile::show,
@@ -171,6 +176,9 @@ mod page_routes {
     post "/admin/freezes/{id}/delete" => freezes::delete,
     get "/admin/settings" => admin_settings::show,
     post "/admin/settings" => admin_settings::update,
+    post "/admin/settings/sso" => admin_settings::update_sso,
+    post "/admin/settings/sso/mappings" => admin_settings::add_mapping,
+    post "/admin/settings/sso/mappings/{id}/delete" => admin_settings::remove_mapping,
     get "/calendar" => calendar::show,
     get "/calendar/entries/{id}" => calendar::entry,
     get "/calendar.ics" => feed::feed,

@@ -19,6 +19,7 @@ mod release_groups;
 mod releases;
 mod reports;
 mod security;
+mod sso;
 mod statements;
 mod tenancy;
 mod tokens;

@@ -31,6 +31,8 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
         // Public, or the token in the path is the credential.
         (_, "/healthz" | "/metrics" | "/static/{path:.*}" | "/login" | "/calendar.ics") => "*",
         (_, "/callbacks/{token}" | "/status/{token}" | "/openapi.json") => "*",
+        // Single sign-on's start and return (not configured here: not found for everyone).
+        (_, "/login/sso" | "/login/sso/callback") => "*",
         // A sign-off link asks to log in first, then the token decides (an unknown one gets a page saying so).
         (_, "/signoff/{token}") => EVERYONE_SIGNED_IN,
         // Anyone signed in, about themselves or their own account.
@@ -51,6 +53,8 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
         ("patch", "/settings") => "SD",
         ("get" | "post", "/admin/users" | "/admin/groups" | "/admin/orgs" | "/admin/environments" | "/admin/services") => "SD",
         ("get" | "post", "/admin/settings") | ("get", "/admin") => "SD",
+        ("post", "/admin/settings/sso" | "/admin/settings/sso/mappings") => "SD",
+        ("post", "/admin/settings/sso/mappings/{id}/delete") => "D",
         ("get", "/admin/users/{id}" | "/admin/groups/{id}" | "/admin/orgs/{id}" | "/admin/environments/{id}" | "/admin/services/{id}") => {
             "D"
         }
@@ -179,6 +183,9 @@ impl World {
         if p.starts_with("/admin/users/") {
             sub(&mut out, "{id}", self.id("spare_user"));
             sub(&mut out, "{binding}", self.id("spare_binding"));
+        }
+        if p.starts_with("/admin/settings/sso/mappings/") {
+            sub(&mut out, "{id}", self.id("spare_mapping"));
         }
         if p.starts_with("/admin/freezes/") {
             sub(&mut out, "{id}", self.id("spare_freeze"));
@@ -446,6 +453,9 @@ pub async fn world(app: &TestApp) -> (World, Vec<Persona>) {
         "spare_freeze_api",
         railyard::ops::freezes::create(&mut conn, &admin_actor, &freeze, now).await.expect("freeze").id.to_string(),
     );
+    railyard::ops::sso::add_mapping(&mut conn, &admin_actor, ("matrix-group", "viewer", ""), now).await.expect("mapping");
+    let spare_mapping = railyard::db::models::sso::mapping(&mut conn, account).await.expect("mapping")[0].id;
+    ids.insert("spare_mapping", spare_mapping.to_string());
     let group = railyard::ops::release_groups::ReleaseGroupInput {
         name: "Weekly".into(),
         process_id: process.clone(),

@@ -4,6 +4,7 @@ mod access;
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
+mod sso;
 
 use common::{TestApp, PASSWORD};
 

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
+pub mod oidc;
 pub mod smtp;
 
 pub const PASSWORD: &str = "correct-horse-battery";

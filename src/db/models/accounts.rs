@@ -47,6 +47,13 @@ pub struct AccountSettings {
     pub reminder_interval_minutes: i32,
     pub chat_webhook_url: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// SSO: create an unknown (verified) user at their first log-in.
+    pub sso_create_users: bool,
+    /// SSO: roles come only from the provider's groups (hand-given ones are removed at log-in).
+    pub sso_roles_only_from_provider: bool,
+    /// SSO: password log-in is refused except for the break-glass admins.
+    pub sso_required: bool,
+    pub sso_break_glass: Vec<String>,
 }
 
 #[derive(Debug, Clone, AsChangeset, Default)]
@@ -57,6 +64,10 @@ pub struct SettingsChanges {
     pub reminder_interval_minutes: Option<i32>,
     pub chat_webhook_url: Option<Option<String>>,
     pub updated_at: Option<DateTime<Utc>>,
+    pub sso_create_users: Option<bool>,
+    pub sso_roles_only_from_provider: Option<bool>,
+    pub sso_required: Option<bool>,
+    pub sso_break_glass: Option<Vec<String>>,
 }
 
 impl AccountSettings {

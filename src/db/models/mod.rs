@@ -8,5 +8,6 @@ pub mod deployments;
 pub mod processes;
 pub mod releases;
 pub mod signoff_tokens;
+pub mod sso;
 pub mod users;
 pub mod webhook_attempts;

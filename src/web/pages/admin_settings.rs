@@ -27,6 +27,24 @@ pub struct SettingsForm {
     pub chat_webhook_url: String,
 }
 
+/// The single sign-on section as typed.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(default)]
+pub struct SsoForm {
+    pub sso_create_users: Option<String>,
+    pub sso_roles_only_from_provider: Option<String>,
+    pub sso_required: Option<String>,
+    pub sso_break_glass: String,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(default)]
+pub struct MappingForm {
+    pub provider_group: String,
+    pub role: String,
+    pub org: String,
+}
+
 #[derive(Template)]
 #[template(path = "pages/admin/settings.html")]
 pub struct SettingsPage {
@@ -34,26 +52,123 @@ pub struct SettingsPage {
     pub form: SettingsForm,
     pub errors: FieldErrors,
     pub zones: Vec<&'static str>,
+    /// Whether the operator configured a provider (`RAILYARD_OIDC_*`).
+    pub sso_configured: bool,
+    pub sso: SsoForm,
+    pub sso_errors: FieldErrors,
+    pub mapping: Vec<crate::db::models::sso::MappingRow>,
+    pub mapping_form: MappingForm,
+    pub roles: Vec<&'static str>,
+}
+
+/// The page with both forms, as stored unless `form`/`sso` say otherwise.
+async fn settings_page(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    (form, errors): (Option<SettingsForm>, FieldErrors),
+    (sso, sso_errors): (Option<SsoForm>, FieldErrors),
+    mapping_form: MappingForm,
+) -> Result<SettingsPage, AppError> {
+    let mut conn = state.db().await?;
+    let settings = AccountSettings::get(&mut conn, user.account_id).await?;
+    let account = Account::find(&mut conn, user.account_id).await?;
+    let on = |b: bool| b.then(|| "on".to_string());
+    Ok(SettingsPage {
+        chrome: Chrome::new(user, session, "Settings", "/admin/settings"),
+        form: form.unwrap_or_else(|| SettingsForm {
+            release_level: settings.release_level.clone(),
+            webhook_allow_list: settings.webhook_allow_list.join("\n"),
+            reminder_interval_minutes: settings.reminder_interval_minutes.to_string(),
+            time_zone: account.time_zone.clone(),
+            chat_webhook_url: settings.chat_webhook_url.clone().unwrap_or_default(),
+        }),
+        errors,
+        zones: zone_names(),
+        sso_configured: state.sso.is_some(),
+        sso: sso.unwrap_or_else(|| SsoForm {
+            sso_create_users: on(settings.sso_create_users),
+            sso_roles_only_from_provider: on(settings.sso_roles_only_from_provider),
+            sso_required: on(settings.sso_required),
+            sso_break_glass: settings.sso_break_glass.join("\n"),
+        }),
+        sso_errors,
+        mapping: crate::db::models::sso::mapping(&mut conn, user.account_id).await?,
+        mapping_form,
+        roles: crate::domain::policy::Role::ALL.iter().map(|r| r.as_str()).collect(),
+    })
+}
+
+pub async fn update_sso(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    form: web::Form<SsoForm>,
+) -> Result<HttpResponse, AppError> {
+    user.require(Action::ManageSettings, Scope::Account)?;
+    let form = form.into_inner();
+    let input = crate::ops::sso::SsoSettingsInput {
+        create_users: form.sso_create_users.is_some(),
+        roles_only_from_provider: form.sso_roles_only_from_provider.is_some(),
+        required: form.sso_required.is_some(),
+        break_glass: form.sso_break_glass.split([',', '\n', ' ']).map(str::to_string).collect(),
+    };
+    let mut conn = state.db().await?;
+    match crate::ops::sso::update_settings(&mut conn, &user.actor(), &input, state.now()).await {
+        Ok(_) => {
+            flash::success(&session, "Single sign-on settings saved.");
+            Ok(redirect(htmx, "/admin/settings"))
+        }
+        Err(e) => {
+            let Some(errors) = e.field_errors() else { return Err(e.into()) };
+            let page =
+                settings_page(&state, &user, &session, (None, FieldErrors::new()), (Some(form), errors), MappingForm::default()).await?;
+            render_form_errors(&page, Htmx(false))
+        }
+    }
+}
+
+pub async fn add_mapping(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    form: web::Form<MappingForm>,
+) -> Result<HttpResponse, AppError> {
+    user.require(Action::ManageSettings, Scope::Account)?;
+    let form = form.into_inner();
+    let mut conn = state.db().await?;
+    match crate::ops::sso::add_mapping(&mut conn, &user.actor(), (&form.provider_group, &form.role, &form.org), state.now()).await {
+        Ok(()) => {
+            flash::success(&session, format!("Group {:?} now gives {}.", form.provider_group.trim(), form.role));
+            Ok(redirect(htmx, "/admin/settings"))
+        }
+        Err(e) => {
+            let Some(errors) = e.field_errors() else { return Err(e.into()) };
+            let page = settings_page(&state, &user, &session, (None, FieldErrors::new()), (None, errors), form).await?;
+            render_form_errors(&page, Htmx(false))
+        }
+    }
+}
+
+pub async fn remove_mapping(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    user.require(Action::ManageSettings, Scope::Account)?;
+    let mut conn = state.db().await?;
+    crate::ops::sso::remove_mapping(&mut conn, &user.actor(), *id, state.now()).await?;
+    flash::success(&session, "Mapping removed; it changes roles at each person's next log-in.");
+    Ok(redirect(htmx, "/admin/settings"))
 }
 
 pub async fn show(state: web::Data<AppState>, user: CurrentUser, session: Session) -> Result<HttpResponse, AppError> {
     user.require(Action::ManageSettings, Scope::Account)?;
-    let mut conn = state.db().await?;
-    let settings = AccountSettings::get(&mut conn, user.account_id).await?;
-    let account = Account::find(&mut conn, user.account_id).await?;
-    let form = SettingsForm {
-        release_level: settings.release_level,
-        webhook_allow_list: settings.webhook_allow_list.join("\n"),
-        reminder_interval_minutes: settings.reminder_interval_minutes.to_string(),
-        time_zone: account.time_zone,
-        chat_webhook_url: settings.chat_webhook_url.unwrap_or_default(),
-    };
-    render(&SettingsPage {
-        chrome: Chrome::new(&user, &session, "Settings", "/admin/settings"),
-        form,
-        errors: FieldErrors::new(),
-        zones: zone_names(),
-    })
+    render(&settings_page(&state, &user, &session, (None, FieldErrors::new()), (None, FieldErrors::new()), MappingForm::default()).await?)
 }
 
 pub async fn update(
@@ -94,7 +209,7 @@ pub async fn update(
         Err(e) => {
             let Some(errors) = e.field_errors() else { return Err(e.into()) };
             let page =
-                SettingsPage { chrome: Chrome::new(&user, &session, "Settings", "/admin/settings"), form, errors, zones: zone_names() };
+                settings_page(&state, &user, &session, (Some(form), errors), (None, FieldErrors::new()), MappingForm::default()).await?;
             render_form_errors(&page, htmx)
         }
     }

@@ -21,6 +21,27 @@ pub struct LoginPage {
     pub email: String,
     pub next: String,
     pub error: Option<String>,
+    /// Single sign-on: (button label, whether the provider answers now).
+    pub sso: Option<(String, bool)>,
+}
+
+async fn sso_offer(state: &AppState) -> Option<(String, bool)> {
+    match state.sso.as_ref() {
+        Some(sso) => Some((sso.settings.label.clone(), sso.available().await)),
+        None => None,
+    }
+}
+
+/// The log-in page again with a message (a refused or failed single sign-on).
+pub async fn login_page_with(state: &AppState, session: &Session, next: &str, message: &str) -> Result<HttpResponse, AppError> {
+    let page = LoginPage {
+        chrome: Chrome::anonymous("Log in", prelogin_token(session)?),
+        email: String::new(),
+        next: safe_next(next),
+        error: Some(message.to_string()),
+        sso: sso_offer(state).await,
+    };
+    super::render_status(&page, actix_web::http::StatusCode::FORBIDDEN)
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -59,12 +80,23 @@ fn prelogin_token(session: &Session) -> Result<String, AppError> {
     Ok(token)
 }
 
-pub async fn login_page(req: HttpRequest, session: Session, query: web::Query<LoginQuery>) -> Result<HttpResponse, AppError> {
+pub async fn login_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, AppError> {
     let next = safe_next(&query.next);
     if req.extensions().get::<Principal>().is_some() {
         return Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, next)).finish());
     }
-    let page = LoginPage { chrome: Chrome::anonymous("Log in", prelogin_token(&session)?), email: String::new(), next, error: None };
+    let page = LoginPage {
+        chrome: Chrome::anonymous("Log in", prelogin_token(&session)?),
+        email: String::new(),
+        next,
+        error: None,
+        sso: sso_offer(&state).await,
+    };
     render(&page)
 }
 
@@ -80,12 +112,14 @@ pub async fn login(
     let email = form.email.trim().to_string();
     let now = state.now();
     let addr = client_addr(&req, &state.trusted_proxies);
+    let sso = sso_offer(&state).await;
     let show_error = |message: &str| -> Result<HttpResponse, AppError> {
         let page = LoginPage {
             chrome: Chrome::anonymous("Log in", prelogin_token(&session)?),
             email: email.chars().take(254).collect(),
             next: next.clone(),
             error: Some(message.to_string()),
+            sso: sso.clone(),
         };
         render_form_errors(&page, htmx)
     };
@@ -100,6 +134,9 @@ pub async fn login(
         LogIn::Session { token } => token,
         LogIn::Refused => return show_error("E-mail or password is not correct."),
         LogIn::Throttled { retry_after_seconds } => return Err(AppError::TooManyRequests { retry_after: retry_after_seconds }),
+        LogIn::SsoRequired => {
+            return show_error("This account signs its people in through single sign-on: use the button below, not a password.")
+        }
     };
     session.renew();
     session.remove(PRELOGIN_CSRF_KEY);
