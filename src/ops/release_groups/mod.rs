@@ -149,6 +149,41 @@ impl ReleaseGroupFields {
 
 pub const MAX_HORIZON_DAYS: i64 = 366;
 
+/// The stored columns of checked settings (a create and an update write the same ones).
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = release_groups, treat_none_as_null = true)]
+struct GroupColumns<'a> {
+    org_id: Option<i64>,
+    name: &'a str,
+    process_id: i64,
+    input_set_id: Option<i64>,
+    rrule: &'a str,
+    dtstart: NaiveDateTime,
+    time_zone: &'a str,
+    duration_minutes: i32,
+    name_template: &'a str,
+    horizon_days: i32,
+    require_previous_finished: bool,
+}
+
+impl Settings {
+    fn columns(&self) -> GroupColumns<'_> {
+        GroupColumns {
+            org_id: self.org_id,
+            name: &self.name,
+            process_id: self.process_id,
+            input_set_id: self.input_set_id,
+            rrule: &self.rrule,
+            dtstart: self.dtstart,
+            time_zone: &self.time_zone,
+            duration_minutes: self.duration_minutes,
+            name_template: &self.name_template,
+            horizon_days: self.horizon_days,
+            require_previous_finished: self.require_previous_finished,
+        }
+    }
+}
+
 /// Checked settings, ready to store.
 struct Settings {
     name: String,
@@ -281,18 +316,8 @@ pub async fn create(
     conn.transaction(async |conn| {
         let group: ReleaseGroup = diesel::insert_into(release_groups::table)
             .values((
+                s.columns(),
                 release_groups::account_id.eq(actor.account_id),
-                release_groups::org_id.eq(s.org_id),
-                release_groups::name.eq(&s.name),
-                release_groups::process_id.eq(s.process_id),
-                release_groups::input_set_id.eq(s.input_set_id),
-                release_groups::rrule.eq(&s.rrule),
-                release_groups::dtstart.eq(s.dtstart),
-                release_groups::time_zone.eq(&s.time_zone),
-                release_groups::duration_minutes.eq(s.duration_minutes),
-                release_groups::name_template.eq(&s.name_template),
-                release_groups::horizon_days.eq(s.horizon_days),
-                release_groups::require_previous_finished.eq(s.require_previous_finished),
                 release_groups::owner_id.eq(actor.user_id),
                 release_groups::created_at.eq(now),
             ))
@@ -372,19 +397,7 @@ pub async fn update(
     conn.transaction(async |conn| {
         let before = find_for_update(conn, actor.account_id, id).await?;
         let after: ReleaseGroup = diesel::update(release_groups::table.find(before.id))
-            .set((
-                release_groups::org_id.eq(s.org_id),
-                release_groups::name.eq(&s.name),
-                release_groups::process_id.eq(s.process_id),
-                release_groups::input_set_id.eq(s.input_set_id),
-                release_groups::rrule.eq(&s.rrule),
-                release_groups::dtstart.eq(s.dtstart),
-                release_groups::time_zone.eq(&s.time_zone),
-                release_groups::duration_minutes.eq(s.duration_minutes),
-                release_groups::name_template.eq(&s.name_template),
-                release_groups::horizon_days.eq(s.horizon_days),
-                release_groups::require_previous_finished.eq(s.require_previous_finished),
-            ))
+            .set(s.columns())
             .returning(ReleaseGroup::as_returning())
             .get_result(conn)
             .await
