@@ -1,22 +1,12 @@
 //! Single sign-on against a real OpenID Connect provider (`oidc-provider` from npm, started here).
 
-use crate::common::oidc::{free_port, sign_in, Provider, CLIENT_ID, CLIENT_SECRET};
+use crate::common::oidc::{free_port, settings, sign_in, Provider};
 use crate::common::{TestApp, PASSWORD};
 use serde_json::json;
 
 async fn app_with_provider_port() -> (TestApp, u16) {
     let port = free_port();
-    let app = TestApp::spawn_with(|s| {
-        s.oidc = Some(railyard::config::OidcSettings {
-            issuer: format!("http://127.0.0.1:{port}"),
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-            account: "acme".into(),
-            label: "Acme ID".into(),
-            groups_claim: "groups".into(),
-        })
-    })
-    .await;
+    let app = TestApp::spawn_with(|s| s.oidc = Some(settings(port))).await;
     (app, port)
 }
 

@@ -1,23 +1,13 @@
 //! Single sign-on in chromium, through the real provider's own log-in and consent pages.
 
-use crate::common::oidc::{free_port, Provider, CLIENT_ID, CLIENT_SECRET};
+use crate::common::oidc::{free_port, settings, Provider};
 use crate::common::TestApp;
 use crate::harness;
 
 #[tokio::test]
 async fn a_new_person_signs_in_through_the_provider_and_lands_on_the_dashboard_with_their_groups_role() {
     let port = free_port();
-    let app = TestApp::spawn_with(|s| {
-        s.oidc = Some(railyard::config::OidcSettings {
-            issuer: format!("http://127.0.0.1:{port}"),
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-            account: "acme".into(),
-            label: "Acme ID".into(),
-            groups_claim: "groups".into(),
-        })
-    })
-    .await;
+    let app = TestApp::spawn_with(|s| s.oidc = Some(settings(port))).await;
     let account = app.create_account("acme").await;
     {
         let mut conn = app.conn().await;

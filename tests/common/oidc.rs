@@ -143,3 +143,15 @@ async fn follow_until_app(http: &reqwest::Client, mut res: reqwest::Response, ap
         }
     }
 }
+
+/// The app's provider settings for a provider that will listen on `port` (account `acme`).
+pub fn settings(port: u16) -> railyard::config::OidcSettings {
+    railyard::config::OidcSettings {
+        issuer: format!("http://127.0.0.1:{port}"),
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        account: "acme".into(),
+        label: "Acme ID".into(),
+        groups_claim: "groups".into(),
+    }
+}
