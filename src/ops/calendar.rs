@@ -1,5 +1,7 @@
 //! Calendar entries: scheduled releases in a range, filtered, with their conflicts (DESIGN §6).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -11,6 +13,7 @@ use crate::db::models::releases::Release;
 use crate::db::schema::calendar_feeds;
 use crate::domain::policy::{self, Action, Binding};
 use crate::domain::schedule::{conflicts, Entry};
+use crate::ops::read_cache::{ReadCache, Reading};
 use crate::ops::OpError;
 use crate::security::{random_token, sha256_hex};
 
@@ -26,7 +29,7 @@ pub struct Filter {
     pub group_id: Option<i64>,
 }
 
-#[derive(Debug, Deserialize, Default, Clone, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, Default, Clone, PartialEq, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 pub struct CalendarQuery {
@@ -151,7 +154,31 @@ pub struct CalendarPage {
     pub choices: FilterChoices,
 }
 
+/// What one calendar page depends on besides the data: who reads (their roles), the range and
+/// the query.
+#[derive(Debug, PartialEq)]
+pub struct PageKey {
+    account_id: i64,
+    bindings: Vec<Binding>,
+    range: (DateTime<Utc>, DateTime<Utc>),
+    query: CalendarQuery,
+}
+
+/// The calendar page, read once per database snapshot for everyone with the same roles
+/// (`ops::read_cache`): viewers of one account share it until something changes.
 pub async fn page(
+    conn: &mut AsyncPgConnection,
+    (cache, reading): (&ReadCache<PageKey, CalendarPage>, Reading<'_>),
+    account_id: i64,
+    bindings: &[Binding],
+    range: (DateTime<Utc>, DateTime<Utc>),
+    q: &CalendarQuery,
+) -> Result<Arc<CalendarPage>, OpError> {
+    let key = PageKey { account_id, bindings: bindings.to_vec(), range, query: q.clone() };
+    cache.get_or_load(key, reading, || read_page(conn, account_id, bindings, range, q)).await
+}
+
+async fn read_page(
     conn: &mut AsyncPgConnection,
     account_id: i64,
     bindings: &[Binding],

@@ -14,6 +14,7 @@ pub mod outcomes;
 pub mod process_lifecycle;
 pub mod processes;
 pub mod profile;
+pub mod read_cache;
 pub mod release_groups;
 pub mod releases;
 pub mod reports;

@@ -31,6 +31,8 @@ pub struct Principal {
     pub session_token: Option<String>,
     /// Unread in-app notifications (loaded with the session, for the layout).
     pub unread: i64,
+    /// The database's snapshot when the user was loaded (`ops::read_cache`).
+    pub snapshot: String,
 }
 
 impl Principal {
@@ -46,6 +48,7 @@ impl Principal {
             time_zone: row.time_zone,
             csrf_token: row.csrf_token,
             unread: row.unread,
+            snapshot: row.snapshot,
             session_token,
         }
     }
@@ -71,6 +74,11 @@ impl Principal {
     /// This user asking for a change as `actor` (made by `actor()`).
     pub fn requester<'a>(&'a self, actor: &'a Actor) -> Requester<'a> {
         Requester { actor, bindings: &self.bindings, time_zone: &self.time_zone }
+    }
+
+    /// How fresh what this request reads must be (`ops::read_cache`).
+    pub fn reading(&self, now: chrono::DateTime<chrono::Utc>) -> crate::ops::read_cache::Reading<'_> {
+        crate::ops::read_cache::Reading { snapshot: &self.snapshot, now }
     }
 
     pub fn is_admin(&self) -> bool {

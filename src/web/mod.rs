@@ -13,6 +13,8 @@ pub struct AppState {
     pub metrics: health::Metrics,
     /// Single sign-on, when the operator configured a provider.
     pub sso: Option<sso::Sso>,
+    /// What the hot pages read, while the database is unchanged (`ops::read_cache`).
+    pub pages: std::sync::Arc<crate::ops::read_cache::PageCaches>,
 }
 
 impl std::ops::Deref for AppState {
@@ -24,7 +26,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(services: Services, sso: Option<sso::Sso>) -> Self {
-        AppState { services, metrics: Default::default(), sso }
+        AppState { services, metrics: Default::default(), sso, pages: Default::default() }
     }
 
     pub async fn db(&self) -> Result<DbConn, AppError> {

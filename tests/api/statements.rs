@@ -159,3 +159,60 @@ async fn an_unchanged_live_release_page_answers_304_after_one_statement() {
     let res = other.http.get(format!("{}{path}", app.address)).header("If-None-Match", &new_tag).send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+/// Readers of an unchanged database share one reading of the hot pages (`ops::read_cache`): a
+/// second read costs only its session lookup. Any write anywhere on the PostgreSQL server ends a
+/// reading, and the tests running beside this one write, so it looks for a pair of reads with no
+/// write between them; a write in between must never be missed (the page shows it).
+#[tokio::test]
+async fn hot_pages_read_once_per_database_snapshot_and_see_every_change() {
+    let app = TestApp::spawn().await;
+    let (_, admin, client) = app.admin_session("acme").await;
+    let token = app.api_token(&admin).await;
+    let (status, p) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": definition()})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let (status, r) = body(
+        app.api_post(
+            &token,
+            "/api/v1/releases",
+            &json!({"process_id": p["id"], "name": "Shared", "activate": true,
+                    "schedule": {"start": "2026-11-28T08:30:00Z", "end": "2026-11-28T12:00:00Z"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    app.run_until_idle().await;
+    let pages = [
+        ("calendar month", "/calendar?view=month&date=2026-11-28".to_string()),
+        ("release list", "/releases".to_string()),
+        ("release detail", format!("/releases/{id}")),
+    ];
+    for (name, path) in &pages {
+        let mut fewest = u32::MAX;
+        for _ in 0..300 {
+            statements(&client, path).await;
+            fewest = fewest.min(statements(&client, path).await);
+            if fewest == SESSION {
+                break;
+            }
+        }
+        assert_eq!(fewest, SESSION, "{name}: a second read of an unchanged database sends only the session lookup");
+    }
+
+    // A change is seen at once: read the page (kept), change the release, read it again.
+    let status_of_a1 = |page: &str| {
+        let at = page.find("id=\"activity-p1-a1\"").expect("the first task is listed");
+        let rest = &page[at..];
+        let from = rest.find("class=\"status status-").expect("its status") + "class=\"status status-".len();
+        rest[from..].split('"').next().unwrap().to_string()
+    };
+    let path = format!("/releases/{id}");
+    let before = status_of_a1(&client.get(&path).await.text().await.unwrap());
+    let (status, done) = body(app.api_post(&token, &format!("/api/v1/releases/{id}/activities/p1/a1/complete"), &json!({})).await).await;
+    assert_eq!(status, 200, "{done}");
+    let after = status_of_a1(&client.get(&path).await.text().await.unwrap());
+    assert_ne!(before, after, "the completed task shows at once");
+    assert_eq!(after, "Success");
+}

@@ -184,6 +184,9 @@ pub struct AuthRow {
     pub roles: serde_json::Value,
     #[diesel(sql_type = BigInt)]
     pub unread: i64,
+    /// The database's snapshot at this statement (`ops::read_cache`: what the request may reuse).
+    #[diesel(sql_type = Text)]
+    pub snapshot: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,7 +210,8 @@ const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.account_id, a.slug AS accoun
      COALESCE(u.time_zone, a.time_zone) AS time_zone, \
      COALESCE((SELECT jsonb_agg(jsonb_build_object('role', rb.role, 'org_id', rb.org_id, 'org_slug', o.slug) ORDER BY rb.role, o.slug) \
                FROM role_bindings rb LEFT JOIN organizations o ON o.id = rb.org_id WHERE rb.user_id = u.id), '[]'::jsonb) AS roles, \
-     (SELECT count(*) FROM notifications n WHERE n.user_id = u.id AND n.read_at IS NULL) AS unread";
+     (SELECT count(*) FROM notifications n WHERE n.user_id = u.id AND n.read_at IS NULL) AS unread, \
+     pg_current_snapshot()::text AS snapshot";
 
 /// The session row, its user (not disabled) and the user's roles, in one statement.
 pub async fn principal_by_session(conn: &mut AsyncPgConnection, session_token: &str, now: DateTime<Utc>) -> QueryResult<Option<AuthRow>> {

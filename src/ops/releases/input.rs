@@ -58,7 +58,7 @@ pub struct ReleaseInput {
 pub(super) fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
-#[derive(Debug, Deserialize, Default, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, Default, Clone, PartialEq, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
 pub struct ListQuery {

@@ -5,6 +5,7 @@ mod delete;
 mod edit;
 mod input;
 mod lifecycle;
+mod listing;
 mod prepare;
 mod view;
 
@@ -12,6 +13,7 @@ pub use delete::*;
 pub use edit::*;
 pub use input::*;
 pub use lifecycle::*;
+pub use listing::*;
 pub use prepare::*;
 pub use view::*;
 

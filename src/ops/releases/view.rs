@@ -1,6 +1,7 @@
 //! A release with everything its pages and API answers show.
 
-use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
 use diesel::prelude::*;
 use diesel_async::AsyncPgConnection;
 
@@ -12,6 +13,7 @@ use crate::domain::policy::{self, Action, Binding};
 use crate::domain::process::Definition;
 use crate::ops::activities::Person;
 use crate::ops::processes::{self as processes_ops};
+use crate::ops::read_cache::{ReadCache, Reading};
 use crate::ops::{outbox, Actor, OpError};
 
 pub(super) async fn owner_email(conn: &mut AsyncPgConnection, account_id: i64, owner_id: Option<i64>) -> QueryResult<Option<String>> {
@@ -65,11 +67,17 @@ pub async fn is_named(conn: &mut AsyncPgConnection, release: &Release, user_id: 
     Ok(named.iter().any(|(id, e)| *id == user_id || e.eq_ignore_ascii_case(email)))
 }
 
-/// Everything the release page shows to one person: the release, what they may do, the
-/// newest process version (for "rebase") and the newest 200 events of its trail.
+/// Everything the release page shows to one person: what it reads (shared, `DetailRead`) and
+/// who reads it.
 pub struct ReleaseDetail<'a> {
-    pub view: ReleaseView,
+    pub read: Arc<DetailRead>,
     pub person: Person<'a>,
+}
+
+/// What the release page reads of the database for readers with the same roles: the release,
+/// the newest process version (for "rebase"), one page of its trail and what is in it.
+pub struct DetailRead {
+    pub view: ReleaseView,
     pub latest_version: i32,
     /// One page of its own trail, newest first, and the cursor of the next (older) page.
     pub trail: Vec<crate::db::audit::AuditEvent>,
@@ -85,7 +93,21 @@ pub struct ReleaseDetail<'a> {
     pub marker: Marker,
     /// A draft: why activating it now would be refused (the same list activation gives).
     pub not_ready: Vec<String>,
+    /// Releases the reader may see whose window conflicts with this one's (id, name).
+    pub conflicts: Vec<(i64, String)>,
 }
+
+/// What one release page reading depends on besides the data.
+#[derive(Debug, PartialEq)]
+pub struct DetailKey {
+    account_id: i64,
+    release_id: i64,
+    trail_after: Option<i64>,
+    bindings: Vec<Binding>,
+}
+
+/// The groups a user belongs to and whom they vote for, by user.
+pub type StandingCache = ReadCache<i64, (Vec<String>, Vec<i64>)>;
 
 pub use crate::db::release_page::Marker;
 
@@ -112,18 +134,32 @@ pub async fn require_visible(
 }
 
 /// The release page's data; visible to who may view releases at its level and to everyone
-/// named on it.
+/// named on it. Read once per database snapshot (`ops::read_cache`).
 pub async fn detail<'a>(
     conn: &mut AsyncPgConnection,
+    (cache, standing, reading): (&ReadCache<DetailKey, DetailRead>, &StandingCache, Reading<'_>),
     actor: Actor,
     (email, bindings): (&'a str, &'a [Binding]),
     (release_id, trail_after): (i64, Option<i64>),
-    now: DateTime<Utc>,
 ) -> Result<ReleaseDetail<'a>, OpError> {
-    let head = crate::db::release_page::head(conn, actor.account_id, release_id).await?;
+    let account_id = actor.account_id;
+    let key = DetailKey { account_id, release_id, trail_after, bindings: bindings.to_vec() };
+    let read = cache.get_or_load(key, reading, || read_detail(conn, account_id, bindings, (release_id, trail_after))).await?;
     let user_id = actor.user_id.unwrap_or_default();
-    require_visible(conn, &head.release, bindings, (user_id, email)).await?;
-    let person = Person::load(conn, actor, (email, bindings), now).await?;
+    require_visible(conn, &read.view.release, bindings, (user_id, email)).await?;
+    let (groups, delegating_for) =
+        standing.get_or_load(user_id, reading, || crate::db::models::users::standing(conn, user_id, reading.now)).await?.as_ref().clone();
+    let person = Person { actor, user_id, email, bindings, groups, delegating_for };
+    Ok(ReleaseDetail { read, person })
+}
+
+async fn read_detail(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    bindings: &[Binding],
+    (release_id, trail_after): (i64, Option<i64>),
+) -> Result<DetailRead, OpError> {
+    let head = crate::db::release_page::head(conn, account_id, release_id).await?;
     let definition = head.definition.ok_or(OpError::NotFound).and_then(crate::ops::processes::stored_definition)?;
     let (phases, activities) = rows::tree(conn, release_id).await?;
     let everything = crate::domain::policy::Visibility { account_level: true, all_orgs: true, orgs: Vec::new() };
@@ -141,6 +177,7 @@ pub async fn detail<'a>(
     } else {
         Vec::new()
     };
+    let conflicts = crate::ops::calendar::conflicting_with(conn, &head.release, bindings).await?;
     let view = ReleaseView {
         release: head.release,
         org_slug: head.org_slug,
@@ -152,9 +189,8 @@ pub async fn detail<'a>(
         phases,
         activities,
     };
-    Ok(ReleaseDetail {
+    Ok(DetailRead {
         view,
-        person,
         latest_version: head.latest_version,
         trail,
         trail_next,
@@ -164,5 +200,6 @@ pub async fn detail<'a>(
         attempts: related.attempts,
         marker: head.marker,
         not_ready,
+        conflicts,
     })
 }

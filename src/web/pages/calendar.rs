@@ -4,7 +4,7 @@
 use actix_session::Session;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, NaiveDate, Timelike};
 
 use super::{render, Chrome};
 use crate::db::models::calendar::OrgChoice;
@@ -124,9 +124,14 @@ pub async fn show(
         group: Some(q.group.clone()),
         ..Default::default()
     };
-    let calendar::CalendarPage { entries, freezes, choices, .. } =
-        calendar::page(&mut conn, user.account_id, &user.bindings, (from, to), &api_query).await?;
-    let fmt_time = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&zone).format("%H:%M").to_string();
+    let read =
+        calendar::page(&mut conn, (&state.pages.calendar, user.reading(now)), user.account_id, &user.bindings, (from, to), &api_query)
+            .await?;
+    let calendar::CalendarPage { entries, freezes, choices, .. } = &*read;
+    let fmt_time = |t: chrono::DateTime<chrono::Utc>| {
+        let local = t.with_timezone(&zone);
+        format!("{:02}:{:02}", local.hour(), local.minute())
+    };
     let item = |e: &calendar::CalEntry| Item {
         id: e.release.id,
         name: e.release.name.clone(),
@@ -146,20 +151,34 @@ pub async fn show(
             format!("conflicts with {}", e.conflicts.iter().map(|c| format!("#{c}")).collect::<Vec<_>>().join(", "))
         },
     };
+    let bounds: Vec<_> = days.iter().map(|d| (start_of_day(*d, zone), start_of_day(*d + chrono::Duration::days(1), zone))).collect();
+    // Only what a cell shows is formatted; the rest is a count and a link to the day. One pass
+    // over the entries (in start order), each to the days its window meets.
+    let limit = if view == View::Day { usize::MAX } else { PER_DAY };
+    let mut cells: Vec<(Vec<&calendar::CalEntry>, usize)> = days.iter().map(|_| (Vec::new(), 0)).collect();
+    if view != View::Agenda {
+        for e in entries.iter() {
+            let first = bounds.partition_point(|(_, end)| *end <= e.start);
+            for (cell, _) in cells.iter_mut().zip(&bounds).skip(first).take_while(|(_, (start, _))| *start < e.end) {
+                if cell.0.len() < limit {
+                    cell.0.push(e);
+                } else {
+                    cell.1 += 1;
+                }
+            }
+        }
+    }
     let grid: Vec<Day> = days
         .iter()
-        .map(|d| {
-            let (start, end) = (start_of_day(*d, zone), start_of_day(*d + chrono::Duration::days(1), zone));
-            // Only what a cell shows is formatted; the rest is a count and a link to the day.
-            let limit = if view == View::Day { usize::MAX } else { PER_DAY };
-            let mut on_day = entries.iter().filter(|e| e.start < end && e.end > start);
-            let items: Vec<Item> = on_day.by_ref().take(limit).map(item).collect();
-            let more = on_day.count();
+        .zip(bounds)
+        .zip(cells)
+        .map(|((d, (start, end)), (shown, more))| {
+            let items: Vec<Item> = shown.into_iter().map(item).collect();
             let frozen = freezes.iter().filter(|(_, s, e)| *s < end && *e > start).map(|(r, _, _)| r.clone()).collect();
             Day {
                 frozen,
                 label: d.format("%a %e %b").to_string(),
-                iso: d.format("%Y-%m-%d").to_string(),
+                iso: d.to_string(),
                 today: *d == today,
                 shown: items,
                 more,
@@ -191,8 +210,8 @@ pub async fn show(
         view_links: View::ALL.iter().map(|v| (v.as_str(), link(&q, v.as_str(), date), *v == view)).collect(),
         orgs: choices.orgs(),
         groups: choices.groups(),
-        environments: choices.environments,
-        services: choices.services,
+        environments: choices.environments.clone(),
+        services: choices.services.clone(),
         types: crate::domain::release::ReleaseType::ALL.iter().map(|t| t.as_str()).collect(),
         statuses: crate::domain::release::Status::ALL.iter().map(|s| s.as_str()).collect(),
         zone: user.time_zone.clone(),

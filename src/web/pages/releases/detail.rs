@@ -156,9 +156,17 @@ pub async fn show(
             }
         }
     }
-    let ops::ReleaseDetail {
+    let now = state.now();
+    let ops::ReleaseDetail { read, person } = ops::detail(
+        &mut conn,
+        (&state.pages.release, &state.pages.standing, user.reading(now)),
+        user.actor(),
+        (&user.email, &user.bindings),
+        (*id, query.trail_after),
+    )
+    .await?;
+    let ops::DetailRead {
         view,
-        person,
         latest_version: latest,
         trail: events,
         trail_next,
@@ -168,8 +176,10 @@ pub async fn show(
         attempts,
         marker,
         not_ready,
-    } = ops::detail(&mut conn, user.actor(), (&user.email, &user.bindings), (*id, query.trail_after), state.now()).await?;
-    let tag = etag(&marker, &user, req.query_string());
+        conflicts,
+    } = &*read;
+    let latest = *latest;
+    let tag = etag(marker, &user, req.query_string());
     let tz = user.time_zone.clone();
     let masked = processes_ops::masked(&view.definition, &view.release.inputs);
     let lookup: std::collections::BTreeMap<String, Value> =
@@ -191,7 +201,7 @@ pub async fn show(
     let graph = super::pipeline::graph(&shapes);
     let timeline = super::pipeline::timeline((view.release.schedule_start, view.release.schedule_end), &shapes, state.now(), &tz);
     let retry_here = super::pipeline::retryable(&view.activities, |a| may_act(&person, &view.release, a, Verb::Retry).is_ok());
-    let attempts = super::pipeline::attempts(&attempts, &tz);
+    let attempts = super::pipeline::attempts(attempts, &tz);
     let r = &view.release;
     let scope = r.scope();
     let state_ = r.state();
@@ -286,27 +296,27 @@ pub async fn show(
             .collect(),
         links: view.links.iter().map(|l| (l.kind.clone(), l.target_id)).collect(),
         linked_by: view.linked_by.clone(),
-        audit: crate::web::pages::audit::event_views(&events, &tz),
-        trail_next,
+        audit: crate::web::pages::audit::event_views(events, &tz),
+        trail_next: *trail_next,
         trail_paged: query.trail_after.is_some(),
         artifacts: view.release.artifacts.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), to_text(v))).collect()).unwrap_or_default(),
         deployed: deployments
-            .into_iter()
+            .iter()
             .map(|d| DeployedRow {
                 when: local(Some(d.deployed_at), &tz),
-                service: d.service,
-                environment: d.environment,
-                version: d.version,
+                service: d.service.clone(),
+                environment: d.environment.clone(),
+                version: d.version.clone(),
             })
             .collect(),
         approvals: approvals
-            .into_iter()
+            .iter()
             .map(|a| ApprovalView {
                 activity: format!("{}.{}", a.phase, a.activity),
-                decision: a.decision,
-                approver: a.approver,
-                on_behalf_of: a.on_behalf_of.unwrap_or_default(),
-                comment: a.comment.unwrap_or_default(),
+                decision: a.decision.clone(),
+                approver: a.approver.clone(),
+                on_behalf_of: a.on_behalf_of.clone().unwrap_or_default(),
+                comment: a.comment.clone().unwrap_or_default(),
                 when: local(Some(a.at), &tz),
             })
             .collect(),
@@ -325,8 +335,8 @@ pub async fn show(
         in_flight: crate::domain::release::in_flight(state_, status),
         finished: status.is_finished(),
         newer_version: (state_ == State::Draft && latest > r.process_version).then_some(latest),
-        conflicts: crate::ops::calendar::conflicting_with(&mut conn, &view.release, &user.bindings).await?,
-        not_ready,
+        conflicts: conflicts.clone(),
+        not_ready: not_ready.clone(),
         graph,
         timeline,
         attempts,

@@ -8,7 +8,7 @@ use crate::db::models::accounts::Organization;
 use crate::db::models::releases::{self as rows};
 use crate::domain::policy::{Action, Scope};
 use crate::domain::release::ReleaseType;
-use crate::ops::releases::{filter_from, ListQuery};
+use crate::ops::releases::{self as ops, ListQuery};
 use crate::web::error::AppError;
 use crate::web::extractors::CurrentUser;
 use crate::web::pages::{render, Chrome};
@@ -52,13 +52,12 @@ pub async fn list(
     user.require(Action::ViewRelease, Scope::Account)?;
     let query = query.into_inner();
     let mut conn = state.db().await?;
-    let mut filter = filter_from(&mut conn, user.account_id, &query).await?;
-    filter.visible_to = Some(crate::domain::policy::Visibility::of(&user.bindings, Action::ViewRelease));
+    let read =
+        ops::list_page(&mut conn, (&state.pages.releases, user.reading(state.now())), user.account_id, &user.bindings, &query).await?;
     let page = query.page.unwrap_or(0).max(0);
-    let (found, total) = rows::list(&mut conn, user.account_id, &filter, page).await?;
-    let rows = found
-        .into_iter()
-        .filter(|r| user.may(Action::ViewRelease, r.scope()))
+    let rows = read
+        .releases
+        .iter()
         .map(|r| ListRow {
             window: match r.schedule_start {
                 Some(_) => format!("{} → {}", local(r.schedule_start, &user.time_zone), local(r.schedule_end, &user.time_zone)),
@@ -66,13 +65,13 @@ pub async fn list(
             },
             environments: r.environments.join(", "),
             id: r.id,
-            name: r.name,
-            release_type: r.release_type,
-            state: r.state,
-            status: r.status,
+            name: r.name.clone(),
+            release_type: r.release_type.clone(),
+            state: r.state.clone(),
+            status: r.status.clone(),
         })
         .collect();
-    let orgs = Organization::list(&mut conn, user.account_id).await?;
+    let (total, orgs) = (read.total, read.orgs.clone());
     let archive = query.state.as_deref() == Some("archived");
     let query_string = serde_urlencoded::to_string([
         ("status", query.status.clone().unwrap_or_default()),
