@@ -25,20 +25,61 @@ pub async fn tick(services: &Services, worker: &str) -> anyhow::Result<usize> {
     let now = services.clock.now();
     let generated = {
         let mut conn = services.pool.get().await?;
-        webhook_attempts::heartbeat(&mut conn, worker, now).await?;
+        beat(services, &mut conn, worker, now).await?;
         crate::ops::release_groups::sweep(&mut conn, &services.secrets, now).await.context("release groups")?
     };
-    let (activated, archived) = run_sweeps(services).await?;
-    let moved = {
+    // Starting what is due comes first: a burst of due releases is activated and moved on, batch
+    // by batch, before this worker sends anything, so the last release of a burst does not
+    // wait behind the first ones' webhooks.
+    let (mut activated, mut archived, mut moved) = (0, 0, 0);
+    for _ in 0..20 {
+        let (started, swept) = run_sweeps(services).await?;
         let mut conn = services.pool.get().await?;
-        engine::step(&mut conn, &services.definitions, now).await.context("engine")?
-    };
+        moved += engine::step(&mut conn, &services.definitions, || services.clock.now()).await.context("engine")?;
+        (activated, archived) = (activated + started, archived + swept);
+        if started < crate::ops::releases::ACTIVATION_BATCH {
+            break;
+        }
+    }
     let sent = webhook::send_due(services, worker, 50).await?;
     let reminded = {
         let mut conn = services.pool.get().await?;
         crate::notify::reminders::sweep(&mut conn, now).await.context("reminders")?
     };
     Ok(generated + activated + moved + archived + sent + reminded)
+}
+
+/// How often a worker's heartbeat is written: well inside `HEARTBEAT_STALE_SECONDS`, and rarely
+/// enough that an idle server does not write every second (each write is a new database
+/// snapshot, which ends the hot pages' cached readings).
+const BEAT_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(3);
+
+/// When each worker of this process last wrote its heartbeat into each database, by the
+/// services' clock (several databases share a process in tests).
+type Beats = std::collections::HashMap<(String, String), chrono::DateTime<chrono::Utc>>;
+static LAST_BEAT: std::sync::LazyLock<std::sync::Mutex<Beats>> = std::sync::LazyLock::new(Default::default);
+
+/// Writes the worker's heartbeat unless it was written less than `BEAT_EVERY` ago (a clock that
+/// went back, as a test's may, always writes).
+async fn beat(
+    services: &Services,
+    conn: &mut diesel_async::AsyncPgConnection,
+    worker: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let key = (services.settings.database_url.clone(), worker.to_string());
+    let last = LAST_BEAT.lock().ok().and_then(|beats| beats.get(&key).copied());
+    if last.is_some_and(|last| last <= now && now - last < BEAT_EVERY) {
+        return Ok(());
+    }
+    webhook_attempts::heartbeat(conn, worker, now).await?;
+    if let Ok(mut beats) = LAST_BEAT.lock() {
+        if beats.len() >= 10_000 {
+            beats.clear();
+        }
+        beats.insert(key, now);
+    }
+    Ok(())
 }
 
 /// One round of everything, notifications included (tests step the worker with this).
@@ -77,11 +118,11 @@ pub fn spawn_worker(services: Services) {
         let beat_state = services.clone();
         let beat_worker = worker.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(3));
+            let mut every = tokio::time::interval(Duration::from_secs(1));
             loop {
                 every.tick().await;
                 if let Ok(mut conn) = beat_state.pool.get().await {
-                    let _ = webhook_attempts::heartbeat(&mut conn, &beat_worker, beat_state.clock.now()).await;
+                    let _ = beat(&beat_state, &mut conn, &beat_worker, beat_state.clock.now()).await;
                 }
             }
         });

@@ -327,11 +327,14 @@ async fn hold_reason(conn: &mut AsyncPgConnection, r: &Release, status: Status) 
     Ok(Some(parts.join("; ")))
 }
 
-/// One pass: claims due releases one at a time (SKIP LOCKED) and advances each.
-pub async fn step(conn: &mut AsyncPgConnection, defs: &DefinitionCache, now: DateTime<Utc>) -> Result<usize, OpError> {
+/// One pass: claims due releases one at a time (SKIP LOCKED) and advances each. The time is read
+/// afresh for each release, so what is recorded as started or finished is when it happened, not
+/// when the pass began.
+pub async fn step(conn: &mut AsyncPgConnection, defs: &DefinitionCache, clock: impl Fn() -> DateTime<Utc>) -> Result<usize, OpError> {
     let mut total = 0;
     let mut seen: Vec<i64> = Vec::new();
     for _ in 0..200 {
+        let now = clock();
         let done = conn
             .transaction(async |conn| {
                 let claimed: Option<Release> = releases::table

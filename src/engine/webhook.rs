@@ -425,19 +425,23 @@ pub async fn complete(
 pub const SENDS_PER_WORKER: usize = 16;
 pub const SENDS_PER_ACCOUNT: usize = 4;
 
-/// Claims and sends due attempts concurrently (bounded per worker and per account), committing
-/// each result as it arrives. Claiming is unchanged (one attempt per claim, leased to this
+/// Claims and sends due attempts concurrently (bounded per worker and per account); each send
+/// commits its own result as soon as it arrives, on its own connection, so one release's result
+/// never waits for another's. Claiming is unchanged (one attempt per claim, leased to this
 /// worker), so the exactly-once and crash rules stay as they were.
 pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow::Result<usize> {
     use futures_util::stream::{FuturesUnordered, StreamExt};
     let mut in_flight = FuturesUnordered::new();
     let mut per_account: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     let (mut claimed_count, mut sent) = (0, 0);
+    let mut first_error: Option<anyhow::Error> = None;
     loop {
         // Fill up to the bounds; after each result, try again (an account may have room now).
-        while in_flight.len() < SENDS_PER_WORKER && claimed_count < limit {
+        // After an error nothing new is claimed, but what is in flight still commits: a
+        // result dropped half-way would only be sent again.
+        while first_error.is_none() && in_flight.len() < SENDS_PER_WORKER && claimed_count < limit {
             let busy: Vec<i64> = per_account.iter().filter(|(_, n)| **n >= SENDS_PER_ACCOUNT).map(|(a, _)| *a).collect();
-            let claimed = {
+            let claimed = async {
                 let mut conn = services.pool.get().await?;
                 claim(
                     &mut conn,
@@ -447,26 +451,46 @@ pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow
                     services.clock.now(),
                 )
                 .await
-                .context("claim")?
+                .context("claim")
+            }
+            .await;
+            let claimed = match claimed {
+                Ok(Some(claimed)) => claimed,
+                Ok(None) => break,
+                Err(e) => {
+                    first_error = Some(e);
+                    break;
+                }
             };
-            let Some(claimed) = claimed else { break };
             claimed_count += 1;
             *per_account.entry(claimed.account_id).or_default() += 1;
             let private_allow = &services.private_allow;
             in_flight.push(async move {
                 let outcome = send(&claimed, private_allow).await;
-                (claimed, outcome)
+                let committed = async {
+                    let mut conn = services.pool.get().await?;
+                    complete(&mut conn, &services.definitions, claimed.attempt_id, worker, outcome, services.clock.now())
+                        .await
+                        .context("complete")
+                }
+                .await;
+                (claimed.account_id, committed)
             });
         }
-        let Some((claimed, outcome)) = in_flight.next().await else { break };
-        if let Some(n) = per_account.get_mut(&claimed.account_id) {
+        let Some((account_id, committed)) = in_flight.next().await else { break };
+        if let Some(n) = per_account.get_mut(&account_id) {
             *n = n.saturating_sub(1);
         }
-        let mut conn = services.pool.get().await?;
-        complete(&mut conn, &services.definitions, claimed.attempt_id, worker, outcome, services.clock.now()).await.context("complete")?;
-        sent += 1;
+        match committed {
+            Ok(()) => sent += 1,
+            Err(e) if first_error.is_none() => first_error = Some(e),
+            Err(e) => tracing::warn!(error = %e, "committing a webhook result failed; its lease will run out and it is sent again"),
+        }
     }
-    Ok(sent)
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(sent),
+    }
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ pub async fn drive(
     let mut job_number = release_id as u64 * 10;
     let defs = crate::db::models::processes::DefinitionCache::default();
     for _ in 0..80 {
-        crate::engine::step(conn, &defs, *t).await?;
+        crate::engine::step(conn, &defs, || *t).await?;
         let r = Release::find(conn, account, release_id).await?;
         if !crate::domain::release::in_flight(r.state(), r.status()) {
             return Ok(r);

@@ -195,6 +195,9 @@ pub async fn run_now(
     .await
 }
 
+/// How many due drafts one activation sweep takes (one transaction).
+pub const ACTIVATION_BATCH: usize = 100;
+
 /// The auto-activation sweep: claims due scheduled drafts (SKIP LOCKED, so several servers never
 /// activate one twice) and activates them; a draft that cannot start stays a draft, and its
 /// release manager is told exactly what is missing (once per distinct problem).
@@ -204,7 +207,7 @@ pub async fn activation_sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) 
             .filter(releases::state.eq(State::Draft.as_str()))
             .filter(releases::schedule_start.le(now))
             .order(releases::schedule_start)
-            .limit(100)
+            .limit(ACTIVATION_BATCH as i64)
             .for_update()
             .skip_locked()
             .select(Release::as_select())
