@@ -21,6 +21,8 @@ pub struct Services {
     pub trusted_proxies: Vec<crate::domain::network::PrivateAllow>,
     /// Parsed process versions for the engine (`ops::releases::DefinitionCache`).
     pub definitions: std::sync::Arc<crate::db::models::processes::DefinitionCache>,
+    /// When each worker of this process last wrote its heartbeat, by `clock` (`worker::beat`).
+    pub beats: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>>,
 }
 
 impl Services {
@@ -39,7 +41,19 @@ impl Services {
             db::secret_key(&mut conn, settings.secret_key.clone(), clock.now()).await?
         };
         let secrets = SecretBox::derive(&secret);
-        Ok((Services { pool, clock, settings, secrets, private_allow, trusted_proxies, definitions: Default::default() }, secret))
+        Ok((
+            Services {
+                pool,
+                clock,
+                settings,
+                secrets,
+                private_allow,
+                trusted_proxies,
+                definitions: Default::default(),
+                beats: Default::default(),
+            },
+            secret,
+        ))
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {

@@ -54,11 +54,6 @@ pub async fn tick(services: &Services, worker: &str) -> anyhow::Result<usize> {
 /// snapshot, which ends the hot pages' cached readings).
 const BEAT_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(3);
 
-/// When each worker of this process last wrote its heartbeat into each database, by the
-/// services' clock (several databases share a process in tests).
-type Beats = std::collections::HashMap<(String, String), chrono::DateTime<chrono::Utc>>;
-static LAST_BEAT: std::sync::LazyLock<std::sync::Mutex<Beats>> = std::sync::LazyLock::new(Default::default);
-
 /// Writes the worker's heartbeat unless it was written less than `BEAT_EVERY` ago (a clock that
 /// went back, as a test's may, always writes).
 async fn beat(
@@ -67,17 +62,13 @@ async fn beat(
     worker: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
-    let key = (services.settings.database_url.clone(), worker.to_string());
-    let last = LAST_BEAT.lock().ok().and_then(|beats| beats.get(&key).copied());
+    let last = services.beats.lock().ok().and_then(|beats| beats.get(worker).copied());
     if last.is_some_and(|last| last <= now && now - last < BEAT_EVERY) {
         return Ok(());
     }
     webhook_attempts::heartbeat(conn, worker, now).await?;
-    if let Ok(mut beats) = LAST_BEAT.lock() {
-        if beats.len() >= 10_000 {
-            beats.clear();
-        }
-        beats.insert(key, now);
+    if let Ok(mut beats) = services.beats.lock() {
+        beats.insert(worker.to_string(), now);
     }
     Ok(())
 }

@@ -464,18 +464,17 @@ pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow
             };
             claimed_count += 1;
             *per_account.entry(claimed.account_id).or_default() += 1;
-            let private_allow = &services.private_allow;
-            in_flight.push(async move {
-                let outcome = send(&claimed, private_allow).await;
-                let committed = async {
-                    let mut conn = services.pool.get().await?;
-                    complete(&mut conn, &services.definitions, claimed.attempt_id, worker, outcome, services.clock.now())
-                        .await
-                        .context("complete")
-                }
-                .await;
-                (claimed.account_id, committed)
+            // A task of its own: it makes progress (and gives its connection back) while this
+            // loop waits for a connection to claim the next one.
+            let (services, worker, account_id) = (services.clone(), worker.to_string(), claimed.account_id);
+            let task = tokio::spawn(async move {
+                let outcome = send(&claimed, &services.private_allow).await;
+                let mut conn = services.pool.get().await?;
+                complete(&mut conn, &services.definitions, claimed.attempt_id, &worker, outcome, services.clock.now())
+                    .await
+                    .context("complete")
             });
+            in_flight.push(async move { (account_id, task.await.map_err(anyhow::Error::from).and_then(|committed| committed)) });
         }
         let Some((account_id, committed)) = in_flight.next().await else { break };
         if let Some(n) = per_account.get_mut(&account_id) {

@@ -27,6 +27,26 @@ async fn statements(client: &Client, path: &str) -> u32 {
 }
 
 /// Copies release `template` (with its phases and activities) `n` times, straight in SQL.
+/// A release of `definition()` activated through the API on 2026-11-28, run until idle.
+async fn running_release(app: &TestApp, token: &str, name: &str) -> i64 {
+    let (status, p) = body(app.api_post(token, "/api/v1/processes", &json!({"definition": definition()})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let (status, r) = body(
+        app.api_post(
+            token,
+            "/api/v1/releases",
+            &json!({"process_id": p["id"], "name": name, "activate": true,
+                    "schedule": {"start": "2026-11-28T08:30:00Z", "end": "2026-11-28T12:00:00Z"}}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    app.run_until_idle().await;
+    id
+}
+
 async fn clone_release(app: &TestApp, template: i64, n: i64) {
     let mut conn = app.conn().await;
     for table in ["releases", "release_phases", "release_activities"] {
@@ -64,21 +84,7 @@ async fn hot_pages_send_a_fixed_number_of_statements_whatever_the_number_of_rele
     let app = TestApp::spawn().await;
     let (account, admin, client) = app.admin_session("acme").await;
     let token = app.api_token(&admin).await;
-    let (status, p) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": definition()})).await).await;
-    assert_eq!(status, 201, "{p}");
-    let (status, r) = body(
-        app.api_post(
-            &token,
-            "/api/v1/releases",
-            &json!({"process_id": p["id"], "name": "Budget", "activate": true,
-                    "schedule": {"start": "2026-11-28T08:30:00Z", "end": "2026-11-28T12:00:00Z"}}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201, "{r}");
-    let id = r["id"].as_i64().unwrap();
-    app.run_until_idle().await;
+    let id = running_release(&app, &token, "Budget").await;
     {
         let mut conn = app.conn().await;
         let release = railyard::db::models::releases::Release::find(&mut conn, account, id).await.unwrap();
@@ -169,21 +175,7 @@ async fn hot_pages_read_once_per_database_snapshot_and_see_every_change() {
     let app = TestApp::spawn().await;
     let (_, admin, client) = app.admin_session("acme").await;
     let token = app.api_token(&admin).await;
-    let (status, p) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": definition()})).await).await;
-    assert_eq!(status, 201, "{p}");
-    let (status, r) = body(
-        app.api_post(
-            &token,
-            "/api/v1/releases",
-            &json!({"process_id": p["id"], "name": "Shared", "activate": true,
-                    "schedule": {"start": "2026-11-28T08:30:00Z", "end": "2026-11-28T12:00:00Z"}}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201, "{r}");
-    let id = r["id"].as_i64().unwrap();
-    app.run_until_idle().await;
+    let id = running_release(&app, &token, "Shared").await;
     let pages = [
         ("calendar month", "/calendar?view=month&date=2026-11-28".to_string()),
         ("release list", "/releases".to_string()),

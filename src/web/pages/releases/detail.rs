@@ -199,7 +199,7 @@ pub async fn show(
         .collect();
     let shapes = super::pipeline::shapes(&view.phases);
     let graph = super::pipeline::graph(&shapes);
-    let timeline = super::pipeline::timeline((view.release.schedule_start, view.release.schedule_end), &shapes, state.now(), &tz);
+    let timeline = super::pipeline::timeline((view.release.schedule_start, view.release.schedule_end), &shapes, now, &tz);
     let retry_here = super::pipeline::retryable(&view.activities, |a| may_act(&person, &view.release, a, Verb::Retry).is_ok());
     let attempts = super::pipeline::attempts(attempts, &tz);
     let r = &view.release;
@@ -331,7 +331,7 @@ pub async fn show(
         can_delete: user.may(Action::DeleteRelease, scope),
         is_draft: state_ == State::Draft,
         scheduled: r.schedule_start.is_some(),
-        starts_later: r.schedule_start.is_some_and(|s| s > state.now()),
+        starts_later: r.schedule_start.is_some_and(|s| s > now),
         in_flight: crate::domain::release::in_flight(state_, status),
         finished: status.is_finished(),
         newer_version: (state_ == State::Draft && latest > r.process_version).then_some(latest),
