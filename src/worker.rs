@@ -52,7 +52,7 @@ pub async fn tick(services: &Services, worker: &str) -> anyhow::Result<usize> {
 /// How often a worker's heartbeat is written: well inside `HEARTBEAT_STALE_SECONDS`, and rarely
 /// enough that an idle server does not write every second (each write is a new database
 /// snapshot, which ends the hot pages' cached readings).
-const BEAT_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(3);
+const BEAT_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 
 /// Writes the worker's heartbeat unless it was written less than `BEAT_EVERY` ago (a clock that
 /// went back, as a test's may, always writes).

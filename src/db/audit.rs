@@ -199,13 +199,15 @@ pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<
         }
     }
     // The no-op update takes the row lock and returns the head as it was.
-    let head: Head = diesel::sql_query(
-        "INSERT INTO audit_chain_heads (chain, account_id, last_seq, last_hash) VALUES ($1, $2, 0, $3) \
+    let head: Head = crate::db::prepared::prepared(
+        diesel::sql_query(
+            "INSERT INTO audit_chain_heads (chain, account_id, last_seq, last_hash) VALUES ($1, $2, 0, $3) \
          ON CONFLICT (chain) DO UPDATE SET chain = EXCLUDED.chain RETURNING last_seq, last_hash",
+        )
+        .bind::<diesel::sql_types::Text, _>(&chain)
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(event.account_id)
+        .bind::<diesel::sql_types::Text, _>(GENESIS_HASH),
     )
-    .bind::<diesel::sql_types::Text, _>(&chain)
-    .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(event.account_id)
-    .bind::<diesel::sql_types::Text, _>(GENESIS_HASH)
     .get_result(conn)
     .await?;
     let written = write_after(conn, &hashed(head.last_seq + 1), &head.last_hash).await?.ok_or(diesel::result::Error::NotFound)?;
@@ -217,25 +219,27 @@ pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<
 async fn write_after(conn: &mut AsyncPgConnection, event: &ChainEvent, prev_hash: &str) -> QueryResult<Option<AuditEvent>> {
     use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
     let hash = event.hash(prev_hash);
-    diesel::sql_query(
-        "WITH moved AS (UPDATE audit_chain_heads SET last_seq = $2, last_hash = $12 \
+    crate::db::prepared::prepared(
+        diesel::sql_query(
+            "WITH moved AS (UPDATE audit_chain_heads SET last_seq = $2, last_hash = $12 \
                         WHERE chain = $1 AND last_seq = $2 - 1 AND last_hash = $11 RETURNING 1) \
          INSERT INTO audit_events (chain, seq, account_id, release_id, actor, action, subject, reason, details, at, prev_hash, hash) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM moved) \
          RETURNING id, chain, seq, account_id, release_id, actor, action, subject, reason, details, at, prev_hash, hash",
+        )
+        .bind::<Text, _>(&event.chain)
+        .bind::<BigInt, _>(event.seq)
+        .bind::<Nullable<BigInt>, _>(event.account_id)
+        .bind::<Nullable<BigInt>, _>(event.release_id)
+        .bind::<Text, _>(&event.actor)
+        .bind::<Text, _>(&event.action)
+        .bind::<Text, _>(&event.subject)
+        .bind::<Nullable<Text>, _>(&event.reason)
+        .bind::<Jsonb, _>(&event.details)
+        .bind::<Timestamptz, _>(event.at)
+        .bind::<Text, _>(prev_hash)
+        .bind::<Text, _>(&hash),
     )
-    .bind::<Text, _>(&event.chain)
-    .bind::<BigInt, _>(event.seq)
-    .bind::<Nullable<BigInt>, _>(event.account_id)
-    .bind::<Nullable<BigInt>, _>(event.release_id)
-    .bind::<Text, _>(&event.actor)
-    .bind::<Text, _>(&event.action)
-    .bind::<Text, _>(&event.subject)
-    .bind::<Nullable<Text>, _>(&event.reason)
-    .bind::<Jsonb, _>(&event.details)
-    .bind::<Timestamptz, _>(event.at)
-    .bind::<Text, _>(prev_hash)
-    .bind::<Text, _>(&hash)
     .get_result(conn)
     .await
     .optional()

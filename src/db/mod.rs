@@ -6,6 +6,7 @@ pub mod audit_search;
 pub mod dashboard;
 pub mod gauges;
 pub mod models;
+pub mod prepared;
 pub mod release_page;
 pub mod reports;
 pub mod schema;

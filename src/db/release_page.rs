@@ -149,7 +149,7 @@ fn parsed<T: serde::de::DeserializeOwned>(what: &'static str, v: Value) -> Query
 
 /// One statement: each part is aggregated to JSON in PostgreSQL, in the order the page shows it.
 pub async fn related(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<Related> {
-    let row: RelatedJson = diesel::sql_query(
+    let row: RelatedJson = crate::db::prepared::prepared(diesel::sql_query(
         "SELECT \
            COALESCE((SELECT jsonb_agg(jsonb_build_object('account_id', l.account_id, 'release_id', l.release_id, 'kind', l.kind, 'target_id', l.target_id)) \
                      FROM release_links l WHERE l.release_id = $1), '[]') AS links, \
@@ -170,7 +170,7 @@ pub async fn related(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResu
                             'error', w.error, 'duration_ms', w.duration_ms, 'due_at', w.due_at, 'sent_at', w.sent_at) ORDER BY w.id) \
                      FROM webhook_attempts w WHERE w.release_id = $1), '[]') AS attempts",
     )
-    .bind::<BigInt, _>(release_id)
+    .bind::<BigInt, _>(release_id))
     .get_result(conn)
     .await?;
     Ok(Related {

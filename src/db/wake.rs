@@ -11,7 +11,7 @@ pub const CHANNEL: &str = "railyard_work";
 
 /// Asks every worker to look now (delivered when the caller's transaction commits).
 pub async fn wake(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
-    diesel::sql_query(format!("SELECT pg_notify('{CHANNEL}', '')")).execute(conn).await
+    crate::db::prepared::prepared(diesel::sql_query(format!("SELECT pg_notify('{CHANNEL}', '')"))).execute(conn).await
 }
 
 /// Marks a release as needing the worker now.

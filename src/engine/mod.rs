@@ -107,16 +107,18 @@ async fn set_phase(
     finished: Option<DateTime<Utc>>,
 ) -> QueryResult<usize> {
     use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
-    diesel::sql_query(
-        "UPDATE release_phases SET status = $3, wake_at = $4, started_at = COALESCE($5, started_at), \
+    crate::db::prepared::prepared(
+        diesel::sql_query(
+            "UPDATE release_phases SET status = $3, wake_at = $4, started_at = COALESCE($5, started_at), \
          finished_at = COALESCE($6, finished_at) WHERE release_id = $1 AND key = $2",
+        )
+        .bind::<BigInt, _>(release_id)
+        .bind::<Text, _>(key)
+        .bind::<Text, _>(to.as_str())
+        .bind::<Nullable<Timestamptz>, _>(wake_at)
+        .bind::<Nullable<Timestamptz>, _>(started)
+        .bind::<Nullable<Timestamptz>, _>(finished),
     )
-    .bind::<BigInt, _>(release_id)
-    .bind::<Text, _>(key)
-    .bind::<Text, _>(to.as_str())
-    .bind::<Nullable<Timestamptz>, _>(wake_at)
-    .bind::<Nullable<Timestamptz>, _>(started)
-    .bind::<Nullable<Timestamptz>, _>(finished)
     .execute(conn)
     .await
 }

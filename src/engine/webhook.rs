@@ -70,57 +70,110 @@ fn timeout_of(def: &ActivityDef) -> TimeDelta {
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     worker: &str,
-    (secrets, base_url, defs): (&SecretBox, &str, &DefinitionCache),
+    senders: Senders<'_>,
     busy_accounts: &[i64],
     now: DateTime<Utc>,
 ) -> Result<Option<Claimed>, OpError> {
     conn.transaction(async |conn| {
         let stale_before = now - TimeDelta::seconds(HEARTBEAT_STALE_SECONDS);
-        let row: Option<(i64, i64, String, String, i32, String)> = diesel::sql_query(
-            "SELECT a.id, a.release_id, a.phase_key, a.activity_key, a.attempt, a.idempotency_key FROM webhook_attempts a \
+        let row = crate::db::prepared::prepared(
+            diesel::sql_query(
+                "SELECT a.id, a.release_id, a.phase_key, a.activity_key, a.idempotency_key FROM webhook_attempts a \
              WHERE ((a.state = 'queued' AND a.due_at <= $1) \
                 OR (a.state = 'sending' AND (a.lease_until < $1 OR NOT EXISTS \
                     (SELECT 1 FROM workers w WHERE w.id = a.lease_owner AND w.heartbeat_at >= $2)))) \
                AND a.account_id <> ALL($3) \
              ORDER BY a.due_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED",
+            )
+            .bind::<diesel::sql_types::Timestamptz, _>(now)
+            .bind::<diesel::sql_types::Timestamptz, _>(stale_before)
+            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(busy_accounts),
         )
-        .bind::<diesel::sql_types::Timestamptz, _>(now)
-        .bind::<diesel::sql_types::Timestamptz, _>(stale_before)
-        .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(busy_accounts)
         .get_result::<AttemptRow>(conn)
         .await
-        .optional()?
-        .map(|r| (r.id, r.release_id, r.phase_key, r.activity_key, r.attempt, r.idempotency_key));
-        let Some((id, release_id, phase, activity, _attempt, key)) = row else { return Ok(None) };
-        let r: Release = releases::table.find(release_id).select(Release::as_select()).first(conn).await?;
-        let def = defs.pinned(conn, &r).await?;
-        let Some(adef) = def.phase(&phase).and_then(|p| p.activities.iter().find(|a| a.key == activity)).cloned() else {
-            return Err(OpError::NotFound);
+        .optional()?;
+        let Some(row) = row else { return Ok(None) };
+        lease(conn, worker, senders, row, now).await.map(Some)
+    })
+    .await
+}
+
+/// What a claim needs besides the connection: the key of secret inputs, the base URL of
+/// callbacks, and the parsed definitions.
+pub type Senders<'a> = (&'a SecretBox, &'a str, &'a DefinitionCache);
+
+fn senders(services: &Services) -> Senders<'_> {
+    (&services.secrets, &services.settings.base_url, &services.definitions)
+}
+
+/// Inside the transaction that just recorded a send's result: the account's oldest due attempt,
+/// leased to this worker at once, so the task that sent for this account goes on with it without
+/// a claim transaction of its own. Oldest first, as `claim` takes them, so a burst's first
+/// requests are not overtaken by the successors of those sent before them; within the same
+/// account, so the per-account bound still counts this task once. It is committed `sending` with
+/// its key before anything is sent, like any claim.
+async fn claim_next_of_account(
+    conn: &mut AsyncPgConnection,
+    worker: &str,
+    senders: Senders<'_>,
+    account_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Claimed>, OpError> {
+    let row = crate::db::prepared::prepared(
+        diesel::sql_query(
+            "SELECT a.id, a.release_id, a.phase_key, a.activity_key, a.idempotency_key FROM webhook_attempts a \
+         WHERE a.account_id = $1 AND a.state = 'queued' AND a.due_at <= $2 \
+         ORDER BY a.due_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(account_id)
+        .bind::<diesel::sql_types::Timestamptz, _>(now),
+    )
+    .get_result::<AttemptRow>(conn)
+    .await
+    .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    lease(conn, worker, senders, row, now).await.map(Some)
+}
+
+/// Renders a locked attempt's request and commits it (with the caller's transaction) as
+/// `sending`, leased to `worker`.
+async fn lease(
+    conn: &mut AsyncPgConnection,
+    worker: &str,
+    (secrets, base_url, defs): Senders<'_>,
+    row: AttemptRow,
+    now: DateTime<Utc>,
+) -> Result<Claimed, OpError> {
+    let AttemptRow { id, release_id, phase_key: phase, activity_key: activity, idempotency_key: key } = row;
+    let r: Release = releases::table.find(release_id).select(Release::as_select()).first(conn).await?;
+    let def = defs.pinned(conn, &r).await?;
+    let Some(adef) = def.phase(&phase).and_then(|p| p.activities.iter().find(|a| a.key == activity)).cloned() else {
+        return Err(OpError::NotFound);
+    };
+    let Some(cfg) = config(&adef).cloned() else { return Err(OpError::NotFound) };
+    let callback = cfg.completion == Some(Completion::Callback);
+    let token = callback.then(|| random_token(32));
+    let callback_url = token.as_ref().map(|t| format!("{base_url}/api/v1/callbacks/{t}"));
+    let at = (phase.as_str(), activity.as_str());
+    let (_, activities) = crate::db::models::releases::tree(conn, r.id).await?;
+    let clear = context::lookup_in(&r, &activities, &def, at, Secrets::Revealed(secrets), callback_url.as_deref());
+    let shown = context::lookup_in(&r, &activities, &def, at, Secrets::Masked, callback_url.as_deref().map(|_| "<callback url>"));
+    let build = |lookup: &context::Lookup| -> Result<BuiltRequest, String> {
+        let url = to_text(&render(&Value::String(cfg.url.clone()), lookup)?);
+        let mut headers = Vec::new();
+        for (k, v) in &cfg.headers {
+            headers.push((k.clone(), to_text(&render(&Value::String(v.clone()), lookup)?)));
+        }
+        let body = match &cfg.body {
+            Some(b) => Some(render(b, lookup)?),
+            None => None,
         };
-        let Some(cfg) = config(&adef).cloned() else { return Err(OpError::NotFound) };
-        let callback = cfg.completion == Some(Completion::Callback);
-        let token = callback.then(|| random_token(32));
-        let callback_url = token.as_ref().map(|t| format!("{base_url}/api/v1/callbacks/{t}"));
-        let at = (phase.as_str(), activity.as_str());
-        let (_, activities) = crate::db::models::releases::tree(conn, r.id).await?;
-        let clear = context::lookup_in(&r, &activities, &def, at, Secrets::Revealed(secrets), callback_url.as_deref());
-        let shown = context::lookup_in(&r, &activities, &def, at, Secrets::Masked, callback_url.as_deref().map(|_| "<callback url>"));
-        let build = |lookup: &context::Lookup| -> Result<BuiltRequest, String> {
-            let url = to_text(&render(&Value::String(cfg.url.clone()), lookup)?);
-            let mut headers = Vec::new();
-            for (k, v) in &cfg.headers {
-                headers.push((k.clone(), to_text(&render(&Value::String(v.clone()), lookup)?)));
-            }
-            let body = match &cfg.body {
-                Some(b) => Some(render(b, lookup)?),
-                None => None,
-            };
-            Ok((url, headers, body))
-        };
-        let recorded = build(&shown).ok();
-        let settings = AccountSettings::get(conn, r.account_id).await?;
-        let lease_until = now + TimeDelta::seconds(MAX_REQUEST_SECONDS.min(timeout_of(&adef).num_seconds()) + 30);
-        diesel::update(webhook_attempts::table.find(id))
+        Ok((url, headers, body))
+    };
+    let recorded = build(&shown).ok();
+    let settings = AccountSettings::get(conn, r.account_id).await?;
+    let lease_until = now + TimeDelta::seconds(MAX_REQUEST_SECONDS.min(timeout_of(&adef).num_seconds()) + 30);
+    diesel::update(webhook_attempts::table.find(id))
             .set((
                 webhook_attempts::state.eq("sending"),
                 webhook_attempts::lease_owner.eq(worker),
@@ -132,41 +185,39 @@ pub async fn claim(
             ))
             .execute(conn)
             .await?;
-        match build(&clear) {
-            Ok((url, mut headers, body)) => {
-                headers.push(("Idempotency-Key".into(), key.clone()));
-                if let Some(cb) = &callback_url {
-                    headers.push(("Railyard-Callback-Url".into(), cb.clone()));
-                }
-                Ok(Some(Claimed {
-                    attempt_id: id,
-                    account_id: r.account_id,
-                    key,
-                    method: cfg.method.clone().unwrap_or_else(|| "POST".into()).to_uppercase(),
-                    url,
-                    shown_url: recorded.as_ref().map(|(u, _, _)| u.clone()).unwrap_or_default(),
-                    headers,
-                    body,
-                    timeout: Duration::from_secs(MAX_REQUEST_SECONDS.min(timeout_of(&adef).num_seconds()).max(1) as u64),
-                    allow_list: settings.webhook_allow_list,
-                }))
+    match build(&clear) {
+        Ok((url, mut headers, body)) => {
+            headers.push(("Idempotency-Key".into(), key.clone()));
+            if let Some(cb) = &callback_url {
+                headers.push(("Railyard-Callback-Url".into(), cb.clone()));
             }
-            // A template that cannot be resolved is a failure of this attempt, not a send.
-            Err(message) => Ok(Some(Claimed {
+            Ok(Claimed {
                 attempt_id: id,
                 account_id: r.account_id,
                 key,
-                method: String::new(),
-                url: format!("unresolvable: {message}"),
-                shown_url: String::new(),
-                headers: vec![],
-                body: None,
-                timeout: Duration::from_secs(1),
-                allow_list: vec![],
-            })),
+                method: cfg.method.clone().unwrap_or_else(|| "POST".into()).to_uppercase(),
+                url,
+                shown_url: recorded.as_ref().map(|(u, _, _)| u.clone()).unwrap_or_default(),
+                headers,
+                body,
+                timeout: Duration::from_secs(MAX_REQUEST_SECONDS.min(timeout_of(&adef).num_seconds()).max(1) as u64),
+                allow_list: settings.webhook_allow_list,
+            })
         }
-    })
-    .await
+        // A template that cannot be resolved is a failure of this attempt, not a send.
+        Err(message) => Ok(Claimed {
+            attempt_id: id,
+            account_id: r.account_id,
+            key,
+            method: String::new(),
+            url: format!("unresolvable: {message}"),
+            shown_url: String::new(),
+            headers: vec![],
+            body: None,
+            timeout: Duration::from_secs(1),
+            allow_list: vec![],
+        }),
+    }
 }
 
 #[derive(diesel::QueryableByName)]
@@ -179,8 +230,6 @@ struct AttemptRow {
     phase_key: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
     activity_key: String,
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    attempt: i32,
     #[diesel(sql_type = diesel::sql_types::Text)]
     idempotency_key: String,
 }
@@ -311,119 +360,146 @@ fn is_success(o: &Outcome) -> bool {
 }
 
 /// Commits a send's result: success (outputs, or waiting for the callback), or a failure that
-/// retries with backoff up to `max_attempts` and then follows `on_failure`.
+/// retries with backoff up to `max_attempts` and then follows `on_failure`. With `take_next`, in
+/// the same transaction, the account's next due attempt is leased to this worker and comes back for the
+/// caller to send next (see `claim_next_of_account`).
 pub async fn complete(
+    conn: &mut AsyncPgConnection,
+    senders: Senders<'_>,
+    attempt_id: i64,
+    worker: &str,
+    outcome: Outcome,
+    take_next: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<Claimed>, OpError> {
+    conn.transaction(async |conn| {
+        let account_id = record(conn, senders.2, attempt_id, worker, outcome, now).await?;
+        if !take_next {
+            return Ok(None);
+        }
+        // In a savepoint: a next attempt that cannot be leased must not undo this result (it
+        // would be sent again); the claim loop meets it on its own later.
+        match conn.transaction(async |conn| claim_next_of_account(conn, worker, senders, account_id, now).await).await {
+            Ok(next) => Ok(next),
+            Err(e) => {
+                tracing::warn!(error = %e, account_id, "taking the account's next webhook attempt failed; the claim loop will");
+                Ok(None)
+            }
+        }
+    })
+    .await
+}
+
+/// Records a send's result in the caller's transaction; returns the attempt's account.
+async fn record(
     conn: &mut AsyncPgConnection,
     defs: &DefinitionCache,
     attempt_id: i64,
     worker: &str,
     outcome: Outcome,
     now: DateTime<Utc>,
-) -> Result<(), OpError> {
-    conn.transaction(async |conn| {
-        let (release_id, phase, activity, state, owner, has_callback): (i64, String, String, String, Option<String>, bool) =
-            webhook_attempts::table
-                .find(attempt_id)
-                .select((
-                    webhook_attempts::release_id,
-                    webhook_attempts::phase_key,
-                    webhook_attempts::activity_key,
-                    webhook_attempts::state,
-                    webhook_attempts::lease_owner,
-                    webhook_attempts::callback_token_hash.is_not_null(),
-                ))
-                .first(conn)
-                .await?;
-        let r: Release = releases::table.find(release_id).select(Release::as_select()).for_update().first(conn).await?;
-        if state != "sending" || owner.as_deref() != Some(worker) {
-            // Taken over by another worker, or voided meanwhile: its result is not ours to record.
-            return Ok(());
-        }
-        let ok = is_success(&outcome);
-        // `claim` gave the attempt a callback token exactly when its activity completes by callback.
-        let callback = ok && has_callback;
-        let new_state = if !ok {
-            "failed"
-        } else if callback {
-            "sent"
-        } else {
-            "succeeded"
-        };
-        let body = outcome.body.as_ref().map(|b| b.chars().take(10_000).collect::<String>());
-        diesel::update(webhook_attempts::table.find(attempt_id))
-            .set((
-                webhook_attempts::state.eq(new_state),
-                webhook_attempts::response_status.eq(outcome.status.map(i32::from)),
-                webhook_attempts::response_body.eq(&body),
-                webhook_attempts::error.eq(&outcome.error),
-                webhook_attempts::duration_ms.eq(outcome.duration_ms),
-                webhook_attempts::sent_at.eq(now),
-                webhook_attempts::finished_at.eq((!callback).then_some(now)),
-                webhook_attempts::lease_until.eq(None::<DateTime<Utc>>),
+) -> Result<i64, OpError> {
+    let (release_id, phase, activity, state, owner, has_callback): (i64, String, String, String, Option<String>, bool) =
+        webhook_attempts::table
+            .find(attempt_id)
+            .select((
+                webhook_attempts::release_id,
+                webhook_attempts::phase_key,
+                webhook_attempts::activity_key,
+                webhook_attempts::state,
+                webhook_attempts::lease_owner,
+                webhook_attempts::callback_token_hash.is_not_null(),
             ))
+            .first(conn)
+            .await?;
+    let r: Release = releases::table.find(release_id).select(Release::as_select()).for_update().first(conn).await?;
+    if state != "sending" || owner.as_deref() != Some(worker) {
+        // Taken over by another worker, or voided meanwhile: its result is not ours to record.
+        return Ok(r.account_id);
+    }
+    let ok = is_success(&outcome);
+    // `claim` gave the attempt a callback token exactly when its activity completes by callback.
+    let callback = ok && has_callback;
+    let new_state = if !ok {
+        "failed"
+    } else if callback {
+        "sent"
+    } else {
+        "succeeded"
+    };
+    let body = outcome.body.as_ref().map(|b| b.chars().take(10_000).collect::<String>());
+    diesel::update(webhook_attempts::table.find(attempt_id))
+        .set((
+            webhook_attempts::state.eq(new_state),
+            webhook_attempts::response_status.eq(outcome.status.map(i32::from)),
+            webhook_attempts::response_body.eq(&body),
+            webhook_attempts::error.eq(&outcome.error),
+            webhook_attempts::duration_ms.eq(outcome.duration_ms),
+            webhook_attempts::sent_at.eq(now),
+            webhook_attempts::finished_at.eq((!callback).then_some(now)),
+            webhook_attempts::lease_until.eq(None::<DateTime<Utc>>),
+        ))
+        .execute(conn)
+        .await?;
+    if !crate::domain::release::in_flight(r.state(), r.status()) {
+        return Ok(r.account_id);
+    }
+    let row: ReleaseActivity = activity_by_key(r.id, &phase, &activity).select(ReleaseActivity::as_select()).first(conn).await?;
+    if row.node() != Node::Running {
+        return Ok(r.account_id);
+    }
+    audit::append(
+        conn,
+        NewEvent {
+            reason: outcome.error.clone(),
+            ..NewEvent::release(&r, format!("system:worker:{worker}"), format!("webhook.{new_state}"))
+                .with_subject(format!("activity:{phase}.{activity}"))
+                .with_details(json!({"attempt": row.attempts, "status": outcome.status}))
+        },
+        now,
+    )
+    .await?;
+    if ok && callback {
+        let def = defs.pinned(conn, &r).await?;
+        let adef = def.phase(&phase).and_then(|p| p.activities.iter().find(|a| a.key == activity)).cloned().ok_or(OpError::NotFound)?;
+        let deadline = now + timeout_of(&adef);
+        diesel::update(activity_by_key(r.id, &phase, &activity))
+            .set((release_activities::wake_at.eq(deadline), release_activities::status_reason.eq("waiting for the callback")))
             .execute(conn)
             .await?;
-        if !crate::domain::release::in_flight(r.state(), r.status()) {
-            return Ok(());
+        let next = r.next_eval_at.map_or(deadline, |t| t.min(deadline));
+        diesel::update(releases::table.find(r.id)).set(releases::next_eval_at.eq(next)).execute(conn).await?;
+        return Ok(r.account_id);
+    }
+    if ok {
+        let outputs: Map<String, Value> = outcome
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<Value>(b).ok())
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default();
+        // The release is locked already: move it on here, so the next activity starts in
+        // this transaction instead of waiting for an engine pass. In a savepoint: if that
+        // fails, the success stays recorded (no re-send) and the engine pass retries.
+        let def = defs.pinned(conn, &r).await?;
+        crate::ops::outcomes::record_success(conn, &r, &def, &row, outputs, &format!("system:worker:{worker}"), now).await?;
+        let (release_id, account_id) = (r.id, r.account_id);
+        if let Err(e) = conn.transaction(async |conn| crate::engine::advance(conn, defs, r, now).await).await {
+            tracing::warn!(error = %e, release_id, "advancing after a webhook success failed; the engine will retry");
+            crate::db::wake::schedule_now(conn, release_id, now).await?;
         }
-        let row: ReleaseActivity = activity_by_key(r.id, &phase, &activity).select(ReleaseActivity::as_select()).first(conn).await?;
-        if row.node() != Node::Running {
-            return Ok(());
-        }
-        audit::append(
-            conn,
-            NewEvent {
-                reason: outcome.error.clone(),
-                ..NewEvent::release(&r, format!("system:worker:{worker}"), format!("webhook.{new_state}"))
-                    .with_subject(format!("activity:{phase}.{activity}"))
-                    .with_details(json!({"attempt": row.attempts, "status": outcome.status}))
-            },
-            now,
-        )
-        .await?;
-        if ok && callback {
-            let def = defs.pinned(conn, &r).await?;
-            let adef = def.phase(&phase).and_then(|p| p.activities.iter().find(|a| a.key == activity)).cloned().ok_or(OpError::NotFound)?;
-            let deadline = now + timeout_of(&adef);
-            diesel::update(activity_by_key(r.id, &phase, &activity))
-                .set((release_activities::wake_at.eq(deadline), release_activities::status_reason.eq("waiting for the callback")))
-                .execute(conn)
-                .await?;
-            let next = r.next_eval_at.map_or(deadline, |t| t.min(deadline));
-            diesel::update(releases::table.find(r.id)).set(releases::next_eval_at.eq(next)).execute(conn).await?;
-            return Ok(());
-        }
-        if ok {
-            let outputs: Map<String, Value> = outcome
-                .body
-                .as_deref()
-                .and_then(|b| serde_json::from_str::<Value>(b).ok())
-                .and_then(|v| v.as_object().cloned())
-                .unwrap_or_default();
-            // The release is locked already: move it on here, so the next activity starts in
-            // this transaction instead of waiting for an engine pass. In a savepoint: if that
-            // fails, the success stays recorded (no re-send) and the engine pass retries.
-            let def = defs.pinned(conn, &r).await?;
-            crate::ops::outcomes::record_success(conn, &r, &def, &row, outputs, &format!("system:worker:{worker}"), now).await?;
-            let release_id = r.id;
-            if let Err(e) = conn.transaction(async |conn| crate::engine::advance(conn, defs, r, now).await).await {
-                tracing::warn!(error = %e, release_id, "advancing after a webhook success failed; the engine will retry");
-                crate::db::wake::schedule_now(conn, release_id, now).await?;
-            }
-        } else {
-            let message = outcome.error.clone().unwrap_or_else(|| "failed".into());
-            crate::ops::outcomes::attempt_failed(conn, &r, &row, &message, outcome.permanent, now).await?;
-        }
-        Ok(())
-    })
-    .await
+        return Ok(account_id);
+    }
+    let message = outcome.error.clone().unwrap_or_else(|| "failed".into());
+    crate::ops::outcomes::attempt_failed(conn, &r, &row, &message, outcome.permanent, now).await?;
+    Ok(r.account_id)
 }
 
 /// Claims and sends due attempts until none are left (or `limit`); returns how many were sent.
 /// Sends at most this many requests at once per worker, and per account within that, so one
 /// tenant's slow endpoint never holds up the others (DESIGN §9).
-pub const SENDS_PER_WORKER: usize = 16;
-pub const SENDS_PER_ACCOUNT: usize = 4;
+pub const SENDS_PER_WORKER: usize = 32;
+pub const SENDS_PER_ACCOUNT: usize = 16;
 
 /// Claims and sends due attempts concurrently (bounded per worker and per account); each send
 /// commits its own result as soon as it arrives, on its own connection, so one release's result
@@ -431,27 +507,23 @@ pub const SENDS_PER_ACCOUNT: usize = 4;
 /// worker), so the exactly-once and crash rules stay as they were.
 pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow::Result<usize> {
     use futures_util::stream::{FuturesUnordered, StreamExt};
+    use std::sync::atomic::{AtomicIsize, Ordering};
     let mut in_flight = FuturesUnordered::new();
     let mut per_account: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
-    let (mut claimed_count, mut sent) = (0, 0);
+    let mut sent = 0;
+    // Claims left in this round, shared with the tasks that take their account's next attempt,
+    // so a round ends after about `limit` sends and the worker goes back to starting what is due.
+    let left = std::sync::Arc::new(AtomicIsize::new(isize::try_from(limit).unwrap_or(isize::MAX)));
     let mut first_error: Option<anyhow::Error> = None;
     loop {
         // Fill up to the bounds; after each result, try again (an account may have room now).
         // After an error nothing new is claimed, but what is in flight still commits: a
         // result dropped half-way would only be sent again.
-        while first_error.is_none() && in_flight.len() < SENDS_PER_WORKER && claimed_count < limit {
+        while first_error.is_none() && in_flight.len() < SENDS_PER_WORKER && AtomicIsize::load(&left, Ordering::SeqCst) > 0 {
             let busy: Vec<i64> = per_account.iter().filter(|(_, n)| **n >= SENDS_PER_ACCOUNT).map(|(a, _)| *a).collect();
             let claimed = async {
                 let mut conn = services.pool.get().await?;
-                claim(
-                    &mut conn,
-                    worker,
-                    (&services.secrets, &services.settings.base_url, &services.definitions),
-                    &busy,
-                    services.clock.now(),
-                )
-                .await
-                .context("claim")
+                claim(&mut conn, worker, senders(services), &busy, services.clock.now()).await.context("claim")
             }
             .await;
             let claimed = match claimed {
@@ -462,17 +534,31 @@ pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow
                     break;
                 }
             };
-            claimed_count += 1;
+            left.fetch_sub(1, Ordering::SeqCst);
             *per_account.entry(claimed.account_id).or_default() += 1;
             // A task of its own: it makes progress (and gives its connection back) while this
             // loop waits for a connection to claim the next one.
-            let (services, worker, account_id) = (services.clone(), worker.to_string(), claimed.account_id);
+            let (services, worker, account_id, left) = (services.clone(), worker.to_string(), claimed.account_id, left.clone());
+            // The task goes on with what its account has due next, in the same slot.
             let task = tokio::spawn(async move {
-                let outcome = send(&claimed, &services.private_allow).await;
-                let mut conn = services.pool.get().await?;
-                complete(&mut conn, &services.definitions, claimed.attempt_id, &worker, outcome, services.clock.now())
-                    .await
-                    .context("complete")
+                let (mut claimed, mut sent) = (claimed, 0);
+                loop {
+                    let outcome = send(&claimed, &services.private_allow).await;
+                    let mut conn = services.pool.get().await?;
+                    let take_next = left.fetch_sub(1, Ordering::SeqCst) > 0;
+                    let next =
+                        complete(&mut conn, senders(&services), claimed.attempt_id, &worker, outcome, take_next, services.clock.now())
+                            .await
+                            .context("complete")?;
+                    sent += 1;
+                    match next {
+                        Some(next) => claimed = next,
+                        None => {
+                            left.fetch_add(1, Ordering::SeqCst);
+                            return Ok::<usize, anyhow::Error>(sent);
+                        }
+                    }
+                }
             });
             in_flight.push(async move { (account_id, task.await.map_err(anyhow::Error::from).and_then(|committed| committed)) });
         }
@@ -481,7 +567,7 @@ pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow
             *n = n.saturating_sub(1);
         }
         match committed {
-            Ok(()) => sent += 1,
+            Ok(n) => sent += n,
             Err(e) if first_error.is_none() => first_error = Some(e),
             Err(e) => tracing::warn!(error = %e, "committing a webhook result failed; its lease will run out and it is sent again"),
         }

@@ -38,16 +38,18 @@ const CLAIM_BATCH: usize = 8;
 /// several workers never send the same message at once; each is marked delivered after it went out.
 async fn claim(conn: &mut AsyncPgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<Vec<OutboxRow>> {
     use diesel::sql_types::{BigInt, Timestamptz};
-    diesel::sql_query(
-        "UPDATE notification_outbox o SET next_attempt_at = $2, attempts = o.attempts + 1 \
+    crate::db::prepared::prepared(
+        diesel::sql_query(
+            "UPDATE notification_outbox o SET next_attempt_at = $2, attempts = o.attempts + 1 \
          WHERE o.id IN (SELECT id FROM notification_outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
                         ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
          RETURNING o.id, o.account_id, o.user_id, o.channel, o.kind, o.payload, o.created_at, o.attempts - 1 AS attempts, \
                    o.next_attempt_at, o.delivered_at, o.last_error",
+        )
+        .bind::<Timestamptz, _>(now)
+        .bind::<Timestamptz, _>(now + TimeDelta::minutes(2))
+        .bind::<BigInt, _>(limit),
     )
-    .bind::<Timestamptz, _>(now)
-    .bind::<Timestamptz, _>(now + TimeDelta::minutes(2))
-    .bind::<BigInt, _>(limit)
     .load::<OutboxRow>(conn)
     .await
     .map(|mut rows| {
@@ -66,7 +68,7 @@ async fn mark(
     match outcome {
         Ok(()) => {
             // Once sent, the sign-off link's plaintext token has no reason to stay in the outbox.
-            diesel::sql_query(
+            crate::db::prepared::prepared(diesel::sql_query(
                 "UPDATE notification_outbox SET delivered_at = $2, last_error = NULL, \
                  payload = CASE WHEN starts_with(payload->>'link', $4) THEN jsonb_set(payload, '{link}', to_jsonb($3::text)) ELSE payload END \
                  WHERE id = $1",
@@ -74,7 +76,7 @@ async fn mark(
             .bind::<diesel::sql_types::BigInt, _>(id)
             .bind::<diesel::sql_types::Timestamptz, _>(now)
             .bind::<diesel::sql_types::Text, _>(crate::ops::outbox::WORK_LINK)
-            .bind::<diesel::sql_types::Text, _>(crate::ops::outbox::SIGNOFF_PREFIX)
+            .bind::<diesel::sql_types::Text, _>(crate::ops::outbox::SIGNOFF_PREFIX))
             .execute(conn)
             .await
         }

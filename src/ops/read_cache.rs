@@ -22,7 +22,8 @@ pub struct Reading<'a> {
 }
 
 /// How long a value may stand for time passing with no change to the data (the pages show times
-/// to the minute at most, and "today").
+/// to the minute at most, and "today"); past it, one request reloads while the others are still
+/// served the kept value, up to twice this age.
 pub const FRESH_FOR: Duration = Duration::seconds(5);
 
 struct Kept<K, V> {
@@ -47,11 +48,16 @@ impl<K: PartialEq, V> ReadCache<K, V> {
         Self { kept: Mutex::new(Vec::new()), capacity, loading: tokio::sync::Mutex::new(()) }
     }
 
-    fn get(&self, key: &K, reading: Reading<'_>) -> Option<Arc<V>> {
+    /// The value kept for this key at this snapshot, and whether time has not yet ended it.
+    fn find(&self, key: &K, reading: Reading<'_>) -> Option<(Arc<V>, bool)> {
         let kept = self.kept.lock().ok()?;
         kept.iter()
-            .find(|k| &k.key == key && k.snapshot == reading.snapshot && (reading.now - k.at).abs() < FRESH_FOR)
-            .map(|k| k.value.clone())
+            .find(|k| &k.key == key && k.snapshot == reading.snapshot && (reading.now - k.at).abs() < FRESH_FOR * 2)
+            .map(|k| (k.value.clone(), (reading.now - k.at).abs() < FRESH_FOR))
+    }
+
+    fn get(&self, key: &K, reading: Reading<'_>) -> Option<Arc<V>> {
+        self.find(key, reading).filter(|(_, fresh)| *fresh).map(|(value, _)| value)
     }
 
     fn put(&self, key: K, reading: Reading<'_>, value: Arc<V>) {
@@ -74,10 +80,16 @@ impl<K: PartialEq, V> ReadCache<K, V> {
         if reading.snapshot.is_empty() {
             return load().await.map(Arc::new);
         }
-        if let Some(value) = self.get(&key, reading) {
-            return Ok(value);
-        }
-        let _one_at_a_time = self.loading.lock().await;
+        let _one_at_a_time = match self.find(&key, reading) {
+            Some((value, true)) => return Ok(value),
+            // Same snapshot, so the same data; only the time the page shows has moved on. One
+            // request reads afresh while the others keep the value (at most `2 × FRESH_FOR` old).
+            Some((value, false)) => match self.loading.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Ok(value),
+            },
+            None => self.loading.lock().await,
+        };
         if let Some(value) = self.get(&key, reading) {
             return Ok(value);
         }
@@ -129,6 +141,24 @@ mod tests {
         assert_eq!(read(&cache, 1, "10:10:", at(0), 100).await, 100);
         assert_eq!(read(&cache, 1, "10:10:", at(6), 200).await, 200);
         assert_eq!(read(&cache, 1, "10:10:", at(-60), 300).await, 300, "a clock moved back also reloads");
+        assert_eq!(read(&cache, 1, "10:10:", at(-40), 400).await, 400, "past twice the bound: reloaded");
+    }
+
+    #[tokio::test]
+    async fn while_one_request_reloads_an_aged_value_of_the_same_snapshot_the_others_keep_it() {
+        let cache = ReadCache::new(4);
+        assert_eq!(read(&cache, 1, "10:10:", at(0), 100).await, 100);
+        let reloading = cache.loading.lock().await;
+        assert_eq!(read(&cache, 1, "10:10:", at(6), 200).await, 100, "aged, another request is reloading: kept");
+        drop(reloading);
+        assert_eq!(read(&cache, 1, "10:10:", at(6), 300).await, 300, "aged, nobody reloading: this one reloads");
+        let reloading = cache.loading.lock().await;
+        let changed = cache.get_or_load(1, Reading { snapshot: "10:11:", now: at(6) }, || async { Ok::<_, ()>(400) });
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), changed).await.is_err(),
+            "another snapshot never gets the kept value: it waits for the load"
+        );
+        drop(reloading);
     }
 
     #[tokio::test]

@@ -109,13 +109,13 @@ impl FilterChoices {
 }
 
 pub async fn filter_choices(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<FilterChoices> {
-    diesel::sql_query(
+    crate::db::prepared::prepared(diesel::sql_query(
         "SELECT COALESCE((SELECT jsonb_agg(jsonb_build_object('slug', slug, 'name', name) ORDER BY slug) FROM organizations WHERE account_id = $1), '[]') AS orgs, \
                 ARRAY(SELECT name FROM environments WHERE account_id = $1 ORDER BY position, name) AS environments, \
                 ARRAY(SELECT name FROM services WHERE account_id = $1 ORDER BY name) AS services, \
                 COALESCE((SELECT jsonb_agg(jsonb_build_array(id, name) ORDER BY name) FROM release_groups WHERE account_id = $1), '[]') AS groups",
     )
-    .bind::<diesel::sql_types::BigInt, _>(account_id)
+    .bind::<diesel::sql_types::BigInt, _>(account_id))
     .get_result(conn)
     .await
 }
