@@ -54,16 +54,21 @@ pub async fn tick(services: &Services, worker: &str) -> anyhow::Result<usize> {
 /// snapshot, which ends the hot pages' cached readings).
 const BEAT_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 
-/// Writes the worker's heartbeat unless it was written less than `BEAT_EVERY` ago (a clock that
-/// went back, as a test's may, always writes).
+/// Whether the worker's heartbeat is due: not written in the last `BEAT_EVERY` (a clock that
+/// went back, as a test's may, always makes it due).
+fn beat_due(services: &Services, worker: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let last = services.beats.lock().ok().and_then(|beats| beats.get(worker).copied());
+    !last.is_some_and(|last| last <= now && now - last < BEAT_EVERY)
+}
+
+/// Writes the worker's heartbeat if it is due.
 async fn beat(
     services: &Services,
     conn: &mut diesel_async::AsyncPgConnection,
     worker: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
-    let last = services.beats.lock().ok().and_then(|beats| beats.get(worker).copied());
-    if last.is_some_and(|last| last <= now && now - last < BEAT_EVERY) {
+    if !beat_due(services, worker, now) {
         return Ok(());
     }
     webhook_attempts::heartbeat(conn, worker, now).await?;
@@ -112,6 +117,10 @@ pub fn spawn_worker(services: Services) {
             let mut every = tokio::time::interval(Duration::from_secs(1));
             loop {
                 every.tick().await;
+                // A connection only when a beat is due, not every second.
+                if !beat_due(&beat_state, &beat_worker, beat_state.clock.now()) {
+                    continue;
+                }
                 if let Ok(mut conn) = beat_state.pool.get().await {
                     let _ = beat(&beat_state, &mut conn, &beat_worker, beat_state.clock.now()).await;
                 }

@@ -1,5 +1,6 @@
 //! Appending to and verifying the audit hash chains (DESIGN §8).
 
+use crate::db::prepared::prepared;
 use crate::domain::audit::{chain_for, ChainEvent, GENESIS_HASH};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -199,7 +200,7 @@ pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<
         }
     }
     // The no-op update takes the row lock and returns the head as it was.
-    let head: Head = crate::db::prepared::prepared(
+    let head: Head = prepared(
         diesel::sql_query(
             "INSERT INTO audit_chain_heads (chain, account_id, last_seq, last_hash) VALUES ($1, $2, 0, $3) \
          ON CONFLICT (chain) DO UPDATE SET chain = EXCLUDED.chain RETURNING last_seq, last_hash",
@@ -219,7 +220,7 @@ pub async fn append(conn: &mut AsyncPgConnection, event: NewEvent, at: DateTime<
 async fn write_after(conn: &mut AsyncPgConnection, event: &ChainEvent, prev_hash: &str) -> QueryResult<Option<AuditEvent>> {
     use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
     let hash = event.hash(prev_hash);
-    crate::db::prepared::prepared(
+    prepared(
         diesel::sql_query(
             "WITH moved AS (UPDATE audit_chain_heads SET last_seq = $2, last_hash = $12 \
                         WHERE chain = $1 AND last_seq = $2 - 1 AND last_hash = $11 RETURNING 1) \

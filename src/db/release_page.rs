@@ -3,6 +3,7 @@
 //! delegations; its links, deployments, approvals, comments and webhook attempts; and its change
 //! marker for the live page.
 
+use crate::db::prepared::prepared;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Jsonb};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -149,7 +150,7 @@ fn parsed<T: serde::de::DeserializeOwned>(what: &'static str, v: Value) -> Query
 
 /// One statement: each part is aggregated to JSON in PostgreSQL, in the order the page shows it.
 pub async fn related(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<Related> {
-    let row: RelatedJson = crate::db::prepared::prepared(diesel::sql_query(
+    let row: RelatedJson = prepared(diesel::sql_query(
         "SELECT \
            COALESCE((SELECT jsonb_agg(jsonb_build_object('account_id', l.account_id, 'release_id', l.release_id, 'kind', l.kind, 'target_id', l.target_id)) \
                      FROM release_links l WHERE l.release_id = $1), '[]') AS links, \

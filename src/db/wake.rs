@@ -5,13 +5,14 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use crate::db::prepared::prepared;
 use crate::db::schema::releases;
 
 pub const CHANNEL: &str = "railyard_work";
 
 /// Asks every worker to look now (delivered when the caller's transaction commits).
 pub async fn wake(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
-    crate::db::prepared::prepared(diesel::sql_query(format!("SELECT pg_notify('{CHANNEL}', '')"))).execute(conn).await
+    prepared(diesel::sql_query(format!("SELECT pg_notify('{CHANNEL}', '')"))).execute(conn).await
 }
 
 /// Marks a release as needing the worker now.

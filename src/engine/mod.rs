@@ -17,6 +17,7 @@ use crate::db::audit::{self, NewEvent};
 use crate::db::models::processes::DefinitionCache;
 use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{self as rows, Release, ReleaseActivity, ReleasePhase};
+use crate::db::prepared::prepared;
 use crate::db::schema::{release_activities, releases};
 use crate::domain::engine::{next_changes, next_wake, rollup, Act, Change, Node, Phase, Tree};
 use crate::domain::process::definition::{ActivityKind, OnFailure};
@@ -107,7 +108,7 @@ async fn set_phase(
     finished: Option<DateTime<Utc>>,
 ) -> QueryResult<usize> {
     use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
-    crate::db::prepared::prepared(
+    prepared(
         diesel::sql_query(
             "UPDATE release_phases SET status = $3, wake_at = $4, started_at = COALESCE($5, started_at), \
          finished_at = COALESCE($6, finished_at) WHERE release_id = $1 AND key = $2",

@@ -13,6 +13,7 @@ use crate::db::models::accounts::AccountSettings;
 use crate::db::models::processes::DefinitionCache;
 use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{Release, ReleaseActivity};
+use crate::db::prepared::prepared;
 use crate::db::schema::{release_activities, releases, webhook_attempts};
 use crate::domain::engine::Node;
 use crate::domain::network::PrivateAllow;
@@ -76,7 +77,7 @@ pub async fn claim(
 ) -> Result<Option<Claimed>, OpError> {
     conn.transaction(async |conn| {
         let stale_before = now - TimeDelta::seconds(HEARTBEAT_STALE_SECONDS);
-        let row = crate::db::prepared::prepared(
+        let row = prepared(
             diesel::sql_query(
                 "SELECT a.id, a.release_id, a.phase_key, a.activity_key, a.idempotency_key FROM webhook_attempts a \
              WHERE ((a.state = 'queued' AND a.due_at <= $1) \
@@ -119,7 +120,7 @@ async fn claim_next_of_account(
     account_id: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<Claimed>, OpError> {
-    let row = crate::db::prepared::prepared(
+    let row = prepared(
         diesel::sql_query(
             "SELECT a.id, a.release_id, a.phase_key, a.activity_key, a.idempotency_key FROM webhook_attempts a \
          WHERE a.account_id = $1 AND a.state = 'queued' AND a.due_at <= $2 \

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
+use crate::db::prepared::prepared;
 use crate::db::schema::{account_settings, notification_outbox, notifications, user_mutes};
 use crate::state::Services;
 use mail::DeliveryError;
@@ -38,7 +39,7 @@ const CLAIM_BATCH: usize = 8;
 /// several workers never send the same message at once; each is marked delivered after it went out.
 async fn claim(conn: &mut AsyncPgConnection, now: DateTime<Utc>, limit: i64) -> QueryResult<Vec<OutboxRow>> {
     use diesel::sql_types::{BigInt, Timestamptz};
-    crate::db::prepared::prepared(
+    prepared(
         diesel::sql_query(
             "UPDATE notification_outbox o SET next_attempt_at = $2, attempts = o.attempts + 1 \
          WHERE o.id IN (SELECT id FROM notification_outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
@@ -68,7 +69,7 @@ async fn mark(
     match outcome {
         Ok(()) => {
             // Once sent, the sign-off link's plaintext token has no reason to stay in the outbox.
-            crate::db::prepared::prepared(diesel::sql_query(
+            prepared(diesel::sql_query(
                 "UPDATE notification_outbox SET delivered_at = $2, last_error = NULL, \
                  payload = CASE WHEN starts_with(payload->>'link', $4) THEN jsonb_set(payload, '{link}', to_jsonb($3::text)) ELSE payload END \
                  WHERE id = $1",

@@ -8,6 +8,7 @@ use diesel::sql_types::{Array, Jsonb, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::releases::{scope_of, state_of, status_of};
+use crate::db::prepared::prepared;
 use crate::db::schema::{release_links, releases};
 use crate::domain::policy::Scope;
 use crate::domain::release::{State, Status};
@@ -109,7 +110,7 @@ impl FilterChoices {
 }
 
 pub async fn filter_choices(conn: &mut AsyncPgConnection, account_id: i64) -> QueryResult<FilterChoices> {
-    crate::db::prepared::prepared(diesel::sql_query(
+    prepared(diesel::sql_query(
         "SELECT COALESCE((SELECT jsonb_agg(jsonb_build_object('slug', slug, 'name', name) ORDER BY slug) FROM organizations WHERE account_id = $1), '[]') AS orgs, \
                 ARRAY(SELECT name FROM environments WHERE account_id = $1 ORDER BY position, name) AS environments, \
                 ARRAY(SELECT name FROM services WHERE account_id = $1 ORDER BY name) AS services, \

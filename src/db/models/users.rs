@@ -6,6 +6,7 @@ use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Deserialize;
 
+use crate::db::prepared::prepared;
 use crate::db::schema::{login_failures, organizations, role_bindings, sessions, users};
 use crate::domain::policy::{Binding, Role};
 use crate::security::sha256_hex;
@@ -215,7 +216,7 @@ const PRINCIPAL_COLUMNS: &str = "u.id AS user_id, u.account_id, a.slug AS accoun
 
 /// The session row, its user (not disabled) and the user's roles, in one statement.
 pub async fn principal_by_session(conn: &mut AsyncPgConnection, session_token: &str, now: DateTime<Utc>) -> QueryResult<Option<AuthRow>> {
-    crate::db::prepared::prepared(
+    prepared(
         diesel::sql_query(format!(
             "SELECT {PRINCIPAL_COLUMNS}, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id \
              WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled_at IS NULL"
@@ -231,7 +232,7 @@ pub async fn principal_by_session(conn: &mut AsyncPgConnection, session_token: &
 /// The API token (by its SHA-256; not revoked, not expired), its user (not disabled) and the
 /// user's roles, in one statement.
 pub async fn principal_by_api_token(conn: &mut AsyncPgConnection, token: &str, now: DateTime<Utc>) -> QueryResult<Option<AuthRow>> {
-    crate::db::prepared::prepared(diesel::sql_query(format!(
+    prepared(diesel::sql_query(format!(
         "SELECT {PRINCIPAL_COLUMNS}, NULL::text AS csrf_token FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN accounts a ON a.id = u.account_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled_at IS NULL"
     ))
@@ -336,7 +337,7 @@ pub async fn clear_failures(conn: &mut AsyncPgConnection, email: &str) -> QueryR
 /// A user's principal (not disabled) by id, for credentials that are not sessions or tokens
 /// (calendar feeds).
 pub async fn principal_by_user_id(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Option<AuthRow>> {
-    crate::db::prepared::prepared(diesel::sql_query(format!(
+    prepared(diesel::sql_query(format!(
         "SELECT {PRINCIPAL_COLUMNS}, NULL::text AS csrf_token FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1 AND u.disabled_at IS NULL"
     ))
     .bind::<BigInt, _>(user_id))
@@ -355,7 +356,7 @@ struct Standing {
 
 /// In one statement: the groups a user belongs to and the approvers whose delegate they are at `now`.
 pub async fn standing(conn: &mut AsyncPgConnection, user_id: i64, now: DateTime<Utc>) -> QueryResult<(Vec<String>, Vec<i64>)> {
-    let row: Standing = crate::db::prepared::prepared(diesel::sql_query(
+    let row: Standing = prepared(diesel::sql_query(
         "SELECT ARRAY(SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = $1) AS groups, \
                 ARRAY(SELECT d.user_id FROM delegations d WHERE d.delegate_id = $1 AND d.starts_at <= $2 AND d.ends_at > $2) AS delegating_for",
     )
