@@ -110,6 +110,8 @@ async fn main() {
         .execute(&mut conn)
         .await
         .expect("schedule");
+    // As a schedule saved through the application does: the workers look again at what is next due.
+    railyard::db::wake::wake(&mut conn).await.expect("wake");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     loop {

@@ -55,6 +55,29 @@ pub async fn schedule_held_now(
     Ok(n)
 }
 
+#[derive(QueryableByName)]
+struct NextDue {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    at: Option<DateTime<Utc>>,
+}
+
+/// The next instant after `now` at which work falls due by the clock alone: a scheduled draft's
+/// start or an active release's next look. What is already due is not counted (a draft that
+/// cannot start stays due, and the poll retries it).
+pub async fn next_due(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> QueryResult<Option<DateTime<Utc>>> {
+    let next: NextDue = prepared(
+        diesel::sql_query(
+            "SELECT LEAST(\
+               (SELECT min(schedule_start) FROM releases WHERE state = 'draft' AND schedule_start IS NOT NULL AND schedule_start > $1), \
+               (SELECT min(next_eval_at) FROM releases WHERE state = 'active' AND next_eval_at IS NOT NULL AND next_eval_at > $1)) AS at",
+        )
+        .bind::<diesel::sql_types::Timestamptz, _>(now),
+    )
+    .get_result(conn)
+    .await?;
+    Ok(next.at)
+}
+
 /// A connection of its own (not pooled) that listens on the workers' channel.
 pub async fn listen(database_url: &str) -> anyhow::Result<AsyncPgConnection> {
     let mut listener = AsyncPgConnection::establish(database_url).await?;

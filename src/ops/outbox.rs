@@ -9,37 +9,56 @@ use crate::db::schema::{group_members, groups, notification_outbox, users};
 
 /// Active users named by `user:<email>` / `group:<name>` principals, without duplicates.
 pub async fn recipients(conn: &mut AsyncPgConnection, account_id: i64, principals: &[String]) -> QueryResult<Vec<(i64, String)>> {
-    let mut emails = Vec::new();
-    let mut group_names = Vec::new();
-    for p in principals {
-        match p.split_once(':') {
-            Some(("user", e)) => emails.push(e.trim().to_lowercase()),
-            Some(("group", g)) => group_names.push(g.trim().to_string()),
-            _ => {}
-        }
-    }
-    let mut found: Vec<(i64, String)> = users::table
+    let mut each = recipients_each(conn, account_id, std::slice::from_ref(&principals.to_vec())).await?;
+    Ok(each.pop().unwrap_or_default())
+}
+
+/// [`recipients`] for several lists of principals at once (one or two statements in all).
+pub async fn recipients_each(conn: &mut AsyncPgConnection, account_id: i64, lists: &[Vec<String>]) -> QueryResult<Vec<Vec<(i64, String)>>> {
+    let named = |list: &[String], kind: &str| -> Vec<String> {
+        list.iter()
+            .filter_map(|p| p.split_once(':'))
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, name)| if kind == "user" { name.trim().to_lowercase() } else { name.trim().to_string() })
+            .collect()
+    };
+    let mut emails: Vec<String> = lists.iter().flat_map(|l| named(l, "user")).collect();
+    let mut group_names: Vec<String> = lists.iter().flat_map(|l| named(l, "group")).collect();
+    emails.sort_unstable();
+    emails.dedup();
+    group_names.sort_unstable();
+    group_names.dedup();
+    let users_found: Vec<(i64, String)> = users::table
         .filter(users::account_id.eq(account_id))
         .filter(users::email.eq_any(&emails))
         .filter(users::disabled_at.is_null())
         .select((users::id, users::email))
         .load(conn)
         .await?;
-    if !group_names.is_empty() {
-        let members: Vec<(i64, String)> = group_members::table
+    let members: Vec<(String, i64, String)> = if group_names.is_empty() {
+        Vec::new()
+    } else {
+        group_members::table
             .inner_join(groups::table)
             .inner_join(users::table)
             .filter(groups::account_id.eq(account_id))
             .filter(groups::name.eq_any(&group_names))
             .filter(users::disabled_at.is_null())
-            .select((users::id, users::email))
+            .select((groups::name, users::id, users::email))
             .load(conn)
-            .await?;
-        found.extend(members);
-    }
-    found.sort();
-    found.dedup();
-    Ok(found)
+            .await?
+    };
+    Ok(lists
+        .iter()
+        .map(|list| {
+            let (emails, group_names) = (named(list, "user"), named(list, "group"));
+            let mut found: Vec<(i64, String)> = users_found.iter().filter(|(_, e)| emails.contains(e)).cloned().collect();
+            found.extend(members.iter().filter(|(g, _, _)| group_names.contains(g)).map(|(_, id, e)| (*id, e.clone())));
+            found.sort();
+            found.dedup();
+            found
+        })
+        .collect())
 }
 
 pub const SIGNOFF_PREFIX: &str = "/signoff/";
@@ -60,31 +79,45 @@ pub struct NewNotification<'a> {
 
 /// One in-app notification and one e-mail per recipient, queued in the outbox.
 pub async fn enqueue(conn: &mut AsyncPgConnection, n: &NewNotification<'_>, now: DateTime<Utc>) -> QueryResult<usize> {
-    let NewNotification { account_id, recipients, kind, subject, body, link } = *n;
-    // A sign-off link is a one-time credential for the e-mail only: the in-app notification
-    // (kept for good) points at "My work", where the same decision waits.
-    let in_app_link = if link.starts_with(SIGNOFF_PREFIX) { WORK_LINK } else { link };
-    let rows: Vec<_> = recipients
+    enqueue_many(conn, std::slice::from_ref(n), now).await
+}
+
+/// Several notifications in one statement.
+pub async fn enqueue_many(conn: &mut AsyncPgConnection, notes: &[NewNotification<'_>], now: DateTime<Utc>) -> QueryResult<usize> {
+    let rows: Vec<_> = notes
         .iter()
-        .flat_map(|r| ["in_app", "email"].map(|channel| (r, channel)))
-        .map(|((user_id, email), channel)| {
-            (
-                notification_outbox::account_id.eq(account_id),
-                notification_outbox::user_id.eq(Some(*user_id)),
-                notification_outbox::channel.eq(channel),
-                notification_outbox::kind.eq(kind),
-                notification_outbox::payload.eq(json!({
-                    "to": email, "subject": subject, "body": body, "link": if channel == "in_app" { in_app_link } else { link }
-                })),
-                notification_outbox::created_at.eq(now),
-                notification_outbox::next_attempt_at.eq(now),
-            )
+        .flat_map(|n| {
+            let NewNotification { account_id, recipients, kind, subject, body, link } = *n;
+            // A sign-off link is a one-time credential for the e-mail only: the in-app notification
+            // (kept for good) points at "My work", where the same decision waits.
+            let in_app_link = if link.starts_with(SIGNOFF_PREFIX) { WORK_LINK } else { link };
+            recipients.iter().flat_map(|r| ["in_app", "email"].map(|channel| (r, channel))).map(move |((user_id, email), channel)| {
+                (
+                    notification_outbox::account_id.eq(account_id),
+                    notification_outbox::user_id.eq(Some(*user_id)),
+                    notification_outbox::channel.eq(channel),
+                    notification_outbox::kind.eq(kind),
+                    notification_outbox::payload.eq(json!({
+                        "to": email, "subject": subject, "body": body, "link": if channel == "in_app" { in_app_link } else { link }
+                    })),
+                    notification_outbox::created_at.eq(now),
+                    notification_outbox::next_attempt_at.eq(now),
+                )
+            })
         })
         .collect();
     if rows.is_empty() {
         return Ok(0);
     }
     diesel::insert_into(notification_outbox::table).values(rows).execute(conn).await
+}
+
+/// A chat message to queue: what happened, its one-line text and where it points.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatMessage<'a> {
+    pub kind: &'a str,
+    pub subject: &'a str,
+    pub link: &'a str,
 }
 
 /// One chat message for the account (delivered only if it has a chat webhook).
@@ -96,6 +129,16 @@ pub async fn enqueue_chat(
     link: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
+    enqueue_chat_many(conn, account_id, &[ChatMessage { kind, subject, link }], now).await
+}
+
+/// Chat messages for the account, if it has a chat webhook: two statements for any number.
+pub async fn enqueue_chat_many(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    messages: &[ChatMessage<'_>],
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
     let has_hook: Option<String> = crate::db::schema::account_settings::table
         .find(account_id)
         .select(crate::db::schema::account_settings::chat_webhook_url)
@@ -103,21 +146,24 @@ pub async fn enqueue_chat(
         .await
         .optional()?
         .flatten();
-    if has_hook.is_none() {
+    if has_hook.is_none() || messages.is_empty() {
         return Ok(0);
     }
-    diesel::insert_into(notification_outbox::table)
-        .values((
-            notification_outbox::account_id.eq(account_id),
-            notification_outbox::user_id.eq(None::<i64>),
-            notification_outbox::channel.eq("chat"),
-            notification_outbox::kind.eq(kind),
-            notification_outbox::payload.eq(json!({"subject": subject, "link": link})),
-            notification_outbox::created_at.eq(now),
-            notification_outbox::next_attempt_at.eq(now),
-        ))
-        .execute(conn)
-        .await
+    let rows: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            (
+                notification_outbox::account_id.eq(account_id),
+                notification_outbox::user_id.eq(None::<i64>),
+                notification_outbox::channel.eq("chat"),
+                notification_outbox::kind.eq(m.kind),
+                notification_outbox::payload.eq(json!({"subject": m.subject, "link": m.link})),
+                notification_outbox::created_at.eq(now),
+                notification_outbox::next_attempt_at.eq(now),
+            )
+        })
+        .collect();
+    diesel::insert_into(notification_outbox::table).values(rows).execute(conn).await
 }
 
 /// Marks what is still undelivered from before `before` as delivered without sending it (the

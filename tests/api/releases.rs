@@ -177,6 +177,55 @@ async fn the_sweep_activates_due_drafts_once_and_reports_what_is_missing() {
 }
 
 #[tokio::test]
+async fn one_sweep_starts_a_batch_of_due_drafts_each_with_its_own_notices() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let start = app.clock_now() + TimeDelta::hours(1);
+    let schedule = json!({"start": start.to_rfc3339(), "end": (start + TimeDelta::hours(2)).to_rfc3339()});
+    let mut ids = Vec::new();
+    for version in ["2.1.4", "2.1.5", "2.1.6"] {
+        let mut draft = release(&s, &format!("Payments API {version}"), json!({"services": ["api"], "version": version, "ci_token": "t"}));
+        draft["schedule"] = schedule.clone();
+        let (status, saved) = body(app.api_post(&s.token, "/api/v1/releases", &draft).await).await;
+        assert_eq!(status, 201, "{saved}");
+        ids.push(saved["id"].as_i64().unwrap());
+    }
+    let mut incomplete = release(&s, "Web 3.0", json!({"services": ["web"]}));
+    incomplete["schedule"] = schedule;
+    let (_, incomplete) = body(app.api_post(&s.token, "/api/v1/releases", &incomplete).await).await;
+
+    let mut conn = app.conn().await;
+    // The workers sleep until then (what is already due does not count).
+    let next = railyard::db::wake::next_due(&mut conn, start - TimeDelta::minutes(1)).await.unwrap();
+    assert_eq!(next.map(|at| at.timestamp()), Some(start.timestamp()));
+    assert_eq!(railyard::db::wake::next_due(&mut conn, start).await.unwrap(), None);
+    app.clock.set(start);
+    assert_eq!(railyard::ops::releases::activation_sweep(&mut conn, start).await.unwrap(), 3, "one sweep, the three ready drafts");
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use railyard::db::schema::notification_outbox::dsl as o;
+    let notices: Vec<Value> = o::notification_outbox
+        .filter(o::kind.eq("release.activated"))
+        .filter(o::channel.eq("in_app"))
+        .select(o::payload)
+        .load(&mut conn)
+        .await
+        .unwrap();
+    for id in &ids {
+        let (status, r) = body(app.api_get(&s.token, &format!("/api/v1/releases/{id}")).await).await;
+        assert_eq!((status, r["state"].as_str(), r["status"].as_str()), (200, Some("active"), Some("Running")));
+        assert_eq!(audit_actions(&app, *id).await.iter().filter(|a| *a == "release.activate").count(), 1);
+        let own: Vec<&Value> = notices.iter().filter(|n| n["link"] == format!("/releases/{id}")).collect();
+        assert!(own.iter().any(|n| n["to"] == "rhea@acme.example.com"), "the release manager hears of release {id}: {notices:?}");
+        assert!(own.iter().all(|n| n["body"].as_str().unwrap().contains(&format!("#{id}"))), "{own:?}");
+        assert_eq!(own.len(), notices.len() / 3, "each release tells the same people");
+    }
+    let (_, still) = body(app.api_get(&s.token, &format!("/api/v1/releases/{}", incomplete["id"])).await).await;
+    assert_eq!(still["state"], "draft");
+    assert!(still["status_reason"].as_str().unwrap().contains("input version is required"));
+}
+
+#[tokio::test]
 async fn concurrent_patches_exactly_one_wins() {
     let app = TestApp::spawn().await;
     let s = setup(&app).await;

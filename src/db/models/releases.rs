@@ -177,6 +177,38 @@ impl Release {
 
     /// Writes new content if the stored lock_version is still `expected`; `None` = someone else won.
     /// Sets the outcome of a release (recorded history; see `ops::releases::record_outcome`).
+    /// Marks these drafts active and running from `now`, in one statement; returns them.
+    pub async fn mark_active(conn: &mut AsyncPgConnection, ids: &[i64], now: DateTime<Utc>) -> QueryResult<Vec<Release>> {
+        diesel::update(releases::table.filter(releases::id.eq_any(ids)))
+            .set((
+                releases::state.eq(State::Active.as_str()),
+                releases::status.eq(Status::Running.as_str()),
+                releases::status_reason.eq(None::<String>),
+                releases::activated_at.eq(now),
+                releases::started_at.eq(now),
+                releases::next_eval_at.eq(now),
+                releases::lock_version.eq(releases::lock_version + 1),
+                releases::updated_at.eq(now),
+            ))
+            .returning(Release::as_returning())
+            .get_results(conn)
+            .await
+    }
+
+    /// Moves a release's schedule (Run now makes now its start).
+    pub async fn set_schedule(
+        conn: &mut AsyncPgConnection,
+        id: i64,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+    ) -> QueryResult<Release> {
+        diesel::update(releases::table.find(id))
+            .set((releases::schedule_start.eq(start), releases::schedule_end.eq(end)))
+            .returning(Release::as_returning())
+            .get_result(conn)
+            .await
+    }
+
     pub async fn set_outcome(conn: &mut AsyncPgConnection, id: i64, outcome: Outcome, activated_at: DateTime<Utc>) -> QueryResult<Release> {
         diesel::update(releases::table.find(id))
             .set((
@@ -389,6 +421,22 @@ pub async fn add_link(conn: &mut AsyncPgConnection, account_id: i64, release_id:
 
 pub async fn links_from(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<Vec<ReleaseLink>> {
     release_links::table.filter(release_links::release_id.eq(release_id)).select(ReleaseLink::as_select()).load(conn).await
+}
+
+/// The links from each of these releases, in one statement.
+pub async fn links_from_each(conn: &mut AsyncPgConnection, release_ids: &[i64]) -> QueryResult<Vec<ReleaseLink>> {
+    release_links::table.filter(release_links::release_id.eq_any(release_ids)).select(ReleaseLink::as_select()).load(conn).await
+}
+
+/// Every phase and activity owner of these releases, as (release id, principal).
+pub async fn owners_of(conn: &mut AsyncPgConnection, release_ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
+    let phases = release_phases::table
+        .filter(release_phases::release_id.eq_any(release_ids))
+        .select((release_phases::release_id, release_phases::owner));
+    let activities = release_activities::table
+        .filter(release_activities::release_id.eq_any(release_ids))
+        .select((release_activities::release_id, release_activities::owner));
+    phases.union_all(activities).load(conn).await
 }
 
 /// Links pointing at this release, with the linking release's name.

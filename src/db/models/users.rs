@@ -61,6 +61,16 @@ impl User {
         users::table.filter(users::account_id.eq(account_id)).order(users::email).select(User::as_select()).load(conn).await
     }
 
+    /// The e-mails of these users of the account, as (id, e-mail).
+    pub async fn emails_by_ids(conn: &mut AsyncPgConnection, account_id: i64, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
+        users::table
+            .filter(users::account_id.eq(account_id))
+            .filter(users::id.eq_any(ids))
+            .select((users::id, users::email))
+            .load(conn)
+            .await
+    }
+
     /// Looks up active users of the account by e-mail; returns (found ids, missing e-mails).
     pub async fn ids_by_emails(conn: &mut AsyncPgConnection, account_id: i64, emails: &[String]) -> QueryResult<(Vec<i64>, Vec<String>)> {
         let lowered: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();

@@ -183,6 +183,10 @@ pub async fn create(
             if activate {
                 return activate_locked(conn, &actor.label, release, now, None).await;
             }
+            if release.schedule_start.is_some() {
+                // The workers sleep until the next start they know of; this may be sooner.
+                crate::db::wake::wake(conn).await?;
+            }
             Ok::<_, OpError>(release)
         })
         .await?;
@@ -245,6 +249,9 @@ pub async fn update(
                 now,
             )
             .await?;
+            if updated.schedule_start.is_some() && updated.schedule_start != current.schedule_start {
+                crate::db::wake::wake(conn).await?;
+            }
             Ok::<_, OpError>(updated)
         })
         .await?;

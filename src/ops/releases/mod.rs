@@ -1,6 +1,7 @@
 //! Releases: create, edit drafts (optimistic locking), activate (and the auto-activation sweep),
 //! run now, abort, restart, delete/purge, retention.
 
+mod activation;
 mod delete;
 mod edit;
 mod input;
@@ -9,6 +10,7 @@ mod listing;
 mod prepare;
 mod view;
 
+pub use activation::*;
 pub use delete::*;
 pub use edit::*;
 pub use input::*;

@@ -173,7 +173,7 @@ async fn read_detail(
     };
     let related = crate::db::release_page::related(conn, release_id).await?;
     let not_ready = if head.release.state() == crate::domain::release::State::Draft {
-        super::lifecycle::activation_problems(conn, &head.release, &definition).await?.0
+        super::activation::activation_problems(conn, &head.release, &definition).await?.0
     } else {
         Vec::new()
     };
