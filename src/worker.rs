@@ -46,11 +46,23 @@ async fn start_due(services: &Services, batches: usize) -> anyhow::Result<(usize
 /// One round of all background work: release groups, auto-activation, the engine, retention,
 /// webhook sends and reminders.
 pub async fn tick(services: &Services, worker: &str) -> anyhow::Result<usize> {
+    round(services, worker, true).await
+}
+
+/// How often the worker loop runs the housekeeping sweeps (release groups, retention,
+/// reminders): none of them is urgent to the second, and during a burst the loop goes round
+/// hundreds of times a second.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
+
+/// One round; the housekeeping sweeps only when asked.
+async fn round(services: &Services, worker: &str, housekeeping: bool) -> anyhow::Result<usize> {
     let now = services.clock.now();
-    let generated = {
+    let generated = if housekeeping {
         let mut conn = services.pool.get().await?;
         beat(services, &mut conn, worker, now).await?;
         crate::ops::release_groups::sweep(&mut conn, &services.secrets, now).await.context("release groups")?
+    } else {
+        0
     };
     // Starting what is due comes first: a burst of due releases is activated and moved on, batch
     // by batch, before this worker sends anything, so the last release of a burst does not
@@ -63,14 +75,18 @@ pub async fn tick(services: &Services, worker: &str) -> anyhow::Result<usize> {
             (activated, moved) = (activated + started, moved + stepped);
         }
     }
-    let archived = {
+    let archived = if housekeeping {
         let mut conn = services.pool.get().await?;
         crate::ops::releases::retention_sweep(&mut conn, services.settings.retention_days, now).await.context("retention sweep")?
+    } else {
+        0
     };
     let sent = webhook::send_due(services, worker, 50).await?;
-    let reminded = {
+    let reminded = if housekeeping {
         let mut conn = services.pool.get().await?;
         crate::notify::reminders::sweep(&mut conn, now).await.context("reminders")?
+    } else {
+        0
     };
     Ok(generated + activated + moved + archived + sent + reminded)
 }
@@ -183,6 +199,7 @@ async fn worker_loop(services: &Services, worker: &str) -> anyhow::Result<()> {
     use futures_util::StreamExt;
     let mut listener = crate::db::wake::listen(&services.settings.database_url).await?;
     let mut notifications = std::pin::pin!(listener.notifications_stream());
+    let mut housekept: Option<std::time::Instant> = None;
     loop {
         let pause = until_next_due(services).await;
         tokio::select! {
@@ -201,7 +218,11 @@ async fn worker_loop(services: &Services, worker: &str) -> anyhow::Result<()> {
         }
         // Keep going while there is work, so a chain of changes does not wait for the poll.
         for _ in 0..50 {
-            match tick(services, worker).await {
+            let housekeeping = housekept.is_none_or(|at| at.elapsed() >= HOUSEKEEPING_EVERY);
+            if housekeeping {
+                housekept = Some(std::time::Instant::now());
+            }
+            match round(services, worker, housekeeping).await {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {
