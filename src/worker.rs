@@ -25,22 +25,26 @@ pub async fn run_sweeps(services: &Services) -> anyhow::Result<(usize, usize)> {
 const START_LANES: usize = 4;
 
 /// One lane of starting what is due: activates due drafts a batch at a time and moves every
-/// release that needs it, until a batch comes back short. Returns (activated, moved).
-async fn start_due(services: &Services, batches: usize) -> anyhow::Result<(usize, usize)> {
-    let (mut activated, mut moved) = (0, 0);
+/// release that needs it, until a batch comes back short. Returns (activated, moved, whether
+/// more may be due).
+async fn start_due(services: &Services, batches: usize) -> anyhow::Result<(usize, usize, bool)> {
+    let (mut activated, mut moved, mut more) = (0, 0, false);
     for _ in 0..batches {
-        let started = {
+        let swept = {
             let mut conn = services.pool.get().await?;
-            crate::ops::releases::activation_sweep(&mut conn, services.clock.now()).await.context("activation sweep")?
+            crate::ops::releases::sweep_due(&mut conn, services.clock.now()).await.context("activation sweep")?
         };
         let mut conn = services.pool.get().await?;
         let stepped = engine::step(&mut conn, &services.definitions, || services.clock.now()).await.context("engine")?;
-        (activated, moved) = (activated + started, moved + stepped);
-        if started < crate::ops::releases::ACTIVATION_BATCH {
+        (activated, moved) = (activated + swept.activated, moved + stepped);
+        // A full batch that started something: more may be due. (A batch of drafts that all
+        // stay drafts is no burst.)
+        more = swept.claimed == crate::ops::releases::ACTIVATION_BATCH && swept.activated > 0;
+        if !more {
             break;
         }
     }
-    Ok((activated, moved))
+    Ok((activated, moved, more))
 }
 
 /// One round of all background work: release groups, auto-activation, the engine, retention,
@@ -67,11 +71,11 @@ async fn round(services: &Services, worker: &str, housekeeping: bool) -> anyhow:
     // Starting what is due comes first: a burst of due releases is activated and moved on, batch
     // by batch, before this worker sends anything, so the last release of a burst does not
     // wait behind the first ones' webhooks.
-    let (mut activated, mut moved) = start_due(services, 1).await?;
-    if activated >= crate::ops::releases::ACTIVATION_BATCH {
+    let (mut activated, mut moved, burst) = start_due(services, 1).await?;
+    if burst {
         // A burst: the rest of it is started on several connections at once.
         let lanes = (0..START_LANES).map(|_| start_due(services, 20));
-        for (started, stepped) in futures_util::future::try_join_all(lanes).await? {
+        for (started, stepped, _) in futures_util::future::try_join_all(lanes).await? {
             (activated, moved) = (activated + started, moved + stepped);
         }
     }

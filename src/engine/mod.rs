@@ -126,19 +126,8 @@ async fn set_phase(
 
 /// Moves one claimed (locked) release as far as it can go now. Returns the number of changes.
 pub async fn advance(conn: &mut AsyncPgConnection, defs: &DefinitionCache, r: Release, now: DateTime<Utc>) -> Result<usize, OpError> {
-    let tree = rows::tree(conn, r.id).await?;
-    advance_from(conn, defs, r, tree, now).await
-}
-
-/// [`advance`] from the release's tree as already read in this transaction.
-async fn advance_from(
-    conn: &mut AsyncPgConnection,
-    defs: &DefinitionCache,
-    r: Release,
-    (mut phases, mut activities): (Vec<ReleasePhase>, Vec<ReleaseActivity>),
-    now: DateTime<Utc>,
-) -> Result<usize, OpError> {
     let def = defs.pinned(conn, &r).await?;
+    let (mut phases, mut activities) = rows::tree(conn, r.id).await?;
     if timeouts::expire(conn, &r, &def, &activities, now).await? {
         (phases, activities) = rows::tree(conn, r.id).await?;
     }
@@ -342,7 +331,7 @@ async fn hold_reason(conn: &mut AsyncPgConnection, r: &Release, status: Status) 
 }
 
 /// How many due releases one engine transaction claims and advances: a burst needs fewer
-/// claims, tree reads and commits, and a claimed release waits at most for seven others.
+/// claims and commits, and a claimed release waits at most for seven others.
 const STEP_BATCH: usize = 8;
 
 /// One pass: claims due releases a few at a time (SKIP LOCKED) and advances each. The time is
@@ -372,11 +361,13 @@ pub async fn step(
                     .load(conn)
                     .await?;
                 let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
-                let mut trees = if ids.is_empty() { Default::default() } else { rows::trees(conn, &ids).await? };
                 let mut moved = 0;
-                for r in claimed {
-                    let tree = trees.remove(&r.id).unwrap_or_default();
-                    moved += advance_from(conn, defs, r, tree, clock()).await?;
+                for (i, r) in claimed.into_iter().enumerate() {
+                    // Each is read again just before its advance: an earlier one in this batch
+                    // may have changed it (a child that finishes moves its parent on; a parent's
+                    // timeout aborts its child).
+                    let r = if i == 0 { r } else { releases::table.find(r.id).select(Release::as_select()).first(conn).await? };
+                    moved += advance(conn, defs, r, clock()).await?;
                 }
                 Ok::<_, OpError>((ids, moved))
             })

@@ -602,3 +602,32 @@ async fn the_release_of_a_current_deployment_cannot_be_deleted() {
     assert_eq!((oldest["version"].as_str(), oldest["release_name"].as_str()), (Some("1.2.0"), Some("Payments 1.2.0")), "{history}");
     assert!(oldest["release_id"].is_null());
 }
+
+#[tokio::test]
+async fn drafts_that_cannot_start_never_keep_a_newly_due_one_waiting() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let start = app.clock_now() + TimeDelta::hours(1);
+    let at = |t: chrono::DateTime<chrono::Utc>| json!({"start": t.to_rfc3339(), "end": (t + TimeDelta::hours(1)).to_rfc3339()});
+    // A whole batch of drafts that cannot start (an input is missing), due first.
+    for i in 0..railyard::ops::releases::ACTIVATION_BATCH {
+        let mut incomplete = release(&s, &format!("Web 3.0.{i}"), json!({"services": ["web"]}));
+        incomplete["schedule"] = at(start);
+        let (status, saved) = body(app.api_post(&s.token, "/api/v1/releases", &incomplete).await).await;
+        assert_eq!(status, 201, "{saved}");
+    }
+    app.clock.set(start);
+    let mut conn = app.conn().await;
+    let swept = railyard::ops::releases::sweep_due(&mut conn, start).await.unwrap();
+    assert_eq!((swept.claimed, swept.activated), (railyard::ops::releases::ACTIVATION_BATCH, 0));
+
+    let mut ready = release(&s, "Payments API 2.1.4", json!({"services": ["api"], "version": "2.1.4", "ci_token": "t"}));
+    ready["schedule"] = at(start + TimeDelta::minutes(1));
+    let (_, ready) = body(app.api_post(&s.token, "/api/v1/releases", &ready).await).await;
+    let later = start + TimeDelta::minutes(1);
+    app.clock.set(later);
+    let swept = railyard::ops::releases::sweep_due(&mut conn, later).await.unwrap();
+    assert_eq!(swept.activated, 1, "the newly due draft goes first: {swept:?}");
+    let (_, r) = body(app.api_get(&s.token, &format!("/api/v1/releases/{}", ready["id"])).await).await;
+    assert_eq!(r["state"], "active");
+}

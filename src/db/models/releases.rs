@@ -351,14 +351,6 @@ pub async fn replace_tree(
 }
 
 pub async fn tree(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<(Vec<ReleasePhase>, Vec<ReleaseActivity>)> {
-    Ok(trees(conn, &[release_id]).await?.remove(&release_id).unwrap_or_default())
-}
-
-/// The trees of several releases, by release id (a release without phases is absent).
-pub async fn trees(
-    conn: &mut AsyncPgConnection,
-    release_ids: &[i64],
-) -> QueryResult<std::collections::HashMap<i64, (Vec<ReleasePhase>, Vec<ReleaseActivity>)>> {
     // One statement (the engine and the release page read a tree on every step): each phase
     // with each of its activities, or once with none.
     let rows: Vec<(ReleasePhase, Option<ReleaseActivity>)> =
@@ -366,23 +358,21 @@ pub async fn trees(
             .left_join(release_activities::table.on(
                 release_activities::release_id.eq(release_phases::release_id).and(release_activities::phase_key.eq(release_phases::key)),
             ))
-            .filter(release_phases::release_id.eq_any(release_ids))
-            .order((release_phases::release_id, release_phases::position, release_phases::key, release_activities::position.nullable()))
+            .filter(release_phases::release_id.eq(release_id))
+            .order((release_phases::position, release_phases::key, release_activities::position.nullable()))
             .select((ReleasePhase::as_select(), Option::<ReleaseActivity>::as_select()))
             .load(conn)
             .await?;
-    let mut out: std::collections::HashMap<i64, (Vec<ReleasePhase>, Vec<ReleaseActivity>)> = std::collections::HashMap::new();
+    let mut phases: Vec<ReleasePhase> = Vec::new();
+    let mut activities = Vec::with_capacity(rows.len());
     for (phase, activity) in rows {
-        let (phases, activities) = out.entry(phase.release_id).or_default();
         if phases.last().is_none_or(|p| p.key != phase.key) {
             phases.push(phase);
         }
         activities.extend(activity);
     }
-    for (_, activities) in out.values_mut() {
-        activities.sort_by(|a, b| (&a.phase_key, a.position).cmp(&(&b.phase_key, b.position)));
-    }
-    Ok(out)
+    activities.sort_by(|a, b| (&a.phase_key, a.position).cmp(&(&b.phase_key, b.position)));
+    Ok((phases, activities))
 }
 
 /// Marks every unfinished phase and activity Aborted.

@@ -275,11 +275,27 @@ impl SweepFacts {
 /// activate one twice) and activates them; a draft that cannot start stays a draft, and its
 /// release manager is told exactly what is missing (once per distinct problem).
 pub async fn activation_sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<usize, OpError> {
+    Ok(sweep_due(conn, now).await?.activated)
+}
+
+/// What one activation sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Due drafts it claimed (at most [`ACTIVATION_BATCH`]).
+    pub claimed: usize,
+    /// Of those, how many it activated.
+    pub activated: usize,
+}
+
+/// [`activation_sweep`], saying also how many drafts it claimed, so a caller can tell a full
+/// batch (more may be due) from the last one. Drafts not yet refused come first, so drafts that
+/// cannot start never keep newly due ones waiting behind them.
+pub async fn sweep_due(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<Swept, OpError> {
     conn.transaction(async |conn| {
         let due: Vec<Release> = releases::table
             .filter(releases::state.eq(State::Draft.as_str()))
             .filter(releases::schedule_start.le(now))
-            .order(releases::schedule_start)
+            .order((releases::status_reason.is_not_null(), releases::schedule_start))
             .limit(ACTIVATION_BATCH as i64)
             .for_update()
             .skip_locked()
@@ -287,8 +303,9 @@ pub async fn activation_sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) 
             .load(conn)
             .await?;
         if due.is_empty() {
-            return Ok(0);
+            return Ok(Swept { claimed: 0, activated: 0 });
         }
+        let claimed = due.len();
         let ids: Vec<i64> = due.iter().map(|r| r.id).collect();
         let links = rows::links_from_each(conn, &ids).await?;
         let mut facts = SweepFacts::default();
@@ -317,7 +334,7 @@ pub async fn activation_sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) 
         for (release, message) in refused {
             refuse(conn, release, message, now).await?;
         }
-        Ok(activated.len())
+        Ok(Swept { claimed, activated: activated.len() })
     })
     .await
 }
