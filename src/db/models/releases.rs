@@ -175,8 +175,6 @@ impl Release {
             .await
     }
 
-    /// Writes new content if the stored lock_version is still `expected`; `None` = someone else won.
-    /// Sets the outcome of a release (recorded history; see `ops::releases::record_outcome`).
     /// Marks these drafts active and running from `now`, in one statement; returns them.
     pub async fn mark_active(conn: &mut AsyncPgConnection, ids: &[i64], now: DateTime<Utc>) -> QueryResult<Vec<Release>> {
         diesel::update(releases::table.filter(releases::id.eq_any(ids)))
@@ -209,6 +207,7 @@ impl Release {
             .await
     }
 
+    /// Sets the outcome of a release (recorded history; see `ops::releases::record_outcome`).
     pub async fn set_outcome(conn: &mut AsyncPgConnection, id: i64, outcome: Outcome, activated_at: DateTime<Utc>) -> QueryResult<Release> {
         diesel::update(releases::table.find(id))
             .set((
@@ -222,6 +221,7 @@ impl Release {
             .await
     }
 
+    /// Writes new content if the stored lock_version is still `expected`; `None` = someone else won.
     pub async fn update_if_version(
         conn: &mut AsyncPgConnection,
         id: i64,
