@@ -18,12 +18,13 @@ pub enum Blocked {
     Unresolved(String),
 }
 
-/// A client that can only reach `url`'s host at its checked address. `shown_host` names the
-/// host in messages (the URL itself may hold secrets).
+/// A client that can only reach `url`'s host at its checked address, for the account
+/// `account_slug`. `shown_host` names the host in messages (the URL itself may hold secrets).
 pub async fn checked_client(
     url: &reqwest::Url,
     shown_host: &str,
     private_allow: &[PrivateAllow],
+    account_slug: &str,
     timeout: Duration,
 ) -> Result<reqwest::Client, Blocked> {
     if url.scheme() != "http" && url.scheme() != "https" {
@@ -41,11 +42,14 @@ pub async fn checked_client(
     };
     let Some(addr) = addrs.first().copied() else { return Err(Blocked::Unresolved(format!("{shown_host} has no address"))) };
     // Every address, not only the one used: a name must not mix public and private answers.
-    if let Some(why) = addrs.iter().find_map(|a| network::refusal(&host, *a, private_allow)) {
+    if let Some(why) = addrs.iter().find_map(|a| network::refusal(&host, *a, private_allow, account_slug)) {
         return Err(Blocked::Refused(format!("{shown_host} resolves to {why}; no request was made")));
     }
     let (scheme, same_host) = (url.scheme().to_string(), host.clone());
     reqwest::Client::builder()
+        // An environment proxy (HTTP(S)_PROXY, ALL_PROXY) would resolve the name itself and
+        // bypass every check above (DESIGN §9).
+        .no_proxy()
         .resolve(&host, addr)
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(10))

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod engine;
 pub mod insights;
+pub mod masking;
 pub mod network;
 pub mod pipeline;
 pub mod policy;

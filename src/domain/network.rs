@@ -54,22 +54,39 @@ pub enum Target {
     Host(String),
 }
 
-/// One entry of `RAILYARD_WEBHOOK_PRIVATE_ALLOW` (DESIGN §9): host[:port] or CIDR.
+/// One entry of `RAILYARD_WEBHOOK_PRIVATE_ALLOW` (DESIGN §9): host[:port] or CIDR, for every
+/// account, or for one account only when written `slug=entry`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrivateAllow {
     pub target: Target,
     pub port: Option<u16>,
+    /// `Some(slug)`: this entry opens the address to that account only.
+    pub account: Option<String>,
 }
 
 impl PrivateAllow {
     /// Reads `10.1.2.3`, `10.0.0.0/8`, `127.0.0.1:8081`, `::1`, `[::1]:8081`, `fd00::/8`,
-    /// `ci.internal`, `ci.internal:8443`.
+    /// `ci.internal`, `ci.internal:8443`, each optionally after `slug=` (`acme=10.1.2.3:8443`).
     pub fn parse(text: &str) -> Result<PrivateAllow, String> {
+        let t = text.trim();
+        if let Some((slug, entry)) = t.split_once('=') {
+            let slug = slug.trim();
+            let valid = !slug.is_empty() && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid {
+                return Err(format!("{t:?}: {slug:?} is not an account slug (lowercase letters, digits and -)"));
+            }
+            let scoped = PrivateAllow::parse_unscoped(entry)?;
+            return Ok(PrivateAllow { account: Some(slug.to_string()), ..scoped });
+        }
+        PrivateAllow::parse_unscoped(t)
+    }
+
+    fn parse_unscoped(text: &str) -> Result<PrivateAllow, String> {
         let t = text.trim();
         let bad = || format!("{t:?} is not a host[:port], an address[:port] or a network (10.0.0.0/8)");
         if let Ok(socket) = t.parse::<SocketAddr>() {
             let prefix = if socket.is_ipv4() { 32 } else { 128 };
-            return Ok(PrivateAllow { target: Target::Network { network: socket.ip(), prefix }, port: Some(socket.port()) });
+            return Ok(PrivateAllow { target: Target::Network { network: socket.ip(), prefix }, port: Some(socket.port()), account: None });
         }
         let (addr, prefix) = match t.split_once('/') {
             Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
@@ -81,7 +98,7 @@ impl PrivateAllow {
             if prefix > max {
                 return Err(bad());
             }
-            return Ok(PrivateAllow { target: Target::Network { network, prefix }, port: None });
+            return Ok(PrivateAllow { target: Target::Network { network, prefix }, port: None, account: None });
         }
         if prefix.is_some() {
             return Err(bad());
@@ -94,7 +111,7 @@ impl PrivateAllow {
         if !valid || host.chars().all(|c| c.is_ascii_digit() || c == '.') {
             return Err(bad());
         }
-        Ok(PrivateAllow { target: Target::Host(host.to_ascii_lowercase()), port })
+        Ok(PrivateAllow { target: Target::Host(host.to_ascii_lowercase()), port, account: None })
     }
 
     /// Reads a comma- or space-separated list.
@@ -129,9 +146,11 @@ impl PrivateAllow {
     }
 }
 
-/// Why an address (reached for the URL host `host`) may not be reached, or `None` when it may.
-pub fn refusal(host: &str, addr: SocketAddr, private_allow: &[PrivateAllow]) -> Option<String> {
-    if is_public(addr.ip()) || private_allow.iter().any(|a| a.covers(host, addr)) {
+/// Why an address (reached for the URL host `host` on behalf of the account `account`) may not
+/// be reached, or `None` when it may.
+pub fn refusal(host: &str, addr: SocketAddr, private_allow: &[PrivateAllow], account: &str) -> Option<String> {
+    let opens = |a: &PrivateAllow| a.account.as_deref().is_none_or(|slug| slug == account) && a.covers(host, addr);
+    if is_public(addr.ip()) || private_allow.iter().any(opens) {
         return None;
     }
     Some(format!("{addr} is a private, loopback or link-local address; only the operator's RAILYARD_WEBHOOK_PRIVATE_ALLOW can open it"))
@@ -213,17 +232,28 @@ mod tests {
     fn the_operator_list_opens_exactly_what_it_names() {
         let list = PrivateAllow::parse_list("127.0.0.1:8081, 10.0.0.0/8 [::1]:9000,ci.internal:8443").unwrap();
         let h = "x.example";
-        assert_eq!(refusal(h, sock("127.0.0.1:8081"), &list), None);
-        assert!(refusal(h, sock("127.0.0.1:8082"), &list).is_some(), "another port");
-        assert_eq!(refusal(h, sock("10.9.8.7:443"), &list), None);
-        assert!(refusal(h, sock("11.0.0.1:443"), &list).is_none(), "public anyway");
-        assert!(refusal(h, sock("[::1]:9001"), &list).is_some());
-        assert_eq!(refusal(h, sock("[::ffff:127.0.0.1]:8081"), &list), None, "mapped IPv4 is IPv4");
-        assert!(refusal(h, sock("169.254.169.254:80"), &list).unwrap().contains("RAILYARD_WEBHOOK_PRIVATE_ALLOW"));
-        assert_eq!(refusal("CI.internal", sock("10.200.0.5:8443"), &list), None, "a named host opens its own answers");
-        assert!(refusal("ci.internal", sock("192.168.0.5:9443"), &list).is_some(), "on its port only");
-        assert!(refusal("localhost", sock("127.0.0.1:8443"), &list).is_some());
+        assert_eq!(refusal(h, sock("127.0.0.1:8081"), &list, "acme"), None);
+        assert!(refusal(h, sock("127.0.0.1:8082"), &list, "acme").is_some(), "another port");
+        assert_eq!(refusal(h, sock("10.9.8.7:443"), &list, "acme"), None);
+        assert!(refusal(h, sock("11.0.0.1:443"), &list, "acme").is_none(), "public anyway");
+        assert!(refusal(h, sock("[::1]:9001"), &list, "acme").is_some());
+        assert_eq!(refusal(h, sock("[::ffff:127.0.0.1]:8081"), &list, "acme"), None, "mapped IPv4 is IPv4");
+        assert!(refusal(h, sock("169.254.169.254:80"), &list, "acme").unwrap().contains("RAILYARD_WEBHOOK_PRIVATE_ALLOW"));
+        assert_eq!(refusal("CI.internal", sock("10.200.0.5:8443"), &list, "acme"), None, "a named host opens its own answers");
+        assert!(refusal("ci.internal", sock("192.168.0.5:9443"), &list, "acme").is_some(), "on its port only");
+        assert!(refusal("localhost", sock("127.0.0.1:8443"), &list, "acme").is_some());
         assert!(PrivateAllow::parse("10.0.0.0/33").is_err());
         assert!(PrivateAllow::parse("bad host").is_err());
+    }
+
+    #[test]
+    fn an_entry_with_a_slug_opens_the_address_to_that_account_only() {
+        let list = PrivateAllow::parse_list("acme=10.1.2.3:8443, 127.0.0.1:9000").unwrap();
+        assert_eq!(list[0].account.as_deref(), Some("acme"));
+        assert_eq!(refusal("ci", sock("10.1.2.3:8443"), &list, "acme"), None);
+        assert!(refusal("ci", sock("10.1.2.3:8443"), &list, "globex").is_some(), "another account");
+        assert_eq!(refusal("x", sock("127.0.0.1:9000"), &list, "globex"), None, "no slug: every account");
+        assert!(PrivateAllow::parse("Acme Corp=10.0.0.1").is_err());
+        assert!(PrivateAllow::parse("acme=").is_err());
     }
 }

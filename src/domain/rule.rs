@@ -6,6 +6,7 @@
 pub enum RuleCode {
     ActivationRefused,
     CallbackExpired,
+    DefinitionRefused,
     DeleteRefused,
     InUse,
     LastAdmin,
@@ -18,8 +19,10 @@ pub enum RuleCode {
     NotScheduled,
     NotWaiting,
     ReleaseLevel,
+    ReservedHeader,
     Scheduled,
     SelfDisable,
+    TokenFromToken,
     UpToDate,
 }
 
@@ -28,6 +31,7 @@ impl RuleCode {
         match self {
             RuleCode::ActivationRefused => "activation_refused",
             RuleCode::CallbackExpired => "callback_expired",
+            RuleCode::DefinitionRefused => "definition_refused",
             RuleCode::DeleteRefused => "delete_refused",
             RuleCode::InUse => "in_use",
             RuleCode::LastAdmin => "last_admin",
@@ -40,8 +44,10 @@ impl RuleCode {
             RuleCode::NotScheduled => "not_scheduled",
             RuleCode::NotWaiting => "not_waiting",
             RuleCode::ReleaseLevel => "release_level",
+            RuleCode::ReservedHeader => "reserved_header",
             RuleCode::Scheduled => "scheduled",
             RuleCode::SelfDisable => "self_disable",
+            RuleCode::TokenFromToken => "token_from_token",
             RuleCode::UpToDate => "up_to_date",
         }
     }
@@ -60,6 +66,13 @@ impl RuleCode {
                 | RuleCode::Scheduled
                 | RuleCode::UpToDate
         )
+    }
+}
+
+impl RuleCode {
+    /// Refused because of who asks or how (HTTP 403), not because of the input.
+    pub fn is_forbidden(self) -> bool {
+        matches!(self, RuleCode::TokenFromToken)
     }
 }
 

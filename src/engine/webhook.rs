@@ -51,6 +51,10 @@ pub struct Claimed {
     pub body: Option<Value>,
     pub timeout: Duration,
     pub allow_list: Vec<String>,
+    /// The account's slug: operator private-allow entries may be limited to one account.
+    pub account_slug: String,
+    /// The clear values of the release's secret inputs: masked in whatever the receiver answers.
+    pub secrets: Vec<String>,
 }
 
 fn config(def: &ActivityDef) -> Option<&WebhookConfig> {
@@ -173,6 +177,7 @@ async fn lease(
     };
     let recorded = build(&shown).ok();
     let settings = AccountSettings::get(conn, r.account_id).await?;
+    let account_slug = crate::db::models::accounts::slug_of(conn, r.account_id).await?;
     let lease_until = now + TimeDelta::seconds(MAX_REQUEST_SECONDS.min(timeout_of(&adef).num_seconds()) + 30);
     diesel::update(webhook_attempts::table.find(id))
             .set((
@@ -203,6 +208,8 @@ async fn lease(
                 body,
                 timeout: Duration::from_secs(MAX_REQUEST_SECONDS.min(timeout_of(&adef).num_seconds()).max(1) as u64),
                 allow_list: settings.webhook_allow_list,
+                account_slug,
+                secrets: crate::ops::processes::secret_values(&def, secrets, &r.inputs),
             })
         }
         // A template that cannot be resolved is a failure of this attempt, not a send.
@@ -217,6 +224,8 @@ async fn lease(
             body: None,
             timeout: Duration::from_secs(1),
             allow_list: vec![],
+            account_slug,
+            secrets: vec![],
         }),
     }
 }
@@ -245,11 +254,30 @@ pub struct Outcome {
     pub permanent: bool,
     /// How long the request took, for the release page's attempt list.
     pub duration_ms: Option<i32>,
+    /// A JSON object answer, read before masking and masked inside its strings.
+    pub outputs: Option<Map<String, Value>>,
 }
 
 impl Outcome {
     fn refused(message: String) -> Outcome {
-        Outcome { status: None, body: None, error: Some(message), permanent: true, duration_ms: None }
+        Outcome { status: None, body: None, error: Some(message), permanent: true, duration_ms: None, outputs: None }
+    }
+
+    /// Reads the outputs of a JSON answer, then masks every secret value in them, in the body
+    /// and in the error (DESIGN §9: a receiver may echo what it was sent).
+    fn mask(&mut self, secrets: &[String]) {
+        let mut outputs: Option<Map<String, Value>> =
+            self.body.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok()).and_then(|v| v.as_object().cloned());
+        if !secrets.is_empty() {
+            if let Some(map) = outputs.as_mut() {
+                for value in map.values_mut() {
+                    crate::domain::masking::mask_value(value, secrets);
+                }
+            }
+            self.body = self.body.as_deref().map(|b| crate::domain::masking::mask_text(b, secrets));
+            self.error = self.error.as_deref().map(|e| crate::domain::masking::mask_text(e, secrets));
+        }
+        self.outputs = outputs;
     }
 }
 
@@ -279,6 +307,7 @@ pub async fn send(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome 
     let started = std::time::Instant::now();
     let mut outcome = send_once(claimed, private_allow).await;
     outcome.duration_ms = Some(i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX));
+    outcome.mask(&claimed.secrets);
     outcome
 }
 
@@ -297,11 +326,11 @@ async fn send_once(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome
     if !allowed(&claimed.allow_list, &host, port) {
         return Outcome::refused(format!("host {shown_host}:{port} is not on the account's webhook allow-list; no request was made"));
     }
-    let client = match crate::outbound::checked_client(&url, &shown_host, private_allow, claimed.timeout).await {
+    let client = match crate::outbound::checked_client(&url, &shown_host, private_allow, &claimed.account_slug, claimed.timeout).await {
         Ok(c) => c,
         Err(Blocked::Refused(why)) => return Outcome::refused(why),
         Err(Blocked::Unresolved(why)) => {
-            return Outcome { status: None, body: None, error: Some(why), permanent: false, duration_ms: None }
+            return Outcome { status: None, body: None, error: Some(why), permanent: false, duration_ms: None, outputs: None }
         }
     };
     let method = reqwest::Method::from_bytes(claimed.method.as_bytes()).unwrap_or(reqwest::Method::POST);
@@ -319,6 +348,7 @@ async fn send_once(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome
             error: Some(format!("request to {shown_host} failed: {}", e.without_url())),
             permanent: false,
             duration_ms: None,
+            outputs: None,
         },
         Ok(mut res) => {
             let status = res.status().as_u16();
@@ -333,6 +363,7 @@ async fn send_once(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome
                                 error: Some(format!("response larger than {MAX_RESPONSE_BYTES} bytes")),
                                 permanent: false,
                                 duration_ms: None,
+                                outputs: None,
                             };
                         }
                         body.extend_from_slice(&chunk);
@@ -345,13 +376,14 @@ async fn send_once(claimed: &Claimed, private_allow: &[PrivateAllow]) -> Outcome
                             error: Some(format!("reading the response: {}", e.without_url())),
                             permanent: false,
                             duration_ms: None,
+                            outputs: None,
                         }
                     }
                 }
             }
             let text = String::from_utf8_lossy(&body).to_string();
             let error = (!(200..300).contains(&status)).then(|| format!("HTTP {status}"));
-            Outcome { status: Some(status), body: Some(text), error, permanent: false, duration_ms: None }
+            Outcome { status: Some(status), body: Some(text), error, permanent: false, duration_ms: None, outputs: None }
         }
     }
 }
@@ -473,12 +505,7 @@ async fn record(
         return Ok(r.account_id);
     }
     if ok {
-        let outputs: Map<String, Value> = outcome
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<Value>(b).ok())
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default();
+        let outputs: Map<String, Value> = outcome.outputs.clone().unwrap_or_default();
         // The release is locked already: move it on here, so the next activity starts in
         // this transaction instead of waiting for an engine pass. In a savepoint: if that
         // fails, the success stays recorded (no re-send) and the engine pass retries.

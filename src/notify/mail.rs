@@ -99,13 +99,14 @@ pub async fn post_chat(
     base_url: &str,
     payload: &Value,
     private_allow: &[crate::domain::network::PrivateAllow],
+    account_slug: &str,
 ) -> Result<(), DeliveryError> {
     let (subject, _, _) = compose(base_url, payload);
     let link = field(payload, "link");
     let text = if link.is_empty() { subject } else { format!("{subject} <{base_url}{link}>") };
     let parsed = reqwest::Url::parse(url).map_err(|_| DeliveryError::Refused("the chat webhook URL is not a URL".into()))?;
     let host = parsed.host_str().unwrap_or_default().to_string();
-    let client = crate::outbound::checked_client(&parsed, &host, private_allow, std::time::Duration::from_secs(10))
+    let client = crate::outbound::checked_client(&parsed, &host, private_allow, account_slug, std::time::Duration::from_secs(10))
         .await
         .map_err(|e| DeliveryError::Refused(e.to_string()))?;
     let res = client.post(parsed).json(&json!({"text": text})).send().await.map_err(|e| DeliveryError::Http(e.without_url()))?;

@@ -156,9 +156,10 @@ pub async fn deliver_due(services: &Services, limit: usize) -> anyhow::Result<us
                     .first(&mut conn)
                     .await
                     .optional()?;
+                let slug = crate::db::models::accounts::slug_of(&mut conn, row.account_id).await?;
                 drop(conn);
                 match hook.flatten() {
-                    Some(url) => mail::post_chat(&url, &services.settings.base_url, &row.payload, &services.private_allow).await,
+                    Some(url) => mail::post_chat(&url, &services.settings.base_url, &row.payload, &services.private_allow, &slug).await,
                     None => Ok(()),
                 }
             }

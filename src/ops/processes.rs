@@ -36,7 +36,10 @@ pub fn parse(source: Source) -> Result<Definition, OpError> {
         Source::Yaml(text) => parse_yaml(&text),
         Source::Json(value) => parse_value(value),
     };
-    parsed.map_err(|e| OpError::Parse { field: e.field, message: e.message })
+    parsed.map_err(|e| match e.refused {
+        true => OpError::Rule { code: RuleCode::DefinitionRefused, message: e.message, field: Some("definition") },
+        false => OpError::Parse { field: e.field, message: e.message },
+    })
 }
 
 /// Validates and fills in the defaults; a definition stored is always valid and normalized.
@@ -202,7 +205,7 @@ pub fn stored_definition(stored: Value) -> Result<Definition, OpError> {
     parse_value(stored).map_err(|e| OpError::Unexpected(anyhow::Error::new(e).context("stored definition unreadable")))
 }
 
-pub const MASK: &str = "********";
+pub use crate::domain::masking::MASK;
 
 fn sealed(value: &Value) -> Option<&str> {
     value.as_object().and_then(|o| o.get("$secret")).and_then(Value::as_str)
@@ -218,6 +221,19 @@ pub fn masked(def: &Definition, stored: &Value) -> Map<String, Value> {
         }
     }
     out
+}
+
+/// The clear values of the secret inputs among `stored`, for masking what a receiver echoes.
+pub fn secret_values(def: &Definition, secrets: &SecretBox, stored: &Value) -> Vec<String> {
+    let Some(map) = stored.as_object() else { return Vec::new() };
+    map.iter()
+        .filter(|(k, v)| def.inputs.iter().any(|i| &i.name == *k && i.secret) || sealed(v).is_some())
+        .filter_map(|(_, v)| match sealed(v) {
+            Some(s) => secrets.decrypt(s),
+            None => v.as_str().map(str::to_string),
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Stored values with secrets decrypted, for filling in a release.

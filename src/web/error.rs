@@ -261,6 +261,7 @@ impl ResponseError for AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Rule { code, .. } if code.is_state_conflict() => StatusCode::CONFLICT,
+            AppError::Rule { code, .. } if code.is_forbidden() => StatusCode::FORBIDDEN,
             AppError::Invalid(_) | AppError::Rule { .. } | AppError::Definition(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -39,7 +39,9 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
         ("get", "/me" | "/settings" | "/" | "/profile" | "/work" | "/notifications" | "/calendar" | "/deployments") => EVERYONE_SIGNED_IN,
         ("post", "/me/calendar-feed" | "/profile/calendar-feed" | "/profile" | "/profile/password" | "/logout") => EVERYONE_SIGNED_IN,
         ("post", "/notifications/read" | "/profile/delegations" | "/profile/mutes" | "/profile/tokens") => EVERYONE_SIGNED_IN,
-        ("get" | "post", "/me/tokens") => EVERYONE_SIGNED_IN,
+        ("get", "/me/tokens") => EVERYONE_SIGNED_IN,
+        // A token never makes a token (DESIGN §10): refused for everyone.
+        ("post", "/me/tokens") => "",
         // Somebody else's token or delegation (the admin's) is not found for anyone else.
         ("delete", "/me/tokens/{id}") | ("post", "/profile/tokens/{id}/revoke" | "/profile/delegations/{id}/delete") => "D",
         // Lists show what the caller may see.

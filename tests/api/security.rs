@@ -283,7 +283,8 @@ async fn finding_3_yaml_anchors_and_aliases_are_refused() {
     }
     bomb.push_str("name: Bomb\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual, description: *a9}]}]\n");
     let (status, e) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": bomb})).await).await;
-    assert_eq!(status, 400, "{e}");
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(e["error"]["code"], "definition_refused", "{e}");
     let message = e["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("line 1") && message.contains("anchors and aliases"), "{message}");
     let (_, listed) = body(app.api_get(&token, "/api/v1/processes").await).await;
@@ -565,4 +566,52 @@ async fn faults_an_exhausted_pool_answers_503_after_a_short_wait_and_recovers() 
 
     drop(held);
     assert_eq!(app.api_get(&token, "/api/v1/releases").await.status(), 200, "recovers when connections return");
+}
+
+// ---- Security review II (issue 29) ----
+
+/// `name: x # c<U+2028>variables: [{… &a [x, x, …]}, {… [*a, *a, …]}]`: a comment to a YAML 1.2
+/// scanner, anchors to libyaml.
+fn hidden_anchor_payload(width: usize) -> String {
+    let xs = vec!["x"; width].join(", ");
+    let refs = vec!["*a"; width].join(", ");
+    format!("name: x # c\u{2028}variables: [{{name: a, value: &a [{xs}]}}, {{name: b, value: [{refs}]}}]\nphases: []\n")
+}
+
+/// Review II, finding 1 (high): the hidden-anchor payload is refused with 422 naming the line
+/// break, through POST and PUT of the API and through the YAML editor; a definition past the
+/// 100,000-value bound is refused with 422 too.
+#[tokio::test]
+async fn review_2_finding_1_hidden_anchors_and_oversized_definitions_get_422() {
+    let app = TestApp::spawn().await;
+    let (_, admin, client) = app.admin_session("acme").await;
+    let token = app.api_token(&admin).await;
+    let payload = hidden_anchor_payload(2000);
+    assert!(payload.len() < 64 * 1024);
+    let (status, e) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": payload})).await).await;
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(e["error"]["code"], "definition_refused", "{e}");
+    assert!(e["error"]["message"].as_str().unwrap_or_default().contains("U+2028"), "{e}");
+
+    let good = "name: Fine\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let (status, made) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": good})).await).await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_i64().expect("id");
+    let (status, e) =
+        body(app.api_send(reqwest::Method::PUT, &token, &format!("/api/v1/processes/{id}"), &json!({"definition": payload})).await).await;
+    assert_eq!(status, 422, "{e}");
+
+    let res = client.post_form(&format!("/processes/{id}/yaml"), &[("yaml", &payload)]).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.expect("page");
+    assert!(html.contains("U+2028"), "the editor names the line break");
+
+    let many = vec!["0"; 100_001].join(",");
+    let json_text = format!("{{\"name\": \"Big\", \"phases\": [], \"variables\": [{{\"name\": \"a\", \"value\": [{many}]}}]}}");
+    let big: serde_json::Value = serde_json::from_str(&json_text).expect("json");
+    let (status, e) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": big})).await).await;
+    assert_eq!(status, 422, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap_or_default().contains("100000 values"), "{e}");
+    let (status, e) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": json_text})).await).await;
+    assert_eq!(status, 422, "the same as YAML text: {e}");
 }

@@ -38,6 +38,11 @@ impl Account {
     }
 }
 
+/// An account's slug (operator settings name accounts by slug).
+pub async fn slug_of(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<String> {
+    accounts::table.find(id).select(accounts::slug).first(conn).await
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = account_settings)]
 pub struct AccountSettings {

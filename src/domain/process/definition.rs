@@ -1,5 +1,6 @@
 //! The definition schema with every key of DESIGN §3, parsing (YAML or JSON) and defaults.
 
+use super::bounded::{Bounded, Budget};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -374,6 +375,19 @@ pub struct ParseError {
     pub field: Option<String>,
     pub line: Option<usize>,
     pub message: String,
+    /// Readable, but refused by a safety rule (anchors, foreign line breaks, the value bound),
+    /// as opposed to text that could not be read.
+    pub refused: bool,
+}
+
+impl ParseError {
+    fn malformed(field: Option<String>, line: Option<usize>, message: String) -> Self {
+        ParseError { field, line, message, refused: false }
+    }
+
+    fn refused(line: Option<usize>, message: String) -> Self {
+        ParseError { field: None, line, message, refused: true }
+    }
 }
 
 pub const MAX_DEFINITION_BYTES: usize = 512 * 1024;
@@ -381,14 +395,21 @@ pub const MAX_DEFINITION_BYTES: usize = 512 * 1024;
 /// Parses YAML text (JSON is YAML too), naming the line and the field that failed.
 pub fn parse_yaml(text: &str) -> Result<Definition, ParseError> {
     if text.len() > MAX_DEFINITION_BYTES {
-        return Err(ParseError { field: None, line: None, message: format!("the definition is larger than {MAX_DEFINITION_BYTES} bytes") });
+        return Err(ParseError::malformed(None, None, format!("the definition is larger than {MAX_DEFINITION_BYTES} bytes")));
     }
     if text.trim().is_empty() {
-        return Err(ParseError { field: None, line: None, message: "the definition is empty".into() });
+        return Err(ParseError::malformed(None, None, "the definition is empty".into()));
     }
+    // A leading byte-order mark only says the encoding; anywhere else it is refused below.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    refuse_foreign_line_breaks(text)?;
     refuse_aliases(text)?;
-    let de = serde_yaml_ng::Deserializer::from_str(text);
+    let budget = Budget::definition();
+    let de = Bounded::new(serde_yaml_ng::Deserializer::from_str(text), &budget);
     serde_path_to_error::deserialize(de).map_err(|e| {
+        if budget.is_exceeded() {
+            return ParseError::refused(None, budget.exceeded_message());
+        }
         let path = e.path().to_string();
         let inner = e.into_inner();
         let line = inner.location().map(|l| l.line());
@@ -399,25 +420,50 @@ pub fn parse_yaml(text: &str) -> Result<Definition, ParseError> {
             (Some(f), None) => format!("{f}: {inner}"),
             (None, None) => inner.to_string(),
         };
-        ParseError { field, line, message }
+        ParseError::malformed(field, line, message)
     })
+}
+
+/// The parser (libyaml) also ends a line at NEL, U+2028 and U+2029, where the alias check's
+/// scanner (YAML 1.2) does not: text after such a break would be a comment to one and YAML to the
+/// other. A definition never needs them, nor a byte-order mark inside it.
+fn refuse_foreign_line_breaks(text: &str) -> Result<(), ParseError> {
+    for (index, c) in text.char_indices() {
+        let name = match c {
+            '\u{85}' => "a NEL line break (U+0085)",
+            '\u{2028}' => "a line separator (U+2028)",
+            '\u{2029}' => "a paragraph separator (U+2029)",
+            '\u{FEFF}' => "a byte-order mark (U+FEFF)",
+            _ => continue,
+        };
+        let line = 1 + text[..index].bytes().filter(|&b| b == b'\n').count();
+        return Err(ParseError::refused(
+            Some(line),
+            format!("line {line}: {name} is not accepted in a definition; use an ordinary line break"),
+        ));
+    }
+    Ok(())
 }
 
 /// Anchors and aliases let a few kilobytes expand to billions of values ("billion laughs"); a
 /// process definition never needs them, so the first one is refused by line before parsing.
+/// Text this scanner cannot read is refused too: what it did not see, it cannot vouch for.
 fn refuse_aliases(text: &str) -> Result<(), ParseError> {
     use yaml_rust2::scanner::{Scanner, TokenType};
-    for token in Scanner::new(text.chars()) {
+    let mut scanner = Scanner::new(text.chars());
+    for token in scanner.by_ref() {
         if let TokenType::Alias(name) | TokenType::Anchor(name) = &token.1 {
             let line = token.0.line();
-            return Err(ParseError {
-                field: None,
-                line: Some(line),
-                message: format!("line {line}: YAML anchors and aliases (&{name}, *{name}) are not accepted; write the values out"),
-            });
+            return Err(ParseError::refused(
+                Some(line),
+                format!("line {line}: YAML anchors and aliases (&{name}, *{name}) are not accepted; write the values out"),
+            ));
         }
     }
-    // A scanning error is left to the parser, which names it with its line.
+    if let Some(error) = scanner.get_error() {
+        let line = error.marker().line();
+        return Err(ParseError::malformed(None, Some(line), format!("line {line}: {}", error.info())));
+    }
     Ok(())
 }
 
@@ -430,14 +476,18 @@ fn strip_location(message: &str) -> String {
 
 /// Parses a JSON value (the API's `definition` object), naming the field that failed.
 pub fn parse_value(value: Value) -> Result<Definition, ParseError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    let budget = Budget::definition();
+    serde_path_to_error::deserialize(Bounded::new(value, &budget)).map_err(|e| {
+        if budget.is_exceeded() {
+            return ParseError::refused(None, budget.exceeded_message());
+        }
         let path = e.path().to_string();
         let field = (path != ".").then_some(path);
         let message = match &field {
             Some(f) => format!("{f}: {}", e.inner()),
             None => e.inner().to_string(),
         };
-        ParseError { field, line: None, message }
+        ParseError::malformed(field, None, message)
     })
 }
 
@@ -483,5 +533,51 @@ mod tests {
         assert!(err.message.starts_with("line "), "{}", err.message);
         let err = parse_yaml("name: x\nphases: []\ncolour: red\n").unwrap_err();
         assert!(err.message.contains("unknown field `colour`"), "{}", err.message);
+    }
+
+    /// The second security review's payload: after a U+2028 the alias scanner saw a comment,
+    /// libyaml saw anchors that expand 100 KB into gigabytes.
+    pub fn hidden_anchor_payload(width: usize) -> String {
+        let xs = vec!["x"; width].join(", ");
+        let refs = vec!["*a"; width].join(", ");
+        format!("name: x # c\u{2028}variables: [{{name: a, value: &a [{xs}]}}, {{name: b, value: [{refs}]}}]\nphases: []\n")
+    }
+
+    #[test]
+    fn a_line_break_the_scanner_does_not_know_is_refused_before_parsing() {
+        let payload = hidden_anchor_payload(1000);
+        assert!(payload.len() < 64 * 1024);
+        let err = parse_yaml(&payload).unwrap_err();
+        assert_eq!(err.line, Some(1));
+        assert!(err.message.contains("U+2028"), "{}", err.message);
+        for c in ['\u{85}', '\u{2029}'] {
+            let err = parse_yaml(&format!("name: x # c{c}phases: []\n")).unwrap_err();
+            assert!(err.message.contains("not accepted"), "{}", err.message);
+        }
+        let err = parse_yaml("name: x\n\u{FEFF}phases: []\n").unwrap_err();
+        assert!(err.message.contains("byte-order mark"), "{}", err.message);
+        assert!(parse_yaml("\u{FEFF}name: x\nphases: []\n").is_ok(), "a leading BOM is an encoding mark");
+    }
+
+    #[test]
+    fn anchors_are_refused_and_a_scanner_error_is_not_waved_through() {
+        let err = parse_yaml("name: x\nvariables: [{name: a, value: &a [1]}, {name: b, value: *a}]\nphases: []\n").unwrap_err();
+        assert!(err.message.contains("anchors and aliases"), "{}", err.message);
+        let err = parse_yaml("name: x\nphases: []\n\tbad: [\n").unwrap_err();
+        assert!(err.message.starts_with("line "), "{}", err.message);
+    }
+
+    #[test]
+    fn a_definition_past_the_value_bound_is_refused() {
+        let many = vec!["0"; super::super::bounded::MAX_VALUES + 1].join(",");
+        let text = format!("name: x\nvariables: [{{name: a, value: [{many}]}}]\nphases: []\n");
+        let err = parse_yaml(&text).unwrap_err();
+        assert!(err.message.contains("100000 values"), "{}", err.message);
+        let json: Value = serde_json::from_str(&format!(
+            "{{\"name\": \"x\", \"phases\": [], \"variables\": [{{\"name\": \"a\", \"value\": [{many}]}}]}}"
+        ))
+        .unwrap();
+        let err = parse_value(json).unwrap_err();
+        assert!(err.message.contains("100000 values"), "{}", err.message);
     }
 }

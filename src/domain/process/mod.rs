@@ -1,5 +1,6 @@
 //! Process definitions (DESIGN §3): the schema, defaults, parsing, validation, diffs.
 
+pub mod bounded;
 pub mod definition;
 pub mod diff;
 pub mod edit;

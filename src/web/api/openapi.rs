@@ -102,7 +102,8 @@ pub fn contract(method: &str, path: &str) -> Option<Contract> {
         ("get", "/calendar") => Contract { query: params::<CalendarQuery>, ..c(None, 200, Named("CalendarJson")) },
         ("post", "/me/calendar-feed") => c(None, 201, Object),
         ("get", "/me/tokens") => c(None, 200, Object),
-        ("post", "/me/tokens") => c(Some(Named("TokenInput")), 201, Named("CreatedJson")),
+        // A token never makes a token (DESIGN §10): always 403 `token_from_token`.
+        ("post", "/me/tokens") => c(None, 403, Named("ErrorJson")),
         ("delete", "/me/tokens/{id}") => c(None, 204, Nothing),
         ("get", "/release-groups") => c(None, 200, Object),
         ("post", "/release-groups") => c(Some(Named("ReleaseGroupFields")), 201, Named("ReleaseGroupJson")),
@@ -121,7 +122,7 @@ pub fn contract(method: &str, path: &str) -> Option<Contract> {
 }
 
 fn components() -> utoipa::openapi::Components {
-    use super::{account, catalog, processes, release_json, releases, tokens};
+    use super::{account, catalog, processes, release_json, releases};
     use crate::ops;
     fn add<T: ToSchema>(b: ComponentsBuilder) -> ComponentsBuilder {
         let mut schemas = Vec::new();
@@ -151,8 +152,6 @@ fn components() -> utoipa::openapi::Components {
     b = add::<ops::activities::ActInput>(b);
     b = add::<ops::outcomes::CallbackBody>(b);
     b = add::<super::calendar::CalendarJson>(b);
-    b = add::<ops::tokens::TokenInput>(b);
-    b = add::<tokens::CreatedJson>(b);
     b = add::<ops::release_groups::ReleaseGroupFields>(b);
     b = add::<super::release_groups::ReleaseGroupJson>(b);
     b = add::<super::release_groups::GroupDeletedJson>(b);

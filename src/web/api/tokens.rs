@@ -4,11 +4,12 @@ use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{created, ok};
+use super::ok;
 use crate::db::models::api_tokens::ApiToken;
-use crate::ops::tokens::{self, TokenInput};
-use crate::web::error::ApiError;
-use crate::web::extractors::{ApiJson, ApiUser};
+use crate::domain::rule::RuleCode;
+use crate::ops::tokens;
+use crate::web::error::{ApiError, AppError};
+use crate::web::extractors::ApiUser;
 use crate::web::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -34,16 +35,6 @@ impl<'a> TokenJson<'a> {
     }
 }
 
-/// The answer to a create: the plain token, shown this once.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct CreatedJson<'a> {
-    pub id: i64,
-    pub name: &'a str,
-    pub token: &'a str,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
 pub async fn list(state: web::Data<AppState>, user: ApiUser) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db().await?;
     let rows = tokens::list_own(&mut conn, &user.actor()).await?;
@@ -51,15 +42,14 @@ pub async fn list(state: web::Data<AppState>, user: ApiUser) -> Result<HttpRespo
     Ok(ok(&serde_json::json!({"tokens": rows.iter().map(|r| TokenJson::of(r, now)).collect::<Vec<_>>()})))
 }
 
-pub async fn create(state: web::Data<AppState>, user: ApiUser, body: ApiJson<TokenInput>) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.db().await?;
-    let made = tokens::create_own(&mut conn, &user.actor(), &user.time_zone, &body.0, state.now()).await?;
-    Ok(created(&CreatedJson {
-        id: made.row.id,
-        name: &made.row.name,
-        token: &made.token,
-        created_at: made.row.created_at,
-        expires_at: made.row.expires_at,
+/// A token never makes a token (DESIGN §10): a leaked short-lived one could otherwise mint one
+/// that never expires and outlives its revocation. New tokens come from the profile page or the
+/// CLI.
+pub async fn create(_user: ApiUser) -> Result<HttpResponse, ApiError> {
+    Err(ApiError(AppError::Rule {
+        code: RuleCode::TokenFromToken,
+        field: None,
+        message: "an API token cannot create API tokens; create one on your profile page or with `railyard token create`".into(),
     }))
 }
 
