@@ -86,6 +86,27 @@ struct State {
     client: reqwest::Client,
     counter: std::sync::atomic::AtomicU64,
     speed: f64,
+    /// Railyard's base URL: the only place a callback goes (DESIGN §10).
+    base_url: String,
+}
+
+/// Whether `url` is a callback of the Railyard at `base_url`: same scheme, host and port, and
+/// the path `<base path>/api/v1/callbacks/<token>`. Anything else is refused, so a release of any
+/// account cannot make the demo CI send requests elsewhere.
+pub fn is_callback_of(base_url: &str, url: &str) -> bool {
+    let (Ok(base), Ok(target)) = (reqwest::Url::parse(base_url), reqwest::Url::parse(url)) else { return false };
+    let same_origin = base.scheme() == target.scheme()
+        && base.host_str() == target.host_str()
+        && base.port_or_known_default() == target.port_or_known_default();
+    let prefix = format!("{}/api/v1/callbacks/", base.path().trim_end_matches('/'));
+    let token = target.path().strip_prefix(&prefix).unwrap_or("");
+    same_origin
+        && target.username().is_empty()
+        && target.password().is_none()
+        && target.query().is_none()
+        && target.fragment().is_none()
+        && !token.is_empty()
+        && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 async fn job(state: web::Data<State>, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> HttpResponse {
@@ -99,6 +120,10 @@ async fn job(state: web::Data<State>, req: HttpRequest, path: web::Path<String>,
     let callback = req.headers().get("Railyard-Callback-Url").and_then(|v| v.to_str().ok()).map(str::to_string);
     tracing::info!(?job, number, callback = callback.is_some(), ok = result.is_ok(), "demo CI job");
     match callback {
+        Some(url) if !is_callback_of(&state.base_url, &url) => {
+            tracing::warn!(number, "demo CI refused a callback address that is not Railyard's callback path");
+            HttpResponse::BadRequest().json(json!({"error": "Railyard-Callback-Url must be <RAILYARD_BASE_URL>/api/v1/callbacks/<token>"}))
+        }
         Some(url) => {
             let client = state.client.clone();
             tokio::spawn(async move {
@@ -123,10 +148,16 @@ async fn job(state: web::Data<State>, req: HttpRequest, path: web::Path<String>,
     }
 }
 
-/// Serves until stopped; `speed` scales every job's duration (1.0 = as listed above).
-pub async fn serve(address: &str, speed: f64) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-    let state = web::Data::new(State { client, counter: std::sync::atomic::AtomicU64::new(0), speed });
+/// Serves until stopped; `speed` scales every job's duration (1.0 = as listed above); callbacks
+/// go only to `base_url`'s callback path, and redirects are never followed.
+pub async fn serve(address: &str, speed: f64, base_url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).redirect(reqwest::redirect::Policy::none()).build()?;
+    let state = web::Data::new(State {
+        client,
+        counter: std::sync::atomic::AtomicU64::new(0),
+        speed,
+        base_url: base_url.trim_end_matches('/').to_string(),
+    });
     eprintln!("Railyard demo CI listening on http://{address} (build, test, smoke, deploy)");
     HttpServer::new(move || {
         App::new()
@@ -153,5 +184,25 @@ mod tests {
         assert!(outcome(Job::Build, &broken, 1).unwrap_err().contains("compilation error"));
         assert!(outcome(Job::Deploy, &json!({"version": "1.0-baddeploy", "environment": "PROD1"}), 1).unwrap_err().contains("PROD1"));
         assert!(outcome(Job::Test, &ok, 3).is_ok());
+    }
+
+    #[test]
+    fn callbacks_go_only_to_railyard_s_callback_path() {
+        let base = "http://127.0.0.1:8080";
+        assert!(is_callback_of(base, "http://127.0.0.1:8080/api/v1/callbacks/abc_DEF-123"));
+        for other in [
+            "http://127.0.0.1:8080/api/v1/releases",
+            "http://127.0.0.1:8080/api/v1/callbacks/",
+            "http://127.0.0.1:8080/api/v1/callbacks/abc/../../admin",
+            "http://127.0.0.1:8080/api/v1/callbacks/abc?x=1",
+            "http://127.0.0.1:9999/api/v1/callbacks/abc",
+            "http://169.254.169.254/api/v1/callbacks/abc",
+            "https://127.0.0.1:8080/api/v1/callbacks/abc",
+            "http://user:pw@127.0.0.1:8080/api/v1/callbacks/abc",
+            "not a url",
+        ] {
+            assert!(!is_callback_of(base, other), "{other}");
+        }
+        assert!(is_callback_of("https://rel.example.com/railyard/", "https://rel.example.com/railyard/api/v1/callbacks/t0k"));
     }
 }

@@ -170,7 +170,9 @@ async fn main() -> ExitCode {
             commands::seed_demo(settings, railyard::seed::DemoOptions { ci_address: ci, weeks }).await
         }
         Command::SeedDemo { scale: commands::Scale::Large, .. } => commands::seed_large(settings).await,
-        Command::DemoCi { address, speed } => railyard::demo_ci::serve(&address, speed).await.map(|_| ExitCode::SUCCESS),
+        Command::DemoCi { address, speed } => {
+            railyard::demo_ci::serve(&address, speed, &settings.base_url).await.map(|_| ExitCode::SUCCESS)
+        }
         Command::Audit { command: AuditCommand::Verify { account } } => commands::audit_verify(settings, account.as_deref()).await,
     };
     match result {

@@ -3,6 +3,9 @@
 use std::collections::BTreeMap;
 
 pub const MAX_NAME_LEN: usize = 200;
+/// DESIGN §9: descriptions ≤ 20,000 characters, comments and reasons ≤ 10,000.
+pub const MAX_DESCRIPTION_LEN: usize = 20_000;
+pub const MAX_COMMENT_LEN: usize = 10_000;
 pub const MAX_EMAIL_LEN: usize = 254;
 pub const MIN_PASSWORD_LEN: usize = 8;
 pub const MAX_PASSWORD_LEN: usize = 256;
@@ -58,6 +61,14 @@ pub fn required_text(value: &str, max: usize) -> Result<String, String> {
         return Err("must not contain control characters".into());
     }
     Ok(v.to_string())
+}
+
+/// An optional text (a comment) within `max` characters; empty is fine.
+pub fn optional_text(value: &str, max: usize) -> Result<(), String> {
+    if value.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    Ok(())
 }
 
 pub fn name(value: &str) -> Result<String, String> {

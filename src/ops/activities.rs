@@ -187,7 +187,7 @@ pub fn may_act(person: &Person<'_>, r: &Release, a: &ReleaseActivity, verb: Verb
 
 fn required_reason(input: &ActInput, field: &str) -> Result<String, OpError> {
     let text = input.reason.as_deref().or(input.comment.as_deref()).unwrap_or("");
-    fields::required_text(text, 2000).map_err(|m| OpError::invalid(field, m))
+    fields::required_text(text, fields::MAX_COMMENT_LEN).map_err(|m| OpError::invalid(field, m))
 }
 
 /// What a person's action does to an activity.
@@ -270,6 +270,9 @@ pub async fn act(
     now: DateTime<Utc>,
 ) -> Result<Release, OpError> {
     let ActivityAt { release_id, phase, key } = at;
+    if let Some(comment) = &input.comment {
+        fields::optional_text(comment, fields::MAX_COMMENT_LEN).map_err(|m| OpError::invalid("comment", m))?;
+    }
     conn.transaction(async |conn| {
         let r = Release::lock(conn, person.actor.account_id, release_id).await?;
         let a: ReleaseActivity = activity_by_key(r.id, phase, key).select(ReleaseActivity::as_select()).first(conn).await?;
@@ -440,7 +443,7 @@ pub async fn roll_back(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Release, OpError> {
-    let reason = fields::required_text(reason, 2000).map_err(|m| OpError::invalid("reason", m))?;
+    let reason = fields::required_text(reason, fields::MAX_COMMENT_LEN).map_err(|m| OpError::invalid("reason", m))?;
     conn.transaction(async |conn| {
         let r = Release::lock(conn, actor.account_id, release_id).await?;
         if !policy::allows(bindings, Action::DecideFailure, r.scope()) {

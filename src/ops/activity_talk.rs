@@ -16,7 +16,7 @@ use crate::ops::activities::{ActivityAt, Person};
 use crate::ops::outbox::{self, NewNotification};
 use crate::ops::OpError;
 
-pub const MAX_COMMENT: usize = 4000;
+pub const MAX_COMMENT: usize = fields::MAX_COMMENT_LEN;
 
 /// Adds a comment to an activity's thread: anyone who may see the release may comment.
 pub async fn comment(

@@ -84,6 +84,11 @@ impl Principal {
     pub fn is_admin(&self) -> bool {
         self.bindings.iter().any(|b| b.role == Role::AccountAdmin)
     }
+
+    /// The user's time zone (UTC if the stored name is unknown).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
 }
 
 /// The user of a browser session; anonymous requests are sent to `/login?next=…`.

@@ -615,3 +615,259 @@ async fn review_2_finding_1_hidden_anchors_and_oversized_definitions_get_422() {
     let (status, e) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": json_text})).await).await;
     assert_eq!(status, 422, "the same as YAML text: {e}");
 }
+
+/// A listener that records every connection made to it: standing in an environment proxy
+/// variable, it must see none.
+struct RecordingProxy {
+    url: String,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RecordingProxy {
+    async fn start() -> RecordingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        RecordingProxy { url, connections }
+    }
+
+    fn seen(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Review II, finding 4: with `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` set in the environment
+/// of a `railyard serve` child, a webhook and the chat webhook still reach their receivers
+/// directly (the address checks hold), and the proxy sees nothing.
+#[tokio::test]
+async fn review_2_finding_4_environment_proxies_are_never_used_for_webhooks() {
+    use crate::webhooks::{admin_token, allow, Receiver};
+    let app = TestApp::spawn().await;
+    app.clock.set(chrono::Utc::now());
+    let w = crate::engine::world(&app, &[], &[]).await;
+    let rx = Receiver::start().await;
+    let proxy = RecordingProxy::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", rx.port)]).await;
+    let admin = admin_token(&app).await;
+    let res =
+        app.api_send(reqwest::Method::PATCH, &admin, "/api/v1/settings", &json!({"chat_webhook_url": format!("{}/chat", rx.base)})).await;
+    assert_eq!(res.status(), 200);
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_railyard"))
+        .arg("serve")
+        .env("DATABASE_URL", &app.database_url)
+        .env("RAILYARD_BIND", "127.0.0.1:0")
+        .env("RAILYARD_WEBHOOK_PRIVATE_ALLOW", "127.0.0.1")
+        .env("RUST_LOG", "warn")
+        .envs(["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"].map(|k| (k, proxy.url.as_str())))
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start railyard serve");
+    let yaml = format!(
+        "name: Proxied\nphases: [{{key: p, name: P, activities: [{{key: hook, name: Hook, kind: webhook, config: {{url: \"{}/hook\"}}}}]}}]\n",
+        rx.base
+    );
+    let id = crate::engine::start(&app, &w, &yaml, json!({})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = crate::engine::get(&app, &w, id).await;
+        let chat = rx.to("/chat");
+        if r["status"] == "Success" && !chat.is_empty() {
+            break;
+        }
+        assert!(server.try_wait().expect("child").is_none(), "railyard serve stopped");
+        assert!(std::time::Instant::now() < deadline, "not done in 60 s: {} {r}, chat posts {}", r["status"], chat.len());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(rx.to("/hook").len(), 1, "the webhook reached its receiver directly");
+    assert_eq!(proxy.seen(), 0, "the proxy saw no connection");
+    let _ = server.kill().await;
+}
+
+/// A receiver that echoes the request's `Authorization` header: 404 with it in a text body on
+/// `/fail`, 200 with it in a JSON answer on `/ok`.
+async fn echoing_receiver() -> String {
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().default_service(actix_web::web::to(|req: actix_web::HttpRequest| async move {
+            let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            if req.path() == "/ok" {
+                actix_web::HttpResponse::Ok().json(json!({"seen": auth, "nested": {"list": [auth.clone()]}, "version": "1.2.3"}))
+            } else {
+                actix_web::HttpResponse::NotFound().body(format!("<h1>Not found</h1><pre>Authorization: {auth}</pre>"))
+            }
+        }))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .expect("bind");
+    let base = format!("http://127.0.0.1:{}", server.addrs()[0].port());
+    tokio::spawn(server.run());
+    base
+}
+
+/// Review II, finding 5: a receiver echoing the secret (`Authorization: Bearer …`) in a 404 page
+/// and in a 2xx JSON answer: the secret appears nowhere — release JSON, release page and its
+/// attempt list, audit trail, stored attempts and outputs.
+#[tokio::test]
+async fn review_2_finding_5_secrets_echoed_by_a_receiver_are_masked_before_storing() {
+    let app = TestApp::spawn().await;
+    let w = crate::engine::world(&app, &[], &[]).await;
+    let base = echoing_receiver().await;
+    let port = base.rsplit(':').next().unwrap().to_string();
+    crate::webhooks::allow(&app, &[format!("127.0.0.1:{port}")]).await;
+    let secret = "tok-9f8e7d6c5b4a-secret";
+    let yaml = format!(
+        "name: Echo\ninputs: [{{name: token, type: string, secret: true, required: true}}]\nphases: [{{key: p, name: P, activities: [\
+         {{key: ok, name: Ok, kind: webhook, config: {{url: \"{base}/ok\", headers: {{Authorization: \"Bearer ${{inputs.token}}\"}}}}}}, \
+         {{key: fail, name: Fail, kind: webhook, depends_on: [ok], config: {{url: \"{base}/fail\", headers: {{Authorization: \"Bearer ${{inputs.token}}\"}}}}}}]}}]\n"
+    );
+    let id = crate::engine::start(&app, &w, &yaml, json!({"inputs": {"token": secret}})).await;
+    app.run_until_idle().await;
+    let r = crate::engine::get(&app, &w, id).await;
+    assert_eq!(r["status"], "OnHold", "{r}");
+    assert!(!r.to_string().contains(secret), "release JSON: {r}");
+    let ok = crate::engine::activity(&r, "p", "ok");
+    assert_eq!(ok["outputs"]["version"], "1.2.3", "outputs are still read: {ok}");
+    assert_eq!(ok["outputs"]["seen"], "Bearer ********", "{ok}");
+
+    let client = app.new_client();
+    assert_eq!(client.login("admin@acme.example.com", PASSWORD).await.status(), 303);
+    let page = client.get_html(&format!("/releases/{id}")).await;
+    assert!(page.contains("Not found") || page.contains("404"), "the attempt list shows the answer");
+    assert!(!page.contains(secret), "release page");
+    let (_, audit) = body(app.api_get(&w.rm_token, &format!("/api/v1/releases/{id}/audit")).await).await;
+    assert!(!audit.to_string().contains(secret), "audit: {audit}");
+
+    let mut conn = app.conn().await;
+    #[derive(diesel::QueryableByName)]
+    struct Leak {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let like = format!("%{secret}%");
+    let leak: Leak = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT (SELECT count(*) FROM webhook_attempts WHERE response_body LIKE $1 OR error LIKE $1) \
+                  + (SELECT count(*) FROM release_activities WHERE outputs::text LIKE $1 OR coalesce(status_reason, '') LIKE $1) \
+                  + (SELECT count(*) FROM audit_events WHERE details::text LIKE $1 OR coalesce(reason, '') LIKE $1) AS n",
+        )
+        .bind::<diesel::sql_types::Text, _>(&like),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(leak.n, 0, "nothing stored holds the secret");
+}
+
+/// Review II, finding 7 (headers): a tenant's header may not pose as the engine's own.
+#[tokio::test]
+async fn review_2_finding_7_reserved_headers_are_refused_at_save() {
+    let app = TestApp::spawn().await;
+    let (_, admin, _) = app.admin_session("acme").await;
+    let token = app.api_token(&admin).await;
+    for name in ["idempotency-key", "Railyard-Callback-Url"] {
+        let yaml = format!(
+            "name: Forged\nphases: [{{key: p, name: P, activities: [{{key: h, name: H, kind: webhook, config: {{url: 'https://ci.example.com/x', headers: {{{name}: forged}}}}}}]}}]\n"
+        );
+        let (status, e) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+        assert_eq!(status, 422, "{e}");
+        assert_eq!(e["error"]["code"], "reserved_header", "{e}");
+        assert_eq!(e["error"]["field"], format!("phases.p.activities.h.config.headers.{name}"), "{e}");
+    }
+}
+
+/// Review II, finding 7 (demo CI): `railyard demo-ci` calls back only to
+/// `<RAILYARD_BASE_URL>/api/v1/callbacks/…`; any other `Railyard-Callback-Url` gets nothing.
+#[tokio::test]
+async fn review_2_finding_7_the_demo_ci_calls_back_only_to_railyard_s_callback_path() {
+    use crate::webhooks::Receiver;
+    let railyard = Receiver::start().await;
+    let elsewhere = Receiver::start().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("address").port()
+    };
+    let _ci = tokio::process::Command::new(env!("CARGO_BIN_EXE_railyard"))
+        .args(["demo-ci", "--address", &format!("127.0.0.1:{port}"), "--speed", "0.01"])
+        .env("RAILYARD_BASE_URL", &railyard.base)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start demo-ci");
+    let http = reqwest::Client::new();
+    let ci = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if http.get(format!("{ci}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let job = |callback: String| {
+        http.post(format!("{ci}/smoke")).header("Railyard-Callback-Url", callback).json(&json!({"version": "1.0"})).send()
+    };
+    for bad in [
+        format!("{}/api/v1/callbacks/t0k", elsewhere.base),
+        format!("{}/anything", railyard.base),
+        format!("{}/api/v1/callbacks/t0k/../../admin", railyard.base),
+    ] {
+        let res = job(bad.clone()).await.expect("demo-ci answers");
+        assert_eq!(res.status(), 400, "{bad}");
+    }
+    let res = job(format!("{}/api/v1/callbacks/good-token", railyard.base)).await.expect("demo-ci answers");
+    assert_eq!(res.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while railyard.to("/api/v1/callbacks/good-token").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no callback arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(elsewhere.received.lock().unwrap().is_empty(), "nothing went elsewhere");
+    assert_eq!(railyard.received.lock().unwrap().len(), 1, "only the real callback: {:?}", railyard.received.lock().unwrap());
+}
+
+/// Review II, item 9: `from`/`to` take a date on the calendar and the release list; a 300 KB
+/// phase name is refused with 422 naming the field; a 1 MB completion comment too.
+#[tokio::test]
+async fn review_2_item_9_dates_as_bounds_and_text_limits() {
+    let app = TestApp::spawn().await;
+    let w = crate::engine::world(&app, &[], &[]).await;
+    for path in ["/api/v1/calendar?from=2026-12-01&to=2026-12-31", "/api/v1/releases?from=2026-12-01&to=2026-12-31"] {
+        let (status, answer) = body(app.api_get(&w.rm_token, path).await).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+    let (status, e) = body(app.api_get(&w.rm_token, "/api/v1/calendar?from=someday").await).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (400, Some("from")), "{e}");
+
+    let long = "P".repeat(300 * 1024);
+    let definition =
+        json!({"name": "Long", "phases": [{"key": "p", "name": long, "activities": [{"key": "a", "name": "A", "kind": "manual"}]}]});
+    let (status, e) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": definition})).await).await;
+    assert_eq!(status, 422, "{}", e.to_string().chars().take(300).collect::<String>());
+    assert_eq!(e["error"]["field"], "phases.p.name");
+
+    let id = crate::engine::start(
+        &app,
+        &w,
+        "name: Task\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual, owner: 'user:rm@acme.example.com'}]}]\n",
+        json!({}),
+    )
+    .await;
+    app.run_until_idle().await;
+    let comment = "c".repeat(1024 * 1024 - 100);
+    let (status, e) =
+        body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{id}/activities/p/a/complete"), &json!({"comment": comment})).await)
+            .await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("comment")), "{}", e.to_string().chars().take(300).collect::<String>());
+}

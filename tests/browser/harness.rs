@@ -95,30 +95,53 @@ impl Browser {
     }
 
     pub async fn fill(&self, selector: &str, value: &str) {
-        let el = self.client.wait().for_element(Locator::Css(selector)).await.expect("field");
-        el.clear().await.expect("clear");
-        el.send_keys(value).await.expect("type");
+        self.until_done(selector, "fill", || async {
+            let el = self.client.find(Locator::Css(selector)).await?;
+            el.clear().await?;
+            el.send_keys(value).await
+        })
+        .await
     }
 
+    /// Clicks the element once it is there. A click that starts a navigation may itself be
+    /// answered "aborted by navigation": it happened, so it is not repeated.
     pub async fn click(&self, selector: &str) {
-        self.client.wait().for_element(Locator::Css(selector)).await.expect("element").click().await.expect("click");
+        self.until_done(selector, "click", || async {
+            let el = self.client.find(Locator::Css(selector)).await?;
+            match el.click().await {
+                Err(e) if e.to_string().contains("navigation") => Ok(()),
+                other => other.map(drop),
+            }
+        })
+        .await
     }
 
     pub async fn text(&self, selector: &str) -> String {
-        self.client.wait().for_element(Locator::Css(selector)).await.expect("element").text().await.expect("text")
+        self.wait_text(selector).await
     }
 
-    /// Waits until an element exists (e.g. after an htmx swap or a redirect) and returns its text.
+    /// Runs `step` until it succeeds, for up to 10 s: while a page is loading, chromium answers
+    /// "aborted by navigation", a stale element or none yet, and each means "not yet".
+    async fn until_done<T, F, Fut>(&self, selector: &str, what: &str, step: F) -> T
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match step().await {
+                Ok(done) => return done,
+                Err(_not_yet) if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => panic!("{what} {selector}: not possible within 10 s: {e}"),
+            }
+        }
+    }
+
+    /// The text of the first element matching `selector`, waiting up to 10 s for it. While a
+    /// navigation or an htmx swap is under way, chromium answers "aborted by navigation", a stale
+    /// element or no element at all: each of those means "not yet", not a failure.
     pub async fn wait_text(&self, selector: &str) -> String {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(selector))
-            .await
-            .unwrap_or_else(|e| panic!("{selector} did not appear: {e}"))
-            .text()
-            .await
-            .expect("text")
+        self.until_done(selector, "read", || async { self.client.find(Locator::Css(selector)).await?.text().await }).await
     }
 
     /// The element's text now, or "" while an htmx swap replaces it.

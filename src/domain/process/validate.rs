@@ -8,6 +8,10 @@ use super::graph::find_cycle;
 use super::inputs::{check_value, Catalog};
 use super::template::{self, Reference};
 use super::time::{parse_duration, parse_point};
+use crate::domain::validate::{MAX_DESCRIPTION_LEN, MAX_NAME_LEN};
+
+/// Headers the engine sends itself (DESIGN §3): a tenant's copy would leave the receiver two.
+pub const RESERVED_HEADERS: [&str; 2] = ["Idempotency-Key", "Railyard-Callback-Url"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DefinitionError {
@@ -124,6 +128,19 @@ fn check_vars(
     }
 }
 
+/// DESIGN §9's text limits, by field.
+fn check_len(value: &str, max: usize, path: &str, errors: &mut Errors) {
+    if value.chars().count() > max {
+        errors.add(path, "too_long", format!("must be at most {max} characters"));
+    }
+}
+
+fn check_description(value: &Option<String>, path: &str, errors: &mut Errors) {
+    if let Some(d) = value {
+        check_len(d, MAX_DESCRIPTION_LEN, path, errors);
+    }
+}
+
 fn check_duration(value: &Option<String>, path: String, errors: &mut Errors) {
     if let Some(d) = value {
         if let Err(m) = parse_duration(d) {
@@ -137,9 +154,10 @@ pub fn validate(def: &Definition) -> Vec<DefinitionError> {
     let mut errors = Errors(Vec::new());
     if def.name.trim().is_empty() {
         errors.add("name", "invalid", "a process needs a name");
-    } else if def.name.chars().count() > 200 {
-        errors.add("name", "invalid", "must be at most 200 characters");
+    } else {
+        check_len(&def.name, MAX_NAME_LEN, "name", &mut errors);
     }
+    check_description(&def.description, "description", &mut errors);
     if def.phases.is_empty() {
         errors.add("phases", "invalid", "a process needs at least one phase");
     }
@@ -147,6 +165,7 @@ pub fn validate(def: &Definition) -> Vec<DefinitionError> {
     let mut input_names = HashSet::new();
     for input in &def.inputs {
         let path = format!("inputs.{}", input.name);
+        check_description(&input.description, &format!("{path}.description"), &mut errors);
         if !is_ident(&input.name) {
             errors.add(&path, "invalid", format!("input name {:?} must be letters, digits and _", input.name));
         }
@@ -219,6 +238,8 @@ fn check_phase(
     if phase.name.trim().is_empty() {
         errors.add(format!("{path}.name"), "invalid", "a phase needs a name");
     }
+    check_len(&phase.name, MAX_NAME_LEN, &format!("{path}.name"), errors);
+    check_description(&phase.description, &format!("{path}.description"), errors);
     if let Some(owner) = &phase.owner {
         if let Err(m) = check_principal(owner) {
             errors.add(format!("{path}.owner"), "invalid", m);
@@ -279,6 +300,8 @@ fn check_activity(
     if a.name.trim().is_empty() {
         errors.add(format!("{path}.name"), "invalid", "an activity needs a name");
     }
+    check_len(&a.name, MAX_NAME_LEN, &format!("{path}.name"), errors);
+    check_description(&a.description, &format!("{path}.description"), errors);
     if let Some(owner) = &a.owner {
         if let Err(m) = check_principal(owner) {
             errors.add(format!("{path}.owner"), "invalid", m);
@@ -364,6 +387,13 @@ fn check_activity(
                     }
                 }
                 for (name, value) in &c.headers {
+                    if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(name.trim())) {
+                        errors.add(
+                            format!("{path}.config.headers.{name}"),
+                            "reserved_header",
+                            format!("{name:?} is set by Railyard itself on every request; remove it"),
+                        );
+                    }
                     ctx.check(&Value::String(value.clone()), &format!("{path}.config.headers.{name}"), errors);
                 }
                 if let Some(body) = &c.body {
@@ -490,6 +520,34 @@ mod tests {
         ] {
             assert_eq!(errors_of(yaml), vec![]);
         }
+    }
+
+    #[test]
+    fn a_tenant_header_may_not_pose_as_the_engine_s_own() {
+        for name in ["Idempotency-Key", "idempotency-key", "RAILYARD-CALLBACK-URL"] {
+            let e = one(&format!(
+                "name: x\nphases: [{{key: p, name: P, activities: [{{key: h, name: H, kind: webhook, config: {{url: 'https://ci.example.com', headers: {{{name}: x}}}}}}]}}]\n"
+            ));
+            assert_eq!((e.code, e.path.as_str()), ("reserved_header", format!("phases.p.activities.h.config.headers.{name}").as_str()));
+        }
+    }
+
+    #[test]
+    fn texts_longer_than_the_limits_are_refused_by_field() {
+        let long_name = "n".repeat(201);
+        let e = one(&format!("name: x\nphases: [{{key: p, name: {long_name}, activities: [{{key: a, name: A, kind: manual}}]}}]\n"));
+        assert_eq!((e.code, e.path.as_str()), ("too_long", "phases.p.name"));
+        let e = one(&format!("name: x\nphases: [{{key: p, name: P, activities: [{{key: a, name: {long_name}, kind: manual}}]}}]\n"));
+        assert_eq!(e.path, "phases.p.activities.a.name");
+        let long_text = "d".repeat(20_001);
+        let e = one(&format!(
+            "name: x\nphases: [{{key: p, name: P, activities: [{{key: a, name: A, kind: manual, description: {long_text}}}]}}]\n"
+        ));
+        assert_eq!(e.path, "phases.p.activities.a.description");
+        let e = one(&format!(
+            "name: x\ndescription: {long_text}\nphases: [{{key: p, name: P, activities: [{{key: a, name: A, kind: manual}}]}}]\n"
+        ));
+        assert_eq!(e.path, "description");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What a create or PATCH of a release, and a list query, may say.
 
-use crate::domain::schedule::parse_time;
+use crate::domain::schedule::parse_bound;
 use diesel_async::AsyncPgConnection;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -77,7 +77,8 @@ pub struct ListQuery {
 }
 
 /// Turns list query parameters into a filter, naming a bad one.
-pub async fn filter_from(conn: &mut AsyncPgConnection, account_id: i64, q: &ListQuery) -> Result<ListFilter, OpError> {
+/// `from`/`to` take a date (a day in `zone`, the caller's) or a time (DESIGN §10).
+pub async fn filter_from(conn: &mut AsyncPgConnection, account_id: i64, q: &ListQuery, zone: chrono_tz::Tz) -> Result<ListFilter, OpError> {
     let mut f = ListFilter::default();
     if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
         Status::parse(s).ok_or_else(|| OpError::parse("status", format!("{s:?} is not a status")))?;
@@ -109,9 +110,9 @@ pub async fn filter_from(conn: &mut AsyncPgConnection, account_id: i64, q: &List
         }
     }
     f.text = q.q.clone().filter(|s| !s.trim().is_empty());
-    for (field, value, slot) in [("from", &q.from, &mut f.from), ("to", &q.to, &mut f.to)] {
+    for (field, value, slot, is_end) in [("from", &q.from, &mut f.from, false), ("to", &q.to, &mut f.to, true)] {
         if let Some(v) = value.as_deref().filter(|s| !s.is_empty()) {
-            *slot = Some(parse_time(v, chrono_tz::UTC).map_err(|m| OpError::parse(field, m))?);
+            *slot = Some(parse_bound(v, zone, is_end).map_err(|m| OpError::parse(field, m))?);
         }
     }
     Ok(f)

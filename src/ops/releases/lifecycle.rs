@@ -23,7 +23,7 @@ pub async fn abort(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Release, OpError> {
-    let reason = fields::required_text(reason, 2000).map_err(|m| OpError::invalid("reason", m))?;
+    let reason = fields::required_text(reason, fields::MAX_COMMENT_LEN).map_err(|m| OpError::invalid("reason", m))?;
     conn.transaction(async |conn| {
         let release = Release::lock(conn, actor.account_id, release_id).await?;
         if !rules::in_flight(release.state(), release.status()) {

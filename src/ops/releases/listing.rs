@@ -19,6 +19,8 @@ pub struct ListKey {
     account_id: i64,
     bindings: Vec<Binding>,
     query: ListQuery,
+    /// The reader's time zone: a `from`/`to` date is a day there.
+    zone: chrono_tz::Tz,
 }
 
 pub struct ListPage {
@@ -33,12 +35,12 @@ pub async fn list_page(
     (cache, reading): (&ReadCache<ListKey, ListPage>, Reading<'_>),
     account_id: i64,
     bindings: &[Binding],
-    query: &ListQuery,
+    (query, zone): (&ListQuery, chrono_tz::Tz),
 ) -> Result<Arc<ListPage>, OpError> {
-    let key = ListKey { account_id, bindings: bindings.to_vec(), query: query.clone() };
+    let key = ListKey { account_id, bindings: bindings.to_vec(), query: query.clone(), zone };
     cache
         .get_or_load(key, reading, || async {
-            let mut filter = filter_from(conn, account_id, query).await?;
+            let mut filter = filter_from(conn, account_id, query, zone).await?;
             filter.visible_to = Some(Visibility::of(bindings, Action::ViewRelease));
             let (found, total) = rows::list(conn, account_id, &filter, query.page.unwrap_or(0).max(0)).await?;
             let releases = found.into_iter().filter(|r| policy::allows(bindings, Action::ViewRelease, r.scope())).collect();

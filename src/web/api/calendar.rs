@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::ok;
 use crate::domain::policy::{Action, Scope};
-use crate::domain::schedule::parse_time;
+use crate::domain::schedule::parse_bound;
 use crate::ops::calendar::{self, filter_of, CalendarQuery};
 use crate::web::error::{ApiError, AppError};
 use crate::web::extractors::ApiUser;
@@ -46,12 +46,14 @@ pub async fn get(state: web::Data<AppState>, user: ApiUser, query: web::Query<Ca
     user.require(Action::ViewCalendar, Scope::Account)?;
     let q = query.into_inner();
     let now = state.now();
+    // A date is a day in the caller's time zone; `to` names the last day (DESIGN §10).
+    let zone = user.zone();
     let from = match &q.from {
-        Some(f) => parse_time(f, chrono_tz::UTC).map_err(|m| ApiError(AppError::bad_request("from", m)))?,
+        Some(f) => parse_bound(f, zone, false).map_err(|m| ApiError(AppError::bad_request("from", m)))?,
         None => now - chrono::TimeDelta::days(7),
     };
     let to = match &q.to {
-        Some(t) => parse_time(t, chrono_tz::UTC).map_err(|m| ApiError(AppError::bad_request("to", m)))?,
+        Some(t) => parse_bound(t, zone, true).map_err(|m| ApiError(AppError::bad_request("to", m)))?,
         None => from + chrono::TimeDelta::days(42),
     };
     if to <= from {

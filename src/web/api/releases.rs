@@ -123,7 +123,8 @@ pub async fn delete(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64
 
 pub async fn list(state: web::Data<AppState>, user: ApiUser, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db().await?;
-    let mut filter = filter_from(&mut conn, user.account_id, &query).await?;
+    let zone = user.zone();
+    let mut filter = filter_from(&mut conn, user.account_id, &query, zone).await?;
     filter.visible_to = Some(crate::domain::policy::Visibility::of(&user.bindings, Action::ViewRelease));
     let page = query.page.unwrap_or(0).max(0);
     let (found, total) = rows::list(&mut conn, user.account_id, &filter, page).await?;

@@ -52,8 +52,14 @@ pub async fn list(
     user.require(Action::ViewRelease, Scope::Account)?;
     let query = query.into_inner();
     let mut conn = state.db().await?;
-    let read =
-        ops::list_page(&mut conn, (&state.pages.releases, user.reading(state.now())), user.account_id, &user.bindings, &query).await?;
+    let read = ops::list_page(
+        &mut conn,
+        (&state.pages.releases, user.reading(state.now())),
+        user.account_id,
+        &user.bindings,
+        (&query, user.zone()),
+    )
+    .await?;
     let page = query.page.unwrap_or(0).max(0);
     let rows = read
         .releases
