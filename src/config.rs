@@ -51,7 +51,9 @@ pub struct OidcSettings {
 }
 
 impl OidcSettings {
-    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcSettings>, ConfigError> {
+    /// `production`: the base URL is https; then so must the issuer be (tokens and keys would
+    /// otherwise travel in clear).
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>, production: bool) -> Result<Option<OidcSettings>, ConfigError> {
         let names = ["RAILYARD_OIDC_ISSUER", "RAILYARD_OIDC_CLIENT_ID", "RAILYARD_OIDC_CLIENT_SECRET", "RAILYARD_OIDC_ACCOUNT"];
         let values: Vec<Option<String>> = names.iter().map(|n| get(n)).collect();
         if values.iter().all(Option::is_none) {
@@ -64,6 +66,12 @@ impl OidcSettings {
         let issuer = issuer.trim_end_matches('/').to_string();
         if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
             return Err(ConfigError::Invalid { name: "RAILYARD_OIDC_ISSUER", reason: "must be an http(s) URL".into() });
+        }
+        if production && !issuer.starts_with("https://") {
+            return Err(ConfigError::Invalid {
+                name: "RAILYARD_OIDC_ISSUER",
+                reason: "must be an https URL when RAILYARD_BASE_URL is https (production)".into(),
+            });
         }
         Ok(Some(OidcSettings {
             issuer,
@@ -164,7 +172,7 @@ impl Settings {
                 .ok_or(ConfigError::Invalid { name: "RAILYARD_HTTP_WORKERS", reason: format!("{v:?} is not a positive number") })?,
             None => std::thread::available_parallelism().map_or(2, |n| n.get()),
         };
-        let oidc = OidcSettings::from_lookup(&get)?;
+        let oidc = OidcSettings::from_lookup(&get, production)?;
         Ok(Self {
             oidc,
             http_workers,
@@ -207,6 +215,26 @@ mod tests {
         ));
         let key = "k".repeat(64);
         assert!(settings(&[("RAILYARD_BASE_URL", "https://r.example.com"), ("RAILYARD_SECRET_KEY", &key)]).is_ok());
+    }
+
+    #[test]
+    fn production_needs_an_https_issuer() {
+        let key = "k".repeat(64);
+        let oidc = |issuer: &'static str| {
+            [
+                ("RAILYARD_OIDC_ISSUER", issuer),
+                ("RAILYARD_OIDC_CLIENT_ID", "railyard"),
+                ("RAILYARD_OIDC_CLIENT_SECRET", "s"),
+                ("RAILYARD_OIDC_ACCOUNT", "acme"),
+            ]
+        };
+        let mut vars = vec![("RAILYARD_BASE_URL", "https://r.example.com"), ("RAILYARD_SECRET_KEY", key.as_str())];
+        vars.extend(oidc("http://idp.example.com"));
+        assert!(matches!(settings(&vars), Err(ConfigError::Invalid { name: "RAILYARD_OIDC_ISSUER", .. })));
+        let mut vars = vec![("RAILYARD_BASE_URL", "https://r.example.com"), ("RAILYARD_SECRET_KEY", key.as_str())];
+        vars.extend(oidc("https://idp.example.com"));
+        assert!(settings(&vars).is_ok());
+        assert!(settings(&oidc("http://127.0.0.1:9000")).is_ok(), "plain http outside production (tests, a laptop)");
     }
 
     #[test]

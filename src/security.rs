@@ -33,17 +33,21 @@ pub fn hash_password_blocking(password: &str) -> Result<String, HashError> {
     hasher().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| HashError(e.to_string()))
 }
 
-/// Checks a password against a PHC string; `None` (unknown user) still costs one full verification.
+/// Checks a password against a PHC string. `None` (unknown user) and a stored value that is no
+/// hash (a user made by single sign-on has none) still cost one full verification, so the time
+/// of an answer says nothing about who exists.
 pub fn verify_password_blocking(password: &str, phc: Option<&str>) -> bool {
     let dummy = dummy_hash();
-    let (candidate, known) = match phc {
-        Some(p) => (p, true),
-        None => (dummy.as_str(), false),
+    let parsed = phc.and_then(|p| PasswordHash::new(p).ok());
+    let known = parsed.is_some();
+    let candidate = match parsed {
+        Some(p) => p,
+        None => match PasswordHash::new(dummy.as_str()) {
+            Ok(d) => d,
+            Err(_) => return false,
+        },
     };
-    let ok = match PasswordHash::new(candidate) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
-        Err(_) => false,
-    };
+    let ok = hasher().verify_password(password.as_bytes(), &candidate).is_ok();
     ok && known
 }
 

@@ -54,6 +54,8 @@ diesel::table! {
         disabled_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        sso_issuer -> Nullable<Text>,
+        sso_subject -> Nullable<Text>,
     }
 }
 
@@ -129,6 +131,8 @@ diesel::table! {
         pkce_verifier -> Text,
         next -> Text,
         created_at -> Timestamptz,
+        browser_hash -> Nullable<Text>,
+        client -> Nullable<Text>,
     }
 }
 
@@ -534,6 +538,7 @@ diesel::table! {
         created_by -> Nullable<Int8>,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        expires_at -> Nullable<Timestamptz>,
     }
 }
 

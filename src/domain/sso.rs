@@ -34,6 +34,15 @@ pub fn reconcile(current: &[(Binding, bool)], wanted: &[Binding], only_from_prov
     (add, remove)
 }
 
+/// What the mapping may not take away (DESIGN §10): a break-glass admin keeps every role (they
+/// are the way in when the provider fails), and the account's last admin keeps the admin role.
+pub fn protect(remove: Vec<Binding>, is_break_glass: bool, is_last_admin: bool) -> Vec<Binding> {
+    if is_break_glass {
+        return Vec::new();
+    }
+    remove.into_iter().filter(|b| !(is_last_admin && b.role == super::policy::Role::AccountAdmin && b.org.is_none())).collect()
+}
+
 /// Whether a password log-in is allowed: always, unless the account requires SSO and the
 /// person is not one of its named break-glass admins.
 pub fn password_allowed(sso_required: bool, break_glass: &[String], email: &str) -> bool {
@@ -66,6 +75,14 @@ mod tests {
         assert_eq!(remove, [b(Role::AccountReleaseManager, None)], "the hand-given admin stays");
         let (_, remove) = reconcile(&current, &wanted, true);
         assert_eq!(remove, [b(Role::AccountReleaseManager, None), b(Role::AccountAdmin, None)], "roles only from the provider");
+    }
+
+    #[test]
+    fn the_mapping_never_removes_a_break_glass_admin_s_roles_nor_the_last_admin() {
+        let remove = vec![b(Role::AccountAdmin, None), b(Role::Viewer, None)];
+        assert_eq!(protect(remove.clone(), true, false), []);
+        assert_eq!(protect(remove.clone(), false, true), [b(Role::Viewer, None)]);
+        assert_eq!(protect(remove.clone(), false, false), remove);
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub fn email(value: &str) -> Result<String, String> {
     if !valid {
         return Err(format!("{v:?} is not a valid e-mail address"));
     }
-    Ok(v.to_lowercase())
+    Ok(v.to_ascii_lowercase())
 }
 
 pub fn password(value: &str) -> Result<String, String> {

@@ -19,7 +19,7 @@ pub async fn recipients_each(conn: &mut AsyncPgConnection, account_id: i64, list
         list.iter()
             .filter_map(|p| p.split_once(':'))
             .filter(|(k, _)| *k == kind)
-            .map(|(_, name)| if kind == "user" { name.trim().to_lowercase() } else { name.trim().to_string() })
+            .map(|(_, name)| if kind == "user" { name.trim().to_ascii_lowercase() } else { name.trim().to_string() })
             .collect()
     };
     let mut emails: Vec<String> = lists.iter().flat_map(|l| named(l, "user")).collect();

@@ -19,9 +19,6 @@ pub enum LogIn {
     Refused,
     /// Too many recent failures for this e-mail or client.
     Throttled { retry_after_seconds: i64 },
-    /// The right password, but the account signs its people in through its identity provider
-    /// and this person is not one of its break-glass admins.
-    SsoRequired,
 }
 
 /// Counts and reserves one password guess atomically: a failure is recorded before the password
@@ -48,26 +45,38 @@ async fn reserve(conn: &mut AsyncPgConnection, email: &str, client: &str, now: D
     .await
 }
 
-pub async fn log_in(conn: &mut AsyncPgConnection, email: &str, password: &str, client: &str, now: DateTime<Utc>) -> Result<LogIn, OpError> {
+/// `sso_account`: the account the operator's identity provider serves, if any; only there can
+/// single sign-on be required.
+pub async fn log_in(
+    conn: &mut AsyncPgConnection,
+    (email, password): (&str, &str),
+    client: &str,
+    sso_account: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<LogIn, OpError> {
     if let Err(retry_after_seconds) = reserve(conn, email, client, now).await? {
         throttled(conn, email, client, retry_after_seconds, now).await?;
         return Ok(LogIn::Throttled { retry_after_seconds });
     }
     let user = User::by_email(conn, email).await?;
+    // Every refusal — wrong password, disabled, SSO required, a user made by SSO, an unknown
+    // e-mail — does the same hash work and gets the same answer: none tells what exists or
+    // whether the password was right.
     let verified = crate::security::verify_password(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await;
+    let sso_required = match &user {
+        Some(u) => {
+            let settings = crate::db::models::accounts::AccountSettings::get(conn, u.account_id).await?;
+            let served = match sso_account {
+                Some(a) => a == crate::db::models::accounts::slug_of(conn, u.account_id).await?,
+                None => false,
+            };
+            let required = settings.sso_required && served;
+            !crate::domain::sso::password_allowed(required, &settings.sso_break_glass, &u.email)
+        }
+        None => false,
+    };
     match user {
-        Some(user) if verified && user.disabled_at.is_none() => {
-            let settings = crate::db::models::accounts::AccountSettings::get(conn, user.account_id).await?;
-            if !crate::domain::sso::password_allowed(settings.sso_required, &settings.sso_break_glass, &user.email) {
-                let event = NewEvent::account(user.account_id, format!("client:{client}"), "login.failed", format!("user:{}", user.email))
-                    .with_details(json!({"reason": "sso_required"}));
-                conn.transaction(async |conn| {
-                    rows::clear_failures(conn, email).await?;
-                    audit::append(conn, event, now).await
-                })
-                .await?;
-                return Ok(LogIn::SsoRequired);
-            }
+        Some(user) if verified && user.disabled_at.is_none() && !sso_required => {
             let token = conn
                 .transaction(async |conn| {
                     rows::clear_failures(conn, email).await?;
@@ -80,7 +89,11 @@ pub async fn log_in(conn: &mut AsyncPgConnection, email: &str, password: &str, c
             Ok(LogIn::Session { token })
         }
         Some(u) => {
-            let why = if verified { "disabled" } else { "wrong_password" };
+            let why = match (verified, sso_required) {
+                (_, true) => "sso_required",
+                (true, false) => "disabled",
+                (false, false) => "wrong_password",
+            };
             let event = NewEvent::account(u.account_id, format!("client:{client}"), "login.failed", format!("user:{}", u.email))
                 .with_details(json!({"reason": why}));
             conn.transaction(async |conn| audit::append(conn, event, now).await).await?;

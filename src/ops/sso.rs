@@ -12,8 +12,8 @@ use crate::db::audit::{self, NewEvent};
 use crate::db::models::accounts::{Account, AccountSettings};
 use crate::db::models::sso as rows;
 use crate::db::models::users::{self as user_rows, User};
-use crate::domain::policy::Binding;
-use crate::domain::sso::{mapped, reconcile};
+use crate::domain::policy::{Binding, Role};
+use crate::domain::sso::{mapped, password_allowed, protect, reconcile};
 use crate::ops::OpError;
 
 /// Who the provider says signed in: its ID token's verified claims.
@@ -38,11 +38,19 @@ pub enum SsoLogIn {
 /// The password the log-in form never matches: users made by SSO sign in only through it.
 const NO_PASSWORD: &str = "!sso-only";
 
-pub async fn log_in(conn: &mut AsyncPgConnection, account_slug: &str, who: &Identity, now: DateTime<Utc>) -> Result<SsoLogIn, OpError> {
+/// The sentence shown when an e-mail's user is bound to another identity at the provider.
+const BOUND_ELSEWHERE: &str = "Your Railyard user is linked to another identity at your provider; ask your administrator.";
+
+pub async fn log_in(
+    conn: &mut AsyncPgConnection,
+    (account_slug, issuer): (&str, &str),
+    who: &Identity,
+    now: DateTime<Utc>,
+) -> Result<SsoLogIn, OpError> {
     let Some(account) = Account::by_slug(conn, account_slug).await? else {
         return Err(OpError::Unexpected(anyhow::anyhow!("RAILYARD_OIDC_ACCOUNT names no account ({account_slug:?})")));
     };
-    let Some(email) = who.email.as_deref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty() && who.email_verified) else {
+    let Some(email) = who.email.as_deref().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty() && who.email_verified) else {
         tracing::info!(subject = %who.subject, "SSO log-in without a verified e-mail refused");
         return Ok(SsoLogIn::Refused("Your identity provider did not vouch for an e-mail address; ask your administrator.".into()));
     };
@@ -80,9 +88,30 @@ pub async fn log_in(conn: &mut AsyncPgConnection, account_slug: &str, who: &Iden
             audit::append(conn, event, now).await?;
             return Ok(SsoLogIn::Refused("Your Railyard user is disabled; ask your administrator.".into()));
         }
+        // After the first SSO log-in the user is bound to the provider's (issuer, subject): a
+        // second identity with a verified copy of the address is not them.
+        let bound = rows::identity_of(conn, user.id).await?;
+        let taken_by = rows::user_bound_to(conn, account.id, issuer, &who.subject).await?;
+        let mismatch = match &bound {
+            Some((iss, sub)) => iss != issuer || sub != &who.subject,
+            None => taken_by.is_some_and(|other| other != user.id),
+        };
+        if mismatch {
+            let event = NewEvent::account(account.id, "system:sso", "login.failed", subject.clone())
+                .with_details(json!({"reason": "another_identity", "via": "sso", "issuer": issuer, "provider_subject": who.subject}));
+            audit::append(conn, event, now).await?;
+            return Ok(SsoLogIn::Refused(BOUND_ELSEWHERE.into()));
+        }
+        if bound.is_none() {
+            rows::bind_identity(conn, user.id, issuer, &who.subject).await?;
+        }
         let current = rows::bindings_of(conn, user.id).await?;
         let flags: Vec<(Binding, bool)> = current.iter().map(|(_, b, from)| (*b, *from)).collect();
         let (add, remove) = reconcile(&flags, &wanted, settings.sso_roles_only_from_provider);
+        let is_break_glass = password_allowed(true, &settings.sso_break_glass, &user.email);
+        let holds_admin = current.iter().any(|(_, b, _)| b.role == Role::AccountAdmin && b.org.is_none());
+        let is_last_admin = holds_admin && user_rows::count_admins(conn, account.id).await? <= 1;
+        let remove = protect(remove, is_break_glass, is_last_admin);
         for b in &add {
             rows::add_provider_binding(conn, account.id, user.id, *b, now).await?;
         }
@@ -104,11 +133,29 @@ pub async fn log_in(conn: &mut AsyncPgConnection, account_slug: &str, who: &Iden
         let (token, _csrf) = user_rows::create_session(conn, &user, now).await?;
         audit::append(
             conn,
-            NewEvent::account(account.id, subject.clone(), "login.success", subject).with_details(json!({"via": "sso"})),
+            NewEvent::account(account.id, subject.clone(), "login.success", subject)
+                .with_details(json!({"via": "sso", "bound_now": bound.is_none()})),
             now,
         )
         .await?;
         Ok(SsoLogIn::Session { token })
+    })
+    .await
+}
+
+/// Log-ins one client may have started and not finished within ten minutes: each start stores a
+/// row, so an unthrottled `/login/sso` would let anyone grow the table.
+pub const MAX_PENDING_PER_CLIENT: i64 = 20;
+
+/// Records a log-in started at `/login/sso`, unless this client has too many in flight.
+pub async fn begin_log_in(conn: &mut AsyncPgConnection, started: rows::StartedLogin<'_>, now: DateTime<Utc>) -> Result<(), OpError> {
+    conn.transaction(async |conn| {
+        if rows::pending_logins_of(conn, started.client, now).await? >= MAX_PENDING_PER_CLIENT {
+            tracing::warn!(client = %started.client, "single sign-on starts throttled for this client");
+            return Err(OpError::Throttled { retry_after_seconds: 600 });
+        }
+        rows::begin_login(conn, started, now).await?;
+        Ok(())
     })
     .await
 }
@@ -121,6 +168,9 @@ pub struct SsoSettingsInput {
     pub required: bool,
     /// E-mails of the admins who may still log in with a password when SSO is required.
     pub break_glass: Vec<String>,
+    /// Whether the operator's provider serves this account (`RAILYARD_OIDC_ACCOUNT`): only then
+    /// can SSO be required, or nobody could log in.
+    pub served_here: bool,
 }
 
 pub async fn update_settings(
@@ -131,7 +181,7 @@ pub async fn update_settings(
 ) -> Result<AccountSettings, OpError> {
     let mut errors = crate::domain::validate::FieldErrors::new();
     let mut glass: Vec<String> = Vec::new();
-    for email in input.break_glass.iter().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()) {
+    for email in input.break_glass.iter().map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()) {
         match User::by_email(conn, &email).await? {
             Some(u) if u.account_id == actor.account_id && u.disabled_at.is_none() => {
                 let admin =
@@ -145,7 +195,9 @@ pub async fn update_settings(
             _ => errors.add("sso_break_glass", format!("there is no active user {email:?}")),
         }
     }
-    if input.required && glass.is_empty() {
+    if input.required && !input.served_here {
+        errors.add("sso_required", "single sign-on does not serve this account (RAILYARD_OIDC_ACCOUNT names another one, or none)");
+    } else if input.required && glass.is_empty() {
         errors.add("sso_break_glass", "name at least one break-glass admin: if the provider fails, they can still log in");
     }
     errors.into_result()?;

@@ -32,6 +32,11 @@ impl AppState {
     pub async fn db(&self) -> Result<DbConn, AppError> {
         Ok(self.pool.get().await?)
     }
+
+    /// Whether the operator's identity provider serves this account (`RAILYARD_OIDC_ACCOUNT`).
+    pub fn sso_serves(&self, account_slug: &str) -> bool {
+        self.sso.as_ref().is_some_and(|s| s.settings.account == account_slug)
+    }
 }
 
 pub const FORM_LIMIT_BYTES: usize = 64 * 1024;

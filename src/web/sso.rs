@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use actix_session::Session;
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
@@ -24,6 +24,7 @@ use tokio::sync::RwLock;
 use crate::config::OidcSettings;
 use crate::ops::sso::{self as ops, Identity, SsoLogIn};
 use crate::web::error::AppError;
+use crate::web::extractors::client_addr;
 use crate::web::middleware::{PRELOGIN_CSRF_KEY, SESSION_KEY};
 use crate::web::pages::auth::{login_page_with, safe_next};
 use crate::web::AppState;
@@ -76,8 +77,25 @@ pub struct Sso {
     pub settings: OidcSettings,
     redirect: String,
     http: openidconnect::reqwest::Client,
-    client: RwLock<Option<ProviderClient>>,
+    client: RwLock<Option<Discovered>>,
 }
+
+/// The provider's metadata and keys, and when they were read: keys are read again hourly, and
+/// at once when a token names a key they do not hold (the provider rotated its keys).
+#[derive(Clone)]
+struct Discovered {
+    client: ProviderClient,
+    at: std::time::Instant,
+}
+
+/// How long discovered keys are trusted before they are read again (a revoked key goes).
+const KEYS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The session key of the value that binds a log-in in flight to the browser that started it.
+const BROWSER_KEY: &str = "sso_browser";
+
+/// The longest `next` kept with a log-in in flight.
+const MAX_NEXT_LEN: usize = 2048;
 
 impl Sso {
     /// Reads discovery now; a provider that is down leaves SSO unavailable, not the server.
@@ -94,11 +112,25 @@ impl Sso {
         Ok(sso)
     }
 
-    /// The discovered client, discovering again if the provider was down before.
+    /// The discovered client: discovering again if the provider was down before, or if the keys
+    /// are older than an hour (then the old ones serve while the provider does not answer).
     async fn client(&self) -> Result<ProviderClient, SsoError> {
-        if let Some(c) = self.client.read().await.as_ref() {
-            return Ok(c.clone());
+        let known = self.client.read().await.clone();
+        match known {
+            Some(d) if d.at.elapsed() < KEYS_MAX_AGE => Ok(d.client),
+            Some(d) => match self.discover().await {
+                Ok(fresh) => Ok(fresh),
+                Err(e) => {
+                    tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "reading the identity provider's keys again failed; the known ones serve");
+                    Ok(d.client)
+                }
+            },
+            None => self.discover().await,
         }
+    }
+
+    /// Reads the provider's metadata and keys now.
+    async fn discover(&self) -> Result<ProviderClient, SsoError> {
         let issuer = IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| SsoError::Discovery(e.into()))?;
         let metadata = CoreProviderMetadata::discover_async(issuer, &self.http).await.map_err(|e| SsoError::Discovery(e.into()))?;
         let redirect = RedirectUrl::new(self.redirect.clone()).map_err(|e| SsoError::Discovery(e.into()))?;
@@ -108,7 +140,7 @@ impl Sso {
             Some(ClientSecret::new(self.settings.client_secret.clone())),
         )
         .set_redirect_uri(redirect);
-        *self.client.write().await = Some(client.clone());
+        *self.client.write().await = Some(Discovered { client: client.clone(), at: std::time::Instant::now() });
         Ok(client)
     }
 
@@ -145,9 +177,15 @@ pub struct StartQuery {
     pub next: String,
 }
 
-/// `GET /login/sso`: off to the provider, with state, nonce and a PKCE challenge kept here.
-pub async fn start(state: web::Data<AppState>, session: Session, query: web::Query<StartQuery>) -> Result<HttpResponse, AppError> {
-    let next = safe_next(&query.next);
+/// `GET /login/sso`: off to the provider, with state, nonce and a PKCE challenge kept here, and
+/// a value in this browser's session that the callback must bring back.
+pub async fn start(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<StartQuery>,
+) -> Result<HttpResponse, AppError> {
+    let next = if query.next.len() > MAX_NEXT_LEN { "/".to_string() } else { safe_next(&query.next) };
     let Some(sso) = state.sso.as_ref() else { return Err(AppError::NotFound) };
     let client = match sso.client().await {
         Ok(c) => c,
@@ -170,9 +208,18 @@ pub async fn start(state: web::Data<AppState>, session: Session, query: web::Que
         .add_scope(Scope::new(sso.settings.groups_claim.clone()))
         .set_pkce_challenge(challenge)
         .url();
+    let browser = crate::security::random_token(32);
+    session.insert(BROWSER_KEY, &browser).map_err(|e| AppError::Unexpected(anyhow::Error::new(e).context("session")))?;
     let mut conn = state.db().await?;
-    let state_hash = crate::security::sha256_hex(csrf.secret());
-    crate::db::models::sso::begin_login(&mut conn, &state_hash, nonce.secret(), verifier.secret(), &next, state.now()).await?;
+    let started = crate::db::models::sso::StartedLogin {
+        client: &client_addr(&req, &state.trusted_proxies),
+        state_hash: &crate::security::sha256_hex(csrf.secret()),
+        browser_hash: &crate::security::sha256_hex(&browser),
+        nonce: nonce.secret(),
+        pkce_verifier: verifier.secret(),
+        next: &next,
+    };
+    ops::begin_log_in(&mut conn, started, state.now()).await?;
     Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, url.to_string())).finish())
 }
 
@@ -190,14 +237,22 @@ pub struct CallbackQuery {
 pub async fn callback(state: web::Data<AppState>, session: Session, query: web::Query<CallbackQuery>) -> Result<HttpResponse, AppError> {
     let Some(sso) = state.sso.as_ref() else { return Err(AppError::NotFound) };
     if !query.error.is_empty() {
-        tracing::info!(error = %query.error, description = %query.error_description, "the identity provider returned an error");
+        // The provider's words may hold anything, line breaks included: logged escaped.
+        tracing::info!(error = %query.error.escape_debug(), description = %query.error_description.escape_debug(), "the identity provider returned an error");
         return login_page_with(&state, &session, "/", "Your identity provider did not sign you in.").await;
     }
+    // Only the browser that started this log-in can finish it: a callback URL sent to someone
+    // else (log-in CSRF) or read from a log or history finds no matching value there.
+    let browser = session.get::<String>(BROWSER_KEY).ok().flatten().unwrap_or_default();
     let mut conn = state.db().await?;
     let now = state.now();
-    let taken = crate::db::models::sso::take_login(&mut conn, &crate::security::sha256_hex(&query.state), now).await?;
+    let (state_hash, browser_hash) = (crate::security::sha256_hex(&query.state), crate::security::sha256_hex(&browser));
+    let taken = match browser.is_empty() {
+        true => None,
+        false => crate::db::models::sso::take_login(&mut conn, &state_hash, &browser_hash, now).await?,
+    };
     let Some((nonce, verifier, next)) = taken.filter(|_| !query.code.is_empty()) else {
-        tracing::info!("an SSO callback with an unknown, used or expired state was refused");
+        tracing::info!("an SSO callback with an unknown, used or expired state, or from another browser, was refused");
         return login_page_with(&state, &session, "/", "This sign-in has expired or was already used; start again.").await;
     };
     let identity = match exchange(sso, &query.code, verifier, Nonce::new(nonce)).await {
@@ -208,9 +263,10 @@ pub async fn callback(state: web::Data<AppState>, session: Session, query: web::
                 .await;
         }
     };
-    match ops::log_in(&mut conn, &sso.settings.account, &identity, now).await? {
+    match ops::log_in(&mut conn, (&sso.settings.account, &sso.settings.issuer), &identity, now).await? {
         SsoLogIn::Session { token } => {
             session.renew();
+            session.remove(BROWSER_KEY);
             session.remove(PRELOGIN_CSRF_KEY);
             session.insert(SESSION_KEY, token).map_err(|e| AppError::Unexpected(anyhow::Error::new(e).context("session")))?;
             Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, safe_next(&next))).finish())
@@ -229,6 +285,15 @@ async fn exchange(sso: &Sso, code: &str, verifier: String, nonce: Nonce) -> Resu
         .await
         .map_err(|e| SsoError::Exchange(e.into()))?;
     let id_token = tokens.id_token().ok_or_else(|| SsoError::Verification("the token answer had no ID token".into()))?;
+    // A key the known set does not hold: the provider rotated its keys. Read them again once.
+    let rotated =
+        matches!(id_token.signing_key(&client.id_token_verifier()), Err(openidconnect::SignatureVerificationError::NoMatchingKey));
+    let client = if rotated {
+        tracing::info!("an ID token names a key not known yet; reading the identity provider's keys again");
+        sso.discover().await?
+    } else {
+        client
+    };
     let id_verifier = client.id_token_verifier();
     let identity = identity_of(id_token, &id_verifier, &nonce, &sso.settings.groups_claim)?;
     // The access token must be the one the ID token was issued with, when it says so.

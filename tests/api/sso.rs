@@ -127,8 +127,95 @@ async fn with_sso_required_only_break_glass_admins_use_a_password() {
     let rm = app.new_client();
     let res = rm.login("rm@acme.example.com", PASSWORD).await;
     assert_eq!(res.status(), 422, "refused");
-    assert!(res.text().await.unwrap().contains("signs its people in through single sign-on"), "a clear message");
+    let right_password = res.text().await.unwrap();
+    assert!(right_password.contains("use the button below"), "points to single sign-on");
+    // Review II, finding 8: the answer is the same with a wrong password and for nobody at all,
+    // so it confirms neither the password nor the person.
+    let wrong = app.new_client().login("rm@acme.example.com", "wrong-password-here").await.text().await.unwrap();
+    let nobody = app.new_client().login("nobody@acme.example.com", PASSWORD).await.text().await.unwrap();
+    let message = |html: &str| html.split("role=\"alert\"").nth(1).map(|s| s.split('<').nth(0).unwrap_or("").to_string());
+    assert_eq!(message(&right_password), message(&wrong));
+    assert_eq!(message(&right_password), message(&nobody));
     assert_eq!(rm.get("/").await.status(), 303, "no session");
     assert!(audited(&app, "login.failed").await.iter().any(|d| d["reason"] == "sso_required"));
     assert_eq!(app.new_client().login("admin@acme.example.com", PASSWORD).await.status(), 303, "the break-glass admin gets in");
+}
+
+/// Review II, finding 3: a callback URL completed in another browser (no cookie of the one that
+/// started the log-in) gets no session there; the browser that started it still can finish.
+#[tokio::test]
+async fn review_2_finding_3_the_sso_flow_is_bound_to_the_browser_that_started_it() {
+    let (app, port) = app_with_provider_port().await;
+    let (account, _, _) = app.admin_session("acme").await;
+    app.create_user(account, "mallory@acme.example.com", "viewer", "").await;
+    let _provider = Provider::start(
+        port,
+        &format!("{}/login/sso/callback", app.address),
+        json!({"mallory": {"email": "mallory@acme.example.com", "groups": []}}),
+    )
+    .await;
+    let attacker = app.new_client();
+    let url = crate::common::oidc::callback_url(&attacker, "mallory").await;
+    assert!(url.contains("code=") && url.contains("state="), "{url}");
+
+    let victim = app.new_client();
+    let res = victim.http.get(&url).send().await.expect("GET callback");
+    assert_eq!(res.status(), 403, "refused in another browser");
+    assert_eq!(victim.get("/").await.status(), 303, "no session there");
+
+    let res = attacker.http.get(&url).send().await.expect("GET callback");
+    assert_eq!(res.status(), 303, "the browser that started it finishes it");
+    assert_eq!(attacker.get("/").await.status(), 200);
+}
+
+/// Review II, finding 6: (issuer, subject) is bound at the first SSO log-in, and another subject
+/// with the same verified e-mail is refused and audited; a break-glass admin keeps their role
+/// under provider-only roles; a key rotation at the provider needs no restart; "SSO required"
+/// is refused for an account the provider does not serve.
+#[tokio::test]
+async fn review_2_finding_6_sso_identity_binding_break_glass_roles_and_key_rotation() {
+    let (app, port) = app_with_provider_port().await;
+    let (account, _admin, admin_client) = app.admin_session("acme").await;
+    app.create_user(account, "alice@acme.example.com", "viewer", "").await;
+    let res = admin_client
+        .post_form(
+            "/admin/settings/sso",
+            &[("sso_roles_only_from_provider", "on"), ("sso_required", "on"), ("sso_break_glass", "admin@acme.example.com")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let accounts = json!({
+        "alice": {"email": "alice@acme.example.com", "groups": []},
+        "alice-again": {"email": "alice@acme.example.com", "groups": []},
+        "root": {"email": "admin@acme.example.com", "groups": []},
+    });
+    let redirect = format!("{}/login/sso/callback", app.address);
+    let provider = Provider::start(port, &redirect, accounts.clone()).await;
+
+    let (_, res) = sign_in(&app.new_client(), "alice").await;
+    assert_eq!(res.status(), 303, "the first log-in binds alice's subject");
+    let (_, res) = sign_in(&app.new_client(), "alice-again").await;
+    assert_eq!(res.status(), 403, "another subject with the same e-mail");
+    assert!(res.text().await.unwrap().contains("another identity"));
+    assert!(audited(&app, "login.failed")
+        .await
+        .iter()
+        .any(|d| d["reason"] == "another_identity" && d["provider_subject"] == "alice-again"));
+
+    let (_, res) = sign_in(&app.new_client(), "root").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(roles_of(&app, "admin@acme.example.com").await, ["account_admin"], "the break-glass admin keeps the role");
+
+    // The provider rotates its signing key (a new process, a new key): no restart here.
+    drop(provider);
+    let _provider = Provider::start(port, &redirect, accounts).await;
+    let (_, res) = sign_in(&app.new_client(), "alice").await;
+    assert_eq!(res.status(), 303, "the new key was fetched");
+
+    // Another account cannot require SSO: the provider does not serve it.
+    let (_, _, other_admin) = app.admin_session("globex").await;
+    let res =
+        other_admin.post_form("/admin/settings/sso", &[("sso_required", "on"), ("sso_break_glass", "admin@globex.example.com")]).await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("does not serve this account"));
 }

@@ -126,6 +126,35 @@ pub async fn sign_in(client: &crate::common::Client, login: &str) -> (String, re
     (url, res)
 }
 
+/// Goes through the provider as `login`, like `sign_in`, but stops before the app's callback and
+/// returns its URL (with `code` and `state`) unvisited.
+pub async fn callback_url(client: &crate::common::Client, login: &str) -> String {
+    let http = &client.http;
+    let callback = format!("{}/login/sso/callback", client.address);
+    let mut res = http.get(format!("{}/login/sso", client.address)).send().await.expect("GET /login/sso");
+    for _ in 0..20 {
+        let url = res.url().clone();
+        if res.status().is_redirection() {
+            let location = res.headers().get("location").and_then(|l| l.to_str().ok()).expect("a location").to_string();
+            let next = url.join(&location).expect("a redirect target");
+            if next.as_str().starts_with(&callback) {
+                return next.to_string();
+            }
+            res = http.get(next).send().await.expect("GET");
+            continue;
+        }
+        let html = res.text().await.expect("page");
+        let (action, mut fields) = form_of(&html);
+        if html.contains("name=\"login\"") {
+            fields.push(("login".into(), login.into()));
+            fields.push(("password".into(), "any".into()));
+        }
+        let target = url.join(&action).expect("form target");
+        res = http.post(target).form(&fields).send().await.expect("POST");
+    }
+    panic!("the provider never sent the browser back to the app");
+}
+
 async fn follow_until_app(http: &reqwest::Client, mut res: reqwest::Response, app: &str) -> (String, reqwest::Response) {
     loop {
         let url = res.url().clone();

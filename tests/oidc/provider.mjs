@@ -2,6 +2,9 @@
 // Environment: OIDC_PORT, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URIS (comma list),
 // OIDC_ACCOUNTS_FILE (JSON: login name → {email, email_verified?, name?, groups?}), read at each
 // log-in so that a test can change someone's groups. Prints "OIDC_READY <issuer>" when listening.
+// Each start signs with a new RSA key (a new `kid`): starting it again on the same port is a key
+// rotation as the app sees it.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import Provider from 'oidc-provider';
@@ -11,7 +14,9 @@ const accounts = () => JSON.parse(fs.readFileSync(env.OIDC_ACCOUNTS_FILE, 'utf8'
 const server = http.createServer();
 await new Promise((resolve) => server.listen(Number(env.OIDC_PORT || 0), '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
+const signingKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
 const provider = new Provider(issuer, {
+  jwks: { keys: [{ ...signingKey, kid: crypto.randomUUID(), use: 'sig', alg: 'RS256' }] },
   clients: [{
     client_id: env.OIDC_CLIENT_ID,
     client_secret: env.OIDC_CLIENT_SECRET,

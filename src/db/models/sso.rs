@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::schema::{organizations, role_bindings, sso_group_roles, sso_logins};
+use crate::db::schema::{organizations, role_bindings, sso_group_roles, sso_logins, users};
 use crate::domain::policy::{Binding, Role};
 use crate::domain::sso::GroupRole;
 
@@ -108,15 +108,42 @@ pub async fn remove_binding(conn: &mut AsyncPgConnection, binding_id: i64) -> Qu
     diesel::delete(role_bindings::table.find(binding_id)).execute(conn).await
 }
 
-/// A log-in started at `/login/sso`, kept until its callback (or for ten minutes).
-pub async fn begin_login(
-    conn: &mut AsyncPgConnection,
-    state_hash: &str,
-    nonce: &str,
-    pkce_verifier: &str,
-    next: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<usize> {
+/// The provider identity (issuer, subject) a user is bound to, if any yet.
+pub async fn identity_of(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<Option<(String, String)>> {
+    let (issuer, subject): (Option<String>, Option<String>) =
+        users::table.find(user_id).select((users::sso_issuer, users::sso_subject)).first(conn).await?;
+    Ok(issuer.zip(subject))
+}
+
+/// The user of the account bound to this provider identity.
+pub async fn user_bound_to(conn: &mut AsyncPgConnection, account_id: i64, issuer: &str, subject: &str) -> QueryResult<Option<i64>> {
+    users::table
+        .filter(users::account_id.eq(account_id))
+        .filter(users::sso_issuer.eq(issuer))
+        .filter(users::sso_subject.eq(subject))
+        .select(users::id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn bind_identity(conn: &mut AsyncPgConnection, user_id: i64, issuer: &str, subject: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(user_id)).set((users::sso_issuer.eq(issuer), users::sso_subject.eq(subject))).execute(conn).await
+}
+
+/// A log-in started at `/login/sso`, kept until its callback (or for ten minutes); bound to the
+/// browser that started it by the hash of a value kept in its session.
+pub struct StartedLogin<'a> {
+    pub client: &'a str,
+    pub state_hash: &'a str,
+    pub browser_hash: &'a str,
+    pub nonce: &'a str,
+    pub pkce_verifier: &'a str,
+    pub next: &'a str,
+}
+
+pub async fn begin_login(conn: &mut AsyncPgConnection, started: StartedLogin<'_>, now: DateTime<Utc>) -> QueryResult<usize> {
+    let StartedLogin { client, state_hash, browser_hash, nonce, pkce_verifier, next } = started;
     diesel::delete(sso_logins::table.filter(sso_logins::created_at.lt(now - chrono::TimeDelta::minutes(10)))).execute(conn).await?;
     diesel::insert_into(sso_logins::table)
         .values((
@@ -125,20 +152,35 @@ pub async fn begin_login(
             sso_logins::pkce_verifier.eq(pkce_verifier),
             sso_logins::next.eq(next),
             sso_logins::created_at.eq(now),
+            sso_logins::browser_hash.eq(browser_hash),
+            sso_logins::client.eq(client),
         ))
         .execute(conn)
         .await
 }
 
-/// The log-in a callback's state names, taken (it works once): (nonce, PKCE verifier, next).
+/// How many log-ins this client started in the last ten minutes and did not finish.
+pub async fn pending_logins_of(conn: &mut AsyncPgConnection, client: &str, now: DateTime<Utc>) -> QueryResult<i64> {
+    sso_logins::table
+        .filter(sso_logins::client.eq(client))
+        .filter(sso_logins::created_at.ge(now - chrono::TimeDelta::minutes(10)))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// The log-in a callback's state names, taken (it works once) when the callback arrives in the
+/// browser that started it: (nonce, PKCE verifier, next).
 pub async fn take_login(
     conn: &mut AsyncPgConnection,
     state_hash: &str,
+    browser_hash: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<(String, String, String)>> {
     diesel::delete(
         sso_logins::table
             .filter(sso_logins::state_hash.eq(state_hash))
+            .filter(sso_logins::browser_hash.eq(browser_hash))
             .filter(sso_logins::created_at.ge(now - chrono::TimeDelta::minutes(10))),
     )
     .returning((sso_logins::nonce, sso_logins::pkce_verifier, sso_logins::next))

@@ -50,7 +50,7 @@ impl User {
 
     /// E-mails are unique across the installation, compared case-insensitively.
     pub async fn by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<User>> {
-        users::table.filter(users::email.eq(email.trim().to_lowercase())).select(User::as_select()).first(conn).await.optional()
+        users::table.filter(users::email.eq(email.trim().to_ascii_lowercase())).select(User::as_select()).first(conn).await.optional()
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, account_id: i64, id: i64) -> QueryResult<User> {
@@ -73,7 +73,7 @@ impl User {
 
     /// Looks up active users of the account by e-mail; returns (found ids, missing e-mails).
     pub async fn ids_by_emails(conn: &mut AsyncPgConnection, account_id: i64, emails: &[String]) -> QueryResult<(Vec<i64>, Vec<String>)> {
-        let lowered: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).collect();
+        let lowered: Vec<String> = emails.iter().map(|e| e.trim().to_ascii_lowercase()).collect();
         let found: Vec<(i64, String)> = users::table
             .filter(users::account_id.eq(account_id))
             .filter(users::email.eq_any(&lowered))
@@ -300,7 +300,7 @@ pub async fn recent_failures(
     now: DateTime<Utc>,
 ) -> QueryResult<(i64, i64, Option<DateTime<Utc>>)> {
     let since = now - TimeDelta::minutes(THROTTLE_WINDOW_MINUTES);
-    let lowered = email.trim().to_lowercase();
+    let lowered = email.trim().to_ascii_lowercase();
     let by_email: Vec<DateTime<Utc>> = login_failures::table
         .filter(login_failures::email.eq(&lowered))
         .filter(login_failures::at.gt(since))
@@ -322,7 +322,7 @@ pub async fn recent_failures(
 /// so counting and recording a guess is atomic (always e-mail first, then address).
 pub async fn lock_login(conn: &mut AsyncPgConnection, email: &str, client_addr: &str) -> QueryResult<()> {
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('login-email:' || $1, 0)), pg_advisory_xact_lock(hashtextextended('login-addr:' || $2, 0))")
-        .bind::<diesel::sql_types::Text, _>(email.trim().to_lowercase())
+        .bind::<diesel::sql_types::Text, _>(email.trim().to_ascii_lowercase())
         .bind::<diesel::sql_types::Text, _>(client_addr)
         .execute(conn)
         .await?;
@@ -332,7 +332,7 @@ pub async fn lock_login(conn: &mut AsyncPgConnection, email: &str, client_addr: 
 pub async fn record_failure(conn: &mut AsyncPgConnection, email: &str, client_addr: &str, now: DateTime<Utc>) -> QueryResult<usize> {
     diesel::insert_into(login_failures::table)
         .values((
-            login_failures::email.eq(email.trim().to_lowercase()),
+            login_failures::email.eq(email.trim().to_ascii_lowercase()),
             login_failures::client_addr.eq(client_addr),
             login_failures::at.eq(now),
         ))
@@ -341,7 +341,7 @@ pub async fn record_failure(conn: &mut AsyncPgConnection, email: &str, client_ad
 }
 
 pub async fn clear_failures(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<usize> {
-    diesel::delete(login_failures::table.filter(login_failures::email.eq(email.trim().to_lowercase()))).execute(conn).await
+    diesel::delete(login_failures::table.filter(login_failures::email.eq(email.trim().to_ascii_lowercase()))).execute(conn).await
 }
 
 /// A user's principal (not disabled) by id, for credentials that are not sessions or tokens

@@ -458,7 +458,7 @@ pub fn mentions(def: &Definition) -> Mentions {
     let mut m = Mentions::default();
     let mut principal = |p: &str| match p.split_once(':') {
         Some(("group", g)) if !m.groups.contains(&g.to_string()) => m.groups.push(g.to_string()),
-        Some(("user", u)) if !m.users.contains(&u.to_lowercase()) => m.users.push(u.to_lowercase()),
+        Some(("user", u)) if !m.users.contains(&u.to_ascii_lowercase()) => m.users.push(u.to_ascii_lowercase()),
         _ => {}
     };
     for phase in &def.phases {

@@ -333,7 +333,7 @@ async fn stakeholders(conn: &mut AsyncPgConnection, chk: &mut Check<'_>) -> Resu
             let (_, missing_users) = User::ids_by_emails(conn, chk.account_id, &named_users).await?;
             for s in &out {
                 match s.split_once(':') {
-                    Some(("user", e)) if missing_users.contains(&e.trim().to_lowercase()) => {
+                    Some(("user", e)) if missing_users.contains(&e.trim().to_ascii_lowercase()) => {
                         chk.errors.add("stakeholders", format!("there is no user {e:?}"))
                     }
                     Some(("group", g)) if Group::by_name(conn, chk.account_id, g).await.is_err() => {

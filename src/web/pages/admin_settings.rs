@@ -85,7 +85,7 @@ async fn settings_page(
         }),
         errors,
         zones: zone_names(),
-        sso_configured: state.sso.is_some(),
+        sso_configured: state.sso_serves(&user.account_slug),
         sso: sso.unwrap_or_else(|| SsoForm {
             sso_create_users: on(settings.sso_create_users),
             sso_roles_only_from_provider: on(settings.sso_roles_only_from_provider),
@@ -113,6 +113,7 @@ pub async fn update_sso(
         roles_only_from_provider: form.sso_roles_only_from_provider.is_some(),
         required: form.sso_required.is_some(),
         break_glass: form.sso_break_glass.split([',', '\n', ' ']).map(str::to_string).collect(),
+        served_here: state.sso_serves(&user.account_slug),
     };
     let mut conn = state.db().await?;
     match crate::ops::sso::update_settings(&mut conn, &user.actor(), &input, state.now()).await {

@@ -130,13 +130,18 @@ pub async fn login(
         return show_error("E-mail or password is not correct.");
     }
     let mut conn = state.db().await?;
-    let token = match sessions::log_in(&mut conn, &email, &form.password, &addr, now).await? {
+    let sso_account = state.sso.as_ref().map(|s| s.settings.account.as_str());
+    let token = match sessions::log_in(&mut conn, (&email, &form.password), &addr, sso_account, now).await? {
         LogIn::Session { token } => token,
+        // One answer for every refusal (wrong password, SSO required, unknown): it says nothing
+        // about who exists or whether the password was right.
+        LogIn::Refused if sso.is_some() => {
+            return show_error(
+                "E-mail or password is not correct. If your organization signs in through single sign-on, use the button below.",
+            )
+        }
         LogIn::Refused => return show_error("E-mail or password is not correct."),
         LogIn::Throttled { retry_after_seconds } => return Err(AppError::TooManyRequests { retry_after: retry_after_seconds }),
-        LogIn::SsoRequired => {
-            return show_error("This account signs its people in through single sign-on: use the button below, not a password.")
-        }
     };
     session.renew();
     session.remove(PRELOGIN_CSRF_KEY);
