@@ -133,7 +133,7 @@ async fn with_sso_required_only_break_glass_admins_use_a_password() {
     // so it confirms neither the password nor the person.
     let wrong = app.new_client().login("rm@acme.example.com", "wrong-password-here").await.text().await.unwrap();
     let nobody = app.new_client().login("nobody@acme.example.com", PASSWORD).await.text().await.unwrap();
-    let message = |html: &str| html.split("role=\"alert\"").nth(1).map(|s| s.split('<').nth(0).unwrap_or("").to_string());
+    let message = |html: &str| html.split("role=\"alert\"").nth(1).map(|s| s.split('<').next().unwrap_or("").to_string());
     assert_eq!(message(&right_password), message(&wrong));
     assert_eq!(message(&right_password), message(&nobody));
     assert_eq!(rm.get("/").await.status(), 303, "no session");
