@@ -7,6 +7,7 @@ CREATE INDEX sso_logins_client ON sso_logins (client, created_at);
 ALTER TABLE users ADD COLUMN sso_issuer TEXT, ADD COLUMN sso_subject TEXT;
 CREATE UNIQUE INDEX users_sso_identity ON users (account_id, sso_issuer, sso_subject) WHERE sso_subject IS NOT NULL;
 
--- Status links expire (30 days unless chosen at creation); existing links keep working until
--- revoked, as they were made without an end.
+-- Status links expire (30 days unless chosen at creation). Links made before, or by a server of
+-- the previous commit during an upgrade, end 30 days after their creation.
 ALTER TABLE status_links ADD COLUMN expires_at TIMESTAMPTZ;
+UPDATE status_links SET expires_at = created_at + interval '30 days' WHERE expires_at IS NULL;

@@ -95,6 +95,8 @@ pub struct Related {
     pub links: Vec<ReleaseLink>,
     /// (release id, name, kind) of the releases linking to this one.
     pub linked_by: Vec<(i64, String, String)>,
+    /// (release id, org id) of every release linked either way: who may see each.
+    pub link_orgs: Vec<(i64, Option<i64>)>,
     pub deployments: Vec<DeploymentRow>,
     pub approvals: Vec<ApprovalRow>,
     pub comments: Vec<CommentRow>,
@@ -135,6 +137,8 @@ struct RelatedJson {
     #[diesel(sql_type = Jsonb)]
     linked_by: Value,
     #[diesel(sql_type = Jsonb)]
+    link_orgs: Value,
+    #[diesel(sql_type = Jsonb)]
     deployments: Value,
     #[diesel(sql_type = Jsonb)]
     approvals: Value,
@@ -156,6 +160,9 @@ pub async fn related(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResu
                      FROM release_links l WHERE l.release_id = $1), '[]') AS links, \
            COALESCE((SELECT jsonb_agg(jsonb_build_array(l.release_id, r.name, l.kind)) \
                      FROM release_links l JOIN releases r ON r.id = l.release_id WHERE l.target_id = $1), '[]') AS linked_by, \
+           COALESCE((SELECT jsonb_agg(jsonb_build_array(r.id, r.org_id)) FROM releases r \
+                     WHERE r.id IN (SELECT l.target_id FROM release_links l WHERE l.release_id = $1 \
+                                    UNION SELECT l.release_id FROM release_links l WHERE l.target_id = $1)), '[]') AS link_orgs, \
            COALESCE((SELECT jsonb_agg(jsonb_build_object('service', d.service, 'environment', d.environment, 'version', d.version, \
                             'release_id', d.release_id, 'release_name', d.release_name, 'deployed_at', d.deployed_at) ORDER BY d.deployed_at, d.id) \
                      FROM deployments d WHERE d.release_id = $1), '[]') AS deployments, \
@@ -177,6 +184,7 @@ pub async fn related(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResu
     Ok(Related {
         links: parsed("links", row.links)?,
         linked_by: parsed("linked_by", row.linked_by)?,
+        link_orgs: parsed("link_orgs", row.link_orgs)?,
         deployments: parsed("deployments", row.deployments)?,
         approvals: parsed("approvals", row.approvals)?,
         comments: parsed("comments", row.comments)?,

@@ -1,5 +1,7 @@
 //! Request logging without credentials: sign-off, status and callback tokens travel in paths,
-//! calendar feed tokens in the query; the request span logs the target with them redacted.
+//! calendar feed tokens, single sign-on's `code` and `state` in the query, and a `next` (after
+//! log-in) may itself be a sign-off or status link; the request span logs the target with them
+//! redacted.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -9,6 +11,8 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
 const TOKEN_PATHS: [&str; 3] = ["/signoff/", "/status/", "/api/v1/callbacks/"];
 const REDACTED: &str = "[redacted]";
+/// Query parameters whose value is a credential.
+const SECRET_PARAMS: [&str; 3] = ["token", "code", "state"];
 
 /// The path and query with every token replaced by `[redacted]`.
 pub fn redact_target(target: &str) -> String {
@@ -27,7 +31,15 @@ pub fn redact_target(target: &str) -> String {
         let pairs: Vec<String> = q
             .split('&')
             .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("token") => format!("{k}={REDACTED}"),
+                Some((k, _)) if SECRET_PARAMS.iter().any(|s| k.eq_ignore_ascii_case(s)) => format!("{k}={REDACTED}"),
+                Some((k, v)) if k.eq_ignore_ascii_case("next") => {
+                    let decoded: String = url::form_urlencoded::parse(format!("v={v}").as_bytes()).map(|(_, v)| v.into_owned()).collect();
+                    // Only a target with something to hide changes (redacted, then encoded again).
+                    match redact_target(&decoded) {
+                        same if same == decoded => pair.to_string(),
+                        redacted => format!("{k}={}", super::error::percent_encode(&redacted)),
+                    }
+                }
                 _ => pair.to_string(),
             })
             .collect();
@@ -71,5 +83,12 @@ mod tests {
         assert_eq!(redact_target("/calendar.ics?token=s3cret&view=month"), "/calendar.ics?token=[redacted]&view=month");
         assert_eq!(redact_target("/status/xyz/extra"), "/status/[redacted]/extra");
         assert_eq!(redact_target("/releases/4?tab=audit"), "/releases/4?tab=audit");
+        assert_eq!(redact_target("/login?next=%2Fsignoff%2Fs3cret-link"), "/login?next=/signoff/%5Bredacted%5D");
+        assert_eq!(redact_target("/login?next=/status/abc"), "/login?next=/status/%5Bredacted%5D");
+        assert_eq!(redact_target("/login?next=%2Freleases%2F4"), "/login?next=%2Freleases%2F4");
+        assert_eq!(
+            redact_target("/login/sso/callback?code=c0de&state=st4te&iss=x"),
+            "/login/sso/callback?code=[redacted]&state=[redacted]&iss=x"
+        );
     }
 }

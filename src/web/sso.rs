@@ -237,8 +237,7 @@ pub struct CallbackQuery {
 pub async fn callback(state: web::Data<AppState>, session: Session, query: web::Query<CallbackQuery>) -> Result<HttpResponse, AppError> {
     let Some(sso) = state.sso.as_ref() else { return Err(AppError::NotFound) };
     if !query.error.is_empty() {
-        // The provider's words may hold anything, line breaks included: logged escaped.
-        tracing::info!(error = %query.error.escape_debug(), description = %query.error_description.escape_debug(), "the identity provider returned an error");
+        tracing::info!(error = %query.error, description = %query.error_description, "the identity provider returned an error");
         return login_page_with(&state, &session, "/", "Your identity provider did not sign you in.").await;
     }
     // Only the browser that started this log-in can finish it: a callback URL sent to someone

@@ -871,3 +871,87 @@ async fn review_2_item_9_dates_as_bounds_and_text_limits() {
             .await;
     assert_eq!((status, e["error"]["field"].as_str()), (422, Some("comment")), "{}", e.to_string().chars().take(300).collect::<String>());
 }
+
+/// Review II, finding 8 (links): the release page names only the linked releases the reader may
+/// see, and counts the others.
+#[tokio::test]
+async fn review_2_finding_8_the_release_page_names_only_visible_linked_releases() {
+    let app = TestApp::spawn().await;
+    let (account, admin, admin_client) = app.admin_session("acme").await;
+    let admin_token = app.api_token(&admin).await;
+    app.create_org(account, "payments").await;
+    app.create_org(account, "retail").await;
+    let yaml = "name: Plain\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let (_, account_process) = body(app.api_post(&admin_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    let (status, main) =
+        body(app.api_post(&admin_token, "/api/v1/releases", &json!({"process_id": account_process["id"], "name": "Weekly train"})).await)
+            .await;
+    assert_eq!(status, 201, "{main}");
+    let (status, hotfix) = body(
+        app.api_post(&admin_token, "/api/v1/releases", &json!({"process_id": account_process["id"], "name": "Secret retail hotfix"})).await,
+    )
+    .await;
+    assert_eq!(status, 201, "{hotfix}");
+    let (main_id, hotfix_id) = (main["id"].as_i64().unwrap(), hotfix["id"].as_i64().unwrap());
+    // An org's hotfix of the account's train (made here as the data would stand).
+    {
+        let mut conn = app.conn().await;
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query("UPDATE releases SET org_id = (SELECT id FROM organizations WHERE slug = 'retail') WHERE id = $1")
+                .bind::<diesel::sql_types::BigInt, _>(hotfix_id),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query("INSERT INTO release_links (account_id, release_id, kind, target_id) VALUES ($1, $2, 'hotfix_for', $3)")
+                .bind::<diesel::sql_types::BigInt, _>(account)
+                .bind::<diesel::sql_types::BigInt, _>(hotfix_id)
+                .bind::<diesel::sql_types::BigInt, _>(main_id),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+    }
+    app.create_user(account, "pv@acme.example.com", "viewer", "payments").await;
+    let viewer = app.new_client();
+    assert_eq!(viewer.login("pv@acme.example.com", PASSWORD).await.status(), 303);
+    let page = viewer.get_html(&format!("/releases/{main_id}")).await;
+    assert!(!page.contains("Secret retail hotfix") && !page.contains(&format!("#{hotfix_id} ")), "not named");
+    assert!(page.contains("1 linked release you cannot see"), "counted");
+    let page = admin_client.get_html(&format!("/releases/{main_id}")).await;
+    assert!(page.contains("Secret retail hotfix") && !page.contains("you cannot see"), "the admin sees it");
+}
+
+/// Review II, finding 8 (status links): a link works for the days chosen at creation (30 by
+/// default) and then answers 404.
+#[tokio::test]
+async fn review_2_finding_8_status_links_expire() {
+    let app = TestApp::spawn().await;
+    let (_, admin, client) = app.admin_session("acme").await;
+    let token = app.api_token(&admin).await;
+    let yaml = "name: Plain\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let (_, p) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    let (_, r) = body(app.api_post(&token, "/api/v1/releases", &json!({"process_id": p["id"], "name": "Shared"})).await).await;
+    let id = r["id"].as_i64().unwrap();
+    let link_of = |html: &str| {
+        html.split("/status/")
+            .nth(1)
+            .map(|s| s.split(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_').next().unwrap_or("").to_string())
+    };
+    let res = client.post_form(&format!("/releases/{id}/status-link"), &[("expires_in_days", "1")]).await;
+    assert_eq!(res.status(), 303);
+    let short = link_of(&client.get_html(&format!("/releases/{id}")).await).expect("the link is shown once");
+    let res = client.post_form(&format!("/releases/{id}/status-link"), &[]).await;
+    assert_eq!(res.status(), 303);
+    let default = link_of(&client.get_html(&format!("/releases/{id}")).await).expect("the link is shown once");
+    let res = client.post_form(&format!("/releases/{id}/status-link"), &[("expires_in_days", "5000")]).await;
+    assert_eq!(res.status(), 422, "a lifetime past the longest is refused");
+    let anonymous = app.new_client();
+    assert_eq!(anonymous.get(&format!("/status/{short}")).await.status(), 200);
+    app.clock.advance(chrono::TimeDelta::days(2));
+    assert_eq!(anonymous.get(&format!("/status/{short}")).await.status(), 404, "expired after a day");
+    assert_eq!(anonymous.get(&format!("/status/{default}")).await.status(), 200);
+    app.clock.advance(chrono::TimeDelta::days(29));
+    assert_eq!(anonymous.get(&format!("/status/{default}")).await.status(), 404, "expired after 30 days");
+}

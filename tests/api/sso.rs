@@ -166,6 +166,27 @@ async fn review_2_finding_3_the_sso_flow_is_bound_to_the_browser_that_started_it
     let res = attacker.http.get(&url).send().await.expect("GET callback");
     assert_eq!(res.status(), 303, "the browser that started it finishes it");
     assert_eq!(attacker.get("/").await.status(), 200);
+
+    // Review II, finding 8: each start stores a row, so starts are throttled per client, and a
+    // huge `next` is not kept.
+    let flood = app.new_client();
+    let long_next = format!("/releases?q={}", "x".repeat(10_000));
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(flood.get(&format!("/login/sso?next={long_next}")).await.status().as_u16());
+    }
+    assert!(statuses[..20].iter().all(|s| *s == 303), "{statuses:?}");
+    assert_eq!(statuses[24], 429, "{statuses:?}");
+    let mut conn = app.conn().await;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use railyard::db::schema::sso_logins::dsl as l;
+    let longest: Option<i32> = l::sso_logins
+        .select(diesel::dsl::max(diesel::dsl::sql::<diesel::sql_types::Integer>("length(next)")))
+        .first(&mut conn)
+        .await
+        .unwrap();
+    assert!(longest.unwrap_or(0) <= 2048, "{longest:?}");
 }
 
 /// Review II, finding 6: (issuer, subject) is bound at the first SSO log-in, and another subject

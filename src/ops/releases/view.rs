@@ -95,6 +95,8 @@ pub struct DetailRead {
     pub not_ready: Vec<String>,
     /// Releases the reader may see whose window conflicts with this one's (id, name).
     pub conflicts: Vec<(i64, String)>,
+    /// (release id, org id) of every linked release, to show only those the reader may see.
+    pub link_orgs: Vec<(i64, Option<i64>)>,
 }
 
 /// What one release page reading depends on besides the data.
@@ -198,6 +200,7 @@ async fn read_detail(
         approvals: related.approvals,
         comments: related.comments,
         attempts: related.attempts,
+        link_orgs: related.link_orgs,
         marker: head.marker,
         not_ready,
         conflicts,

@@ -14,18 +14,34 @@ use crate::web::extractors::{CurrentUser, Htmx};
 use crate::web::flash;
 use crate::web::AppState;
 
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct CreateForm {
+    /// Days the link works (empty: the default, 30).
+    pub expires_in_days: String,
+}
+
 pub async fn create(
     state: web::Data<AppState>,
     user: CurrentUser,
     session: Session,
     htmx: Htmx,
     id: web::Path<i64>,
+    form: web::Form<CreateForm>,
 ) -> Result<HttpResponse, AppError> {
+    let lifetime = status_links::lifetime(&form.expires_in_days)?;
     let mut conn = state.db().await?;
     let release = Release::find(&mut conn, user.account_id, *id).await?;
     user.require(Action::Activate, release.scope())?;
-    let token = status_links::create(&mut conn, &user.actor(), &release, state.now()).await?;
-    flash::success(&session, format!("Shared status link (read-only, no secrets): {}/status/{token}", state.settings.base_url));
+    let token = status_links::create(&mut conn, &user.actor(), &release, lifetime, state.now()).await?;
+    flash::success(
+        &session,
+        format!(
+            "Shared status link (read-only, no secrets, works for {} days): {}/status/{token}",
+            lifetime.num_days(),
+            state.settings.base_url
+        ),
+    );
     Ok(redirect(htmx, &format!("/releases/{}", release.id)))
 }
 
@@ -62,7 +78,8 @@ pub struct StatusPage {
 
 pub async fn show(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, AppError> {
     let mut conn = state.db().await?;
-    let status_links::SharedStatus { release: r, phases, activities, timeline: events } = status_links::shared(&mut conn, &token).await?;
+    let status_links::SharedStatus { release: r, phases, activities, timeline: events } =
+        status_links::shared(&mut conn, &token, state.now()).await?;
     let tz: chrono_tz::Tz = r.time_zone.parse().unwrap_or(chrono_tz::UTC);
     let fmt = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
     render(&StatusPage {

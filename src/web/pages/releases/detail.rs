@@ -86,6 +86,8 @@ pub struct DetailPage {
     pub phases: Vec<PhaseRow>,
     pub links: Vec<(String, i64)>,
     pub linked_by: Vec<(i64, String, String)>,
+    /// Linked releases the reader may not see: only their number is shown.
+    pub hidden_links: usize,
     pub audit: Vec<crate::web::pages::audit::EventView>,
     pub trail_next: Option<i64>,
     pub trail_paged: bool,
@@ -177,7 +179,19 @@ pub async fn show(
         marker,
         not_ready,
         conflicts,
+        link_orgs,
     } = &*read;
+    // A linked release the reader may not see (an org's hotfix on an account release) is
+    // counted, never named.
+    let visible = |id: i64| {
+        link_orgs
+            .iter()
+            .find(|(r, _)| *r == id)
+            .is_some_and(|(_, org)| user.may(Action::ViewRelease, crate::db::models::releases::scope_of(*org)))
+    };
+    let links: Vec<(String, i64)> = view.links.iter().filter(|l| visible(l.target_id)).map(|l| (l.kind.clone(), l.target_id)).collect();
+    let linked_by: Vec<(i64, String, String)> = view.linked_by.iter().filter(|(id, _, _)| visible(*id)).cloned().collect();
+    let hidden_links = view.links.len() + view.linked_by.len() - links.len() - linked_by.len();
     let latest = *latest;
     let tag = etag(marker, &user, req.query_string());
     let tz = user.time_zone.clone();
@@ -294,8 +308,9 @@ pub async fn show(
                     .collect(),
             })
             .collect(),
-        links: view.links.iter().map(|l| (l.kind.clone(), l.target_id)).collect(),
-        linked_by: view.linked_by.clone(),
+        links,
+        linked_by,
+        hidden_links,
         audit: crate::web::pages::audit::event_views(events, &tz),
         trail_next: *trail_next,
         trail_paged: query.trail_after.is_some(),
