@@ -55,6 +55,9 @@ fn payloads() -> Vec<String> {
         "${inputs.secret}{{x}}".into(),
         "a".repeat(100_000),
         String::new(),
+        // Security review II: anchors behind a line break only libyaml knows, and a forged log line.
+        "name: x # c\u{2028}variables: [{name: a, value: &a [x, x, x]}, {name: b, value: [*a, *a, *a]}]\nphases: []".into(),
+        "ann@acme.example.com\r\nINFO railyard: login.success user:admin@acme.example.com\u{85}".into(),
     ]
 }
 

@@ -101,6 +101,19 @@ async fn follow(http: &reqwest::Client, mut res: reqwest::Response) -> (String, 
     }
 }
 
+/// Fills the provider's page at `url` (its log-in form as `login`, or its consent form) and
+/// submits it.
+async fn submit_provider_form(http: &reqwest::Client, url: &str, page: reqwest::Response, login: &str) -> reqwest::Response {
+    let html = page.text().await.expect("page");
+    let (action, mut fields) = form_of(&html);
+    if html.contains("name=\"login\"") {
+        fields.push(("login".into(), login.into()));
+        fields.push(("password".into(), "any".into()));
+    }
+    let target = reqwest::Url::parse(url).and_then(|u| u.join(&action)).expect("form target");
+    http.post(target).form(&fields).send().await.expect("POST")
+}
+
 /// Signs in through the provider as `login` (its dev log-in and consent pages), starting at the
 /// app's `/login/sso`; returns the app's last answer (a page, or the redirect after log-in).
 pub async fn sign_in(client: &crate::common::Client, login: &str) -> (String, reqwest::Response) {
@@ -112,14 +125,7 @@ pub async fn sign_in(client: &crate::common::Client, login: &str) -> (String, re
         if !url.contains("/interaction/") {
             break;
         }
-        let html = res.text().await.expect("page");
-        let (action, mut fields) = form_of(&html);
-        if html.contains("name=\"login\"") {
-            fields.push(("login".into(), login.into()));
-            fields.push(("password".into(), "any".into()));
-        }
-        let target = reqwest::Url::parse(&url).and_then(|u| u.join(&action)).expect("form target");
-        let posted = http.post(target).form(&fields).send().await.expect("POST");
+        let posted = submit_provider_form(http, &url, res, login).await;
         // Stop at the app: its answer is what the test looks at.
         (url, res) = follow_until_app(http, posted, &client.address).await;
     }
@@ -143,14 +149,7 @@ pub async fn callback_url(client: &crate::common::Client, login: &str) -> String
             res = http.get(next).send().await.expect("GET");
             continue;
         }
-        let html = res.text().await.expect("page");
-        let (action, mut fields) = form_of(&html);
-        if html.contains("name=\"login\"") {
-            fields.push(("login".into(), login.into()));
-            fields.push(("password".into(), "any".into()));
-        }
-        let target = url.join(&action).expect("form target");
-        res = http.post(target).form(&fields).send().await.expect("POST");
+        res = submit_provider_form(http, url.as_str(), res, login).await;
     }
     panic!("the provider never sent the browser back to the app");
 }
