@@ -432,22 +432,25 @@ async fn record(
     outcome: Outcome,
     now: DateTime<Utc>,
 ) -> Result<i64, OpError> {
-    let (release_id, phase, activity, state, owner, has_callback): (i64, String, String, String, Option<String>, bool) =
-        webhook_attempts::table
-            .find(attempt_id)
-            .select((
-                webhook_attempts::release_id,
-                webhook_attempts::phase_key,
-                webhook_attempts::activity_key,
-                webhook_attempts::state,
-                webhook_attempts::lease_owner,
-                webhook_attempts::callback_token_hash.is_not_null(),
-            ))
-            .first(conn)
-            .await?;
+    // One lock order with callbacks: the release first, then the attempt (read again under its
+    // lock, so a callback that came first is seen and its outcome stands).
+    let release_id: i64 = webhook_attempts::table.find(attempt_id).select(webhook_attempts::release_id).first(conn).await?;
     let r: Release = releases::table.find(release_id).select(Release::as_select()).for_update().first(conn).await?;
+    let (phase, activity, state, owner, has_callback): (String, String, String, Option<String>, bool) = webhook_attempts::table
+        .find(attempt_id)
+        .select((
+            webhook_attempts::phase_key,
+            webhook_attempts::activity_key,
+            webhook_attempts::state,
+            webhook_attempts::lease_owner,
+            webhook_attempts::callback_token_hash.is_not_null(),
+        ))
+        .for_update()
+        .first(conn)
+        .await?;
     if state != "sending" || owner.as_deref() != Some(worker) {
-        // Taken over by another worker, or voided meanwhile: its result is not ours to record.
+        // Taken over by another worker, voided meanwhile, or already decided by its callback
+        // (a receiver may call back before it answers): its result is not ours to record.
         return Ok(r.account_id);
     }
     let ok = is_success(&outcome);

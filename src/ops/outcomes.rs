@@ -149,8 +149,18 @@ pub async fn callback(conn: &mut AsyncPgConnection, token: &str, body: CallbackB
         other => return Err(OpError::invalid("status", format!("{other:?} is not \"success\" or \"failure\""))),
     };
     conn.transaction(async |conn| {
+        // One lock order with a send's result: the release first, then the attempt.
+        let token_hash = sha256_hex(token);
+        let release_id: Option<i64> = webhook_attempts::table
+            .filter(webhook_attempts::callback_token_hash.eq(&token_hash))
+            .select(webhook_attempts::release_id)
+            .first(conn)
+            .await
+            .optional()?;
+        let Some(release_id) = release_id else { return Err(OpError::NotFound) };
+        let r: Release = releases::table.find(release_id).select(Release::as_select()).for_update().first(conn).await?;
         let found: Option<CallbackAttempt> = webhook_attempts::table
-            .filter(webhook_attempts::callback_token_hash.eq(sha256_hex(token)))
+            .filter(webhook_attempts::callback_token_hash.eq(&token_hash))
             .select((
                 webhook_attempts::id,
                 webhook_attempts::release_id,
@@ -164,13 +174,12 @@ pub async fn callback(conn: &mut AsyncPgConnection, token: &str, body: CallbackB
             .first(conn)
             .await
             .optional()?;
-        let Some((attempt_id, release_id, phase, key, attempt, state, used)) = found else {
+        let Some((attempt_id, _, phase, key, attempt, state, used)) = found else {
             return Err(OpError::NotFound);
         };
         if used.is_some() {
             return Err(OpError::Conflict { message: "This callback URL was already used; a callback token works once.".into() });
         }
-        let r: Release = releases::table.find(release_id).select(Release::as_select()).for_update().first(conn).await?;
         if r.status() == crate::domain::release::Status::Aborted {
             return Err(OpError::Conflict { message: format!("Release #{} was aborted; this late callback changes nothing.", r.id) });
         }
@@ -180,7 +189,9 @@ pub async fn callback(conn: &mut AsyncPgConnection, token: &str, body: CallbackB
             });
         }
         let row: ReleaseActivity = activity_by_key(r.id, &phase, &key).select(ReleaseActivity::as_select()).first(conn).await?;
-        if state != "sent" || row.node() != Node::Running || row.attempts != attempt {
+        // `sending`: the receiver called back before it answered; the callback decides, and the
+        // send's result, when it comes, finds the attempt decided and changes nothing.
+        if !(state == "sent" || state == "sending") || row.node() != Node::Running || row.attempts != attempt {
             return Err(OpError::Rule {
                 code: RuleCode::CallbackExpired,
                 message: "This callback URL has expired: its attempt timed out or was replaced by a retry.".into(),

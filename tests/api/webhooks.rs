@@ -718,3 +718,51 @@ async fn the_release_page_lists_webhook_attempts_with_secrets_masked_and_offers_
     let page = rm.get_html(&format!("/releases/{id}")).await;
     assert!(page.contains("attempt 2 · succeeded"), "both attempts are listed");
 }
+
+/// Issue 30, item 6: a receiver that POSTs the callback before it answers. The callback is
+/// accepted while its attempt is still `sending` (one lock order: release, then attempt), the
+/// request is sent exactly once, and the release succeeds with the callback's outputs.
+#[tokio::test]
+async fn a_callback_that_arrives_before_its_answer_is_accepted_once() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let requests = Arc::new(Mutex::new(0usize));
+    let callback_statuses: Arc<Mutex<Vec<u16>>> = Arc::new(Mutex::new(Vec::new()));
+    let (seen, statuses) = (requests.clone(), callback_statuses.clone());
+    let server = HttpServer::new(move || {
+        let (seen, statuses) = (seen.clone(), statuses.clone());
+        App::new().default_service(web::to(move |req: HttpRequest| {
+            let (seen, statuses) = (seen.clone(), statuses.clone());
+            async move {
+                *seen.lock().unwrap() += 1;
+                let url = req.headers().get("Railyard-Callback-Url").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                let res = reqwest::Client::new()
+                    .post(&url)
+                    .json(&json!({"status": "success", "outputs": {"build": "42"}}))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                statuses.lock().unwrap().push(res);
+                HttpResponse::Accepted().json(json!({"accepted": true}))
+            }
+        }))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    allow(&app, &[format!("127.0.0.1:{port}")]).await;
+    let yaml = format!(
+        "name: Eager CI\nphases: [{{key: p, name: P, activities: [{{key: build, name: Build, kind: webhook, config: {{url: \"http://127.0.0.1:{port}/build\", completion: callback}}}}]}}]\n"
+    );
+    let id = crate::engine::start(&app, &w, &yaml, json!({})).await;
+    app.run_until_idle().await;
+    let r = get(&app, &w, id).await;
+    assert_eq!(*requests.lock().unwrap(), 1, "sent exactly once");
+    let statuses = callback_statuses.lock().unwrap().clone();
+    assert!(statuses.len() == 1 && (200..300).contains(&statuses[0]), "the callback was answered 2xx: {statuses:?}");
+    assert_eq!(r["status"], "Success", "{r}");
+    assert_eq!(activity(&r, "p", "build")["outputs"]["build"], "42", "{r}");
+}
