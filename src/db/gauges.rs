@@ -26,6 +26,9 @@ pub struct Gauges {
     /// Notifications not yet delivered.
     #[diesel(sql_type = BigInt)]
     pub outbox_backlog: i64,
+    /// Releases the engine set aside after repeated errors (OnHold, hold `engine_error`).
+    #[diesel(sql_type = BigInt)]
+    pub releases_set_aside: i64,
 }
 
 pub async fn read(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> diesel::QueryResult<Gauges> {
@@ -38,7 +41,8 @@ pub async fn read(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> diesel::Q
                 (SELECT count(*) FROM webhook_attempts WHERE state = 'queued') AS webhooks_queued, \
                 (SELECT count(*) FROM webhook_attempts WHERE state IN ('sending', 'sent')) AS webhooks_in_flight, \
                 (SELECT count(*) FROM webhook_attempts WHERE state = 'failed') AS webhooks_failed, \
-                (SELECT count(*) FROM notification_outbox WHERE delivered_at IS NULL) AS outbox_backlog",
+                (SELECT count(*) FROM notification_outbox WHERE delivered_at IS NULL) AS outbox_backlog, \
+                (SELECT count(*) FROM releases WHERE hold = 'engine_error' AND status = 'OnHold') AS releases_set_aside",
     )
     .bind::<Timestamptz, _>(now)
     .get_result(conn)

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod audit_search;
 pub mod dashboard;
+pub mod engine_holds;
 pub mod gauges;
 pub mod models;
 pub mod prepared;

@@ -33,7 +33,19 @@ string_enum!(Status {
     RolledBack => "RolledBack",
     Aborted => "Aborted",
 });
+string_enum!(Hold {
+    Freeze => "freeze",
+    Decision => "decision",
+    Approval => "approval",
+    Manual => "manual",
+    DeployLock => "deploy_lock",
+    EngineError => "engine_error",
+});
 string_enum!(LinkKind { DependsOn => "depends_on", HotfixFor => "hotfix_for", SubprocessOf => "subprocess_of", RestartedFrom => "restarted_from" });
+
+/// How many consecutive advances may fail in the database before a release is set aside
+/// (OnHold, hold `engine_error`) so that it never holds back the others (DESIGN §9).
+pub const MAX_ENGINE_FAILURES: i32 = 5;
 
 impl Status {
     pub fn is_finished(self) -> bool {

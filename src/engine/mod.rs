@@ -330,6 +330,30 @@ async fn hold_reason(conn: &mut AsyncPgConnection, r: &Release, status: Status) 
     Ok(Some(parts.join("; ")))
 }
 
+/// An advance failed in the database: counted; at the limit the release is set aside (OnHold,
+/// hold `engine_error`) with the reason, on its trail and in the log with its cause.
+async fn poisoned(conn: &mut AsyncPgConnection, release_id: i64, error: &OpError, now: DateTime<Utc>) -> Result<(), OpError> {
+    use crate::db::engine_holds;
+    use crate::domain::release::MAX_ENGINE_FAILURES;
+    let failures = conn.transaction(async |conn| engine_holds::count_failure(conn, release_id).await).await?;
+    tracing::error!(release_id, failures, error = ?error, "advancing a release failed in the database");
+    if failures < MAX_ENGINE_FAILURES {
+        return Ok(());
+    }
+    let reason = format!("engine error: {error}");
+    conn.transaction(async |conn| {
+        engine_holds::set_aside(conn, release_id, &reason, now).await?;
+        let r: Release = releases::table.find(release_id).select(Release::as_select()).first(conn).await?;
+        let event = NewEvent { reason: Some(reason.clone()), ..NewEvent::release(&r, "system:engine", "release.set_aside") }
+            .with_details(json!({"failures": failures}));
+        audit::append(conn, event, now).await?;
+        Ok::<_, OpError>(())
+    })
+    .await?;
+    tracing::error!(release_id, failures, "release set aside after repeated engine errors; retry it once the cause is fixed");
+    Ok(())
+}
+
 /// How many due releases one engine transaction claims and advances: a burst needs fewer
 /// claims and commits, and a claimed release waits at most for seven others.
 const STEP_BATCH: usize = 8;
@@ -350,6 +374,7 @@ pub async fn step(
             .transaction(async |conn| {
                 let claimed: Vec<Release> = releases::table
                     .filter(releases::state.eq(State::Active.as_str()))
+                    .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("hold IS DISTINCT FROM 'engine_error'"))
                     .filter(releases::status.eq_any([Status::Running.as_str(), Status::OnHold.as_str()]))
                     .filter(releases::next_eval_at.le(now))
                     .filter(releases::id.ne_all(&seen))
@@ -362,13 +387,24 @@ pub async fn step(
                     .await?;
                 let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
                 let mut moved = 0;
+                let mut advanced = Vec::new();
                 for (i, r) in claimed.into_iter().enumerate() {
                     // Each is read again just before its advance: an earlier one in this batch
                     // may have changed it (a child that finishes moves its parent on; a parent's
                     // timeout aborts its child).
                     let r = if i == 0 { r } else { releases::table.find(r.id).select(Release::as_select()).first(conn).await? };
-                    moved += advance(conn, defs, r, clock()).await?;
+                    let id = r.id;
+                    // In its own savepoint: one release that fails in the database never undoes
+                    // or holds back the others of its batch (DESIGN §9).
+                    match conn.transaction(async |conn| advance(conn, defs, r, clock()).await).await {
+                        Ok(n) => {
+                            moved += n;
+                            advanced.push(id);
+                        }
+                        Err(e) => poisoned(conn, id, &e, clock()).await?,
+                    }
                 }
+                crate::db::engine_holds::clear_failures(conn, &advanced).await?;
                 Ok::<_, OpError>((ids, moved))
             })
             .await?;

@@ -115,6 +115,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             ),
             ("railyard_webhook_attempts_failed", "Webhook attempts that failed (kept for their history).", g.webhooks_failed as f64),
             ("railyard_notification_outbox_backlog", "Notifications not yet delivered.", g.outbox_backlog as f64),
+            (
+                "railyard_releases_set_aside",
+                "Releases the engine set aside after repeated errors (OnHold, hold engine_error).",
+                g.releases_set_aside as f64,
+            ),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"));
         }

@@ -208,6 +208,7 @@ mod page_routes {
     post "/releases/{id}/run-now" => releases::run_now,
     post "/releases/{id}/override-freeze" => releases::override_freeze,
     post "/releases/{id}/abort" => releases::abort,
+    post "/releases/{id}/retry" => releases::retry,
     post "/releases/{id}/restart" => releases::restart,
     post "/releases/{id}/rebase" => releases::rebase,
     post "/releases/{id}/delete" => releases::delete,

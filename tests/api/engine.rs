@@ -579,3 +579,73 @@ phases:
     app.run_until_idle().await;
     assert_eq!(get(&app, &w, id).await["status"], "Success");
 }
+
+/// Issue 30, item 7: a database trigger makes every engine step of one release fail. The 20
+/// releases activated with it all finish; it is set aside (OnHold, hold `engine_error`, the
+/// reason in its JSON, counted in /metrics); once the trigger is gone, retry finishes it.
+#[tokio::test]
+async fn a_poisoned_release_is_set_aside_and_never_holds_back_the_others() {
+    use crate::webhooks::{allow, Receiver};
+    use diesel_async::RunQueryDsl;
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let rx = Receiver::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", rx.port)]).await;
+    let yaml = format!(
+        "name: Ping\nphases: [{{key: p, name: P, activities: [{{key: ping, name: Ping, kind: webhook, config: {{url: \"{}/ping\"}}}}]}}]\n",
+        rx.base
+    );
+    let (status, p) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let mut ids = Vec::new();
+    for i in 0..21 {
+        let (status, r) = body(
+            app.api_post(&w.rm_token, "/api/v1/releases", &json!({"process_id": p["id"], "name": format!("Ping {i}"), "activate": true}))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 201, "{r}");
+        ids.push(r["id"].as_i64().unwrap());
+    }
+    let poisoned = ids[3];
+    let mut conn = app.conn().await;
+    diesel::sql_query(format!(
+        "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN \
+           IF NEW.release_id = {poisoned} THEN RAISE EXCEPTION 'poisoned release %', NEW.release_id; END IF; RETURN NEW; \
+         END $$ LANGUAGE plpgsql"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for table in ["release_phases", "release_activities"] {
+        diesel::sql_query(format!("CREATE TRIGGER poison BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION poison()"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    for _ in 0..8 {
+        app.run_until_idle().await;
+    }
+    for id in ids.iter().filter(|id| **id != poisoned) {
+        assert_eq!(get(&app, &w, *id).await["status"], "Success", "release {id} finished");
+    }
+    let r = get(&app, &w, poisoned).await;
+    assert_eq!((r["status"].as_str(), r["hold"].as_str()), (Some("OnHold"), Some("engine_error")), "{r}");
+    assert!(r["status_reason"].as_str().unwrap_or_default().contains("poisoned release"), "{r}");
+    let metrics = app.new_client().get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("railyard_releases_set_aside 1"), "counted in /metrics");
+
+    let (status, refused) =
+        body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{}/retry", ids[0]), &json!({"reason": "x"})).await).await;
+    assert_eq!(status, 409, "only a set-aside release is retried: {refused}");
+    for table in ["release_phases", "release_activities"] {
+        diesel::sql_query(format!("DROP TRIGGER poison ON {table}")).execute(&mut conn).await.unwrap();
+    }
+    let (status, resumed) =
+        body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{poisoned}/retry"), &json!({"reason": "trigger dropped"})).await).await;
+    assert_eq!(status, 200, "{resumed}");
+    assert!(resumed["hold"].is_null(), "{resumed}");
+    app.run_until_idle().await;
+    assert_eq!(get(&app, &w, poisoned).await["status"], "Success");
+    assert_eq!(rx.to("/ping").len(), 21, "every release sent its request once");
+}

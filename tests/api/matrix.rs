@@ -108,6 +108,8 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
         // The release's own trail is part of its page.
         ("get", "/releases/{id}/audit") => SEES_THE_RELEASE,
         ("post", "/releases/{id}/override-freeze") => "RD",
+        // Retrying a release the engine set aside is a failure decision.
+        ("post", "/releases/{id}/retry") => MANAGES_THE_RELEASE,
         ("post", "/releases/{id}/activities/{phase}/{activity}/{action}") => "P",
         ("post", "/releases/{id}/activities/{phase}/{activity}/comment") => SEES_THE_RELEASE,
         ("post", "/releases/{id}/activities/{phase}/{activity}/reassign") => MANAGES_THE_RELEASE,
@@ -278,6 +280,7 @@ impl World {
             ("patch", "/releases/{id}") => json!({"name": "Renamed draft"}),
             ("post", p) if p.starts_with("/releases/{id}/") => json!({"reason": "matrix"}),
             ("post", "/me/tokens") => json!({"name": "matrix"}),
+            ("post", "/releases/{id}/retry") => json!({"reason": "matrix"}),
             ("post", "/signoff/{token}") => json!({"decision": "approve"}),
             ("post", "/callbacks/{token}") => json!({"status": "success", "outputs": {}}),
             ("post", "/login") => json!({"email": "nobody@acme.example.com", "password": "wrong-password"}),

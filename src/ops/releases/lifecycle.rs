@@ -130,3 +130,32 @@ pub async fn record_outcome(
     })
     .await
 }
+
+/// Retries a release the engine set aside after repeated errors (hold `engine_error`): back to
+/// Running and due now, with the reason on its trail. Anything else is not waiting for this.
+pub async fn retry_set_aside(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    release_id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Release, OpError> {
+    let reason = fields::required_text(reason, fields::MAX_COMMENT_LEN).map_err(|m| OpError::invalid("reason", m))?;
+    conn.transaction(async |conn| {
+        let release = Release::lock(conn, actor.account_id, release_id).await?;
+        let held = release.status() == Status::OnHold
+            && crate::db::engine_holds::hold_of(conn, release.id).await? == Some(crate::domain::release::Hold::EngineError);
+        if !held || !crate::db::engine_holds::resume(conn, release.id, now).await? {
+            return Err(OpError::Rule {
+                code: RuleCode::NotWaiting,
+                message: "Only a release the engine set aside after repeated errors is retried this way.".into(),
+                field: None,
+            });
+        }
+        let resumed: Release = releases::table.find(release.id).select(Release::as_select()).first(conn).await?;
+        audit::append(conn, NewEvent::release(&resumed, &actor.label, "release.retry").with_reason(reason.clone()), now).await?;
+        crate::db::wake::schedule_now(conn, resumed.id, now).await?;
+        Ok(resumed)
+    })
+    .await
+}

@@ -61,6 +61,7 @@ crate::web::route_table! {
         post "/releases/{id}/activate" => releases::activate,
         post "/releases/{id}/run-now" => releases::run_now,
         post "/releases/{id}/abort" => releases::abort,
+        post "/releases/{id}/retry" => releases::retry,
         post "/releases/{id}/restart" => releases::restart,
         post "/releases/{id}/rebase" => releases::rebase,
         post "/releases/{id}/rollback" => releases::rollback,

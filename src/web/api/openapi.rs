@@ -89,9 +89,14 @@ pub fn contract(method: &str, path: &str) -> Option<Contract> {
         ("delete", "/releases/{id}") => c(None, 200, Named("DeletedJson")),
         ("post", "/releases/{id}/activate" | "/releases/{id}/rebase") => c(None, 200, Named("ReleaseJson")),
         ("post", "/releases/{id}/restart") => c(None, 201, Named("ReleaseJson")),
-        ("post", "/releases/{id}/run-now" | "/releases/{id}/abort" | "/releases/{id}/rollback" | "/releases/{id}/override-freeze") => {
-            c(Some(Named("ReasonBody")), 200, Named("ReleaseJson"))
-        }
+        (
+            "post",
+            "/releases/{id}/run-now"
+            | "/releases/{id}/abort"
+            | "/releases/{id}/rollback"
+            | "/releases/{id}/override-freeze"
+            | "/releases/{id}/retry",
+        ) => c(Some(Named("ReasonBody")), 200, Named("ReleaseJson")),
         ("post", "/releases/{id}/activities/{phase}/{activity}/{action}") => c(Some(Named("ActInput")), 200, Named("ReleaseJson")),
         ("post", "/callbacks/{token}") => c(Some(Named("CallbackBody")), 200, Object),
         ("get", "/deployments") => Contract { query: params::<DeploymentQuery>, ..c(None, 200, Object) },

@@ -22,6 +22,8 @@ pub struct ReleaseJson<'a> {
     pub state: &'a str,
     pub status: &'a str,
     pub status_reason: Option<&'a str>,
+    /// Why an OnHold release waits, as data: `engine_error` when the engine set it aside.
+    pub hold: Option<&'static str>,
     pub lock_version: i32,
     pub inputs: serde_json::Map<String, Value>,
     pub variables: &'a Value,
@@ -127,6 +129,7 @@ impl<'a> ReleaseJson<'a> {
             state: &r.state,
             status: &r.status,
             status_reason: r.status_reason.as_deref(),
+            hold: view.hold.filter(|_| r.status() == crate::domain::release::Status::OnHold).map(|h| h.as_str()),
             lock_version: r.lock_version,
             inputs: masked(&view.definition, &r.inputs),
             variables: &r.variables,

@@ -96,6 +96,19 @@ pub async fn abort(
     Ok(ok(&answer(&mut conn, aborted, &[]).await?))
 }
 
+/// `POST /api/v1/releases/{id}/retry {reason}`: a release the engine set aside runs again.
+pub async fn retry(
+    state: web::Data<AppState>,
+    user: ApiUser,
+    id: web::Path<i64>,
+    body: ApiJson<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (mut conn, release) = visible(&state, &user, *id).await?;
+    user.require(Action::DecideFailure, release.scope())?;
+    let resumed = ops::retry_set_aside(&mut conn, &user.actor(), release.id, &body.0.reason, state.now()).await?;
+    Ok(ok(&answer(&mut conn, resumed, &[]).await?))
+}
+
 pub async fn restart(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let (mut conn, release) = visible(&state, &user, *id).await?;
     user.require(Action::Restart, release.scope())?;

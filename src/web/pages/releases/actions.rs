@@ -30,6 +30,7 @@ enum Lifecycle {
     Restart,
     Rebase,
     OverrideFreeze,
+    RetrySetAside,
 }
 
 impl Lifecycle {
@@ -41,6 +42,7 @@ impl Lifecycle {
             Lifecycle::Restart => Action::Restart,
             Lifecycle::Rebase => Action::EditDraft,
             Lifecycle::OverrideFreeze => Action::OverrideFreeze,
+            Lifecycle::RetrySetAside => Action::DecideFailure,
         }
     }
 }
@@ -70,6 +72,9 @@ async fn lifecycle(
         Lifecycle::OverrideFreeze => crate::ops::freezes::override_for(&mut conn, &actor, id, reason, now)
             .await
             .map(|r| (r.id, "The hotfix passes the freeze from now on; the override is on its audit trail.".to_string())),
+        Lifecycle::RetrySetAside => ops::retry_set_aside(&mut conn, &actor, id, reason, now)
+            .await
+            .map(|r| (r.id, "The release is back in the engine's hands.".to_string())),
     };
     match result {
         Ok((target, message)) => {
@@ -124,6 +129,18 @@ pub async fn abort(
     form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     lifecycle((&state, &user, &session, htmx), *id, Lifecycle::Abort, &form.reason).await
+}
+
+/// A release the engine set aside after repeated errors runs again.
+pub async fn retry(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    session: Session,
+    htmx: Htmx,
+    id: web::Path<i64>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    lifecycle((&state, &user, &session, htmx), *id, Lifecycle::RetrySetAside, &form.reason).await
 }
 
 pub async fn restart(

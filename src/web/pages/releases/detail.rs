@@ -97,6 +97,8 @@ pub struct DetailPage {
     pub can_edit: bool,
     pub can_activate: bool,
     pub can_abort: bool,
+    /// Set aside by the engine after repeated errors, and the reader may retry it.
+    pub can_retry_set_aside: bool,
     pub can_override_freeze: bool,
     pub can_restart: bool,
     pub can_delete: bool,
@@ -338,6 +340,9 @@ pub async fn show(
         can_edit: state_ == State::Draft && user.may(Action::EditDraft, scope),
         can_activate: state_ == State::Draft && user.may(Action::Activate, scope),
         can_abort: crate::domain::release::in_flight(state_, status) && user.may(Action::Abort, scope),
+        can_retry_set_aside: view.hold == Some(crate::domain::release::Hold::EngineError)
+            && status == crate::domain::release::Status::OnHold
+            && user.may(Action::DecideFailure, scope),
         can_override_freeze: r.release_type == "hotfix"
             && status == crate::domain::release::Status::OnHold
             && r.status_reason.as_deref().is_some_and(|x| x.contains(crate::ops::freezes::HELD_PREFIX))
