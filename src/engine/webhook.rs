@@ -175,7 +175,15 @@ async fn lease(
         };
         Ok((url, headers, body))
     };
-    let recorded = build(&shown).ok();
+    // What is recorded (and shown in the attempt list) is what is sent: the engine's own headers
+    // too, the callback's token masked, so people can match a request to the receiver's log.
+    let recorded = build(&shown).ok().map(|(url, mut headers, body)| {
+        headers.push(("Idempotency-Key".into(), key.clone()));
+        if callback_url.is_some() {
+            headers.push(("Railyard-Callback-Url".into(), format!("{base_url}/api/v1/callbacks/{}", crate::domain::masking::MASK)));
+        }
+        (url, headers, body)
+    });
     let settings = AccountSettings::get(conn, r.account_id).await?;
     let account_slug = crate::db::models::accounts::slug_of(conn, r.account_id).await?;
     let lease_until = now + TimeDelta::seconds(MAX_REQUEST_SECONDS.min(timeout_of(&adef).num_seconds()) + 30);

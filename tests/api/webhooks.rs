@@ -765,4 +765,11 @@ async fn a_callback_that_arrives_before_its_answer_is_accepted_once() {
     assert!(statuses.len() == 1 && (200..300).contains(&statuses[0]), "the callback was answered 2xx: {statuses:?}");
     assert_eq!(r["status"], "Success", "{r}");
     assert_eq!(activity(&r, "p", "build")["outputs"]["build"], "42", "{r}");
+
+    // Issue 30: the attempt list shows every header sent, the engine's own too, the token masked.
+    let client = app.new_client();
+    assert_eq!(client.login("admin@acme.example.com", crate::common::PASSWORD).await.status(), 303);
+    let page = client.get_html(&format!("/releases/{id}")).await;
+    assert!(page.contains(&format!("Idempotency-Key: {id}/p/build/1")), "the key is listed");
+    assert!(page.contains("Railyard-Callback-Url: http://") && page.contains("/api/v1/callbacks/********"), "the callback URL, masked");
 }
