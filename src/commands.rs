@@ -40,7 +40,7 @@ async fn account_by_slug(conn: &mut AsyncPgConnection, slug: &str) -> anyhow::Re
 
 pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let app = Application::build(settings.clone(), clock()).await?;
-    crate::worker::spawn_worker(app.state.services.clone());
+    crate::worker::spawn_worker(app.state.services.with_worker_pool()?);
     tracing::info!(bind = %settings.bind, base_url = %settings.base_url, "Railyard is listening");
     eprintln!("Railyard is serving on http://{} (base URL {})", settings.bind, settings.base_url);
     app.run_until_stopped().await?;
@@ -50,7 +50,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
 /// The engine alone (scale-out): no HTTP server.
 pub async fn worker(settings: Settings) -> anyhow::Result<ExitCode> {
     let (services, _) = crate::state::Services::start(settings, clock()).await?;
-    crate::worker::spawn_worker(services);
+    crate::worker::spawn_worker(services.with_worker_pool()?);
     eprintln!("Railyard worker running (Ctrl-C stops)");
     tokio::signal::ctrl_c().await?;
     Ok(ExitCode::SUCCESS)

@@ -17,7 +17,11 @@ pub struct Settings {
     /// The sender of e-mails (`RAILYARD_MAIL_FROM`).
     pub mail_from: String,
     pub retention_days: u32,
+    /// The web server's connections (`RAILYARD_POOL_SIZE`, default 16).
     pub pool_size: usize,
+    /// The worker's own connections: engine, sends and notifications never wait behind web
+    /// traffic (`RAILYARD_WORKER_POOL_SIZE`, default 8).
+    pub worker_pool_size: usize,
     /// How long a request waits for a free database connection before it answers 503
     /// (`RAILYARD_POOL_WAIT_MS`, default 5000).
     pub pool_wait: std::time::Duration,
@@ -157,6 +161,14 @@ impl Settings {
                 .ok_or(ConfigError::Invalid { name: "RAILYARD_POOL_SIZE", reason: format!("{v:?} is not a positive number") })?,
             None => 16,
         };
+        let worker_pool_size = match get("RAILYARD_WORKER_POOL_SIZE") {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(ConfigError::Invalid { name: "RAILYARD_WORKER_POOL_SIZE", reason: format!("{v:?} is not a positive number") })?,
+            None => 8,
+        };
         let pool_wait = match get("RAILYARD_POOL_WAIT_MS") {
             Some(v) => std::time::Duration::from_millis(v.parse::<u64>().ok().filter(|n| *n > 0).ok_or(ConfigError::Invalid {
                 name: "RAILYARD_POOL_WAIT_MS",
@@ -184,6 +196,7 @@ impl Settings {
             mail_from: get("RAILYARD_MAIL_FROM").unwrap_or_else(|| "Railyard <railyard@localhost.localdomain>".to_string()),
             retention_days,
             pool_size,
+            worker_pool_size,
             pool_wait,
             webhook_private_allow: get("RAILYARD_WEBHOOK_PRIVATE_ALLOW").unwrap_or_default(),
             trusted_proxies: get("RAILYARD_TRUSTED_PROXIES").unwrap_or_default(),

@@ -56,6 +56,14 @@ impl Services {
         ))
     }
 
+    /// The same services on a pool of their own (`RAILYARD_WORKER_POOL_SIZE`), for the worker:
+    /// a flood of web requests (anonymous ones included) never delays claims or a send's
+    /// result, which would then be sent again.
+    pub fn with_worker_pool(&self) -> anyhow::Result<Services> {
+        let pool = db::build_pool(&self.settings.database_url, self.settings.worker_pool_size, self.settings.pool_wait)?;
+        Ok(Services { pool, ..self.clone() })
+    }
+
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }
