@@ -133,7 +133,7 @@ async fn job(state: web::Data<State>, req: HttpRequest, path: web::Path<String>,
                     Err(reason) => json!({"status": "failure", "outputs": {"reason": reason}}),
                 };
                 if let Err(e) = client.post(&url).json(&report).send().await {
-                    tracing::warn!(error = %e, "demo CI could not call back");
+                    tracing::warn!(error = ?e, "demo CI could not call back");
                 }
             });
             HttpResponse::Accepted().json(json!({"accepted": true, "job": number}))

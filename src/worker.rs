@@ -59,6 +59,7 @@ pub async fn tick(services: &Services, worker: &str) -> anyhow::Result<usize> {
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 
 /// One round; the housekeeping sweeps only when asked.
+#[tracing::instrument(level = "debug", name = "round", skip(services, housekeeping))]
 async fn round(services: &Services, worker: &str, housekeeping: bool) -> anyhow::Result<usize> {
     let now = services.clock.now();
     let generated = if housekeeping {
@@ -133,7 +134,7 @@ pub async fn tick_all(services: &Services, worker: &str) -> anyhow::Result<usize
 /// Notifications go out apart from the engine and never hold it up; failures are retried later.
 async fn deliver(services: &Services) -> usize {
     crate::notify::deliver_due(services, 200).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "notification delivery failed; will retry");
+        tracing::warn!(error = ?e, "notification delivery failed; will retry");
         0
     })
 }
@@ -174,7 +175,7 @@ pub fn spawn_worker(services: Services) {
         });
         loop {
             if let Err(e) = worker_loop(&services, &worker).await {
-                tracing::warn!(error = %e, "worker connection lost; reconnecting");
+                tracing::warn!(error = ?e, "worker connection lost; reconnecting");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
@@ -230,7 +231,7 @@ async fn worker_loop(services: &Services, worker: &str) -> anyhow::Result<()> {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, "worker tick failed");
+                    tracing::warn!(error = ?e, "worker tick failed");
                     break;
                 }
             }

@@ -40,6 +40,7 @@ type BuiltRequest = (String, Vec<(String, String)>, Option<Value>);
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub attempt_id: i64,
+    pub release_id: i64,
     pub account_id: i64,
     pub key: String,
     pub method: String,
@@ -205,8 +206,10 @@ async fn lease(
             if let Some(cb) = &callback_url {
                 headers.push(("Railyard-Callback-Url".into(), cb.clone()));
             }
+            tracing::debug!(attempt_id = id, release_id = r.id, key = %key, "webhook attempt claimed");
             Ok(Claimed {
                 attempt_id: id,
+                release_id: r.id,
                 account_id: r.account_id,
                 key,
                 method: cfg.method.clone().unwrap_or_else(|| "POST".into()).to_uppercase(),
@@ -223,6 +226,7 @@ async fn lease(
         // A template that cannot be resolved is a failure of this attempt, not a send.
         Err(message) => Ok(Claimed {
             attempt_id: id,
+            release_id: r.id,
             account_id: r.account_id,
             key,
             method: String::new(),
@@ -423,7 +427,7 @@ pub async fn complete(
         match conn.transaction(async |conn| claim_next_of_account(conn, worker, senders, account_id, now).await).await {
             Ok(next) => Ok(next),
             Err(e) => {
-                tracing::warn!(error = %e, account_id, "taking the account's next webhook attempt failed; the claim loop will");
+                tracing::warn!(error = ?e, account_id, "taking the account's next webhook attempt failed; the claim loop will");
                 Ok(None)
             }
         }
@@ -524,7 +528,7 @@ async fn record(
         crate::ops::outcomes::record_success(conn, &r, &def, &row, outputs, &format!("system:worker:{worker}"), now).await?;
         let (release_id, account_id) = (r.id, r.account_id);
         if let Err(e) = conn.transaction(async |conn| crate::engine::advance(conn, defs, r, now).await).await {
-            tracing::warn!(error = %e, release_id, "advancing after a webhook success failed; the engine will retry");
+            tracing::warn!(error = ?e, release_id, "advancing after a webhook success failed; the engine will retry");
             crate::db::wake::schedule_now(conn, release_id, now).await?;
         }
         return Ok(account_id);
@@ -547,6 +551,7 @@ pub const SENDS_PER_ACCOUNT: usize = 16;
 pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow::Result<usize> {
     use futures_util::stream::{FuturesUnordered, StreamExt};
     use std::sync::atomic::{AtomicIsize, Ordering};
+    use tracing::Instrument;
     let mut in_flight = FuturesUnordered::new();
     let mut per_account: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     let mut sent = 0;
@@ -582,13 +587,21 @@ pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow
             let task = tokio::spawn(async move {
                 let (mut claimed, mut sent) = (claimed, 0);
                 loop {
-                    let outcome = send(&claimed, &services.private_allow).await;
-                    let mut conn = services.pool.get().await?;
-                    let take_next = left.fetch_sub(1, Ordering::SeqCst) > 0;
-                    let next =
-                        complete(&mut conn, senders(&services), claimed.attempt_id, &worker, outcome, take_next, services.clock.now())
-                            .await
-                            .context("complete")?;
+                    let span = tracing::debug_span!("send", attempt_id = claimed.attempt_id, release_id = claimed.release_id);
+                    let next = async {
+                        let outcome = send(&claimed, &services.private_allow).await;
+                        tracing::debug!(status = ?outcome.status, error = ?outcome.error, duration_ms = ?outcome.duration_ms, "webhook sent");
+                        let mut conn = services.pool.get().await?;
+                        let take_next = left.fetch_sub(1, Ordering::SeqCst) > 0;
+                        let next =
+                            complete(&mut conn, senders(&services), claimed.attempt_id, &worker, outcome, take_next, services.clock.now())
+                                .await
+                                .context("complete")?;
+                        tracing::debug!("webhook result recorded");
+                        Ok::<_, anyhow::Error>(next)
+                    }
+                    .instrument(span)
+                    .await?;
                     sent += 1;
                     match next {
                         Some(next) => claimed = next,
@@ -608,7 +621,7 @@ pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow
         match committed {
             Ok(n) => sent += n,
             Err(e) if first_error.is_none() => first_error = Some(e),
-            Err(e) => tracing::warn!(error = %e, "committing a webhook result failed; its lease will run out and it is sent again"),
+            Err(e) => tracing::warn!(error = ?e, "committing a webhook result failed; its lease will run out and it is sent again"),
         }
     }
     match first_error {

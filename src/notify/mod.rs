@@ -109,6 +109,7 @@ pub async fn deliver_due(services: &Services, limit: usize) -> anyhow::Result<us
             claimed.extend(batch);
         }
         let Some(row) = claimed.pop_front() else { break };
+        tracing::debug!(notification_id = row.id, channel = %row.channel, kind = %row.kind, "delivering a notification");
         let mut conn = services.pool.get().await?;
         let outcome: Result<(), DeliveryError> = match row.channel.as_str() {
             "in_app" => match row.user_id {

@@ -70,7 +70,7 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
         use diesel_async::pooled_connection::deadpool::PoolError;
         match e {
             PoolError::Timeout(_) | PoolError::Backend(_) => {
-                tracing::warn!(error = %e, "no database connection");
+                tracing::warn!(error = ?e, "no database connection");
                 AppError::Unavailable(e)
             }
             other => AppError::Unexpected(anyhow::Error::new(other).context("database pool")),
@@ -246,7 +246,7 @@ pub fn error_page(status: StatusCode, message: String) -> HttpResponse {
     match page.render() {
         Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
         Err(e) => {
-            tracing::error!(error = %e, "error page failed to render");
+            tracing::error!(error = ?e, "error page failed to render");
             HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(page.message)
         }
     }

@@ -26,7 +26,7 @@ pub fn push(session: &Session, level: &str, message: impl Into<String>) {
         all.drain(..all.len() - MAX_MESSAGES);
     }
     if let Err(e) = session.insert(KEY, all) {
-        tracing::warn!(error = %e, "could not store a flash message");
+        tracing::warn!(error = ?e, "could not store a flash message");
     }
 }
 

@@ -107,7 +107,7 @@ impl Sso {
             .build()?;
         let sso = Sso { redirect: format!("{base_url}/login/sso/callback"), settings, http, client: RwLock::new(None) };
         if let Err(e) = sso.client().await {
-            tracing::warn!(issuer = %sso.settings.issuer, error = %e, cause = ?std::error::Error::source(&e), "single sign-on is unavailable for now");
+            tracing::warn!(issuer = %sso.settings.issuer, error = ?e, "single sign-on is unavailable for now");
         }
         Ok(sso)
     }
@@ -121,7 +121,7 @@ impl Sso {
             Some(d) => match self.discover().await {
                 Ok(fresh) => Ok(fresh),
                 Err(e) => {
-                    tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "reading the identity provider's keys again failed; the known ones serve");
+                    tracing::warn!(error = ?e, "reading the identity provider's keys again failed; the known ones serve");
                     Ok(d.client)
                 }
             },
@@ -190,7 +190,7 @@ pub async fn start(
     let client = match sso.client().await {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "single sign-on is unavailable");
+            tracing::warn!(error = ?e, "single sign-on is unavailable");
             return login_page_with(
                 &state,
                 &session,
@@ -257,7 +257,7 @@ pub async fn callback(state: web::Data<AppState>, session: Session, query: web::
     let identity = match exchange(sso, &query.code, verifier, Nonce::new(nonce)).await {
         Ok(identity) => identity,
         Err(e) => {
-            tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "an SSO callback was refused");
+            tracing::warn!(error = ?e, "an SSO callback was refused");
             return login_page_with(&state, &session, "/", "Single sign-on failed: your identity provider's answer could not be verified.")
                 .await;
         }

@@ -36,7 +36,7 @@ pub async fn sweep(conn: &mut AsyncPgConnection, secrets: &SecretBox, now: DateT
             match create_occurrence(conn, secrets, &g, occurrence, now).await {
                 Ok(true) => created += 1,
                 Ok(false) => {}
-                Err(e) => tracing::warn!(group = g.id, error = %e, "release group occurrence not created"),
+                Err(e) => tracing::warn!(group = g.id, error = ?e, "release group occurrence not created"),
             }
         }
     }
