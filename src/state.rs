@@ -21,6 +21,8 @@ pub struct Services {
     pub trusted_proxies: Vec<crate::domain::network::PrivateAllow>,
     /// Parsed process versions for the engine (`ops::releases::DefinitionCache`).
     pub definitions: std::sync::Arc<crate::db::models::processes::DefinitionCache>,
+    /// Wakes this process's send loop when the engine may have queued webhook attempts.
+    pub send_wake: std::sync::Arc<tokio::sync::Notify>,
     /// When each worker of this process last wrote its heartbeat, by `clock` (`worker::beat`).
     pub beats: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>>,
 }
@@ -50,6 +52,7 @@ impl Services {
                 private_allow,
                 trusted_proxies,
                 definitions: Default::default(),
+                send_wake: Default::default(),
                 beats: Default::default(),
             },
             secret,

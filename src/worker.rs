@@ -1,5 +1,5 @@
-//! The background worker: one loop per process that runs the sweeps, the engine, webhook sends
-//! and reminders, and a separate loop that delivers notifications. It sits above `engine` and
+//! The background worker: one loop per process that runs the sweeps, the engine and reminders,
+//! a loop beside it that sends webhooks, and one that delivers notifications. It sits above `engine` and
 //! `notify` so that neither needs the other.
 
 use anyhow::Context;
@@ -50,7 +50,16 @@ async fn start_due(services: &Services, batches: usize) -> anyhow::Result<(usize
 /// One round of all background work: release groups, auto-activation, the engine, retention,
 /// webhook sends and reminders.
 pub async fn tick(services: &Services, worker: &str) -> anyhow::Result<usize> {
-    round(services, worker, true).await
+    round(services, worker, Round { housekeeping: true, sends: true }).await
+}
+
+/// What a round does besides starting what is due and moving the engine.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    /// The housekeeping sweeps (release groups, retention, reminders).
+    housekeeping: bool,
+    /// Webhook sends, waiting for them: only a test's tick; the worker sends in its own loop.
+    sends: bool,
 }
 
 /// How often the worker loop runs the housekeeping sweeps (release groups, retention,
@@ -59,8 +68,9 @@ pub async fn tick(services: &Services, worker: &str) -> anyhow::Result<usize> {
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 
 /// One round; the housekeeping sweeps only when asked.
-#[tracing::instrument(level = "debug", name = "round", skip(services, housekeeping))]
-async fn round(services: &Services, worker: &str, housekeeping: bool) -> anyhow::Result<usize> {
+#[tracing::instrument(level = "debug", name = "round", skip(services, what))]
+async fn round(services: &Services, worker: &str, what: Round) -> anyhow::Result<usize> {
+    let Round { housekeeping, sends } = what;
     let now = services.clock.now();
     let generated = if housekeeping {
         let mut conn = services.pool.get().await?;
@@ -86,7 +96,11 @@ async fn round(services: &Services, worker: &str, housekeeping: bool) -> anyhow:
     } else {
         0
     };
-    let sent = webhook::send_due(services, worker, 50).await?;
+    // Whatever the engine queued is the send loop's to send now.
+    if activated + moved > 0 {
+        services.send_wake.notify_one();
+    }
+    let sent = if sends { webhook::send_due(services, worker, 50).await? } else { 0 };
     let reminded = if housekeeping {
         let mut conn = services.pool.get().await?;
         crate::notify::reminders::sweep(&mut conn, now).await.context("reminders")?
@@ -153,6 +167,18 @@ pub fn spawn_worker(services: Services) {
         tokio::spawn(async move {
             loop {
                 if deliver(&mail_state).await == 0 {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        });
+        // Webhooks are sent by their own loop, beside the engine's: a slow endpoint never holds
+        // up scheduled starts, engine steps, timeouts or another tenant's sends.
+        let send_state = services.clone();
+        let send_worker = worker.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = webhook::send_continuously(&send_state, &send_worker).await {
+                    tracing::warn!(error = ?e, "the send loop failed; starting it again");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
@@ -227,7 +253,7 @@ async fn worker_loop(services: &Services, worker: &str) -> anyhow::Result<()> {
             if housekeeping {
                 housekept = Some(std::time::Instant::now());
             }
-            match round(services, worker, housekeeping).await {
+            match round(services, worker, Round { housekeeping, sends: false }).await {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {

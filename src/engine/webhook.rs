@@ -549,9 +549,26 @@ pub const SENDS_PER_ACCOUNT: usize = 16;
 /// never waits for another's. Claiming is unchanged (one attempt per claim, leased to this
 /// worker), so the exactly-once and crash rules stay as they were.
 pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow::Result<usize> {
+    sends(services, worker, Some(limit)).await
+}
+
+/// The worker's send loop, beside the engine loop (which never waits for a send): claims
+/// whenever a slot is free and something is due, woken by the engine (`send_wake`) or at the
+/// latest every `SEND_POLL`, while slow sends go on. Returns only on an error.
+pub async fn send_continuously(services: &Services, worker: &str) -> anyhow::Result<usize> {
+    sends(services, worker, None).await
+}
+
+/// How often the send loop looks for due attempts when nothing wakes it.
+const SEND_POLL: Duration = Duration::from_millis(200);
+
+/// `limit`: stop after about this many sends (a test's tick); `None`: go on for ever.
+async fn sends(services: &Services, worker: &str, limit: Option<usize>) -> anyhow::Result<usize> {
     use futures_util::stream::{FuturesUnordered, StreamExt};
     use std::sync::atomic::{AtomicIsize, Ordering};
     use tracing::Instrument;
+    let continuous = limit.is_none();
+    let limit = limit.unwrap_or(usize::MAX / 2);
     let mut in_flight = FuturesUnordered::new();
     let mut per_account: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     let mut sent = 0;
@@ -598,6 +615,8 @@ pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow
                                 .await
                                 .context("complete")?;
                         tracing::debug!("webhook result recorded");
+                        // Recording may have started successors (of any account): look again.
+                        services.send_wake.notify_one();
                         Ok::<_, anyhow::Error>(next)
                     }
                     .instrument(span)
@@ -614,7 +633,26 @@ pub async fn send_due(services: &Services, worker: &str, limit: usize) -> anyhow
             });
             in_flight.push(async move { (account_id, task.await.map_err(anyhow::Error::from).and_then(|committed| committed)) });
         }
-        let Some((account_id, committed)) = in_flight.next().await else { break };
+        let finished = if continuous {
+            // Sends in flight must not keep newly due attempts (another tenant's) waiting.
+            tokio::select! {
+                finished = in_flight.next() => finished,
+                _ = services.send_wake.notified() => continue,
+                _ = tokio::time::sleep(SEND_POLL) => continue,
+            }
+        } else {
+            in_flight.next().await
+        };
+        let Some((account_id, committed)) = finished else {
+            if continuous && first_error.is_none() {
+                tokio::select! {
+                    _ = services.send_wake.notified() => {}
+                    _ = tokio::time::sleep(SEND_POLL) => {}
+                }
+                continue;
+            }
+            break;
+        };
         if let Some(n) = per_account.get_mut(&account_id) {
             *n = n.saturating_sub(1);
         }

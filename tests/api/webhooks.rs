@@ -773,3 +773,71 @@ async fn a_callback_that_arrives_before_its_answer_is_accepted_once() {
     assert!(page.contains(&format!("Idempotency-Key: {id}/p/build/1")), "the key is listed");
     assert!(page.contains("Railyard-Callback-Url: http://") && page.contains("/api/v1/callbacks/********"), "the callback URL, masked");
 }
+
+/// A receiver that tells `arrived` when a request comes and, when `hold` is given, answers only
+/// after it is released.
+async fn signalling_receiver(arrived: Arc<tokio::sync::Notify>, hold: Option<Arc<tokio::sync::Notify>>) -> u16 {
+    let server = HttpServer::new(move || {
+        let (arrived, hold) = (arrived.clone(), hold.clone());
+        App::new().default_service(web::to(move || {
+            let (arrived, hold) = (arrived.clone(), hold.clone());
+            async move {
+                arrived.notify_one();
+                if let Some(hold) = hold {
+                    hold.notified().await;
+                }
+                HttpResponse::Ok().json(json!({"ok": true}))
+            }
+        }))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    port
+}
+
+/// Issue 30, item 5: with the real worker running, tenant A's receiver holds its answer until
+/// the test releases it, and the test releases it only after tenant B's request — activated
+/// while A's is in flight — has arrived. No sleep, no time bound: it passes only in that order.
+#[tokio::test]
+async fn a_slow_tenant_never_holds_up_another_tenant_s_send() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let (a_arrived, b_arrived, release_a) =
+        (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let a_port = signalling_receiver(a_arrived.clone(), Some(release_a.clone())).await;
+    let b_port = signalling_receiver(b_arrived.clone(), None).await;
+    allow(&app, &[format!("127.0.0.1:{a_port}")]).await;
+    let (_, b_admin, _) = app.admin_session("globex").await;
+    let b_token = app.api_token(&b_admin).await;
+    let res = app
+        .api_send(reqwest::Method::PATCH, &b_token, "/api/v1/settings", &json!({"webhook_allow_list": [format!("127.0.0.1:{b_port}")]}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let hook = |name: &str, port: u16| {
+        format!("name: {name}\nphases: [{{key: p, name: P, activities: [{{key: hook, name: Hook, kind: webhook, config: {{url: \"http://127.0.0.1:{port}/hook\"}}}}]}}]\n")
+    };
+    railyard::worker::spawn_worker(app.state.services.clone());
+
+    let a = crate::engine::start(&app, &w, &hook("Slow tenant", a_port), json!({})).await;
+    a_arrived.notified().await;
+    let (status, p) = body(app.api_post(&b_token, "/api/v1/processes", &json!({"definition": hook("Other tenant", b_port)})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let (status, r) =
+        body(app.api_post(&b_token, "/api/v1/releases", &json!({"process_id": p["id"], "name": "Other 1.0", "activate": true})).await)
+            .await;
+    assert_eq!(status, 201, "{r}");
+    b_arrived.notified().await;
+    release_a.notify_one();
+    // A's answer was awaited, not abandoned: its release succeeds (a send held inside the
+    // engine's round would have timed out first).
+    loop {
+        match get(&app, &w, a).await["status"].as_str() {
+            Some("Success") => break,
+            Some("Running") => tokio::task::yield_now().await,
+            other => panic!("the slow tenant's release ended {other:?}"),
+        }
+    }
+}
