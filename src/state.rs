@@ -23,6 +23,9 @@ pub struct Services {
     pub definitions: std::sync::Arc<crate::db::models::processes::DefinitionCache>,
     /// Wakes this process's send loop when the engine may have queued webhook attempts.
     pub send_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Rounds of this process now starting what is due: the send loop claims nothing new
+    /// meanwhile, so a burst of due releases starts before its webhooks go out.
+    pub starting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// When each worker of this process last wrote its heartbeat, by `clock` (`worker::beat`).
     pub beats: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>>,
 }
@@ -53,6 +56,7 @@ impl Services {
                 trusted_proxies,
                 definitions: Default::default(),
                 send_wake: Default::default(),
+                starting: Default::default(),
                 beats: Default::default(),
             },
             secret,

@@ -53,6 +53,24 @@ pub async fn tick(services: &Services, worker: &str) -> anyhow::Result<usize> {
     round(services, worker, Round { housekeeping: true, sends: true }).await
 }
 
+/// A round starting what is due, for the send loop to see (it claims nothing new meanwhile);
+/// ended on drop, errors included, and the send loop is woken then.
+struct Starting<'a>(&'a Services);
+
+impl<'a> Starting<'a> {
+    fn begin(services: &'a Services) -> Self {
+        services.starting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Starting(services)
+    }
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.0.starting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.send_wake.notify_one();
+    }
+}
+
 /// What a round does besides starting what is due and moving the engine.
 #[derive(Debug, Clone, Copy)]
 struct Round {
@@ -82,24 +100,24 @@ async fn round(services: &Services, worker: &str, what: Round) -> anyhow::Result
     // Starting what is due comes first: a burst of due releases is activated and moved on, batch
     // by batch, before this worker sends anything, so the last release of a burst does not
     // wait behind the first ones' webhooks.
-    let (mut activated, mut moved, burst) = start_due(services, 1).await?;
-    if burst {
-        // A burst: the rest of it is started on several connections at once.
-        let lanes = (0..START_LANES).map(|_| start_due(services, 20));
-        for (started, stepped, _) in futures_util::future::try_join_all(lanes).await? {
-            (activated, moved) = (activated + started, moved + stepped);
+    let (activated, moved) = {
+        let _starting = Starting::begin(services);
+        let (mut activated, mut moved, burst) = start_due(services, 1).await?;
+        if burst {
+            // A burst: the rest of it is started on several connections at once.
+            let lanes = (0..START_LANES).map(|_| start_due(services, 20));
+            for (started, stepped, _) in futures_util::future::try_join_all(lanes).await? {
+                (activated, moved) = (activated + started, moved + stepped);
+            }
         }
-    }
+        (activated, moved)
+    };
     let archived = if housekeeping {
         let mut conn = services.pool.get().await?;
         crate::ops::releases::retention_sweep(&mut conn, services.settings.retention_days, now).await.context("retention sweep")?
     } else {
         0
     };
-    // Whatever the engine queued is the send loop's to send now.
-    if activated + moved > 0 {
-        services.send_wake.notify_one();
-    }
     let sent = if sends { webhook::send_due(services, worker, 50).await? } else { 0 };
     let reminded = if housekeeping {
         let mut conn = services.pool.get().await?;

@@ -580,7 +580,10 @@ async fn sends(services: &Services, worker: &str, limit: Option<usize>) -> anyho
         // Fill up to the bounds; after each result, try again (an account may have room now).
         // After an error nothing new is claimed, but what is in flight still commits: a
         // result dropped half-way would only be sent again.
-        while first_error.is_none() && in_flight.len() < SENDS_PER_WORKER && AtomicIsize::load(&left, Ordering::SeqCst) > 0 {
+        // While a round starts what is due, the loop claims nothing new: a burst's starts come
+        // before its sends (in-flight sends go on).
+        let starting = continuous && std::sync::atomic::AtomicUsize::load(&services.starting, Ordering::SeqCst) > 0;
+        while !starting && first_error.is_none() && in_flight.len() < SENDS_PER_WORKER && AtomicIsize::load(&left, Ordering::SeqCst) > 0 {
             let busy: Vec<i64> = per_account.iter().filter(|(_, n)| **n >= SENDS_PER_ACCOUNT).map(|(a, _)| *a).collect();
             let claimed = async {
                 let mut conn = services.pool.get().await?;
