@@ -443,7 +443,7 @@ pub async fn roll_back(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Release, OpError> {
-    let reason = fields::required_text(reason, fields::MAX_COMMENT_LEN).map_err(|m| OpError::invalid("reason", m))?;
+    let reason = crate::ops::required_reason(reason)?;
     conn.transaction(async |conn| {
         let r = Release::lock(conn, actor.account_id, release_id).await?;
         if !policy::allows(bindings, Action::DecideFailure, r.scope()) {

@@ -109,6 +109,12 @@ impl From<FieldErrors> for OpError {
     }
 }
 
+/// The reason a person gives for an action (abort, run now, override, retry): required, within
+/// DESIGN §9's limit, named `reason` when refused.
+pub fn required_reason(reason: &str) -> Result<String, OpError> {
+    crate::domain::validate::required_text(reason, crate::domain::validate::MAX_COMMENT_LEN).map_err(|m| OpError::invalid("reason", m))
+}
+
 impl OpError {
     /// A request parameter that could not be read (HTTP 400), naming it.
     pub fn parse(field: &str, message: impl Into<String>) -> Self {

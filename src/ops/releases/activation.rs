@@ -19,7 +19,6 @@ use crate::domain::process::validate::mentions;
 use crate::domain::process::Definition;
 use crate::domain::release::{self as rules, LinkKind, State};
 use crate::domain::rule::RuleCode;
-use crate::domain::validate::{self as fields};
 use crate::ops::outbox::NewNotification;
 use crate::ops::{outbox, Actor, OpError};
 
@@ -222,7 +221,7 @@ pub async fn run_now(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Release, OpError> {
-    let reason = fields::required_text(reason, fields::MAX_COMMENT_LEN).map_err(|m| OpError::invalid("reason", m))?;
+    let reason = crate::ops::required_reason(reason)?;
     conn.transaction(async |conn| {
         let release = Release::lock(conn, actor.account_id, release_id).await?;
         let Some(original) = release.schedule_start else {

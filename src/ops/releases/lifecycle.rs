@@ -11,7 +11,6 @@ use crate::db::models::releases::{self as rows, Outcome, Release};
 use crate::db::schema::releases;
 use crate::domain::release::{self as rules, LinkKind, State, Status};
 use crate::domain::rule::RuleCode;
-use crate::domain::validate::{self as fields};
 use crate::ops::outbox::NewNotification;
 use crate::ops::{outbox, Actor, OpError};
 
@@ -23,7 +22,7 @@ pub async fn abort(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Release, OpError> {
-    let reason = fields::required_text(reason, fields::MAX_COMMENT_LEN).map_err(|m| OpError::invalid("reason", m))?;
+    let reason = crate::ops::required_reason(reason)?;
     conn.transaction(async |conn| {
         let release = Release::lock(conn, actor.account_id, release_id).await?;
         if !rules::in_flight(release.state(), release.status()) {
@@ -140,7 +139,7 @@ pub async fn retry_set_aside(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Release, OpError> {
-    let reason = fields::required_text(reason, fields::MAX_COMMENT_LEN).map_err(|m| OpError::invalid("reason", m))?;
+    let reason = crate::ops::required_reason(reason)?;
     conn.transaction(async |conn| {
         let release = Release::lock(conn, actor.account_id, release_id).await?;
         let held = release.status() == Status::OnHold
