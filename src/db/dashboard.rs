@@ -7,7 +7,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::models::releases::Release;
 use super::schema::{release_phases, releases};
+use crate::domain::engine::Node;
 use crate::domain::policy::Visibility;
+use crate::domain::release::State;
 
 use super::models::releases::visible;
 
@@ -15,7 +17,7 @@ use super::models::releases::visible;
 pub async fn in_flight(conn: &mut AsyncPgConnection, account_id: i64, vis: &Visibility, limit: i64) -> QueryResult<Vec<Release>> {
     let q = releases::table
         .filter(releases::account_id.eq(account_id))
-        .filter(releases::state.eq("active"))
+        .filter(releases::state.eq(State::Active))
         .filter(releases::status.eq_any(["Running", "OnHold"]))
         .into_boxed();
     visible(q, vis).order((releases::started_at.asc(), releases::id)).limit(limit).select(Release::as_select()).load(conn).await
@@ -38,7 +40,7 @@ pub async fn failed_since(
 }
 
 /// (release id, phase name, phase status) of these releases, in phase order.
-pub async fn phases_of(conn: &mut AsyncPgConnection, release_ids: &[i64]) -> QueryResult<Vec<(i64, String, String)>> {
+pub async fn phases_of(conn: &mut AsyncPgConnection, release_ids: &[i64]) -> QueryResult<Vec<(i64, String, Node)>> {
     release_phases::table
         .filter(release_phases::release_id.eq_any(release_ids))
         .order((release_phases::release_id, release_phases::position))

@@ -4,13 +4,16 @@
 pub mod audit;
 pub mod audit_search;
 pub mod dashboard;
+pub mod engine;
 pub mod engine_holds;
 pub mod gauges;
 pub mod models;
 pub mod prepared;
 pub mod release_page;
+pub mod reminders;
 pub mod reports;
 pub mod schema;
+pub mod seed;
 pub mod statements;
 pub mod wake;
 

@@ -97,8 +97,6 @@ pub struct Related {
     pub linked_by: Vec<(i64, String, String)>,
     /// (release id, org id) of every release linked either way: who may see each.
     pub link_orgs: Vec<(i64, Option<i64>)>,
-    /// Why the release waits, as data (read here to keep the page's statement count).
-    pub hold: Option<crate::domain::release::Hold>,
     pub deployments: Vec<DeploymentRow>,
     pub approvals: Vec<ApprovalRow>,
     pub comments: Vec<CommentRow>,
@@ -140,8 +138,6 @@ struct RelatedJson {
     linked_by: Value,
     #[diesel(sql_type = Jsonb)]
     link_orgs: Value,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    hold: Option<String>,
     #[diesel(sql_type = Jsonb)]
     deployments: Value,
     #[diesel(sql_type = Jsonb)]
@@ -167,7 +163,6 @@ pub async fn related(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResu
            COALESCE((SELECT jsonb_agg(jsonb_build_array(r.id, r.org_id)) FROM releases r \
                      WHERE r.id IN (SELECT l.target_id FROM release_links l WHERE l.release_id = $1 \
                                     UNION SELECT l.release_id FROM release_links l WHERE l.target_id = $1)), '[]') AS link_orgs, \
-           (SELECT r.hold FROM releases r WHERE r.id = $1) AS hold, \
            COALESCE((SELECT jsonb_agg(jsonb_build_object('service', d.service, 'environment', d.environment, 'version', d.version, \
                             'release_id', d.release_id, 'release_name', d.release_name, 'deployed_at', d.deployed_at) ORDER BY d.deployed_at, d.id) \
                      FROM deployments d WHERE d.release_id = $1), '[]') AS deployments, \
@@ -190,13 +185,6 @@ pub async fn related(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResu
         links: parsed("links", row.links)?,
         linked_by: parsed("linked_by", row.linked_by)?,
         link_orgs: parsed("link_orgs", row.link_orgs)?,
-        hold: match row.hold {
-            None => None,
-            Some(text) => Some(
-                crate::domain::release::Hold::parse(&text)
-                    .ok_or_else(|| diesel::result::Error::DeserializationError(format!("releases.hold holds {text:?}").into()))?,
-            ),
-        },
         deployments: parsed("deployments", row.deployments)?,
         approvals: parsed("approvals", row.approvals)?,
         comments: parsed("comments", row.comments)?,

@@ -316,6 +316,9 @@ diesel::table! {
         artifacts -> Jsonb,
         release_group_id -> Nullable<Int8>,
         occurrence -> Nullable<Timestamptz>,
+        hold -> Nullable<Text>,
+        engine_failures -> Int4,
+        refused_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -499,6 +502,7 @@ diesel::table! {
         last_reminded_at -> Nullable<Timestamptz>,
         escalation_level -> Int4,
         deadline -> Nullable<Timestamptz>,
+        hold -> Nullable<Text>,
     }
 }
 

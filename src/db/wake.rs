@@ -7,6 +7,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::db::prepared::prepared;
 use crate::db::schema::releases;
+use crate::domain::engine::Node;
+use crate::domain::release::{Hold, Status};
 
 pub const CHANNEL: &str = "railyard_work";
 
@@ -23,19 +25,18 @@ pub async fn schedule_now(conn: &mut AsyncPgConnection, release_id: i64, now: Da
 }
 
 /// Looks again now at what a freeze held in the account (or in one release): releases held as a
-/// whole, and activities held until the window's end (`prefix` begins their reasons).
+/// whole, and activities held until the window's end.
 pub async fn schedule_held_now(
     conn: &mut AsyncPgConnection,
     account_id: i64,
     release_id: Option<i64>,
-    prefix: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
     use crate::db::schema::release_activities;
     let mut activities = diesel::update(release_activities::table)
         .filter(release_activities::account_id.eq(account_id))
-        .filter(release_activities::status.eq("OnHold"))
-        .filter(release_activities::status_reason.like(format!("{prefix}%")))
+        .filter(release_activities::status.eq(Node::OnHold))
+        .filter(release_activities::hold.eq(Hold::Freeze))
         .into_boxed();
     if let Some(id) = release_id {
         activities = activities.filter(release_activities::release_id.eq(id));
@@ -44,8 +45,8 @@ pub async fn schedule_held_now(
         activities.set(release_activities::wake_at.eq(now)).returning(release_activities::release_id).get_results(conn).await?;
     let mut releases_q = diesel::update(releases::table)
         .filter(releases::account_id.eq(account_id))
-        .filter(releases::status.eq("OnHold"))
-        .filter(releases::status_reason.like(format!("%{prefix}%")).or(releases::id.eq_any(&held)))
+        .filter(releases::status.eq(Status::OnHold))
+        .filter(releases::hold.eq(Hold::Freeze).or(releases::id.eq_any(&held)))
         .into_boxed();
     if let Some(id) = release_id {
         releases_q = releases_q.filter(releases::id.eq(id));

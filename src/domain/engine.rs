@@ -6,50 +6,31 @@ use chrono::{DateTime, Utc};
 use super::process::definition::{ActivityKind, OnFailure};
 use super::release::Status;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Node {
-    NotStarted,
-    Waiting,
-    Running,
-    OnHold,
-    Success,
-    Failed,
-    Ignored,
-    Skipped,
-    Aborted,
-}
+string_enum!(Node {
+    NotStarted => "NotStarted",
+    Waiting => "Waiting",
+    Running => "Running",
+    OnHold => "OnHold",
+    Success => "Success",
+    Failed => "Failed",
+    Ignored => "Ignored",
+    Skipped => "Skipped",
+    Aborted => "Aborted",
+});
+
+string_enum!(
+    /// Where a webhook attempt is: queued until due, `sending` under a worker's lease, `sent` while
+    /// it waits for a callback, then succeeded, failed or superseded (abort, roll back, timeout).
+    AttemptState {
+    Queued => "queued",
+    Sending => "sending",
+    Sent => "sent",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Superseded => "superseded",
+});
 
 impl Node {
-    pub const ALL: [Node; 9] = [
-        Node::NotStarted,
-        Node::Waiting,
-        Node::Running,
-        Node::OnHold,
-        Node::Success,
-        Node::Failed,
-        Node::Ignored,
-        Node::Skipped,
-        Node::Aborted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Node::NotStarted => "NotStarted",
-            Node::Waiting => "Waiting",
-            Node::Running => "Running",
-            Node::OnHold => "OnHold",
-            Node::Success => "Success",
-            Node::Failed => "Failed",
-            Node::Ignored => "Ignored",
-            Node::Skipped => "Skipped",
-            Node::Aborted => "Aborted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Node {
-        Node::ALL.into_iter().find(|n| n.as_str() == s).unwrap_or(Node::NotStarted)
-    }
-
     pub fn is_finished(self) -> bool {
         matches!(self, Node::Success | Node::Failed | Node::Ignored | Node::Skipped | Node::Aborted)
     }

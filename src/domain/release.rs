@@ -6,21 +6,6 @@ use serde_json::{Map, Value};
 use super::process::definition::InputType;
 use super::process::Definition;
 
-macro_rules! string_enum {
-    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $text),+ } }
-            pub fn parse(s: &str) -> Option<$name> { match s { $($text => Some($name::$variant),)+ _ => None } }
-        }
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
-        }
-    };
-}
-
 string_enum!(ReleaseType { Standard => "standard", Hotfix => "hotfix", Feature => "feature", System => "system" });
 string_enum!(State { Draft => "draft", Active => "active", Archived => "archived" });
 string_enum!(Status {
@@ -101,6 +86,39 @@ pub fn generic_name_warning(name: &str) -> Option<String> {
 /// Owners fall back: activity → phase → the release manager.
 pub fn resolve_owner(activity_owner: Option<&str>, phase_owner: Option<&str>, release_manager_email: Option<&str>) -> String {
     activity_owner.or(phase_owner).map(str::to_string).or_else(|| release_manager_email.map(|e| format!("user:{e}"))).unwrap_or_default()
+}
+
+/// Why a draft cannot start yet (DESIGN §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActivationProblem {
+    MissingInput(String),
+    /// A template the run would need cannot be resolved (the text says which and why).
+    Unresolved(String),
+    NoReleaseManager,
+    DependsOnUnfinished {
+        id: i64,
+        name: String,
+        status: Status,
+    },
+    UnknownGroup(String),
+    UnknownUser(String),
+    UnknownEnvironment(String),
+}
+
+impl std::fmt::Display for ActivationProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ActivationProblem::MissingInput(name) => write!(f, "input {name} is required"),
+            ActivationProblem::Unresolved(text) => f.write_str(text),
+            ActivationProblem::NoReleaseManager => f.write_str("the release has no release manager"),
+            ActivationProblem::DependsOnUnfinished { id, name, status } => {
+                write!(f, "it depends on release #{id} \"{name}\", which has not finished ({status})")
+            }
+            ActivationProblem::UnknownGroup(g) => write!(f, "group {g:?} does not exist"),
+            ActivationProblem::UnknownUser(u) => write!(f, "user {u} does not exist"),
+            ActivationProblem::UnknownEnvironment(e) => write!(f, "environment {e:?} does not exist"),
+        }
+    }
 }
 
 /// Required inputs with neither a value nor a default.

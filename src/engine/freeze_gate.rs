@@ -3,19 +3,17 @@
 //! resolved only at run time, which the release-level check cannot know.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use serde_json::{json, Value};
 
 use crate::db::audit::{self, NewEvent};
-use crate::db::models::releases::{activity_by_key, Release, ReleaseActivity};
-use crate::db::schema::release_activities;
-use crate::domain::engine::Node;
+use crate::db::models::releases::{Release, ReleaseActivity};
 use crate::domain::process::definition::ActivityDef;
 use crate::domain::process::template::{render, to_text};
 use crate::domain::process::Definition;
+use crate::domain::release::{Hold, ReleaseType};
 use crate::ops::context::{self, Secrets};
-use crate::ops::freezes::{active_on, has_override, HELD_PREFIX};
+use crate::ops::freezes::{active_on, has_override};
 use crate::ops::OpError;
 
 /// The environments an activity deploys to: its own `deploys.environment`, resolved now.
@@ -50,22 +48,15 @@ pub async fn hold_if_frozen(
         return Ok(None);
     }
     let Some((reason, until)) = active_on(conn, r.account_id, r.org_id, &envs, now).await? else { return Ok(None) };
-    if r.release_type == "hotfix" && has_override(conn, r.id).await? {
+    if r.release_type == ReleaseType::Hotfix && has_override(conn, r.id).await? {
         return Ok(None);
     }
     let message = format!(
-        "{HELD_PREFIX} ({reason}) until {}: it deploys to {}",
+        "held by a freeze ({reason}) until {}: it deploys to {}",
         until.with_timezone(&r.zone()).format("%Y-%m-%d %H:%M %Z"),
         envs.join(", ")
     );
-    diesel::update(activity_by_key(r.id, &row.phase_key, &row.key))
-        .set((
-            release_activities::status.eq(Node::OnHold.as_str()),
-            release_activities::status_reason.eq(&message),
-            release_activities::wake_at.eq(until),
-        ))
-        .execute(conn)
-        .await?;
+    crate::db::engine::hold_activity(conn, r.id, (&row.phase_key, &row.key), Hold::Freeze, &message, Some(until)).await?;
     audit::append(
         conn,
         NewEvent::release(r, "system:engine", "activity.frozen")

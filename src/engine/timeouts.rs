@@ -3,16 +3,15 @@
 //! reason naming the timeout, and `on_failure` decides what follows.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use serde_json::Value;
 
 use crate::db::models::releases::{Release, ReleaseActivity};
 use crate::db::models::webhook_attempts;
-use crate::db::schema::webhook_attempts as attempts;
 use crate::domain::engine::Node;
 use crate::domain::process::definition::ActivityKind;
 use crate::domain::process::Definition;
+use crate::ops::outcomes::{self, Ending, Then};
 use crate::ops::{Actor, OpError};
 
 /// Fails every activity of the (locked) release whose time ran out by `now`. Returns whether
@@ -27,24 +26,17 @@ pub async fn expire(
     let mut any = false;
     for a in activities {
         // Only an activity whose deadline passed is looked at closer (no copy of the others).
-        if a.deadline.is_some_and(|d| d <= now) && super::act_of(a).timed_out(now) {
+        if a.deadline.is_some_and(|d| d <= now) && super::tree::act_of(a).timed_out(now) {
             let timeout = def.activity(&a.phase_key, &a.key).and_then(|d| d.timeout.clone()).unwrap_or_default();
             let reason = format!("timed out: no outcome within its timeout of {timeout}");
             end_what_runs(conn, r, a, &reason, now).await?;
-            crate::ops::outcomes::attempt_failed(conn, r, a, &reason, true, now).await?;
+            let ending = Ending::Failed { message: reason, permanent: true };
+            outcomes::end(conn, (r, def), a, ending, "system:engine", Then::Engine, now).await?;
             any = true;
         } else if a.is_kind(ActivityKind::Webhook) && a.node() == Node::Running && a.wake_at.is_some_and(|t| t <= now) {
-            diesel::update(
-                attempts::table
-                    .filter(attempts::release_id.eq(r.id))
-                    .filter(attempts::phase_key.eq(&a.phase_key))
-                    .filter(attempts::activity_key.eq(&a.key))
-                    .filter(attempts::state.eq("sent")),
-            )
-            .set((attempts::state.eq("failed"), attempts::error.eq("no callback before the timeout")))
-            .execute(conn)
-            .await?;
-            crate::ops::outcomes::attempt_failed(conn, r, a, "no callback arrived before the timeout", false, now).await?;
+            webhook_attempts::fail_awaited(conn, r.id, &a.phase_key, &a.key, "no callback before the timeout").await?;
+            let ending = Ending::Failed { message: "no callback arrived before the timeout".into(), permanent: false };
+            outcomes::end(conn, (r, def), a, ending, "system:engine", Then::Engine, now).await?;
             any = true;
         }
     }

@@ -67,8 +67,6 @@ pub enum DeliveryError {
     Refused(String),
     #[error("{0}")]
     Store(#[source] diesel::result::Error),
-    #[error("unknown channel {0}")]
-    UnknownChannel(String),
 }
 
 pub async fn send(smtp_url: &str, settings: &Settings, payload: &Value) -> Result<(), DeliveryError> {

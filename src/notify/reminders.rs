@@ -2,32 +2,19 @@
 //! first the phase owner, then the release manager.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use std::collections::HashMap;
 
-use crate::db::models::releases::activity_by_key;
-use crate::db::models::releases::{Release, ReleaseActivity, ReleasePhase};
-use crate::db::schema::{account_settings, approval_votes, release_activities, release_phases, releases};
+use crate::db::reminders as rows;
 use crate::domain::engine::Node;
 use crate::domain::process::definition::ActivityKind;
 use crate::domain::process::time::parse_duration;
 use crate::domain::process::Definition;
-use crate::domain::release::State;
-use crate::domain::release::Status;
 use crate::ops::outbox::NewNotification;
 use crate::ops::{outbox, OpError};
 
 pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<usize, OpError> {
-    let waiting: Vec<(ReleaseActivity, Release)> = release_activities::table
-        .inner_join(releases::table.on(releases::id.eq(release_activities::release_id)))
-        .filter(releases::state.eq(State::Active.as_str()))
-        .filter(releases::status.eq_any([Status::Running.as_str(), Status::OnHold.as_str()]))
-        .filter(release_activities::status.eq_any([Status::Running.as_str(), Status::OnHold.as_str()]))
-        .filter(release_activities::kind.eq_any(["manual", "approval"]))
-        .select((ReleaseActivity::as_select(), Release::as_select()))
-        .load(conn)
-        .await?;
+    let waiting = rows::waiting_on_people(conn).await?;
     let mut sent = 0;
     let mut definitions: HashMap<i64, Definition> = HashMap::new();
     let mut intervals: HashMap<i64, i64> = HashMap::new();
@@ -37,8 +24,7 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
             let minutes = match intervals.get(&r.account_id) {
                 Some(m) => *m,
                 None => {
-                    let m: i32 =
-                        account_settings::table.find(r.account_id).select(account_settings::reminder_interval_minutes).first(conn).await?;
+                    let m = rows::reminder_interval_minutes(conn, r.account_id).await?;
                     intervals.insert(r.account_id, i64::from(m));
                     i64::from(m)
                 }
@@ -46,20 +32,7 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
             let last = a.last_reminded_at.unwrap_or(started);
             // One reminder per interval, however far the clock jumped.
             if now - last >= TimeDelta::minutes(minutes) {
-                let voted: Vec<i64> = approval_votes::table
-                    .filter(approval_votes::release_id.eq(r.id))
-                    .filter(approval_votes::phase_key.eq(&a.phase_key))
-                    .filter(approval_votes::activity_key.eq(&a.key))
-                    .filter(approval_votes::round.eq(a.attempts))
-                    .select(approval_votes::user_id)
-                    .load(conn)
-                    .await?;
-                let pending: Vec<i64> = a.eligible.iter().copied().filter(|u| !voted.contains(u)).collect();
-                let to: Vec<(i64, String)> = crate::db::schema::users::table
-                    .filter(crate::db::schema::users::id.eq_any(&pending))
-                    .select((crate::db::schema::users::id, crate::db::schema::users::email))
-                    .load(conn)
-                    .await?;
+                let to = rows::pending_approvers(conn, &a).await?;
                 outbox::enqueue(
                     conn,
                     &NewNotification {
@@ -73,10 +46,7 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
                     now,
                 )
                 .await?;
-                diesel::update(activity_by_key(r.id, &a.phase_key, &a.key))
-                    .set(release_activities::last_reminded_at.eq(now))
-                    .execute(conn)
-                    .await?;
+                rows::mark_reminded(conn, &a, now).await?;
                 sent += 1;
             }
         }
@@ -94,9 +64,7 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
                 let level = a.escalation_level;
                 if now - started >= after * (level + 1) {
                     let target = if level == 0 {
-                        let phase: ReleasePhase =
-                            release_phases::table.find((r.id, a.phase_key.clone())).select(ReleasePhase::as_select()).first(conn).await?;
-                        phase.owner
+                        rows::phase(conn, r.id, &a.phase_key).await?.owner
                     } else {
                         match r.owner_id {
                             Some(id) => format!("user:{}", crate::db::models::users::User::find(conn, r.account_id, id).await?.email),
@@ -118,10 +86,7 @@ pub async fn sweep(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Result<u
                         now,
                     )
                     .await?;
-                    diesel::update(activity_by_key(r.id, &a.phase_key, &a.key))
-                        .set(release_activities::escalation_level.eq(level + 1))
-                        .execute(conn)
-                        .await?;
+                    rows::mark_escalated(conn, &a, level + 1).await?;
                     sent += 1;
                 }
             }

@@ -15,13 +15,12 @@ use crate::db::models::signoff_tokens::{self, SignoffToken};
 use crate::db::schema::{approval_votes, release_activities, releases};
 use crate::domain::engine::Node;
 use crate::domain::policy::{self, Action, Binding};
-use crate::domain::process::definition::ActivityKind;
-use crate::domain::release::in_flight;
+use crate::domain::process::definition::{ActivityKind, OnFailure};
+use crate::domain::release::{in_flight, Hold};
 use crate::domain::rule::RuleCode;
 use crate::domain::validate as fields;
 
 /// Marks a hold that waits for a release manager's failure decision.
-pub const FAILED_PREFIX: &str = "failed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
@@ -118,14 +117,14 @@ fn refused(message: impl Into<String>) -> OpError {
 }
 
 pub fn is_decision_hold(a: &ReleaseActivity) -> bool {
-    a.node() == Node::OnHold && a.status_reason.as_deref().is_some_and(|r| r.starts_with(FAILED_PREFIX))
+    a.node() == Node::OnHold && a.hold == Some(Hold::Decision)
 }
 
 /// Whether this person may do this now. Who may never do it (wrong kind of activity, no
 /// standing on it) is refused first, 403; for who could, "not in this state" (the release is
 /// not in flight, the activity is not waiting for this) is a 409 rule (DESIGN §10).
 pub fn may_act(person: &Person<'_>, r: &Release, a: &ReleaseActivity, verb: Verb) -> Result<(), OpError> {
-    let kind = ActivityKind::parse(&a.kind).unwrap_or(ActivityKind::Manual);
+    let kind = a.kind;
     let scope = r.scope();
     let manages = |action| policy::allows(person.bindings, action, scope);
     // The release's creator and manager never vote for someone else: a delegation must not
@@ -193,6 +192,7 @@ fn required_reason(input: &ActInput, field: &str) -> Result<String, OpError> {
 /// What a person's action does to an activity.
 struct ActivityChange<'a> {
     status: Node,
+    hold: Option<Hold>,
     reason: Option<&'a str>,
     actor: &'a str,
     note: Option<&'a str>,
@@ -205,11 +205,12 @@ async fn update_activity(
     change: ActivityChange<'_>,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
-    let ActivityChange { status, reason, actor, note } = change;
+    let ActivityChange { status, hold, reason, actor, note } = change;
     let finished = status.is_finished().then_some(now);
     diesel::update(activity_by_key(r.id, &a.phase_key, &a.key))
         .set((
-            release_activities::status.eq(status.as_str()),
+            release_activities::status.eq(status),
+            release_activities::hold.eq(hold),
             release_activities::status_reason.eq(reason),
             release_activities::finished_at.eq(finished),
             release_activities::last_actor.eq(actor),
@@ -223,13 +224,14 @@ async fn update_activity(
 
 /// A failure by its `on_failure`: ignore → Failed (counts as done), fail → Failed (the release
 /// fails), manual → OnHold for a release manager's decision.
-pub fn failed_status(a: &ReleaseActivity, why: &str) -> (Node, Option<String>) {
-    match a.on_failure.as_str() {
-        "manual" => (
+pub fn failed_status(a: &ReleaseActivity, why: &str) -> (Node, Option<Hold>, Option<String>) {
+    match a.on_failure {
+        OnFailure::Manual => (
             Node::OnHold,
-            Some(format!("{FAILED_PREFIX}: {why}; a release manager decides: retry, ignore, fix-and-continue, roll back or abort")),
+            Some(Hold::Decision),
+            Some(format!("failed: {why}; a release manager decides: retry, ignore, fix-and-continue, roll back or abort")),
         ),
-        _ => (Node::Failed, Some(why.to_string())),
+        OnFailure::Fail | OnFailure::Ignore => (Node::Failed, None, Some(why.to_string())),
     }
 }
 
@@ -293,7 +295,7 @@ pub async fn act(
                     conn,
                     &r,
                     &a,
-                    ActivityChange { status: Node::Success, reason: None, actor: &label, note: input.comment.as_deref() },
+                    ActivityChange { status: Node::Success, hold: None, reason: None, actor: &label, note: input.comment.as_deref() },
                     now,
                 )
                 .await?;
@@ -302,9 +304,15 @@ pub async fn act(
             }
             Verb::Fail => {
                 let why = required_reason(input, "reason")?;
-                let (status, reason) = failed_status(&a, &format!("failed by {label}: {why}"));
-                update_activity(conn, &r, &a, ActivityChange { status, reason: reason.as_deref(), actor: &label, note: Some(&why) }, now)
-                    .await?;
+                let (status, hold, reason) = failed_status(&a, &format!("failed by {label}: {why}"));
+                update_activity(
+                    conn,
+                    &r,
+                    &a,
+                    ActivityChange { status, hold, reason: reason.as_deref(), actor: &label, note: Some(&why) },
+                    now,
+                )
+                .await?;
                 event_reason = Some(why);
             }
             Verb::Approve | Verb::Reject => {
@@ -360,16 +368,22 @@ pub async fn act(
                 }
                 if verb == Verb::Reject {
                     let why = format!("rejected by {label}: {}", event_reason.clone().unwrap_or_default());
-                    let (status, reason) = failed_status(&a, &why);
-                    update_activity(conn, &r, &a, ActivityChange { status, reason: reason.as_deref(), actor: &label, note: None }, now)
-                        .await?;
+                    let (status, hold, reason) = failed_status(&a, &why);
+                    update_activity(
+                        conn,
+                        &r,
+                        &a,
+                        ActivityChange { status, hold, reason: reason.as_deref(), actor: &label, note: None },
+                        now,
+                    )
+                    .await?;
                 } else {
                     let approvals: i64 = approval_votes::table
                         .filter(approval_votes::release_id.eq(r.id))
                         .filter(approval_votes::phase_key.eq(phase))
                         .filter(approval_votes::activity_key.eq(key))
                         .filter(approval_votes::round.eq(a.attempts))
-                        .filter(approval_votes::decision.eq("approve"))
+                        .filter(approval_votes::decision.eq(Verb::Approve.as_str()))
                         .count()
                         .get_result(conn)
                         .await?;
@@ -380,7 +394,7 @@ pub async fn act(
                             conn,
                             &r,
                             &a,
-                            ActivityChange { status: Node::Success, reason: None, actor: &label, note: None },
+                            ActivityChange { status: Node::Success, hold: None, reason: None, actor: &label, note: None },
                             now,
                         )
                         .await?;
@@ -392,8 +406,14 @@ pub async fn act(
                 event_reason = Some(required_reason(input, "reason")?);
                 // Back to NotStarted: the worker starts it again as a new attempt (a new round
                 // for approvals: earlier votes and sign-off links no longer count).
-                update_activity(conn, &r, &a, ActivityChange { status: Node::NotStarted, reason: None, actor: &label, note: None }, now)
-                    .await?;
+                update_activity(
+                    conn,
+                    &r,
+                    &a,
+                    ActivityChange { status: Node::NotStarted, hold: None, reason: None, actor: &label, note: None },
+                    now,
+                )
+                .await?;
                 crate::db::models::signoff_tokens::void_activity(conn, r.id, phase, key, now).await?;
             }
             Verb::Ignore => {
@@ -402,7 +422,7 @@ pub async fn act(
                     conn,
                     &r,
                     &a,
-                    ActivityChange { status: Node::Ignored, reason: None, actor: &label, note: event_reason.as_deref() },
+                    ActivityChange { status: Node::Ignored, hold: None, reason: None, actor: &label, note: event_reason.as_deref() },
                     now,
                 )
                 .await?;
@@ -413,7 +433,13 @@ pub async fn act(
                     conn,
                     &r,
                     &a,
-                    ActivityChange { status: Node::Success, reason: None, actor: &label, note: Some(&format!("fixed: {note}")) },
+                    ActivityChange {
+                        status: Node::Success,
+                        hold: None,
+                        reason: None,
+                        actor: &label,
+                        note: Some(&format!("fixed: {note}")),
+                    },
                     now,
                 )
                 .await?;
@@ -458,15 +484,15 @@ pub async fn roll_back(
         }
         let held: Vec<ReleaseActivity> = release_activities::table
             .filter(release_activities::release_id.eq(r.id))
-            .filter(release_activities::status.eq("OnHold"))
+            .filter(release_activities::status.eq(Node::OnHold))
             .select(ReleaseActivity::as_select())
             .load(conn)
             .await?;
         for a in held.iter().filter(|a| is_decision_hold(a)) {
             diesel::update(activity_by_key(r.id, &a.phase_key, &a.key))
                 .set((
-                    release_activities::status.eq("Failed"),
-                    release_activities::on_failure.eq("fail"),
+                    release_activities::status.eq(Node::Failed),
+                    release_activities::on_failure.eq(OnFailure::Fail),
                     release_activities::finished_at.eq(now),
                 ))
                 .execute(conn)

@@ -100,7 +100,7 @@ pub async fn reassign(
             return Err(OpError::Forbidden("Only a release manager of this release may hand its tasks to someone else.".into()));
         }
         let a: ReleaseActivity = activity_by_key(r.id, at.phase, at.key).select(ReleaseActivity::as_select()).first(conn).await?;
-        if ActivityKind::parse(&a.kind) != Some(ActivityKind::Manual) {
+        if a.kind != ActivityKind::Manual {
             return Err(OpError::invalid("owner", format!("only manual tasks are reassigned; this one is {}", a.kind)));
         }
         if a.node().is_finished() || a.node() == Node::Skipped {

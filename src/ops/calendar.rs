@@ -131,8 +131,8 @@ pub async fn entries(
         })
         .filter(|r| f.environment.as_ref().is_none_or(|e| r.environments.contains(e)))
         .filter(|r| f.service.as_ref().is_none_or(|s| r.services.contains(s)))
-        .filter(|r| f.release_type.as_ref().is_none_or(|t| &r.release_type == t))
-        .filter(|r| f.status.as_ref().is_none_or(|s| &r.status == s))
+        .filter(|r| f.release_type.as_ref().is_none_or(|t| r.release_type.as_str() == t))
+        .filter(|r| f.status.as_ref().is_none_or(|s| r.status.as_str() == s))
         .filter(|r| f.owner_id.is_none_or(|o| r.owner_id == Some(o)))
         .filter(|r| f.group_id.is_none_or(|g| r.release_group_id == Some(g)))
         .map(|r| CalEntry {

@@ -45,11 +45,11 @@ pub async fn overview(conn: &mut AsyncPgConnection, who: Requester<'_>, now: Dat
     let in_flight = running
         .into_iter()
         .map(|release| {
-            let mine: Vec<&(i64, String, String)> = phases.iter().filter(|(id, _, _)| *id == release.id).collect();
+            let mine: Vec<&(i64, String, Node)> = phases.iter().filter(|(id, _, _)| *id == release.id).collect();
             InFlight {
-                phases_done: mine.iter().filter(|(_, _, s)| Node::parse(s).is_finished()).count(),
+                phases_done: mine.iter().filter(|(_, _, s)| s.is_finished()).count(),
                 phases_total: mine.len(),
-                current: mine.iter().filter(|(_, _, s)| Node::parse(s).in_progress()).map(|(_, n, _)| n.clone()).collect(),
+                current: mine.iter().filter(|(_, _, s)| s.in_progress()).map(|(_, n, _)| n.clone()).collect(),
                 release,
             }
         })

@@ -15,12 +15,12 @@ use crate::db::models::releases::Release;
 use crate::db::schema::{freeze_overrides, freeze_windows};
 use crate::domain::policy::Scope;
 use crate::domain::process::time::parse_duration;
+use crate::domain::release::ReleaseType;
 use crate::domain::rule::RuleCode;
 use crate::domain::schedule::occurrences;
 use crate::domain::validate::{self as fields, FieldErrors};
 
 /// How the reason of a release held by a freeze begins (the page offers an override on it).
-pub const HELD_PREFIX: &str = "held by a freeze";
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = freeze_windows)]
@@ -274,7 +274,7 @@ pub async fn delete(conn: &mut AsyncPgConnection, actor: &Actor, id: i64, now: D
         )
         .await?;
         // What it held is looked at again now rather than at the window's end.
-        crate::db::wake::schedule_held_now(conn, actor.account_id, None, HELD_PREFIX, now).await?;
+        crate::db::wake::schedule_held_now(conn, actor.account_id, None, now).await?;
         Ok(())
     })
     .await
@@ -291,7 +291,7 @@ pub async fn override_for(
     let reason = crate::ops::required_reason(reason)?;
     conn.transaction(async |conn| {
         let r = Release::lock(conn, actor.account_id, release_id).await?;
-        if r.release_type != "hotfix" {
+        if r.release_type != ReleaseType::Hotfix {
             return Err(OpError::Rule {
                 code: RuleCode::NotHotfix,
                 message: "Only hotfix releases may be let through a freeze.".into(),
@@ -316,7 +316,7 @@ pub async fn override_for(
             .await?;
         audit::append(conn, NewEvent::release(&r, actor.label.clone(), "release.freeze_override").with_reason(reason.clone()), now).await?;
         crate::db::wake::schedule_now(conn, r.id, now).await?;
-        crate::db::wake::schedule_held_now(conn, r.account_id, Some(r.id), HELD_PREFIX, now).await?;
+        crate::db::wake::schedule_held_now(conn, r.account_id, Some(r.id), now).await?;
         Ok(Release::find(conn, r.account_id, r.id).await?)
     })
     .await

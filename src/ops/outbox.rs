@@ -6,6 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
 use crate::db::schema::{group_members, groups, notification_outbox, users};
+use crate::domain::notification::Channel;
 
 /// Active users named by `user:<email>` / `group:<name>` principals, without duplicates.
 pub async fn recipients(conn: &mut AsyncPgConnection, account_id: i64, principals: &[String]) -> QueryResult<Vec<(i64, String)>> {
@@ -91,19 +92,21 @@ pub async fn enqueue_many(conn: &mut AsyncPgConnection, notes: &[NewNotification
             // A sign-off link is a one-time credential for the e-mail only: the in-app notification
             // (kept for good) points at "My work", where the same decision waits.
             let in_app_link = if link.starts_with(SIGNOFF_PREFIX) { WORK_LINK } else { link };
-            recipients.iter().flat_map(|r| ["in_app", "email"].map(|channel| (r, channel))).map(move |((user_id, email), channel)| {
-                (
+            recipients.iter().flat_map(|r| [Channel::InApp, Channel::Email].map(|channel| (r, channel))).map(
+                move |((user_id, email), channel)| {
+                    (
                     notification_outbox::account_id.eq(account_id),
                     notification_outbox::user_id.eq(Some(*user_id)),
                     notification_outbox::channel.eq(channel),
                     notification_outbox::kind.eq(kind),
                     notification_outbox::payload.eq(json!({
-                        "to": email, "subject": subject, "body": body, "link": if channel == "in_app" { in_app_link } else { link }
+                        "to": email, "subject": subject, "body": body, "link": if channel == Channel::InApp { in_app_link } else { link }
                     })),
                     notification_outbox::created_at.eq(now),
                     notification_outbox::next_attempt_at.eq(now),
                 )
-            })
+                },
+            )
         })
         .collect();
     if rows.is_empty() {
@@ -155,7 +158,7 @@ pub async fn enqueue_chat_many(
             (
                 notification_outbox::account_id.eq(account_id),
                 notification_outbox::user_id.eq(None::<i64>),
-                notification_outbox::channel.eq("chat"),
+                notification_outbox::channel.eq(Channel::Chat),
                 notification_outbox::kind.eq(m.kind),
                 notification_outbox::payload.eq(json!({"subject": m.subject, "link": m.link})),
                 notification_outbox::created_at.eq(now),

@@ -11,34 +11,62 @@ use crate::db::audit::{self, NewEvent};
 use crate::db::models::releases::activity_by_key;
 use crate::db::models::releases::{self as rows, Release, ReleaseActivity};
 use crate::db::schema::{release_activities, releases, webhook_attempts};
-use crate::domain::engine::Node;
-use crate::domain::process::definition::RetryDef;
+use crate::domain::engine::{AttemptState, Node};
+use crate::domain::process::definition::{ActivityKind, RetryDef};
 use crate::domain::process::template::to_text;
 use crate::domain::process::time::parse_duration;
-use crate::domain::release::LinkKind;
+use crate::domain::release::{Hold, LinkKind};
 use crate::domain::rule::RuleCode;
 use crate::ops::OpError;
 use crate::security::sha256_hex;
 
-/// The activity succeeded with these outputs: `records` become artifacts, `deploys` deployments.
-/// The release is then marked for the engine.
-pub async fn succeed(
-    conn: &mut AsyncPgConnection,
-    r: &Release,
-    row: &ReleaseActivity,
-    outputs: Map<String, Value>,
-    actor: &str,
-    now: DateTime<Utc>,
-) -> Result<(), OpError> {
-    let def = crate::ops::releases::pinned_definition(conn, r).await?;
-    record_success(conn, r, &def, row, outputs, actor, now).await?;
-    crate::db::wake::schedule_now(conn, r.id, now).await?;
-    Ok(())
+/// How an activity's run ended, whoever saw it end.
+pub enum Ending {
+    Succeeded {
+        outputs: Map<String, Value>,
+    },
+    /// A failed attempt: retried while attempts remain (unless `permanent`), else the activity
+    /// fails by its `on_failure`.
+    Failed {
+        message: String,
+        permanent: bool,
+    },
 }
 
-/// `succeed` without waking the engine: for a caller that advances the (locked) release itself
-/// in the same transaction.
-pub async fn record_success(
+/// Who moves the release on once the activity has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// The engine, woken now.
+    Engine,
+    /// The caller, which holds the release's lock and advances it in the same transaction.
+    Caller,
+}
+
+/// The one way an activity's run ends: a webhook's answer or callback, a child release that
+/// finished, a timeout, a subprocess that could not start, the demo's CI.
+pub async fn end(
+    conn: &mut AsyncPgConnection,
+    (r, def): (&Release, &crate::domain::process::Definition),
+    row: &ReleaseActivity,
+    ending: Ending,
+    by: &str,
+    then: Then,
+    now: DateTime<Utc>,
+) -> Result<(), OpError> {
+    match ending {
+        Ending::Succeeded { outputs } => {
+            record_success(conn, r, def, row, outputs, by, now).await?;
+            if then == Then::Engine {
+                crate::db::wake::schedule_now(conn, r.id, now).await?;
+            }
+            Ok(())
+        }
+        Ending::Failed { message, permanent } => attempt_failed(conn, r, def, row, &message, permanent, now).await,
+    }
+}
+
+/// The activity succeeded with these outputs: `records` become artifacts, `deploys` deployments.
+async fn record_success(
     conn: &mut AsyncPgConnection,
     r: &Release,
     def: &crate::domain::process::Definition,
@@ -51,7 +79,8 @@ pub async fn record_success(
     merged.extend(outputs.clone());
     diesel::update(activity_by_key(r.id, &row.phase_key, &row.key))
         .set((
-            release_activities::status.eq(Node::Success.as_str()),
+            release_activities::status.eq(Node::Success),
+            release_activities::hold.eq(None::<Hold>),
             release_activities::outputs.eq(Value::Object(merged)),
             release_activities::finished_at.eq(now),
             release_activities::status_reason.eq(None::<String>),
@@ -70,15 +99,15 @@ pub async fn record_success(
 
 /// A failed attempt: retried with backoff while attempts remain (unless `permanent`), else the
 /// activity fails by its `on_failure`.
-pub async fn attempt_failed(
+async fn attempt_failed(
     conn: &mut AsyncPgConnection,
     r: &Release,
+    def: &crate::domain::process::Definition,
     row: &ReleaseActivity,
     message: &str,
     permanent: bool,
     now: DateTime<Utc>,
 ) -> Result<(), OpError> {
-    let def = crate::ops::releases::pinned_definition(conn, r).await?;
     let retry: RetryDef = def
         .phase(&row.phase_key)
         .and_then(|p| p.activities.iter().find(|a| a.key == row.key))
@@ -105,10 +134,11 @@ pub async fn attempt_failed(
         crate::db::models::webhook_attempts::enqueue(conn, r, &row.phase_key, &row.key, next, due, now).await?;
         return Ok(());
     }
-    let (status, reason) = crate::ops::activities::failed_status(row, message);
+    let (status, hold, reason) = crate::ops::activities::failed_status(row, message);
     diesel::update(activity_by_key(r.id, &row.phase_key, &row.key))
         .set((
-            release_activities::status.eq(status.as_str()),
+            release_activities::status.eq(status),
+            release_activities::hold.eq(hold),
             release_activities::status_reason.eq(&reason),
             release_activities::finished_at.eq(status.is_finished().then_some(now)),
             release_activities::wake_at.eq(None::<DateTime<Utc>>),
@@ -131,7 +161,7 @@ pub async fn attempt_failed(
 }
 
 /// (attempt id, release id, phase, activity, attempt number, state, used at)
-type CallbackAttempt = (i64, i64, String, String, i32, String, Option<DateTime<Utc>>);
+type CallbackAttempt = (i64, i64, String, String, i32, AttemptState, Option<DateTime<Utc>>);
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -191,7 +221,7 @@ pub async fn callback(conn: &mut AsyncPgConnection, token: &str, body: CallbackB
         let row: ReleaseActivity = activity_by_key(r.id, &phase, &key).select(ReleaseActivity::as_select()).first(conn).await?;
         // `sending`: the receiver called back before it answered; the callback decides, and the
         // send's result, when it comes, finds the attempt decided and changes nothing.
-        if !(state == "sent" || state == "sending") || row.node() != Node::Running || row.attempts != attempt {
+        if !matches!(state, AttemptState::Sent | AttemptState::Sending) || row.node() != Node::Running || row.attempts != attempt {
             return Err(OpError::Rule {
                 code: RuleCode::CallbackExpired,
                 message: "This callback URL has expired: its attempt timed out or was replaced by a retry.".into(),
@@ -201,7 +231,7 @@ pub async fn callback(conn: &mut AsyncPgConnection, token: &str, body: CallbackB
         diesel::update(webhook_attempts::table.find(attempt_id))
             .set((
                 webhook_attempts::callback_used_at.eq(now),
-                webhook_attempts::state.eq(if success { "succeeded" } else { "failed" }),
+                webhook_attempts::state.eq(if success { AttemptState::Succeeded } else { AttemptState::Failed }),
                 webhook_attempts::finished_at.eq(now),
             ))
             .execute(conn)
@@ -214,12 +244,14 @@ pub async fn callback(conn: &mut AsyncPgConnection, token: &str, body: CallbackB
             now,
         )
         .await?;
-        if success {
-            succeed(conn, &r, &row, body.outputs, "system:callback", now).await
+        let ending = if success {
+            Ending::Succeeded { outputs: body.outputs }
         } else {
             let message = body.outputs.get("message").map(to_text).unwrap_or_else(|| "the callback reported a failure".into());
-            attempt_failed(conn, &r, &row, &message, false, now).await
-        }
+            Ending::Failed { message, permanent: false }
+        };
+        let def = crate::ops::releases::pinned_definition(conn, &r).await?;
+        end(conn, (&r, &def), &row, ending, "system:callback", Then::Engine, now).await
     })
     .await
 }
@@ -239,26 +271,20 @@ pub async fn child_finished(
     }
     let waiting: Vec<ReleaseActivity> = release_activities::table
         .filter(release_activities::release_id.eq(parent.id))
-        .filter(release_activities::kind.eq("subprocess"))
-        .filter(release_activities::status.eq("Running"))
+        .filter(release_activities::kind.eq(ActivityKind::Subprocess))
+        .filter(release_activities::status.eq(Node::Running))
         .select(ReleaseActivity::as_select())
         .load(conn)
         .await?;
     let Some(row) = waiting.into_iter().find(|a| a.outputs.get("release_id").and_then(Value::as_i64) == Some(child.id)) else {
         return Ok(());
     };
-    match status {
+    let ending = match status {
         crate::domain::release::Status::Success | crate::domain::release::Status::PartialSuccess => {
-            succeed(
-                conn,
-                &parent,
-                &row,
-                Map::from_iter([("status".to_string(), json!(status.as_str()))]),
-                &format!("system:release:{}", child.id),
-                now,
-            )
-            .await
+            Ending::Succeeded { outputs: Map::from_iter([("status".to_string(), json!(status.as_str()))]) }
         }
-        other => attempt_failed(conn, &parent, &row, &format!("child release #{} ended {}", child.id, other.as_str()), true, now).await,
-    }
+        other => Ending::Failed { message: format!("child release #{} ended {}", child.id, other.as_str()), permanent: true },
+    };
+    let def = crate::ops::releases::pinned_definition(conn, &parent).await?;
+    end(conn, (&parent, &def), &row, ending, &format!("system:release:{}", child.id), Then::Engine, now).await
 }

@@ -10,7 +10,6 @@ use crate::domain::engine::Node;
 use crate::domain::policy::Binding;
 use crate::domain::process::definition::ActivityKind;
 use crate::domain::release::State;
-use crate::domain::release::Status;
 use crate::ops::activities::{may_act, Person, Verb};
 use crate::ops::{Actor, OpError};
 
@@ -35,9 +34,11 @@ pub async fn waiting_for(
         .inner_join(releases::table.on(releases::id.eq(release_activities::release_id)))
         .filter(releases::account_id.eq(actor.account_id))
         .filter(release_activities::account_id.eq(actor.account_id))
-        .filter(releases::state.eq(State::Active.as_str()))
-        .filter(release_activities::status.eq_any([Status::Running.as_str(), Status::OnHold.as_str()]))
-        .filter(release_activities::kind.eq_any(["manual", "approval"]).or(release_activities::status.eq("OnHold")))
+        .filter(releases::state.eq(State::Active))
+        .filter(release_activities::status.eq_any([Node::Running, Node::OnHold]))
+        .filter(
+            release_activities::kind.eq_any([ActivityKind::Manual, ActivityKind::Approval]).or(release_activities::status.eq(Node::OnHold)),
+        )
         .order(release_activities::started_at.asc())
         .select((ReleaseActivity::as_select(), Release::as_select()))
         .load(conn)

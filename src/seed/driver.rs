@@ -108,12 +108,14 @@ pub async fn drive(
                     }
                     _ => None,
                 };
-                match (forced_failure, demo_ci::outcome(job_of(&a.phase_key, &a.key), &request_of(&r, a), job_number)) {
+                let ending = match (forced_failure, demo_ci::outcome(job_of(&a.phase_key, &a.key), &request_of(&r, a), job_number)) {
                     (Some(why), _) | (None, Err(why)) => {
-                        outcomes::attempt_failed(conn, &r, a, &format!("the CI reported a failure: {why}"), false, *t).await?
+                        outcomes::Ending::Failed { message: format!("the CI reported a failure: {why}"), permanent: false }
                     }
-                    (None, Ok(outputs)) => outcomes::succeed(conn, &r, a, outputs, "system:worker:demo-ci", *t).await?,
-                }
+                    (None, Ok(outputs)) => outcomes::Ending::Succeeded { outputs },
+                };
+                let def = crate::ops::releases::pinned_definition(conn, &r).await?;
+                outcomes::end(conn, (&r, &def), a, ending, "system:worker:demo-ci", outcomes::Then::Engine, *t).await?;
                 acted = true;
             } else if a.is_kind(ActivityKind::Approval) {
                 if plan == Plan::StopAtApproval {

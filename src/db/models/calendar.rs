@@ -7,11 +7,11 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Jsonb, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::releases::{scope_of, state_of, status_of};
+use super::releases::scope_of;
 use crate::db::prepared::prepared;
 use crate::db::schema::{release_links, releases};
 use crate::domain::policy::Scope;
-use crate::domain::release::{State, Status};
+use crate::domain::release::{LinkKind, ReleaseType, State, Status};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = releases)]
@@ -19,9 +19,9 @@ pub struct CalendarRow {
     pub id: i64,
     pub org_id: Option<i64>,
     pub name: String,
-    pub release_type: String,
-    pub state: String,
-    pub status: String,
+    pub release_type: ReleaseType,
+    pub state: State,
+    pub status: Status,
     pub schedule_start: Option<DateTime<Utc>>,
     pub schedule_end: Option<DateTime<Utc>>,
     pub owner_id: Option<i64>,
@@ -36,11 +36,11 @@ impl CalendarRow {
     }
 
     pub fn state(&self) -> State {
-        state_of(&self.state)
+        self.state
     }
 
     pub fn status(&self) -> Status {
-        status_of(&self.status)
+        self.status
     }
 }
 
@@ -54,13 +54,13 @@ pub async fn in_window(
 ) -> QueryResult<Vec<(CalendarRow, Option<i64>)>> {
     let hotfix_for = release_links::table
         .filter(release_links::release_id.eq(releases::id))
-        .filter(release_links::kind.eq("hotfix_for"))
+        .filter(release_links::kind.eq(LinkKind::HotfixFor))
         .select(release_links::target_id)
         .limit(1)
         .single_value();
     releases::table
         .filter(releases::account_id.eq(account_id))
-        .filter(releases::state.ne("archived"))
+        .filter(releases::state.ne(State::Archived))
         .filter(releases::schedule_start.lt(to))
         .filter(releases::schedule_end.gt(from))
         // The same condition, in the form the GiST index `releases_window` answers.

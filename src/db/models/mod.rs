@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod calendar;
 pub mod catalog;
 pub mod deployments;
+pub mod outbox;
 pub mod processes;
 pub mod releases;
 pub mod signoff_tokens;

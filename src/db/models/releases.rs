@@ -8,9 +8,9 @@ use serde_json::Value;
 use crate::db::schema::{release_activities, release_links, release_phases, releases};
 use crate::domain::engine::Node;
 use crate::domain::policy::Scope;
-use crate::domain::process::definition::ActivityKind;
+use crate::domain::process::definition::{ActivityKind, OnFailure};
 use crate::domain::release::LinkKind;
-use crate::domain::release::{State, Status};
+use crate::domain::release::{Hold, ReleaseType, State, Status};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = releases)]
@@ -19,7 +19,7 @@ pub struct Release {
     pub account_id: i64,
     pub org_id: Option<i64>,
     pub name: String,
-    pub release_type: String,
+    pub release_type: ReleaseType,
     pub process_id: i64,
     pub process_version: i32,
     pub inputs: Value,
@@ -31,8 +31,8 @@ pub struct Release {
     pub stakeholders: Vec<String>,
     pub environments: Vec<String>,
     pub services: Vec<String>,
-    pub state: String,
-    pub status: String,
+    pub state: State,
+    pub status: Status,
     pub status_reason: Option<String>,
     pub lock_version: i32,
     pub created_by: Option<i64>,
@@ -47,20 +47,17 @@ pub struct Release {
     pub artifacts: Value,
     pub release_group_id: Option<i64>,
     pub occurrence: Option<DateTime<Utc>>,
+    /// Why it waits, when it is OnHold (the reason's text is for people).
+    pub hold: Option<Hold>,
+    /// Consecutive advances that failed in the database (DESIGN §9).
+    pub engine_failures: i32,
+    /// When the activation sweep last found that this due draft cannot start.
+    pub refused_at: Option<DateTime<Utc>>,
 }
 
-/// How any row of a release reads its level, state and status (the database's CHECK constraints
-/// keep the texts valid; the defaults only cover what cannot happen).
+/// How any row of a release reads its level.
 pub fn scope_of(org_id: Option<i64>) -> Scope {
     org_id.map_or(Scope::Account, Scope::Org)
-}
-
-pub fn state_of(text: &str) -> State {
-    State::parse(text).unwrap_or(State::Draft)
-}
-
-pub fn status_of(text: &str) -> Status {
-    Status::parse(text).unwrap_or(Status::NotStarted)
 }
 
 /// The editable fields of a release (a draft's whole content).
@@ -69,7 +66,7 @@ pub fn status_of(text: &str) -> Status {
 pub struct ReleaseFields {
     pub org_id: Option<i64>,
     pub name: String,
-    pub release_type: String,
+    pub release_type: ReleaseType,
     pub process_id: i64,
     pub process_version: i32,
     pub inputs: Value,
@@ -108,18 +105,18 @@ impl Release {
     }
 
     pub fn state(&self) -> State {
-        state_of(&self.state)
+        self.state
     }
 
     pub fn status(&self) -> Status {
-        status_of(&self.status)
+        self.status
     }
 
     pub fn fields(&self) -> ReleaseFields {
         ReleaseFields {
             org_id: self.org_id,
             name: self.name.clone(),
-            release_type: self.release_type.clone(),
+            release_type: self.release_type,
             process_id: self.process_id,
             process_version: self.process_version,
             inputs: self.inputs.clone(),
@@ -182,6 +179,8 @@ impl Release {
                 releases::state.eq(State::Active.as_str()),
                 releases::status.eq(Status::Running.as_str()),
                 releases::status_reason.eq(None::<String>),
+                releases::refused_at.eq(None::<DateTime<Utc>>),
+                releases::hold.eq(None::<Hold>),
                 releases::activated_at.eq(now),
                 releases::started_at.eq(now),
                 releases::next_eval_at.eq(now),
@@ -247,9 +246,10 @@ impl Release {
     ) -> QueryResult<Release> {
         diesel::update(releases::table.find(id))
             .set((
-                releases::state.eq(state.as_str()),
-                releases::status.eq(status.as_str()),
+                releases::state.eq(state),
+                releases::status.eq(status),
                 releases::status_reason.eq(reason),
+                releases::hold.eq(None::<Hold>),
                 releases::lock_version.eq(releases::lock_version + 1),
                 releases::updated_at.eq(now),
             ))
@@ -270,7 +270,7 @@ pub struct ReleasePhase {
     pub owner: String,
     pub depends_on: Vec<String>,
     pub rollback: bool,
-    pub status: String,
+    pub status: Node,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub wake_at: Option<DateTime<Utc>>,
@@ -285,16 +285,16 @@ pub struct ReleaseActivity {
     pub account_id: i64,
     pub position: i32,
     pub name: String,
-    pub kind: String,
+    pub kind: ActivityKind,
     pub owner: String,
     pub depends_on: Vec<String>,
     pub critical: bool,
-    pub status: String,
+    pub status: Node,
     pub attempts: i32,
     pub outputs: Value,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
-    pub on_failure: String,
+    pub on_failure: OnFailure,
     pub wake_at: Option<DateTime<Utc>>,
     pub status_reason: Option<String>,
     pub eligible: Vec<i64>,
@@ -306,15 +306,17 @@ pub struct ReleaseActivity {
     pub escalation_level: i32,
     /// When the activity's `timeout` runs out, for the run that started last.
     pub deadline: Option<DateTime<Utc>>,
+    /// Why it waits, when it is OnHold.
+    pub hold: Option<Hold>,
 }
 
 impl ReleaseActivity {
     pub fn node(&self) -> Node {
-        Node::parse(&self.status)
+        self.status
     }
 
     pub fn is_kind(&self, kind: ActivityKind) -> bool {
-        ActivityKind::parse(&self.kind) == Some(kind)
+        self.kind == kind
     }
 }
 
@@ -381,11 +383,11 @@ pub async fn abort_tree(conn: &mut AsyncPgConnection, release_id: i64, now: Date
     diesel::update(
         release_activities::table.filter(release_activities::release_id.eq(release_id)).filter(release_activities::status.eq_any(open)),
     )
-    .set((release_activities::status.eq("Aborted"), release_activities::finished_at.eq(now)))
+    .set((release_activities::status.eq(Node::Aborted), release_activities::finished_at.eq(now)))
     .execute(conn)
     .await?;
     diesel::update(release_phases::table.filter(release_phases::release_id.eq(release_id)).filter(release_phases::status.eq_any(open)))
-        .set((release_phases::status.eq("Aborted"), release_phases::finished_at.eq(now)))
+        .set((release_phases::status.eq(Node::Aborted), release_phases::finished_at.eq(now)))
         .execute(conn)
         .await?;
     Ok(())
@@ -396,17 +398,23 @@ pub async fn abort_tree(conn: &mut AsyncPgConnection, release_id: i64, now: Date
 pub struct ReleaseLink {
     pub account_id: i64,
     pub release_id: i64,
-    pub kind: String,
+    pub kind: LinkKind,
     pub target_id: i64,
 }
 
 impl ReleaseLink {
     pub fn is(&self, kind: LinkKind) -> bool {
-        self.kind == kind.as_str()
+        self.kind == kind
     }
 }
 
-pub async fn add_link(conn: &mut AsyncPgConnection, account_id: i64, release_id: i64, kind: &str, target_id: i64) -> QueryResult<usize> {
+pub async fn add_link(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    release_id: i64,
+    kind: LinkKind,
+    target_id: i64,
+) -> QueryResult<usize> {
     diesel::insert_into(release_links::table)
         .values((
             release_links::account_id.eq(account_id),
@@ -505,7 +513,7 @@ pub async fn list(conn: &mut AsyncPgConnection, account_id: i64, f: &ListFilter,
         let mut q = releases::table.filter(releases::account_id.eq(account_id)).into_boxed();
         match &f.state {
             Some(s) => q = q.filter(releases::state.eq(s.clone())),
-            None if !f.include_archived => q = q.filter(releases::state.ne("archived")),
+            None if !f.include_archived => q = q.filter(releases::state.ne(State::Archived)),
             None => {}
         }
         if let Some(s) = &f.status {

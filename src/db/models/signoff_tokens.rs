@@ -107,7 +107,7 @@ pub async fn check(
             .select((release_activities::status, release_activities::attempts))
             .first(conn)
             .await?;
-        if Node::parse(&status) != Node::Running || attempts != t.round {
+        if Node::parse(&status) != Some(Node::Running) || attempts != t.round {
             LinkState::Decided
         } else {
             LinkState::Valid

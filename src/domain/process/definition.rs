@@ -117,42 +117,9 @@ pub struct PhaseDef {
     pub activities: Vec<ActivityDef>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActivityKind {
-    Manual,
-    Approval,
-    Webhook,
-    Subprocess,
-    Wait,
-}
+string_enum!(ActivityKind { Manual => "manual", Approval => "approval", Webhook => "webhook", Subprocess => "subprocess", Wait => "wait" });
 
-impl ActivityKind {
-    pub const ALL: [ActivityKind; 5] =
-        [ActivityKind::Manual, ActivityKind::Approval, ActivityKind::Webhook, ActivityKind::Subprocess, ActivityKind::Wait];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActivityKind::Manual => "manual",
-            ActivityKind::Approval => "approval",
-            ActivityKind::Webhook => "webhook",
-            ActivityKind::Subprocess => "subprocess",
-            ActivityKind::Wait => "wait",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ActivityKind> {
-        ActivityKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnFailure {
-    Manual,
-    Fail,
-    Ignore,
-}
+string_enum!(OnFailure { Manual => "manual", Fail => "fail", Ignore => "ignore" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

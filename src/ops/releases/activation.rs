@@ -17,7 +17,7 @@ use crate::db::schema::releases;
 use crate::domain::process::unresolved::unresolved;
 use crate::domain::process::validate::mentions;
 use crate::domain::process::Definition;
-use crate::domain::release::{self as rules, LinkKind, State};
+use crate::domain::release::{self as rules, ActivationProblem, LinkKind, State};
 use crate::domain::rule::RuleCode;
 use crate::ops::outbox::NewNotification;
 use crate::ops::{outbox, Actor, OpError};
@@ -37,12 +37,12 @@ impl AccountFacts {
     }
 }
 
-/// Everything that keeps a draft from starting, in words; and the inputs that are missing.
+/// Everything that keeps a draft from starting; and the inputs that are missing.
 pub async fn activation_problems(
     conn: &mut AsyncPgConnection,
     release: &Release,
     def: &Definition,
-) -> Result<(Vec<String>, Vec<String>), OpError> {
+) -> Result<(Vec<ActivationProblem>, Vec<String>), OpError> {
     let links = rows::links_from(conn, release.id).await?;
     let facts = AccountFacts::load(conn, release.account_id).await?;
     let (_, missing_users) = User::ids_by_emails(conn, release.account_id, &mentions(def).users).await?;
@@ -57,48 +57,45 @@ async fn problems_with(
     links: &[ReleaseLink],
     facts: &AccountFacts,
     missing_users: &[String],
-) -> Result<(Vec<String>, Vec<String>), OpError> {
+) -> Result<(Vec<ActivationProblem>, Vec<String>), OpError> {
     let values = stored_inputs(&release.inputs);
     let mut missing = rules::missing_inputs(def, &values);
-    let mut problems: Vec<String> = missing.iter().map(|n| format!("input {n} is required")).collect();
+    let mut problems: Vec<ActivationProblem> = missing.iter().cloned().map(ActivationProblem::MissingInput).collect();
     // Optional inputs left unset that a template needs would fail the activity at run time.
     let overrides = release.variables.as_object().cloned().unwrap_or_default();
     for u in unresolved(def, &rules::with_defaults(def, &values), &overrides) {
-        problems.push(u.to_string());
+        problems.push(ActivationProblem::Unresolved(u.to_string()));
         missing.push(u.reference);
     }
     if release.owner_id.is_none() {
-        problems.push("the release has no release manager".into());
+        problems.push(ActivationProblem::NoReleaseManager);
     }
     for link in links.iter().filter(|l| l.release_id == release.id && l.is(LinkKind::DependsOn)) {
         let target = Release::find(conn, release.account_id, link.target_id).await?;
         if !(target.state() != State::Draft && target.status().is_finished()) {
-            problems.push(format!(
-                "it depends on release #{} \"{}\", which has not finished ({})",
-                target.id,
-                target.name,
-                target.status()
-            ));
+            problems.push(ActivationProblem::DependsOnUnfinished { id: target.id, status: target.status(), name: target.name });
         }
     }
     let m = mentions(def);
     for g in m.groups.iter().filter(|g| !facts.groups.iter().any(|x| &x.name == *g)) {
-        problems.push(format!("group {g:?} does not exist"));
+        problems.push(ActivationProblem::UnknownGroup(g.to_string()));
     }
     for u in missing_users {
-        problems.push(format!("user {u} does not exist"));
+        problems.push(ActivationProblem::UnknownUser(u.clone()));
     }
     for e in m.environments.iter().chain(release.environments.iter()) {
-        if !facts.environments.iter().any(|x| &x.name == e) && !problems.iter().any(|p| p.contains(&format!("environment {e:?}"))) {
-            problems.push(format!("environment {e:?} does not exist"));
+        let problem = ActivationProblem::UnknownEnvironment(e.clone());
+        if !facts.environments.iter().any(|x| &x.name == e) && !problems.contains(&problem) {
+            problems.push(problem);
         }
     }
     Ok((problems, missing))
 }
 
 /// Why a draft with problems cannot start, in one sentence.
-fn refusal_message(problems: &[String]) -> String {
-    format!("The release cannot start: {}.", problems.join("; "))
+fn refusal_message(problems: &[ActivationProblem]) -> String {
+    let parts: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    format!("The release cannot start: {}.", parts.join("; "))
 }
 
 /// Activates a draft already locked by the caller's transaction.
@@ -294,7 +291,7 @@ pub async fn sweep_due(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> Resu
         let due: Vec<Release> = releases::table
             .filter(releases::state.eq(State::Draft.as_str()))
             .filter(releases::schedule_start.le(now))
-            .order((releases::status_reason.is_not_null(), releases::schedule_start))
+            .order((releases::refused_at.is_not_null(), releases::schedule_start))
             .limit(ACTIVATION_BATCH as i64)
             .for_update()
             .skip_locked()
@@ -345,7 +342,10 @@ async fn refuse(conn: &mut AsyncPgConnection, release: Release, message: String,
         return Ok(());
     }
     let (id, account_id) = (release.id, release.account_id);
-    diesel::update(releases::table.find(id)).set(releases::status_reason.eq(&message)).execute(conn).await?;
+    diesel::update(releases::table.find(id))
+        .set((releases::status_reason.eq(&message), releases::refused_at.eq(now)))
+        .execute(conn)
+        .await?;
     let stub = Release::find(conn, account_id, id).await?;
     audit::append(conn, NewEvent::release(&stub, SCHEDULER, "release.auto_activation_refused").with_reason(message.clone()), now).await?;
     if let Some(email) = owner_email(conn, account_id, release.owner_id).await? {

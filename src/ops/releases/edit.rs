@@ -10,7 +10,9 @@ use crate::db::audit::{self, NewEvent};
 use crate::db::models::processes::Process;
 use crate::db::models::releases::{self as rows, Release, ReleaseActivity, ReleaseFields, ReleasePhase};
 use crate::db::schema::audit_events;
+use crate::domain::engine::Node;
 use crate::domain::policy::{self, Action};
+use crate::domain::process::definition::OnFailure;
 use crate::domain::process::Definition;
 use crate::domain::release::{self as rules, LinkKind, State};
 use crate::domain::rule::RuleCode;
@@ -33,7 +35,7 @@ pub(super) fn build_tree(release: &Release, def: &Definition, manager: Option<&s
             owner: rules::resolve_owner(None, p.owner.as_deref(), manager),
             depends_on: p.depends_on.clone(),
             rollback: p.rollback,
-            status: "NotStarted".into(),
+            status: Node::NotStarted,
             started_at: None,
             finished_at: None,
             wake_at: None,
@@ -46,28 +48,22 @@ pub(super) fn build_tree(release: &Release, def: &Definition, manager: Option<&s
                 account_id: release.account_id,
                 position: j as i32,
                 name: a.name.clone(),
-                kind: a.kind.as_str().into(),
+                kind: a.kind,
                 owner: rules::resolve_owner(a.owner.as_deref(), p.owner.as_deref(), manager),
                 depends_on: a.depends_on.clone(),
                 critical: a.is_critical(),
-                status: "NotStarted".into(),
+                status: Node::NotStarted,
                 attempts: 0,
                 outputs: json!({}),
                 started_at: None,
                 finished_at: None,
-                on_failure: match a.on_failure {
-                    Some(crate::domain::process::definition::OnFailure::Fail) => "fail",
-                    Some(crate::domain::process::definition::OnFailure::Ignore) => "ignore",
-                    Some(crate::domain::process::definition::OnFailure::Manual) => "manual",
-                    None if a.is_critical() => "manual",
-                    None => "ignore",
-                }
-                .into(),
+                on_failure: a.on_failure.unwrap_or(if a.is_critical() { OnFailure::Manual } else { OnFailure::Ignore }),
                 wake_at: None,
                 status_reason: None,
                 eligible: Vec::new(),
                 needed: 0,
                 last_actor: None,
+                hold: None,
                 note: None,
                 run_first_attempt: 1,
                 last_reminded_at: None,
@@ -169,7 +165,7 @@ pub async fn create(
         .transaction(async |conn| {
             let release = Release::insert(conn, actor.account_id, &fields, actor.user_id, now).await?;
             for (kind, target) in &links {
-                rows::add_link(conn, actor.account_id, release.id, kind.as_str(), *target).await?;
+                rows::add_link(conn, actor.account_id, release.id, *kind, *target).await?;
             }
             let manager = owner_email(conn, actor.account_id, release.owner_id).await?;
             let (phases, activities) = build_tree(&release, &definition, manager.as_deref());
@@ -237,7 +233,7 @@ pub async fn update(
             let updated = Release::update_if_version(conn, current.id, expected, &fields, now).await?.ok_or(OpError::NotFound)?;
             rows::remove_links(conn, updated.id, &["depends_on", "hotfix_for"]).await?;
             for (kind, target) in links.iter().filter(|(k, _)| matches!(k, LinkKind::DependsOn | LinkKind::HotfixFor)) {
-                rows::add_link(conn, actor.account_id, updated.id, kind.as_str(), *target).await?;
+                rows::add_link(conn, actor.account_id, updated.id, *kind, *target).await?;
             }
             let manager = owner_email(conn, actor.account_id, updated.owner_id).await?;
             let (phases, activities) = build_tree(&updated, &definition, manager.as_deref());

@@ -86,7 +86,7 @@ pub async fn restart(conn: &mut AsyncPgConnection, actor: &Actor, release_id: i6
         fields.schedule_end = None;
         let def = pinned_definition(conn, &source).await?;
         let draft = Release::insert(conn, actor.account_id, &fields, actor.user_id, now).await?;
-        rows::add_link(conn, actor.account_id, draft.id, LinkKind::RestartedFrom.as_str(), source.id).await?;
+        rows::add_link(conn, actor.account_id, draft.id, LinkKind::RestartedFrom, source.id).await?;
         let manager = owner_email(conn, actor.account_id, draft.owner_id).await?;
         let (phases, activities) = build_tree(&draft, &def, manager.as_deref());
         rows::replace_tree(conn, draft.id, &phases, &activities).await?;
@@ -142,8 +142,7 @@ pub async fn retry_set_aside(
     let reason = crate::ops::required_reason(reason)?;
     conn.transaction(async |conn| {
         let release = Release::lock(conn, actor.account_id, release_id).await?;
-        let held = release.status() == Status::OnHold
-            && crate::db::engine_holds::hold_of(conn, release.id).await? == Some(crate::domain::release::Hold::EngineError);
+        let held = release.status() == Status::OnHold && release.hold == Some(crate::domain::release::Hold::EngineError);
         if !held || !crate::db::engine_holds::resume(conn, release.id, now).await? {
             return Err(OpError::Rule {
                 code: RuleCode::NotWaiting,

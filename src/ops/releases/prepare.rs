@@ -156,7 +156,7 @@ async fn level(conn: &mut AsyncPgConnection, chk: &mut Check<'_>, process: Optio
 }
 
 /// Name (with a warning for generic names) and release type.
-fn name_and_type(chk: &mut Check<'_>, warnings: &mut Vec<String>) -> (Option<String>, Option<String>) {
+fn name_and_type(chk: &mut Check<'_>, warnings: &mut Vec<String>) -> (Option<String>, Option<ReleaseType>) {
     let name = match (&chk.input.name, chk.base) {
         (Some(n), _) => chk.errors.check("name", fields::name(n)),
         (None, Some(b)) => Some(b.name.clone()),
@@ -167,14 +167,14 @@ fn name_and_type(chk: &mut Check<'_>, warnings: &mut Vec<String>) -> (Option<Str
     }
     let release_type = match (&chk.input.release_type, chk.base) {
         (Some(t), _) => match ReleaseType::parse(t.trim()) {
-            Some(t) => Some(t.as_str().to_string()),
+            Some(t) => Some(t),
             None => {
                 chk.errors.add("type", format!("{t:?} is not standard, hotfix, feature or system"));
                 None
             }
         },
-        (None, Some(b)) => Some(b.release_type.clone()),
-        (None, None) => Some("standard".to_string()),
+        (None, Some(b)) => Some(b.release_type),
+        (None, None) => Some(ReleaseType::Standard),
     };
 
     (name, release_type)
@@ -381,11 +381,9 @@ async fn links(conn: &mut AsyncPgConnection, chk: &mut Check<'_>) -> Result<Vec<
         }
     }
     for (kind, target) in
-        base_links.iter().filter(|l| l.is(LinkKind::RestartedFrom) || l.is(LinkKind::SubprocessOf)).map(|l| (l.kind.clone(), l.target_id))
+        base_links.iter().filter(|l| l.is(LinkKind::RestartedFrom) || l.is(LinkKind::SubprocessOf)).map(|l| (l.kind, l.target_id))
     {
-        if let Some(k) = LinkKind::parse(&kind) {
-            links.push((k, target));
-        }
+        links.push((kind, target));
     }
 
     Ok(links)

@@ -35,8 +35,6 @@ pub struct ReleaseView {
     pub linked_by: Vec<(i64, String, String)>,
     pub phases: Vec<ReleasePhase>,
     pub activities: Vec<ReleaseActivity>,
-    /// Why it waits, as data (`engine_error`: set aside by the engine).
-    pub hold: Option<crate::domain::release::Hold>,
 }
 
 pub async fn view(conn: &mut AsyncPgConnection, release: Release) -> Result<ReleaseView, OpError> {
@@ -50,8 +48,7 @@ pub async fn view(conn: &mut AsyncPgConnection, release: Release) -> Result<Rele
     let links = rows::links_from(conn, release.id).await?;
     let linked_by = rows::links_to(conn, release.id).await?;
     let (phases, activities) = rows::tree(conn, release.id).await?;
-    let hold = crate::db::engine_holds::hold_of(conn, release.id).await?;
-    Ok(ReleaseView { org_slug, owner_email, process_name: process.name, definition, links, linked_by, phases, activities, hold, release })
+    Ok(ReleaseView { org_slug, owner_email, process_name: process.name, definition, links, linked_by, phases, activities, release })
 }
 
 /// Whether the user is named on the release: an owner, an approver, a stakeholder or its manager.
@@ -178,13 +175,12 @@ async fn read_detail(
     };
     let related = crate::db::release_page::related(conn, release_id).await?;
     let not_ready = if head.release.state() == crate::domain::release::State::Draft {
-        super::activation::activation_problems(conn, &head.release, &definition).await?.0
+        super::activation::activation_problems(conn, &head.release, &definition).await?.0.iter().map(ToString::to_string).collect()
     } else {
         Vec::new()
     };
     let conflicts = crate::ops::calendar::conflicting_with(conn, &head.release, bindings).await?;
     let view = ReleaseView {
-        hold: related.hold,
         release: head.release,
         org_slug: head.org_slug,
         owner_email: head.owner_email,

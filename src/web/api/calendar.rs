@@ -84,8 +84,8 @@ pub async fn get(state: web::Data<AppState>, user: ApiUser, query: web::Query<Ca
         .map(|e| EntryJson {
             release_id: e.release.id,
             name: &e.release.name,
-            release_type: &e.release.release_type,
-            status: &e.release.status,
+            release_type: e.release.release_type.as_str(),
+            status: e.release.status.as_str(),
             start: e.start,
             end: e.end,
             environments: &e.release.environments,

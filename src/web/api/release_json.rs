@@ -63,6 +63,9 @@ pub struct PhaseJson<'a> {
     pub key: &'a str,
     pub name: &'a str,
     pub status: &'a str,
+    /// Why the phase waits: its first held activity's reason and hold (DESIGN §10).
+    pub status_reason: Option<&'a str>,
+    pub hold: Option<&'static str>,
     pub owner: &'a str,
     pub activities: Vec<ActivityJson<'a>>,
 }
@@ -74,6 +77,9 @@ pub struct ActivityJson<'a> {
     pub kind: &'a str,
     pub status: &'a str,
     pub status_reason: Option<&'a str>,
+    /// Why it waits, as data: `freeze`, `decision`, `approval`, `manual`, `deploy_lock` or
+    /// `engine_error` while it is OnHold, null otherwise.
+    pub hold: Option<&'static str>,
     pub owner: &'a str,
     pub attempts: i32,
     pub outputs: &'a Value,
@@ -84,14 +90,20 @@ pub struct ActivityJson<'a> {
     pub deadline: Option<DateTime<Utc>>,
 }
 
+/// An activity's hold while it is OnHold.
+fn held(a: &ReleaseActivity) -> Option<crate::domain::release::Hold> {
+    a.hold.filter(|_| a.node() == crate::domain::engine::Node::OnHold)
+}
+
 impl<'a> ActivityJson<'a> {
     fn of(a: &'a ReleaseActivity) -> Self {
         ActivityJson {
             key: &a.key,
             name: &a.name,
-            kind: &a.kind,
-            status: &a.status,
+            kind: a.kind.as_str(),
+            status: a.status.as_str(),
             status_reason: a.status_reason.as_deref(),
+            hold: held(a).map(|h| h.as_str()),
             owner: &a.owner,
             attempts: a.attempts,
             outputs: &a.outputs,
@@ -104,10 +116,13 @@ impl<'a> ActivityJson<'a> {
 
 impl<'a> PhaseJson<'a> {
     fn of(p: &'a ReleasePhase, activities: &'a [ReleaseActivity]) -> Self {
+        let first_held = activities.iter().find(|a| a.phase_key == p.key && held(a).is_some());
         PhaseJson {
             key: &p.key,
             name: &p.name,
-            status: &p.status,
+            status: p.status.as_str(),
+            status_reason: first_held.and_then(|a| a.status_reason.as_deref()),
+            hold: first_held.and_then(held).map(|h| h.as_str()),
             owner: &p.owner,
             activities: activities.iter().filter(|a| a.phase_key == p.key).map(ActivityJson::of).collect(),
         }
@@ -121,15 +136,15 @@ impl<'a> ReleaseJson<'a> {
         ReleaseJson {
             id: r.id,
             name: &r.name,
-            release_type: &r.release_type,
+            release_type: r.release_type.as_str(),
             level: if r.org_id.is_some() { "organization" } else { "account" },
             org: view.org_slug.as_deref(),
             process_id: r.process_id,
             process_version: r.process_version,
-            state: &r.state,
-            status: &r.status,
+            state: r.state.as_str(),
+            status: r.status.as_str(),
             status_reason: r.status_reason.as_deref(),
-            hold: view.hold.filter(|_| r.status() == crate::domain::release::Status::OnHold).map(|h| h.as_str()),
+            hold: r.hold.filter(|_| r.status() == crate::domain::release::Status::OnHold).map(|h| h.as_str()),
             lock_version: r.lock_version,
             inputs: masked(&view.definition, &r.inputs),
             variables: &r.variables,
@@ -178,10 +193,10 @@ impl<'a> ReleaseRowJson<'a> {
         ReleaseRowJson {
             id: r.id,
             name: &r.name,
-            release_type: &r.release_type,
+            release_type: r.release_type.as_str(),
             level: if r.org_id.is_some() { "organization" } else { "account" },
-            state: &r.state,
-            status: &r.status,
+            state: r.state.as_str(),
+            status: r.status.as_str(),
             process_id: r.process_id,
             process_version: r.process_version,
             schedule: r.schedule_start.map(|start| ScheduleJson { start, end: r.schedule_end, time_zone: &r.time_zone }),

@@ -135,8 +135,8 @@ pub async fn show(
     let item = |e: &calendar::CalEntry| Item {
         id: e.release.id,
         name: e.release.name.clone(),
-        release_type: e.release.release_type.clone(),
-        status: e.release.status.clone(),
+        release_type: e.release.release_type.as_str().to_owned(),
+        status: e.release.status.as_str().to_owned(),
         time: format!("{}–{}", fmt_time(e.start), fmt_time(e.end)),
         classes: format!(
             "entry status-{} type-{}{}{}",
@@ -253,8 +253,8 @@ pub async fn entry(state: web::Data<AppState>, user: CurrentUser, id: web::Path<
         services: if r.services.is_empty() { "none".into() } else { r.services.join(", ") },
         status_reason: r.status_reason.clone().unwrap_or_default(),
         name: r.name,
-        release_type: r.release_type,
-        status: r.status,
+        release_type: r.release_type.as_str().to_owned(),
+        status: r.status.as_str().to_owned(),
     };
     render(&summary)
 }

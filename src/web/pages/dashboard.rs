@@ -94,7 +94,7 @@ pub async fn dashboard(state: web::Data<AppState>, user: CurrentUser, session: S
                 since: f.release.started_at.map(|t| ago(t, now)).unwrap_or_default(),
                 id: f.release.id,
                 name: f.release.name,
-                status: f.release.status,
+                status: f.release.status.as_str().to_owned(),
                 done: f.phases_done,
                 total: f.phases_total,
                 current: f.current.join(", "),
@@ -107,7 +107,7 @@ pub async fn dashboard(state: web::Data<AppState>, user: CurrentUser, session: S
                 when: r.finished_at.map(|t| ago(t, now)).unwrap_or_default(),
                 id: r.id,
                 name: r.name,
-                status: r.status,
+                status: r.status.as_str().to_owned(),
                 reason: r.status_reason.unwrap_or_default(),
             })
             .collect(),
@@ -119,7 +119,7 @@ pub async fn dashboard(state: web::Data<AppState>, user: CurrentUser, session: S
                 conflicts: e.conflicts.len(),
                 id: e.release.id,
                 name: e.release.name,
-                status: e.release.status,
+                status: e.release.status.as_str().to_owned(),
                 environments: e.release.environments.join(", "),
             })
             .collect(),

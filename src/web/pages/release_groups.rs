@@ -58,7 +58,8 @@ async fn page(
             .into_iter()
             .map(|t| (t.to_rfc3339(), t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M %Z").to_string()))
             .collect();
-        let releases = releases_by_group.remove(&g.id).unwrap_or_default().into_iter().map(|r| (r.id, r.name, r.status)).collect();
+        let releases =
+            releases_by_group.remove(&g.id).unwrap_or_default().into_iter().map(|r| (r.id, r.name, r.status.as_str().to_owned())).collect();
         groups.push(ReleaseGroupRow {
             id: g.id,
             rule: format!("{} from {} ({})", g.rrule, g.dtstart.format("%Y-%m-%d %H:%M"), g.time_zone),

@@ -89,7 +89,7 @@ async fn page(
     p.phase_name = view.phases.iter().find(|x| x.key == t.phase_key).map(|x| x.name.clone()).unwrap_or_default();
     p.activity_name =
         view.activities.iter().find(|a| a.phase_key == t.phase_key && a.key == t.activity_key).map(|a| a.name.clone()).unwrap_or_default();
-    p.progress = view.activities.iter().map(|a| (format!("{} / {}", a.phase_key, a.name), a.status.clone())).collect();
+    p.progress = view.activities.iter().map(|a| (format!("{} / {}", a.phase_key, a.name), a.status.as_str().to_owned())).collect();
     Ok(p)
 }
 

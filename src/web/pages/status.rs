@@ -84,7 +84,7 @@ pub async fn show(state: web::Data<AppState>, token: web::Path<String>) -> Resul
     let fmt = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
     render(&StatusPage {
         name: r.name.clone(),
-        status: r.status.clone(),
+        status: r.status.as_str().to_owned(),
         window: match (r.schedule_start, r.schedule_end) {
             (Some(s), Some(e)) => format!("{} → {}", fmt(s), fmt(e)),
             _ => String::new(),
@@ -93,8 +93,12 @@ pub async fn show(state: web::Data<AppState>, token: web::Path<String>) -> Resul
             .iter()
             .map(|p| Row {
                 name: p.name.clone(),
-                status: p.status.clone(),
-                activities: activities.iter().filter(|a| a.phase_key == p.key).map(|a| (a.name.clone(), a.status.clone())).collect(),
+                status: p.status.as_str().to_owned(),
+                activities: activities
+                    .iter()
+                    .filter(|a| a.phase_key == p.key)
+                    .map(|a| (a.name.clone(), a.status.as_str().to_owned()))
+                    .collect(),
             })
             .collect(),
         // The timeline names what happened and when, never the details (which may hold inputs).

@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use crate::db::models::releases::Release;
 use crate::domain::policy::Action;
+use crate::domain::process::definition::ActivityKind;
 use crate::domain::process::template::to_text;
-use crate::domain::release::State;
+use crate::domain::release::{ReleaseType, State};
 use crate::ops::activities::{may_act, Verb};
 use crate::ops::processes::{self as processes_ops};
 use crate::ops::releases::{self as ops};
@@ -18,7 +19,6 @@ use crate::web::pages::{render, Chrome};
 use crate::web::AppState;
 
 use super::local;
-use crate::domain::engine::Node;
 
 pub struct ActivityRow {
     pub key: String,
@@ -191,7 +191,8 @@ pub async fn show(
             .find(|(r, _)| *r == id)
             .is_some_and(|(_, org)| user.may(Action::ViewRelease, crate::db::models::releases::scope_of(*org)))
     };
-    let links: Vec<(String, i64)> = view.links.iter().filter(|l| visible(l.target_id)).map(|l| (l.kind.clone(), l.target_id)).collect();
+    let links: Vec<(String, i64)> =
+        view.links.iter().filter(|l| visible(l.target_id)).map(|l| (l.kind.as_str().to_owned(), l.target_id)).collect();
     let linked_by: Vec<(i64, String, String)> = view.linked_by.iter().filter(|(id, _, _)| visible(*id)).cloned().collect();
     let hidden_links = view.links.len() + view.linked_by.len() - links.len() - linked_by.len();
     let latest = *latest;
@@ -252,7 +253,7 @@ pub async fn show(
             .map(|p| PhaseRow {
                 key: p.key.clone(),
                 name: p.name.clone(),
-                status: p.status.clone(),
+                status: p.status.as_str().to_owned(),
                 owner: p.owner.clone(),
                 after: p.depends_on.join(", "),
                 activities: view
@@ -265,8 +266,8 @@ pub async fn show(
                         ActivityRow {
                             key: a.key.clone(),
                             name: a.name.clone(),
-                            kind: a.kind.clone(),
-                            status: a.status.clone(),
+                            kind: a.kind.as_str().to_owned(),
+                            status: a.status.as_str().to_owned(),
                             owner: a.owner.clone(),
                             attempts: a.attempts,
                             reason: a.status_reason.clone().unwrap_or_default(),
@@ -290,7 +291,7 @@ pub async fn show(
                                 // A manual task's fail is on its own form, with the outputs and comment.
                                 .filter(|v| matches!(*v, "reject" | "retry" | "ignore" | "fix"))
                                 .collect(),
-                            declared_outputs: if a.kind == "manual" && allowed.contains(&"complete") {
+                            declared_outputs: if a.kind == ActivityKind::Manual && allowed.contains(&"complete") {
                                 view.definition.activity(&a.phase_key, &a.key).map(|d| d.records.clone()).unwrap_or_default()
                             } else {
                                 Vec::new()
@@ -300,7 +301,7 @@ pub async fn show(
                                 .filter(|c| c.phase == a.phase_key && c.activity == a.key)
                                 .map(|c| (c.author.clone(), local(Some(c.at), &tz), c.text.clone()))
                                 .collect(),
-                            can_reassign: a.kind == "manual"
+                            can_reassign: a.kind == ActivityKind::Manual
                                 && !a.node().is_finished()
                                 && crate::domain::release::in_flight(view.release.state(), view.release.status())
                                 && user.may(Action::DecideFailure, view.release.scope()),
@@ -340,12 +341,12 @@ pub async fn show(
         can_edit: state_ == State::Draft && user.may(Action::EditDraft, scope),
         can_activate: state_ == State::Draft && user.may(Action::Activate, scope),
         can_abort: crate::domain::release::in_flight(state_, status) && user.may(Action::Abort, scope),
-        can_retry_set_aside: view.hold == Some(crate::domain::release::Hold::EngineError)
+        can_retry_set_aside: r.hold == Some(crate::domain::release::Hold::EngineError)
             && status == crate::domain::release::Status::OnHold
             && user.may(Action::DecideFailure, scope),
-        can_override_freeze: r.release_type == "hotfix"
+        can_override_freeze: r.release_type == ReleaseType::Hotfix
             && status == crate::domain::release::Status::OnHold
-            && r.status_reason.as_deref().is_some_and(|x| x.contains(crate::ops::freezes::HELD_PREFIX))
+            && r.hold == Some(crate::domain::release::Hold::Freeze)
             && user.may(Action::OverrideFreeze, scope),
         can_restart: state_ != State::Draft && !crate::domain::release::in_flight(state_, status) && user.may(Action::Restart, scope),
         can_delete: user.may(Action::DeleteRelease, scope),
@@ -363,9 +364,7 @@ pub async fn show(
         retry_here,
         can_roll_back: crate::domain::release::in_flight(state_, status)
             && user.may(Action::DecideFailure, scope)
-            && view.activities.iter().any(|a| {
-                a.node() == Node::OnHold && a.status_reason.as_deref().is_some_and(|x| x.starts_with(crate::ops::activities::FAILED_PREFIX))
-            }),
+            && view.activities.iter().any(crate::ops::activities::is_decision_hold),
         r: view.release.clone(),
     };
     let mut res = render(&page)?;

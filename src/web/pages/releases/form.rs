@@ -308,7 +308,7 @@ pub(super) async fn form_page(
         Some(id) => {
             let saved = Release::find(&mut conn, user.account_id, id).await?;
             let pinned = ops::pinned_definition(&mut conn, &saved).await?;
-            ops::activation_problems(&mut conn, &saved, &pinned).await?.0
+            ops::activation_problems(&mut conn, &saved, &pinned).await?.0.iter().map(ToString::to_string).collect()
         }
         None => Vec::new(),
     };
@@ -450,7 +450,7 @@ pub(super) fn form_from_release(
         process_version: r.process_version.to_string(),
         input_set: String::new(),
         name: r.name.clone(),
-        release_type: r.release_type.clone(),
+        release_type: r.release_type.as_str().to_owned(),
         org: org.unwrap_or_default(),
         owner: owner.map(|e| format!("user:{e}")).unwrap_or_default(),
         stakeholders: r.stakeholders.join(", "),

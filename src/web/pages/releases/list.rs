@@ -72,9 +72,9 @@ pub async fn list(
             environments: r.environments.join(", "),
             id: r.id,
             name: r.name.clone(),
-            release_type: r.release_type.clone(),
-            state: r.state.clone(),
-            status: r.status.clone(),
+            release_type: r.release_type.as_str().to_owned(),
+            state: r.state.as_str().to_owned(),
+            status: r.status.as_str().to_owned(),
         })
         .collect();
     let (total, orgs) = (read.total, read.orgs.clone());

@@ -23,7 +23,7 @@ pub fn shapes(phases: &[ReleasePhase]) -> Vec<PhaseShape> {
         .map(|p| PhaseShape {
             key: p.key.clone(),
             name: p.name.clone(),
-            status: p.status.clone(),
+            status: p.status.as_str().to_owned(),
             depends_on: p.depends_on.clone(),
             started_at: p.started_at,
             finished_at: p.finished_at,
@@ -118,7 +118,11 @@ pub fn attempts(rows: &[AttemptRow], zone: &str) -> Vec<AttemptView> {
 
 /// Activities whose failure waits for a decision this viewer may take (retry is offered there).
 pub fn retryable(activities: &[ReleaseActivity], allowed: impl Fn(&ReleaseActivity) -> bool) -> Vec<(String, String)> {
-    activities.iter().filter(|a| a.kind == "webhook" && allowed(a)).map(|a| (a.phase_key.clone(), a.key.clone())).collect()
+    activities
+        .iter()
+        .filter(|a| a.kind == crate::domain::process::definition::ActivityKind::Webhook && allowed(a))
+        .map(|a| (a.phase_key.clone(), a.key.clone()))
+        .collect()
 }
 
 #[cfg(test)]
