@@ -2,6 +2,7 @@
 //! period. Archived releases are included; purged ones keep their deployments (name and org are
 //! copied onto the deployment row). Each filters by a `Visibility` in SQL.
 
+use crate::domain::release::{ReleaseType, State, Status};
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
 use diesel::{QueryResult, QueryableByName};
@@ -108,13 +109,13 @@ pub struct ReleaseRow {
     #[diesel(sql_type = Text)]
     pub name: String,
     #[diesel(sql_type = Text)]
-    pub release_type: String,
+    pub release_type: ReleaseType,
     #[diesel(sql_type = Nullable<Text>)]
     pub org: Option<String>,
     #[diesel(sql_type = Text)]
-    pub state: String,
+    pub state: State,
     #[diesel(sql_type = Text)]
-    pub status: String,
+    pub status: Status,
     #[diesel(sql_type = Nullable<Text>)]
     pub status_reason: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -253,7 +254,7 @@ pub struct ProductionRelease {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
     #[diesel(sql_type = Text)]
-    pub status: String,
+    pub status: Status,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     pub finished_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Array<Text>)]

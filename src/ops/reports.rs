@@ -158,7 +158,7 @@ pub async fn releases(
                 .filter(|f: &&FailureRow| f.release_id == release.id)
                 .map(|f| format!("{}.{}: {}", f.phase, f.activity, f.reason))
                 .collect();
-            let ended_badly = matches!(Status::parse(&release.status), Some(Status::Failed | Status::Aborted | Status::RolledBack));
+            let ended_badly = matches!(release.status, Status::Failed | Status::Aborted | Status::RolledBack);
             if let (true, Some(reason)) = (ended_badly, &release.status_reason) {
                 if !reasons.iter().any(|r| r.ends_with(reason.as_str())) {
                     reasons.push(reason.clone());
@@ -208,7 +208,7 @@ pub async fn insights(conn: &mut AsyncPgConnection, who: Requester<'_>, q: &Repo
         .into_iter()
         .map(|r| ProductionRelease {
             id: r.id,
-            failed: matches!(Status::parse(&r.status), Some(Status::Failed | Status::RolledBack)),
+            failed: matches!(r.status, Status::Failed | Status::RolledBack),
             finished_at: r.finished_at,
             environments: r
                 .environments

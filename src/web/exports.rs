@@ -70,10 +70,10 @@ pub fn releases_csv(rows: &[ReleaseReportRow]) -> HttpResponse {
         vec![
             r.id.to_string(),
             r.name.clone(),
-            r.release_type.clone(),
+            r.release_type.to_string(),
             r.org.clone().unwrap_or_default(),
-            r.state.clone(),
-            r.status.clone(),
+            r.state.to_string(),
+            r.status.to_string(),
             r.owner.clone().unwrap_or_default(),
             r.started_at.map(time).unwrap_or_default(),
             r.finished_at.map(time).unwrap_or_default(),

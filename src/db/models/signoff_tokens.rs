@@ -103,11 +103,11 @@ pub async fn check(
     } else if t.expires_at <= now {
         LinkState::Expired
     } else {
-        let (status, attempts): (String, i32) = activity_by_key(t.release_id, &t.phase_key, &t.activity_key)
+        let (status, attempts): (Node, i32) = activity_by_key(t.release_id, &t.phase_key, &t.activity_key)
             .select((release_activities::status, release_activities::attempts))
             .first(conn)
             .await?;
-        if Node::parse(&status) != Some(Node::Running) || attempts != t.round {
+        if status != Node::Running || attempts != t.round {
             LinkState::Decided
         } else {
             LinkState::Valid

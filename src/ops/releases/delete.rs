@@ -14,6 +14,9 @@ use crate::domain::release::{self as rules, Deletion, DeletionFacts};
 use crate::domain::rule::RuleCode;
 use crate::ops::{Actor, OpError};
 
+/// The retention sweep's row in `sweep_runs` (when it last ran).
+const RETENTION_SWEEP: &str = "retention";
+
 /// What a deletion did: for a draft, the links that pointed at it and were removed.
 #[derive(Debug)]
 pub struct Deleted {
@@ -110,7 +113,7 @@ pub async fn retention_sweep(conn: &mut AsyncPgConnection, days: u32, now: DateT
             return Ok(0);
         }
         let last: Option<DateTime<Utc>> =
-            sweep_runs::table.find("retention").select(sweep_runs::last_run_at).first(conn).await.optional()?;
+            sweep_runs::table.find(RETENTION_SWEEP).select(sweep_runs::last_run_at).first(conn).await.optional()?;
         if last.is_some_and(|t| t > now - chrono::TimeDelta::hours(23)) {
             return Ok(0);
         }
@@ -149,7 +152,7 @@ pub async fn retention_sweep(conn: &mut AsyncPgConnection, days: u32, now: DateT
             archived += 1;
         }
         diesel::insert_into(sweep_runs::table)
-            .values((sweep_runs::name.eq("retention"), sweep_runs::last_run_at.eq(now)))
+            .values((sweep_runs::name.eq(RETENTION_SWEEP), sweep_runs::last_run_at.eq(now)))
             .on_conflict(sweep_runs::name)
             .do_update()
             .set(sweep_runs::last_run_at.eq(now))

@@ -106,10 +106,10 @@ pub async fn releases(state: web::Data<AppState>, user: ApiUser, query: web::Que
             ReleaseRowJson {
                 id: r.id,
                 name: &r.name,
-                release_type: &r.release_type,
+                release_type: r.release_type.as_str(),
                 org: r.org.as_deref(),
-                state: &r.state,
-                status: &r.status,
+                state: r.state.as_str(),
+                status: r.status.as_str(),
                 owner: r.owner.as_deref(),
                 environments: &r.environments,
                 services: &r.services,

@@ -223,10 +223,10 @@ pub async fn releases(
             ReleaseReportView {
                 id: r.id,
                 name: r.name,
-                release_type: r.release_type,
+                release_type: r.release_type.as_str().to_owned(),
                 org: r.org.unwrap_or_else(|| "account".into()),
-                state: r.state,
-                status: r.status,
+                state: r.state.as_str().to_owned(),
+                status: r.status.as_str().to_owned(),
                 owner: r.owner.unwrap_or_default(),
                 started: local(r.started_at, zone),
                 duration: row.duration_seconds.map(duration_words).unwrap_or_default(),
