@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use serde_json::json;
+use tracing::Instrument;
 
 use super::tree::tree_of;
 use super::{freeze_gate, kinds, timeouts};
@@ -23,8 +24,19 @@ use crate::ops::OpError;
 /// definition).
 const MAX_ROUNDS: usize = 500;
 
-/// Moves one claimed (locked) release as far as it can go now. Returns the number of changes.
+/// Moves one claimed (locked) release as far as it can go now, in the span `advance{release_id}`.
+/// Returns the number of changes.
 pub async fn advance(conn: &mut AsyncPgConnection, defs: &DefinitionCache, r: Release, now: DateTime<Utc>) -> Result<usize, OpError> {
+    let span = tracing::debug_span!("advance", release_id = r.id);
+    let moved = advance_now(conn, defs, r, now).instrument(span.clone()).await;
+    span.in_scope(|| match &moved {
+        Ok(changes) => tracing::debug!(changes, "release advanced"),
+        Err(e) => tracing::debug!(error = ?e, "advancing the release failed"),
+    });
+    moved
+}
+
+async fn advance_now(conn: &mut AsyncPgConnection, defs: &DefinitionCache, r: Release, now: DateTime<Utc>) -> Result<usize, OpError> {
     let def = defs.pinned(conn, &r).await?;
     let (mut phases, mut activities) = crate::db::models::releases::tree(conn, r.id).await?;
     if timeouts::expire(conn, &r, &def, &activities, now).await? {

@@ -13,7 +13,6 @@ pub mod tree;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::json;
-use tracing::Instrument;
 
 use crate::db::audit::{self, NewEvent};
 use crate::db::models::processes::DefinitionCache;
@@ -77,9 +76,7 @@ pub async fn step(
                     let id = r.id;
                     // In its own savepoint: one release that fails in the database never undoes
                     // or holds back the others of its batch (DESIGN §9).
-                    let span = tracing::debug_span!("advance", release_id = id);
-                    let advanced_now = conn.transaction(async |conn| advance(conn, defs, r, clock()).await).instrument(span.clone()).await;
-                    span.in_scope(|| tracing::debug!(moved = ?advanced_now.as_ref().ok(), "release advanced"));
+                    let advanced_now = conn.transaction(async |conn| advance(conn, defs, r, clock()).await).await;
                     match advanced_now {
                         Ok(n) => {
                             moved += n;
