@@ -118,6 +118,21 @@ pub fn group_name(template: &str, local: NaiveDateTime) -> String {
         .replace("{date}", &local.format("%Y-%m-%d").to_string())
 }
 
+/// A release's calendar window (DESIGN §6): its scheduled window; or, without a schedule, from
+/// its activation to its finish, or to `now` while it is in flight. `None`: it has no time (an
+/// unscheduled draft). A schedule without an end lasts until its start.
+pub fn calendar_window(
+    (start, end): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    (activated, finished): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    match (start, activated) {
+        (Some(s), _) => Some((s, end.unwrap_or(s).max(s))),
+        (None, Some(a)) => Some((a, finished.unwrap_or(now).max(a))),
+        (None, None) => None,
+    }
+}
+
 /// What conflicts need to know about a release.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -195,6 +210,21 @@ pub fn parse_bound(text: &str, zone: chrono_tz::Tz, is_end: bool) -> Result<Date
         return parse_time(&format!("{day}T00:00"), zone).or_else(|_| parse_time(&format!("{day}T01:00"), zone));
     }
     parse_time(t, zone).map_err(|_| format!("{t:?} is not a date (2026-12-01) or a time (2026-12-01T09:00, RFC 3339)"))
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::calendar_window;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn every_release_with_a_time_has_a_window() {
+        let t = |h| Utc.with_ymd_and_hms(2026, 12, 7, h, 0, 0).single().expect("a valid time");
+        assert_eq!(calendar_window((Some(t(9)), Some(t(11))), (Some(t(8)), None), t(10)), Some((t(9), t(11))), "scheduled");
+        assert_eq!(calendar_window((None, None), (Some(t(8)), None), t(10)), Some((t(8), t(10))), "on demand, in flight: to now");
+        assert_eq!(calendar_window((None, None), (Some(t(8)), Some(t(9))), t(10)), Some((t(8), t(9))), "on demand, finished");
+        assert_eq!(calendar_window((None, None), (None, None), t(10)), None, "an unscheduled draft has no time");
+    }
 }
 
 #[cfg(test)]

@@ -93,26 +93,32 @@ pub struct CalEntry {
     pub release: CalendarRow,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// It has a scheduled window (else it runs on demand, from its activation).
+    pub scheduled: bool,
+    /// On demand and still in flight: its window ends now.
+    pub open: bool,
     pub conflicts: Vec<i64>,
 }
 
-/// Releases whose window meets [from, to), visible to these bindings, with conflicts computed
-/// over every release in the range (a conflict with a filtered-out release still shows).
+/// Releases whose calendar window meets [from, to) (scheduled ones by their window, on-demand
+/// ones from activation to finish or to `now`), visible to these bindings, with conflicts
+/// computed over every release in the range (a conflict with a filtered-out release still shows).
 pub async fn entries(
     conn: &mut AsyncPgConnection,
     account_id: i64,
     bindings: &[Binding],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
     f: &Filter,
 ) -> QueryResult<Vec<CalEntry>> {
-    let all = crate::db::models::calendar::in_window(conn, account_id, from, to).await?;
+    let all = crate::db::models::calendar::in_window(conn, account_id, (from, to), now).await?;
+    let window = |r: &CalendarRow| r.window(now).unwrap_or((from, to));
     let input: Vec<Entry> = all
         .iter()
         .map(|(r, hotfix_for)| Entry {
             id: r.id,
-            start: r.schedule_start.unwrap_or(from),
-            end: r.schedule_end.unwrap_or(to),
+            start: window(r).0,
+            end: window(r).1,
             environments: r.environments.clone(),
             services: r.services.clone(),
             group: r.release_group_id,
@@ -136,8 +142,10 @@ pub async fn entries(
         .filter(|r| f.owner_id.is_none_or(|o| r.owner_id == Some(o)))
         .filter(|r| f.group_id.is_none_or(|g| r.release_group_id == Some(g)))
         .map(|r| CalEntry {
-            start: r.schedule_start.unwrap_or(from),
-            end: r.schedule_end.unwrap_or(to),
+            start: window(&r).0,
+            end: window(&r).1,
+            scheduled: r.schedule_start.is_some(),
+            open: r.schedule_start.is_none() && r.finished_at.is_none(),
             conflicts: found.get(&r.id).cloned().unwrap_or_default(),
             release: r,
         })
@@ -173,20 +181,21 @@ pub async fn page(
     bindings: &[Binding],
     range: (DateTime<Utc>, DateTime<Utc>),
     q: &CalendarQuery,
+    now: DateTime<Utc>,
 ) -> Result<Arc<CalendarPage>, OpError> {
     let key = PageKey { account_id, bindings: bindings.to_vec(), range, query: q.clone() };
-    cache.get_or_load(key, reading, || read_page(conn, account_id, bindings, range, q)).await
+    cache.get_or_load(key, reading, || read_page(conn, account_id, bindings, (range, q), now)).await
 }
 
 async fn read_page(
     conn: &mut AsyncPgConnection,
     account_id: i64,
     bindings: &[Binding],
-    (from, to): (DateTime<Utc>, DateTime<Utc>),
-    q: &CalendarQuery,
+    ((from, to), q): ((DateTime<Utc>, DateTime<Utc>), &CalendarQuery),
+    now: DateTime<Utc>,
 ) -> Result<CalendarPage, OpError> {
     let filter = filter_of(conn, account_id, q).await?;
-    let entries = entries(conn, account_id, bindings, from, to, &filter).await?;
+    let entries = entries(conn, account_id, bindings, (from, to), now, &filter).await?;
     let freezes = crate::ops::freezes::visible(conn, account_id, bindings)
         .await?
         .iter()
@@ -197,10 +206,23 @@ async fn read_page(
     Ok(CalendarPage { filter, entries, freezes, choices })
 }
 
-/// Releases that would conflict with a window on these targets (for warnings when scheduling).
-pub async fn conflicting_with(conn: &mut AsyncPgConnection, candidate: &Release, bindings: &[Binding]) -> QueryResult<Vec<(i64, String)>> {
-    let (Some(start), Some(end)) = (candidate.schedule_start, candidate.schedule_end) else { return Ok(Vec::new()) };
-    let found = entries(conn, candidate.account_id, bindings, start, end, &Filter::default()).await?;
+/// Releases that conflict with this one's calendar window (for warnings when scheduling, and its
+/// page); none for a release without a time.
+pub async fn conflicting_with(
+    conn: &mut AsyncPgConnection,
+    candidate: &Release,
+    bindings: &[Binding],
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<(i64, String)>> {
+    let window = crate::domain::schedule::calendar_window(
+        (candidate.schedule_start, candidate.schedule_end),
+        (candidate.activated_at, candidate.finished_at),
+        now,
+    );
+    let Some((start, end)) = window else { return Ok(Vec::new()) };
+    // An instant window (a release that starts and ends at once) still meets others at its time.
+    let end = end.max(start + chrono::TimeDelta::seconds(1));
+    let found = entries(conn, candidate.account_id, bindings, (start, end), now, &Filter::default()).await?;
     Ok(found
         .iter()
         .find(|e| e.release.id == candidate.id)
@@ -217,7 +239,7 @@ pub async fn warn_conflicts(
     actor: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<String>> {
-    let others = conflicting_with(conn, release, bindings).await?;
+    let others = conflicting_with(conn, release, bindings, now).await?;
     if others.is_empty() {
         return Ok(Vec::new());
     }

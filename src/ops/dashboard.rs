@@ -55,7 +55,9 @@ pub async fn overview(conn: &mut AsyncPgConnection, who: Requester<'_>, now: Dat
         })
         .collect();
     let failures = dashboard::failed_since(conn, account, &vis, now - HORIZON, SECTION_LIMIT).await?;
-    let mut upcoming = calendar::entries(conn, account, who.bindings, now, now + HORIZON, &Filter::default()).await?;
+    // What is coming: scheduled windows (releases on demand in flight are in `in_flight`).
+    let mut upcoming = calendar::entries(conn, account, who.bindings, (now, now + HORIZON), now, &Filter::default()).await?;
+    upcoming.retain(|e| e.scheduled);
     upcoming.truncate(SECTION_LIMIT as usize);
     let mut freezes: Vec<(FreezeWindow, DateTime<Utc>, DateTime<Utc>)> = freezes::visible(conn, account, who.bindings)
         .await?

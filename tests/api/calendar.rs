@@ -581,3 +581,57 @@ phases:
     app.run_until_idle().await;
     assert_eq!(crate::engine::activity(&get(&app, &w, ids[0]).await, "p", "ship")["status"], "Running", "the window ended");
 }
+
+#[tokio::test]
+async fn a_hotfix_on_demand_is_on_the_calendar_from_its_activation_and_conflicts_with_a_window_over_now() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    let admin = crate::webhooks::admin_token(&app).await;
+    app.api_post(&admin, "/api/v1/environments", &json!({"name": "PROD1"})).await;
+    let yaml = "name: Deploy\ninputs: [{name: environment, type: environment, required: true}]\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let (_, process) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    // The clock is 2026-11-28 09:00 UTC: a scheduled release over now, and one later today.
+    let over_now =
+        release(&app, &w.rm_token, &process, "Payments 6.0 to PROD1", "PROD1", "2026-11-28T08:00:00Z", "2026-11-28T12:00:00Z").await;
+    let later = release(&app, &w.rm_token, &process, "Ledger 6.0 to PROD1", "PROD1", "2026-11-28T15:00:00Z", "2026-11-28T16:00:00Z").await;
+    let on_demand = |name: &'static str, links: Value| {
+        let input = json!({"process_id": process["id"], "name": name, "type": "hotfix", "inputs": {"environment": "PROD1"}, "links": links, "activate": true});
+        let app = &app;
+        let token = w.rm_token.clone();
+        async move {
+            let (status, r) = body(app.api_post(&token, "/api/v1/releases", &input).await).await;
+            assert_eq!(status, 201, "{r}");
+            r["id"].as_i64().unwrap()
+        }
+    };
+    let hotfix = on_demand("Payments 5.9.1 hotfix", json!({})).await;
+    let fixing = on_demand("Payments 6.0.1 hotfix", json!({"hotfix_for": over_now})).await;
+    let (status, cal) = body(app.api_get(&w.rm_token, "/api/v1/calendar?from=2026-11-28&to=2026-11-29").await).await;
+    assert_eq!(status, 200, "{cal}");
+    let entry = |id: i64| cal["entries"].as_array().unwrap().iter().find(|e| e["release_id"] == id).cloned();
+    let h = entry(hotfix).expect("the hotfix on demand is on today's calendar");
+    assert_eq!((h["scheduled"].clone(), h["open"].clone()), (json!(false), json!(true)), "{h}");
+    assert_eq!(h["start"], "2026-11-28T09:00:00Z", "from its activation");
+    assert_eq!(h["end"], "2026-11-28T09:00:00Z", "to now while in flight");
+    let s = entry(over_now).unwrap();
+    assert_eq!((s["scheduled"].clone(), s["open"].clone()), (json!(true), json!(false)));
+    let conflicts: Vec<i64> = s["conflicts"].as_array().unwrap().iter().map(|c| c.as_i64().unwrap()).collect();
+    assert!(conflicts.contains(&hotfix), "the scheduled window over now conflicts with the hotfix: {s}");
+    assert!(!conflicts.contains(&fixing), "but not with a hotfix for it: {s}");
+    assert!(entry(later).unwrap()["conflicts"].as_array().unwrap().is_empty(), "a window after now does not meet the hotfix");
+    // Tomorrow, nothing on demand is on the calendar: it ends now.
+    let (_, tomorrow) = body(app.api_get(&w.rm_token, "/api/v1/calendar?from=2026-11-29&to=2026-11-30").await).await;
+    assert!(tomorrow["entries"].as_array().unwrap().is_empty(), "{tomorrow}");
+    let (_, feed) = body(app.api_post(&w.rm_token, "/api/v1/me/calendar-feed", &json!({})).await).await;
+    let ics = app.client.http.get(feed["url"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
+    assert!(ics.contains(&format!("release-{hotfix}@railyard")), "the feed has the hotfix:\n{ics}");
+    assert!(ics.contains("DTEND:20261128T100000Z"), "an open entry ends at the next full hour:\n{ics}");
+    // Finished, it keeps its window from activation to finish.
+    app.clock.advance(chrono::TimeDelta::minutes(30));
+    let (status, _) =
+        body(app.api_post(&w.rm_token, &format!("/api/v1/releases/{hotfix}/abort"), &json!({"reason": "not needed"})).await).await;
+    assert_eq!(status, 200);
+    let (_, cal) = body(app.api_get(&w.rm_token, "/api/v1/calendar?from=2026-11-28&to=2026-11-29").await).await;
+    let h = cal["entries"].as_array().unwrap().iter().find(|e| e["release_id"] == hotfix).cloned().unwrap();
+    assert_eq!((h["open"].clone(), h["end"].clone()), (json!(false), json!("2026-11-28T09:30:00Z")), "{h}");
+}

@@ -28,9 +28,18 @@ pub struct CalendarRow {
     pub environments: Vec<String>,
     pub services: Vec<String>,
     pub release_group_id: Option<i64>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 impl CalendarRow {
+    /// Its calendar window (DESIGN §6): the scheduled window, or for a release without one,
+    /// from its activation to its finish, or to `now` while it is in flight. `None`: no time
+    /// (an unscheduled draft).
+    pub fn window(&self, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        crate::domain::schedule::calendar_window((self.schedule_start, self.schedule_end), (self.activated_at, self.finished_at), now)
+    }
+
     pub fn scope(&self) -> Scope {
         scope_of(self.org_id)
     }
@@ -44,14 +53,25 @@ impl CalendarRow {
     }
 }
 
-/// Releases (not archived) whose window meets [from, to), in start order, each with the release
-/// it is a hotfix for.
+/// Releases (not archived) whose calendar window meets [from, to), in start order, each with
+/// the release it is a hotfix for: scheduled ones by their window, unscheduled ones from their
+/// activation to their finish, or to `now` while in flight.
 pub async fn in_window(
     conn: &mut AsyncPgConnection,
     account_id: i64,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
 ) -> QueryResult<Vec<(CalendarRow, Option<i64>)>> {
+    // An unscheduled release's window ends at `now` at the latest: it meets [from, to) when its
+    // [activation, finish) meets [from, min(to, now)] (now included: one activated this instant
+    // is on the calendar; an empty range once `from` is past now).
+    let (unscheduled_to, bounds) = if now < from {
+        (from, "'[)')))")
+    } else if now < to {
+        (now, "'[]')))")
+    } else {
+        (to, "'[)')))")
+    };
     let hotfix_for = release_links::table
         .filter(release_links::release_id.eq(releases::id))
         .filter(release_links::kind.eq(LinkKind::HotfixFor))
@@ -61,17 +81,25 @@ pub async fn in_window(
     releases::table
         .filter(releases::account_id.eq(account_id))
         .filter(releases::state.ne(State::Archived))
-        .filter(releases::schedule_start.lt(to))
-        .filter(releases::schedule_end.gt(from))
-        // The same condition, in the form the GiST index `releases_window` answers.
+        // In the forms the GiST indexes `releases_window` and `releases_unscheduled_window` answer.
         .filter(
-            diesel::dsl::sql::<diesel::sql_types::Bool>("tstzrange(schedule_start, schedule_end, '[)') && tstzrange(")
-                .bind::<Timestamptz, _>(from)
-                .sql(", ")
-                .bind::<Timestamptz, _>(to)
-                .sql(", '[)')"),
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "((schedule_start IS NOT NULL AND schedule_end IS NOT NULL AND tstzrange(schedule_start, schedule_end, '[)') && tstzrange(",
+            )
+            .bind::<Timestamptz, _>(from)
+            .sql(", ")
+            .bind::<Timestamptz, _>(to)
+            .sql(
+                ", '[)')) OR (schedule_start IS NULL AND activated_at IS NOT NULL \
+                 AND tstzrange(activated_at, finished_at, '[)') && tstzrange(",
+            )
+            .bind::<Timestamptz, _>(from)
+            .sql(", ")
+            .bind::<Timestamptz, _>(unscheduled_to)
+            .sql(", ")
+            .sql(bounds),
         )
-        .order((releases::schedule_start, releases::id))
+        .order((diesel::dsl::sql::<diesel::sql_types::Nullable<Timestamptz>>("COALESCE(schedule_start, activated_at)"), releases::id))
         .select((CalendarRow::as_select(), hotfix_for))
         .load(conn)
         .await

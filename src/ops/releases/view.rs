@@ -146,7 +146,7 @@ pub async fn detail<'a>(
 ) -> Result<ReleaseDetail<'a>, OpError> {
     let account_id = actor.account_id;
     let key = DetailKey { account_id, release_id, trail_after, bindings: bindings.to_vec() };
-    let read = cache.get_or_load(key, reading, || read_detail(conn, account_id, bindings, (release_id, trail_after))).await?;
+    let read = cache.get_or_load(key, reading, || read_detail(conn, account_id, bindings, (release_id, trail_after), reading.now)).await?;
     let user_id = actor.user_id.unwrap_or_default();
     require_visible(conn, &read.view.release, bindings, (user_id, email)).await?;
     let (groups, delegating_for) =
@@ -160,6 +160,7 @@ async fn read_detail(
     account_id: i64,
     bindings: &[Binding],
     (release_id, trail_after): (i64, Option<i64>),
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<DetailRead, OpError> {
     let head = crate::db::release_page::head(conn, account_id, release_id).await?;
     let definition = head.definition.ok_or(OpError::NotFound).and_then(crate::ops::processes::stored_definition)?;
@@ -179,7 +180,7 @@ async fn read_detail(
     } else {
         Vec::new()
     };
-    let conflicts = crate::ops::calendar::conflicting_with(conn, &head.release, bindings).await?;
+    let conflicts = crate::ops::calendar::conflicting_with(conn, &head.release, bindings, now).await?;
     let view = ReleaseView {
         release: head.release,
         org_slug: head.org_slug,

@@ -27,6 +27,10 @@ pub struct EntryJson<'a> {
     pub status: &'a str,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// It has a scheduled window; `false`: on demand, from its activation.
+    pub scheduled: bool,
+    /// On demand and in flight: `end` is now.
+    pub open: bool,
     pub environments: &'a [String],
     pub services: &'a [String],
     pub conflicts: &'a [i64],
@@ -64,7 +68,7 @@ pub async fn get(state: web::Data<AppState>, user: ApiUser, query: web::Query<Ca
     }
     let mut conn = state.db().await?;
     let filter = filter_of(&mut conn, user.account_id, &q).await?;
-    let found = calendar::entries(&mut conn, user.account_id, &user.bindings, from, to, &filter).await?;
+    let found = calendar::entries(&mut conn, user.account_id, &user.bindings, (from, to), state.now(), &filter).await?;
     let windows = crate::ops::freezes::visible(&mut conn, user.account_id, &user.bindings).await?;
     let freezes: Vec<FreezeJson> = windows
         .iter()
@@ -88,6 +92,8 @@ pub async fn get(state: web::Data<AppState>, user: ApiUser, query: web::Query<Ca
             status: e.release.status.as_str(),
             start: e.start,
             end: e.end,
+            scheduled: e.scheduled,
+            open: e.open,
             environments: &e.release.environments,
             services: &e.release.services,
             conflicts: &e.conflicts,

@@ -125,7 +125,7 @@ pub async fn show(
         ..Default::default()
     };
     let read =
-        calendar::page(&mut conn, (&state.pages.calendar, user.reading(now)), user.account_id, &user.bindings, (from, to), &api_query)
+        calendar::page(&mut conn, (&state.pages.calendar, user.reading(now)), user.account_id, &user.bindings, (from, to), &api_query, now)
             .await?;
     let calendar::CalendarPage { entries, freezes, choices, .. } = &*read;
     let fmt_time = |t: chrono::DateTime<chrono::Utc>| {
@@ -137,7 +137,11 @@ pub async fn show(
         name: e.release.name.clone(),
         release_type: e.release.release_type.as_str().to_owned(),
         status: e.release.status.as_str().to_owned(),
-        time: format!("{}–{}", fmt_time(e.start), fmt_time(e.end)),
+        time: match (e.scheduled, e.open) {
+            (true, _) => format!("{}–{}", fmt_time(e.start), fmt_time(e.end)),
+            (false, true) => format!("on demand, since {}", fmt_time(e.start)),
+            (false, false) => format!("on demand, {}–{}", fmt_time(e.start), fmt_time(e.end)),
+        },
         classes: format!(
             "entry status-{} type-{}{}{}",
             e.release.status,
@@ -243,12 +247,14 @@ pub async fn entry(state: web::Data<AppState>, user: CurrentUser, id: web::Path<
     let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&zone).format("%a %Y-%m-%d %H:%M %Z").to_string();
     let summary = EntrySummary {
         id: r.id,
-        window: match (r.schedule_start, r.schedule_end) {
-            (Some(s), Some(e)) => format!("{} → {}", local(s), local(e)),
-            (Some(s), None) => format!("from {}", local(s)),
-            _ => "unscheduled".into(),
+        window: match (r.schedule_start, r.schedule_end, r.activated_at, r.finished_at) {
+            (Some(s), Some(e), _, _) => format!("{} → {}", local(s), local(e)),
+            (Some(s), None, _, _) => format!("from {}", local(s)),
+            (None, _, Some(a), Some(f)) => format!("on demand: {} → {}", local(a), local(f)),
+            (None, _, Some(a), None) => format!("on demand: since {}", local(a)),
+            (None, _, None, _) => "unscheduled".into(),
         },
-        conflicts: calendar::conflicting_with(&mut conn, &r, &user.bindings).await?,
+        conflicts: calendar::conflicting_with(&mut conn, &r, &user.bindings, state.now()).await?,
         environments: if r.environments.is_empty() { "none".into() } else { r.environments.join(", ") },
         services: if r.services.is_empty() { "none".into() } else { r.services.join(", ") },
         status_reason: r.status_reason.clone().unwrap_or_default(),

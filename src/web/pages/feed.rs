@@ -54,9 +54,15 @@ pub async fn feed(state: web::Data<AppState>, query: web::Query<FeedQuery>) -> R
     };
     let filter = filter_of(&mut conn, principal.account_id, &q).await?;
     let now = state.now();
-    let entries =
-        calendar::entries(&mut conn, principal.account_id, &bindings, now - TimeDelta::days(90), now + TimeDelta::days(400), &filter)
-            .await?;
+    let entries = calendar::entries(
+        &mut conn,
+        principal.account_id,
+        &bindings,
+        (now - TimeDelta::days(90), now + TimeDelta::days(400)),
+        now,
+        &filter,
+    )
+    .await?;
     let mut cal = Calendar::new();
     cal.name("Railyard releases");
     for e in &entries {
@@ -65,12 +71,19 @@ pub async fn feed(state: web::Data<AppState>, query: web::Query<FeedQuery>) -> R
             (_, Status::Aborted) => EventStatus::Cancelled,
             _ => EventStatus::Confirmed,
         };
+        // An on-demand release in flight ends, for a calendar client, at the next full hour.
+        let end = if e.open { next_full_hour(now).max(e.end) } else { e.end };
+        let summary = if e.scheduled {
+            format!("{} [{}]", e.release.name, e.release.status)
+        } else {
+            format!("{} [{}, on demand]", e.release.name, e.release.status)
+        };
         cal.push(
             Event::new()
                 .uid(&format!("release-{}@railyard", e.release.id))
-                .summary(&format!("{} [{}]", e.release.name, e.release.status))
+                .summary(&summary)
                 .starts(e.start)
-                .ends(e.end)
+                .ends(end)
                 .url(&format!("{}/releases/{}", state.settings.base_url, e.release.id))
                 .status(status)
                 .timestamp(now)
@@ -78,4 +91,10 @@ pub async fn feed(state: web::Data<AppState>, query: web::Query<FeedQuery>) -> R
         );
     }
     Ok(HttpResponse::Ok().content_type("text/calendar; charset=utf-8").body(cal.done().to_string()))
+}
+
+/// The next full hour after `t` (DESIGN §6: an open entry's DTEND).
+fn next_full_hour(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t) + TimeDelta::hours(1)
 }
