@@ -366,6 +366,8 @@ diesel::table! {
         require_previous_finished -> Bool,
         owner_id -> Nullable<Int8>,
         created_at -> Timestamptz,
+        release_type -> Text,
+        stakeholders -> Array<Text>,
     }
 }
 

@@ -170,3 +170,50 @@ async fn the_group_page_edits_with_errors_by_field_and_lists_the_drafts_a_delete
     let (_, releases) = body(app.api_get(&w.rm_token, "/api/v1/releases?q=Train").await).await;
     assert_eq!(releases["total"], 0, "both drafts went with the group: {releases}");
 }
+
+#[tokio::test]
+async fn a_group_gives_its_releases_its_type_release_manager_and_stakeholders() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &["lead"], &[("qa", &["lead"])]).await;
+    let yaml = "name: Weekly\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let (_, process) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    let settings = |name: &str| {
+        json!({"name": name, "process_id": process["id"], "rrule": "FREQ=WEEKLY;BYDAY=MO", "dtstart": "2026-11-30T09:00",
+               "time_zone": "UTC", "duration": "1d", "name_template": format!("{name} {{date}}"), "horizon_days": 7})
+    };
+    // By default: standard releases, managed by and told to whoever made the group.
+    let (status, plain) = body(app.api_post(&w.rm_token, "/api/v1/release-groups", &settings("Cadence")).await).await;
+    assert_eq!(status, 201, "{plain}");
+    assert_eq!(plain["type"], "standard");
+    assert_eq!(plain["owner"], "rm@acme.example.com");
+    assert_eq!(plain["stakeholders"], json!(["user:rm@acme.example.com"]));
+    // A train: system releases with a release manager and stakeholders of its own.
+    let mut train = settings("Train");
+    train["type"] = json!("system");
+    train["owner"] = json!("rm@acme.example.com");
+    train["stakeholders"] = json!(["group:qa", "user:lead@acme.example.com"]);
+    let (status, g) = body(app.api_post(&w.rm_token, "/api/v1/release-groups", &train).await).await;
+    assert_eq!(status, 201, "{g}");
+    assert_eq!((g["type"].as_str(), g["stakeholders"].clone()), (Some("system"), json!(["group:qa", "user:lead@acme.example.com"])));
+    let mut wrong = settings("Wrong");
+    wrong["type"] = json!("weekly");
+    let (status, e) = body(app.api_post(&w.rm_token, "/api/v1/release-groups", &wrong).await).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("type")), "{e}");
+    wrong["type"] = json!("system");
+    wrong["stakeholders"] = json!(["user:nobody@acme.example.com"]);
+    let (status, e) = body(app.api_post(&w.rm_token, "/api/v1/release-groups", &wrong).await).await;
+    assert_eq!((status, e["error"]["field"].as_str()), (422, Some("stakeholders")), "{e}");
+    app.run_until_idle().await;
+    let (_, list) = body(app.api_get(&w.rm_token, "/api/v1/releases?q=Train").await).await;
+    let made = list["releases"].as_array().unwrap();
+    assert!(!made.is_empty(), "{list}");
+    for r in made {
+        let r = get(&app, &w, r["id"].as_i64().unwrap()).await;
+        assert_eq!(r["type"], "system", "{r}");
+        assert_eq!(r["owner"], "user:rm@acme.example.com", "{r}");
+        assert_eq!(r["stakeholders"], json!(["group:qa", "user:lead@acme.example.com"]), "{r}");
+    }
+    let (_, list) = body(app.api_get(&w.rm_token, "/api/v1/releases?q=Cadence").await).await;
+    let first = list["releases"].as_array().unwrap().first().cloned().expect("the cadence made a release");
+    assert_eq!(get(&app, &w, first["id"].as_i64().unwrap()).await["type"], "standard");
+}

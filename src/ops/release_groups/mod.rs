@@ -14,8 +14,10 @@ use crate::db::audit::{self, NewEvent};
 use crate::db::models::accounts::Organization;
 use crate::db::models::processes::{InputSet, Process};
 use crate::db::models::releases::Release;
+use crate::db::models::users::User;
 use crate::db::schema::{release_groups, releases};
 use crate::domain::process::time::parse_duration;
+use crate::domain::release::ReleaseType;
 use crate::domain::schedule::occurrences;
 use crate::domain::validate::{self as fields, FieldErrors};
 
@@ -44,6 +46,10 @@ pub struct ReleaseGroup {
     pub require_previous_finished: bool,
     pub owner_id: Option<i64>,
     pub created_at: DateTime<Utc>,
+    /// The type of the releases it makes.
+    pub release_type: ReleaseType,
+    /// Its releases' stakeholders (`user:<email>` or `group:<name>`).
+    pub stakeholders: Vec<String>,
 }
 
 impl ReleaseGroup {
@@ -92,6 +98,12 @@ pub struct ReleaseGroupInput {
     pub require_previous_finished: Option<String>,
     /// The org's slug for a group of an account process run for one org; empty otherwise.
     pub org: String,
+    /// `standard` (the default), `hotfix`, `feature` or `system`.
+    pub release_type: String,
+    /// The release manager's e-mail (default: whoever creates the group).
+    pub owner: String,
+    /// Principals separated by commas or lines (default on creation: its creator).
+    pub stakeholders: String,
 }
 
 /// The JSON body of `POST` and `PATCH /api/v1/release-groups` (DESIGN §10): on a PATCH, what is
@@ -112,6 +124,13 @@ pub struct ReleaseGroupFields {
     pub horizon_days: Option<i64>,
     pub require_previous_finished: Option<bool>,
     pub org: Option<Option<String>>,
+    /// `standard` (the default), `hotfix`, `feature` or `system`: the type of its releases.
+    #[serde(rename = "type")]
+    pub release_type: Option<String>,
+    /// The release manager's e-mail (default: whoever creates the group).
+    pub owner: Option<String>,
+    /// `user:<email>` or `group:<name>` (default: its creator).
+    pub stakeholders: Option<Vec<String>>,
 }
 
 impl ReleaseGroupFields {
@@ -143,6 +162,11 @@ impl ReleaseGroupFields {
         if let Some(org) = &self.org {
             base.org = org.clone().unwrap_or_default();
         }
+        set(&mut base.release_type, &self.release_type);
+        set(&mut base.owner, &self.owner);
+        if let Some(list) = &self.stakeholders {
+            base.stakeholders = list.join(", ");
+        }
         base
     }
 }
@@ -164,6 +188,9 @@ struct GroupColumns<'a> {
     name_template: &'a str,
     horizon_days: i32,
     require_previous_finished: bool,
+    release_type: ReleaseType,
+    owner_id: Option<i64>,
+    stakeholders: &'a [String],
 }
 
 impl Settings {
@@ -180,6 +207,9 @@ impl Settings {
             name_template: &self.name_template,
             horizon_days: self.horizon_days,
             require_previous_finished: self.require_previous_finished,
+            release_type: self.release_type,
+            owner_id: self.owner_id,
+            stakeholders: &self.stakeholders,
         }
     }
 }
@@ -197,6 +227,9 @@ struct Settings {
     name_template: String,
     horizon_days: i32,
     require_previous_finished: bool,
+    release_type: ReleaseType,
+    owner_id: Option<i64>,
+    stakeholders: Vec<String>,
 }
 
 async fn settings(conn: &mut AsyncPgConnection, actor: &Actor, input: &ReleaseGroupInput, now: DateTime<Utc>) -> Result<Settings, OpError> {
@@ -273,8 +306,34 @@ async fn settings(conn: &mut AsyncPgConnection, actor: &Actor, input: &ReleaseGr
             None
         }
     };
-    let (Some(name), Some(process), Some(time_zone), Some(dtstart), Some(duration_minutes), Some(name_template), Some(horizon_days)) =
-        (name, process, zone, dtstart, duration, template, horizon)
+    let release_type = match input.release_type.trim() {
+        "" => Some(ReleaseType::Standard),
+        t => ReleaseType::parse(t).or_else(|| {
+            errors.add("type", format!("{t:?} is not standard, hotfix, feature or system"));
+            None
+        }),
+    };
+    let owner_id = match input.owner.trim() {
+        "" => actor.user_id,
+        email => match User::by_email(conn, email).await? {
+            Some(u) if u.account_id == actor.account_id => Some(u.id),
+            _ => {
+                errors.add("owner", format!("there is no user {email:?}"));
+                None
+            }
+        },
+    };
+    let stakeholders = group_stakeholders(conn, actor, &input.stakeholders, &mut errors).await?;
+    let (
+        Some(name),
+        Some(process),
+        Some(time_zone),
+        Some(dtstart),
+        Some(duration_minutes),
+        Some(name_template),
+        Some(horizon_days),
+        Some(release_type),
+    ) = (name, process, zone, dtstart, duration, template, horizon, release_type)
     else {
         return Err(OpError::Invalid(errors));
     };
@@ -291,7 +350,36 @@ async fn settings(conn: &mut AsyncPgConnection, actor: &Actor, input: &ReleaseGr
         name_template,
         horizon_days,
         require_previous_finished: input.require_previous_finished.is_some(),
+        release_type,
+        owner_id,
+        stakeholders,
     })
+}
+
+/// The stakeholders as written (commas or lines): users and groups, each checked.
+async fn group_stakeholders(
+    conn: &mut AsyncPgConnection,
+    actor: &Actor,
+    text: &str,
+    errors: &mut FieldErrors,
+) -> Result<Vec<String>, OpError> {
+    let mut out = Vec::new();
+    for s in text.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()) {
+        if let Err(m) = crate::domain::process::validate::check_principal(s) {
+            errors.add("stakeholders", m);
+            continue;
+        }
+        if let Some(email) = s.strip_prefix("user:") {
+            if User::by_email(conn, email.trim()).await?.is_none_or(|u| u.account_id != actor.account_id) {
+                errors.add("stakeholders", format!("there is no user {:?}", email.trim()));
+                continue;
+            }
+        }
+        if !out.iter().any(|x: &String| x == s) {
+            out.push(s.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// The scope a group's settings would put it in, for the authorization before a create or an
@@ -312,15 +400,17 @@ pub async fn create(
     input: &ReleaseGroupInput,
     now: DateTime<Utc>,
 ) -> Result<ReleaseGroup, OpError> {
-    let s = settings(conn, actor, input, now).await?;
+    let mut s = settings(conn, actor, input, now).await?;
+    // Its stakeholders default to whoever creates it.
+    if input.stakeholders.trim().is_empty() {
+        if let Some(id) = actor.user_id {
+            let creator = User::find(conn, actor.account_id, id).await?;
+            s.stakeholders = vec![format!("user:{}", creator.email)];
+        }
+    }
     conn.transaction(async |conn| {
         let group: ReleaseGroup = diesel::insert_into(release_groups::table)
-            .values((
-                s.columns(),
-                release_groups::account_id.eq(actor.account_id),
-                release_groups::owner_id.eq(actor.user_id),
-                release_groups::created_at.eq(now),
-            ))
+            .values((s.columns(), release_groups::account_id.eq(actor.account_id), release_groups::created_at.eq(now)))
             .returning(ReleaseGroup::as_returning())
             .get_result(conn)
             .await
@@ -360,6 +450,12 @@ pub async fn as_input(conn: &mut AsyncPgConnection, g: &ReleaseGroup) -> Result<
         horizon_days: g.horizon_days.to_string(),
         require_previous_finished: g.require_previous_finished.then(|| "on".to_string()),
         org,
+        release_type: g.release_type.as_str().to_owned(),
+        owner: match g.owner_id {
+            Some(id) => User::find(conn, g.account_id, id).await?.email,
+            None => String::new(),
+        },
+        stakeholders: g.stakeholders.join(", "),
     })
 }
 
@@ -370,6 +466,8 @@ pub struct GroupView {
     pub process_name: String,
     pub input_set: Option<String>,
     pub org: Option<String>,
+    /// The release manager's e-mail.
+    pub owner: Option<String>,
 }
 
 pub async fn describe(conn: &mut AsyncPgConnection, group: ReleaseGroup) -> Result<GroupView, OpError> {
@@ -382,7 +480,11 @@ pub async fn describe(conn: &mut AsyncPgConnection, group: ReleaseGroup) -> Resu
         Some(id) => Some(Organization::find(conn, group.account_id, id).await?.slug),
         None => None,
     };
-    Ok(GroupView { group, process_name, input_set, org })
+    let owner = match group.owner_id {
+        Some(id) => Some(User::find(conn, group.account_id, id).await?.email),
+        None => None,
+    };
+    Ok(GroupView { group, process_name, input_set, org, owner })
 }
 
 /// New settings for a group; the occurrences it already created stay as they are.
@@ -438,6 +540,9 @@ struct GroupSettingsView<'a> {
     name_template: &'a str,
     horizon_days: i32,
     require_previous_finished: bool,
+    release_type: &'static str,
+    owner_id: Option<i64>,
+    stakeholders: &'a [String],
 }
 
 impl<'a> GroupSettingsView<'a> {
@@ -454,6 +559,9 @@ impl<'a> GroupSettingsView<'a> {
             name_template: &g.name_template,
             horizon_days: g.horizon_days,
             require_previous_finished: g.require_previous_finished,
+            release_type: g.release_type.as_str(),
+            owner_id: g.owner_id,
+            stakeholders: &g.stakeholders,
         }
     }
 }

@@ -65,7 +65,8 @@ async fn create_occurrence(
         name: Some(group_name(&g.name_template, local)),
         owner,
         input_set,
-        release_type: Some("system".into()),
+        release_type: Some(g.release_type.as_str().to_owned()),
+        stakeholders: Some(g.stakeholders.clone()),
         schedule: Some(Some(crate::ops::releases::ScheduleInput {
             start: occurrence.to_rfc3339(),
             end: (occurrence + TimeDelta::minutes(i64::from(g.duration_minutes))).to_rfc3339(),

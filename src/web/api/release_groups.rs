@@ -30,12 +30,19 @@ pub struct ReleaseGroupJson {
     pub horizon_days: i32,
     pub require_previous_finished: bool,
     pub paused: bool,
+    /// The type of the releases it makes.
+    #[serde(rename = "type")]
+    pub release_type: &'static str,
+    /// Its releases' release manager (e-mail).
+    pub owner: Option<String>,
+    /// Its releases' stakeholders.
+    pub stakeholders: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
 impl ReleaseGroupJson {
     fn of(view: GroupView) -> Self {
-        let GroupView { group: g, process_name, input_set, org } = view;
+        let GroupView { group: g, process_name, input_set, org, owner } = view;
         ReleaseGroupJson {
             id: g.id,
             duration: g.duration(),
@@ -51,6 +58,9 @@ impl ReleaseGroupJson {
             horizon_days: g.horizon_days,
             require_previous_finished: g.require_previous_finished,
             paused: g.paused,
+            release_type: g.release_type.as_str(),
+            owner,
+            stakeholders: g.stakeholders,
             created_at: g.created_at,
         }
     }

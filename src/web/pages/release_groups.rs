@@ -185,12 +185,15 @@ async fn group_page(
         id: g.id,
         action: format!("/release-groups/{}", g.id),
         rule: format!(
-            "{} from {} ({}), each {} long, created {} days ahead",
+            "{} from {} ({}), each {} long, created {} days ahead; {} releases, managed by {}{}",
             g.rrule,
             g.dtstart.format("%Y-%m-%d %H:%M"),
             g.time_zone,
             g.duration(),
-            g.horizon_days
+            g.horizon_days,
+            g.release_type,
+            if form.owner.is_empty() { "nobody" } else { &form.owner },
+            if g.stakeholders.is_empty() { String::new() } else { format!(", stakeholders {}", g.stakeholders.join(", ")) }
         ),
         preview: ops::preview(&mut conn, &g, 10, state.now()).await?,
         drafts: ops::drafts_of(&mut conn, g.id).await?,
