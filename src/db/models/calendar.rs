@@ -91,7 +91,8 @@ pub async fn in_window(
             .bind::<Timestamptz, _>(to)
             .sql(
                 ", '[)')) OR (schedule_start IS NULL AND activated_at IS NOT NULL \
-                 AND tstzrange(activated_at, finished_at, '[)') && tstzrange(",
+                 AND tstzrange(activated_at, CASE WHEN finished_at < activated_at THEN activated_at ELSE finished_at END, '[)') \
+                 && tstzrange(",
             )
             .bind::<Timestamptz, _>(from)
             .sql(", ")
