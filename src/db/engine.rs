@@ -193,6 +193,72 @@ pub async fn start_activity(
             release_activities::needed.eq(s.needed),
             release_activities::run_first_attempt.eq(s.attempt),
             release_activities::deadline.eq(s.deadline),
+            release_activities::waiting_for.eq(None::<serde_json::Value>),
+        ))
+        .execute(conn)
+        .await
+}
+
+/// A fan-out activity starts: its instances are written, and it runs as they do.
+pub async fn start_fan_out(
+    conn: &mut AsyncPgConnection,
+    release_id: i64,
+    (phase, key): (&str, &str),
+    instances: &[ReleaseActivity],
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    for chunk in instances.chunks(500) {
+        diesel::insert_into(release_activities::table).values(chunk).execute(conn).await?;
+    }
+    let reason = format!("{} instances", instances.len());
+    diesel::update(activity_by_key(release_id, phase, key))
+        .set((
+            release_activities::status.eq(Node::Running),
+            release_activities::hold.eq(None::<Hold>),
+            release_activities::started_at.eq(now),
+            release_activities::finished_at.eq(None::<DateTime<Utc>>),
+            release_activities::status_reason.eq(reason),
+            release_activities::waiting_for.eq(None::<serde_json::Value>),
+        ))
+        .execute(conn)
+        .await
+}
+
+/// An activity that cannot start: skipped (an empty fan-out) with the reason shown.
+pub async fn skip_activity(
+    conn: &mut AsyncPgConnection,
+    release_id: i64,
+    (phase, key): (&str, &str),
+    reason: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(activity_by_key(release_id, phase, key))
+        .set((
+            release_activities::status.eq(Node::Skipped),
+            release_activities::hold.eq(None::<Hold>),
+            release_activities::finished_at.eq(now),
+            release_activities::status_reason.eq(reason),
+            release_activities::waiting_for.eq(None::<serde_json::Value>),
+        ))
+        .execute(conn)
+        .await
+}
+
+/// A deploying activity waits for a deploy lock (DESIGN §2): Waiting, with who holds it.
+pub async fn wait_for_lock(
+    conn: &mut AsyncPgConnection,
+    release_id: i64,
+    (phase, key): (&str, &str),
+    reason: &str,
+    waiting_for: &serde_json::Value,
+) -> QueryResult<usize> {
+    diesel::update(activity_by_key(release_id, phase, key))
+        .set((
+            release_activities::status.eq(Node::Waiting),
+            release_activities::hold.eq(Hold::DeployLock),
+            release_activities::status_reason.eq(reason),
+            release_activities::waiting_for.eq(waiting_for),
+            release_activities::wake_at.eq(None::<DateTime<Utc>>),
         ))
         .execute(conn)
         .await
@@ -233,6 +299,8 @@ pub async fn await_callback(
 /// An activity a person or the engine waits on, as the release's reason names it.
 #[derive(Debug, Queryable)]
 pub struct Waiting {
+    pub key: String,
+    pub fan_of: Option<String>,
     pub name: String,
     pub kind: ActivityKind,
     pub hold: Option<Hold>,
@@ -245,8 +313,10 @@ pub async fn waiting(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResu
     release_activities::table
         .filter(release_activities::release_id.eq(release_id))
         .filter(release_activities::status.eq_any([Node::Running, Node::OnHold]))
-        .order((release_activities::phase_key, release_activities::position))
+        .order((release_activities::phase_key, release_activities::position, release_activities::key))
         .select((
+            release_activities::key,
+            release_activities::fan_of,
             release_activities::name,
             release_activities::kind,
             release_activities::hold,

@@ -166,6 +166,21 @@ diesel::table! {
         position -> Int4,
         production -> Bool,
         created_at -> Timestamptz,
+        deploy_lock -> Text,
+    }
+}
+
+diesel::table! {
+    deploy_locks (id) {
+        id -> Int8,
+        account_id -> Int8,
+        environment -> Text,
+        service -> Text,
+        release_id -> Int8,
+        phase_key -> Text,
+        held -> Bool,
+        hotfix -> Bool,
+        since -> Timestamptz,
     }
 }
 
@@ -505,6 +520,10 @@ diesel::table! {
         escalation_level -> Int4,
         deadline -> Nullable<Timestamptz>,
         hold -> Nullable<Text>,
+        fan_of -> Nullable<Text>,
+        item -> Nullable<Text>,
+        item_value -> Nullable<Jsonb>,
+        waiting_for -> Nullable<Jsonb>,
     }
 }
 
@@ -597,6 +616,7 @@ diesel::joinable!(releases -> organizations (org_id));
 diesel::joinable!(release_phases -> releases (release_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    deploy_locks,
     accounts,
     account_settings,
     app_secrets,

@@ -53,6 +53,12 @@ pub struct Act {
     pub wake_at: Option<DateTime<Utc>>,
     /// When its `timeout` runs out, if it has one.
     pub deadline: Option<DateTime<Utc>>,
+    /// A fan-out instance: the key of its activity.
+    pub fan_of: Option<String>,
+    /// A fan-out activity: how many of its instances may run at once.
+    pub max_parallel: Option<usize>,
+    /// Waiting for a deploy lock that may have come free: the worker tries its start again.
+    pub retry_start: bool,
 }
 
 impl Act {
@@ -129,8 +135,43 @@ pub enum Change {
 }
 
 impl Tree {
+    /// Every activity row of a phase, fan-out instances included.
     fn acts<'a>(&'a self, phase: &'a str) -> impl Iterator<Item = &'a Act> + 'a {
         self.activities.iter().filter(move |a| a.phase == phase)
+    }
+
+    /// The phase's activities as its definition has them (a fan-out activity stands for its
+    /// instances).
+    fn main_acts<'a>(&'a self, phase: &'a str) -> impl Iterator<Item = &'a Act> + 'a {
+        self.acts(phase).filter(|a| a.fan_of.is_none())
+    }
+
+    fn instances<'a>(&'a self, of: &'a Act) -> impl Iterator<Item = &'a Act> + 'a {
+        self.acts(&of.phase).filter(move |a| a.fan_of.as_deref() == Some(of.key.as_str()))
+    }
+
+    /// A fan-out activity's status as its instances make it (DESIGN §3): Running while any runs
+    /// or waits, or has yet to start; else OnHold while any is held; else finished like a phase.
+    pub fn fan_out_status(&self, of: &Act) -> Option<Node> {
+        let instances: Vec<&Act> = self.instances(of).collect();
+        if instances.is_empty() {
+            return None;
+        }
+        Some(if instances.iter().any(|i| matches!(i.status, Node::Running | Node::Waiting | Node::NotStarted)) {
+            Node::Running
+        } else if instances.iter().any(|i| i.status == Node::OnHold) {
+            Node::OnHold
+        } else if instances.iter().all(|i| i.done()) {
+            if instances.iter().all(|i| i.status == Node::Skipped) {
+                Node::Skipped
+            } else {
+                Node::Success
+            }
+        } else if instances.iter().any(|i| i.status == Node::Aborted) {
+            Node::Aborted
+        } else {
+            Node::Failed
+        })
     }
 
     fn phase_done(&self, key: &str) -> bool {
@@ -148,6 +189,7 @@ impl Tree {
             Change::Start { phase, key } => {
                 if let Some(a) = self.activities.iter_mut().find(|a| &a.phase == phase && &a.key == key) {
                     a.status = Node::Running;
+                    a.retry_start = false;
                 }
             }
             Change::Activity { phase, key, to } => {
@@ -171,6 +213,10 @@ pub fn next_changes(tree: &Tree, now: DateTime<Utc>) -> Vec<Change> {
         if a.status == Node::OnHold && a.wake_at.is_some_and(|t| t <= now) {
             out.push(Change::Activity { phase: a.phase.clone(), key: a.key.clone(), to: Node::NotStarted });
         }
+    }
+    // A lock that may have come free: the start is tried again (once per look).
+    for a in tree.activities.iter().filter(|a| a.status == Node::Waiting && a.retry_start) {
+        out.push(Change::Start { phase: a.phase.clone(), key: a.key.clone() });
     }
     if !out.is_empty() {
         return out;
@@ -210,17 +256,20 @@ pub fn next_changes(tree: &Tree, now: DateTime<Utc>) -> Vec<Change> {
                 _ => out.push(Change::Phase { key: p.key.clone(), to: Node::Running, wake_at: None }),
             },
             Node::Running => {
-                let acts: Vec<&Act> = tree.acts(&p.key).collect();
+                let acts: Vec<&Act> = tree.main_acts(&p.key).collect();
                 if acts.iter().all(|a| a.status.is_finished()) {
                     let to = if acts.iter().all(|a| a.done()) { Node::Success } else { Node::Failed };
                     out.push(Change::Phase { key: p.key.clone(), to, wake_at: None });
                     continue;
                 }
                 for a in acts.iter().filter(|a| a.status == Node::NotStarted) {
-                    let ready = a.depends_on.iter().all(|d| tree.acts(&p.key).find(|x| &x.key == d).is_none_or(|x| x.done()));
+                    let ready = a.depends_on.iter().all(|d| tree.main_acts(&p.key).find(|x| &x.key == d).is_none_or(|x| x.done()));
                     if ready {
                         out.push(Change::Start { phase: p.key.clone(), key: a.key.clone() });
                     }
+                }
+                for a in acts.iter().filter(|a| a.max_parallel.is_some() && matches!(a.status, Node::Running | Node::OnHold)) {
+                    fan_out_changes(tree, a, &mut out);
                 }
             }
             _ => {}
@@ -239,6 +288,73 @@ pub fn next_changes(tree: &Tree, now: DateTime<Utc>) -> Vec<Change> {
         }
     }
     out
+}
+
+/// One item of a fan-out: its text (in the instance key) and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub text: String,
+    /// The map value of a map item (a manifest's version); `None` for a list item.
+    pub value: Option<serde_json::Value>,
+}
+
+/// The key of a fan-out instance: `deploy[payment-service]`.
+pub fn instance_key(activity: &str, item: &str) -> String {
+    format!("{activity}[{item}]")
+}
+
+/// What `for_each` resolved to, as items (DESIGN §3): a list's strings or numbers, or a map's
+/// keys in key order. Duplicates, other kinds of item, or other values are refused, named.
+pub fn fan_out_items(value: &serde_json::Value) -> Result<Vec<Item>, String> {
+    use serde_json::Value;
+    let items: Vec<Item> = match value {
+        Value::Array(list) => list
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(Item { text: s.clone(), value: None }),
+                Value::Number(n) => Ok(Item { text: n.to_string(), value: None }),
+                other => Err(format!("item {other} is neither text nor a number")),
+            })
+            .collect::<Result<_, _>>()?,
+        Value::Object(map) => {
+            let mut keys: Vec<(&String, &Value)> = map.iter().collect();
+            keys.sort_by(|a, b| a.0.cmp(b.0));
+            keys.into_iter().map(|(k, v)| Item { text: k.clone(), value: Some(v.clone()) }).collect()
+        }
+        Value::Null => Vec::new(),
+        other => return Err(format!("for_each resolved to {other}, which is neither a list nor a map")),
+    };
+    if items.len() > crate::domain::process::definition::MAX_FAN_OUT {
+        return Err(format!("for_each has {} items; at most {}", items.len(), crate::domain::process::definition::MAX_FAN_OUT));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for item in &items {
+        if item.text.trim().is_empty() || item.text.len() > 200 || item.text.chars().any(|c| c.is_control() || matches!(c, '[' | ']' | '/'))
+        {
+            return Err(format!("item {:?} cannot name an instance (1–200 characters, no [ ] / or control characters)", item.text));
+        }
+        if !seen.insert(item.text.as_str()) {
+            return Err(format!("item {:?} appears twice", item.text));
+        }
+    }
+    Ok(items)
+}
+
+/// A running fan-out activity: its status follows its instances, and instances start while
+/// fewer than `max_parallel` run or wait.
+fn fan_out_changes(tree: &Tree, a: &Act, out: &mut Vec<Change>) {
+    let Some(status) = tree.fan_out_status(a) else { return };
+    if status != a.status {
+        out.push(Change::Activity { phase: a.phase.clone(), key: a.key.clone(), to: status });
+        if status.is_finished() {
+            return;
+        }
+    }
+    let active = tree.instances(a).filter(|i| matches!(i.status, Node::Running | Node::Waiting)).count();
+    let room = a.max_parallel.unwrap_or(1).saturating_sub(active);
+    for i in tree.instances(a).filter(|i| i.status == Node::NotStarted).take(room) {
+        out.push(Change::Start { phase: i.phase.clone(), key: i.key.clone() });
+    }
 }
 
 /// The earliest time something waits for (a `not_before`, a `wait`, a callback or a timeout):
@@ -301,7 +417,75 @@ mod tests {
             on_failure: OnFailure::Manual,
             wake_at: None,
             deadline: None,
+            fan_of: None,
+            max_parallel: None,
+            retry_start: false,
         }
+    }
+
+    /// A fan-out activity with its instances (as the worker makes them when it starts).
+    fn fan_out(phase: &str, key: &str, max_parallel: usize, items: usize) -> Vec<Act> {
+        let mut acts = vec![Act { max_parallel: Some(max_parallel), ..act(phase, key, ActivityKind::Webhook, Node::NotStarted) }];
+        for i in 0..items {
+            acts.push(Act { fan_of: Some(key.into()), ..act(phase, &format!("{key}[s{i:02}]"), ActivityKind::Webhook, Node::NotStarted) });
+        }
+        acts
+    }
+
+    fn running_instances(tree: &Tree) -> usize {
+        tree.activities.iter().filter(|a| a.fan_of.is_some() && matches!(a.status, Node::Running | Node::Waiting)).count()
+    }
+
+    #[test]
+    fn a_fan_out_runs_at_most_max_parallel_instances_and_finishes_with_them() {
+        let mut activities = fan_out("deploy", "d", 4, 12);
+        activities.push(Act { depends_on: vec!["d".into()], ..act("deploy", "verify", ActivityKind::Manual, Node::NotStarted) });
+        let mut tree = Tree { phases: vec![phase("deploy", &[], Node::NotStarted)], activities, failing: false };
+        run(&mut tree, t0());
+        assert_eq!(tree.activities[0].status, Node::Running);
+        assert_eq!(running_instances(&tree), 4, "four at once");
+        let mut finished = 0;
+        while finished < 12 {
+            let next = tree.activities.iter().position(|a| a.fan_of.is_some() && a.status == Node::Running).unwrap();
+            tree.activities[next].status = Node::Success;
+            finished += 1;
+            run(&mut tree, t0());
+            assert!(running_instances(&tree) <= 4);
+            assert_eq!(tree.activities[13].status == Node::NotStarted, finished < 12, "its dependant waits for every instance");
+        }
+        assert_eq!(tree.activities[0].status, Node::Success);
+    }
+
+    #[test]
+    fn fan_out_items_are_list_items_or_map_keys_in_order() {
+        use serde_json::json;
+        let texts = |v| fan_out_items(&v).unwrap().into_iter().map(|i| i.text).collect::<Vec<_>>();
+        assert_eq!(texts(json!(["b", "a", 3])), ["b", "a", "3"]);
+        assert_eq!(texts(json!({"web": "1.0", "api": "2.0"})), ["api", "web"]);
+        assert_eq!(fan_out_items(&json!({"api": "2.0"})).unwrap()[0].value, Some(json!("2.0")));
+        assert!(texts(json!([])).is_empty());
+        assert!(fan_out_items(&json!(["a", "a"])).unwrap_err().contains("twice"));
+        assert!(fan_out_items(&json!([{"x": 1}])).unwrap_err().contains("neither text"));
+        assert!(fan_out_items(&json!("a, b")).unwrap_err().contains("neither a list"));
+        assert_eq!(instance_key("deploy", "payment-service"), "deploy[payment-service]");
+    }
+
+    #[test]
+    fn a_held_instance_holds_its_activity_and_an_ignored_one_makes_it_partial() {
+        let mut tree = Tree { phases: vec![phase("p", &[], Node::NotStarted)], activities: fan_out("p", "d", 10, 3), failing: false };
+        run(&mut tree, t0());
+        tree.activities[1].status = Node::Success;
+        tree.activities[2].status = Node::OnHold;
+        run(&mut tree, t0());
+        assert_eq!(tree.activities[0].status, Node::Running, "one still runs");
+        tree.activities[3].status = Node::Success;
+        run(&mut tree, t0());
+        assert_eq!(tree.activities[0].status, Node::OnHold, "only the held one is left");
+        assert_eq!(rollup(&tree), Status::OnHold);
+        tree.activities[2].status = Node::Ignored;
+        run(&mut tree, t0());
+        assert_eq!(tree.activities[0].status, Node::Success);
+        assert_eq!(rollup(&tree), Status::PartialSuccess);
     }
 
     fn phase(key: &str, deps: &[&str], status: Node) -> Phase {
@@ -453,9 +637,34 @@ mod tests {
                     on_failure,
                     wake_at: None,
                     deadline: None,
+                    fan_of: None,
+                    max_parallel: None,
+                    retry_start: false,
                 })
                 .collect();
             Tree { phases, activities, failing }
+        })
+    }
+
+    /// A tree with one fan-out activity whose instances are in any state.
+    fn fan_out_tree() -> impl Strategy<Value = (Tree, usize)> {
+        let instances = proptest::collection::vec((node(), on_failure()), 0..16);
+        (tree(), instances, 1usize..6, node()).prop_map(|(mut t, instances, max_parallel, parent)| {
+            let phase = t.phases.iter().find(|p| !p.rollback).map(|p| p.key.clone()).unwrap_or_else(|| "p0".into());
+            t.activities.push(Act {
+                max_parallel: Some(max_parallel),
+                status: parent,
+                ..act(&phase, "fan", ActivityKind::Webhook, parent)
+            });
+            for (i, (status, on_failure)) in instances.into_iter().enumerate() {
+                t.activities.push(Act {
+                    fan_of: Some("fan".into()),
+                    on_failure,
+                    critical: on_failure != OnFailure::Ignore,
+                    ..act(&phase, &format!("fan[i{i:02}]"), ActivityKind::Webhook, status)
+                });
+            }
+            (t, max_parallel)
         })
     }
 
@@ -523,6 +732,38 @@ mod tests {
             with.failing = false;
             without.failing = false;
             prop_assert_eq!(rollup(&with), rollup(&without));
+        }
+
+        #[test]
+        fn a_fan_out_never_starts_more_than_max_parallel_and_follows_its_instances((t, max_parallel) in fan_out_tree()) {
+            let mut t = t;
+            let active = |t: &Tree| t.activities.iter().filter(|a| a.fan_of.is_some() && matches!(a.status, Node::Running | Node::Waiting)).count();
+            let before = active(&t);
+            let was_finished = t.activities.iter().any(|a| a.key == "fan" && a.status.is_finished());
+            for _ in 0..200 {
+                let changes = next_changes(&t, t0());
+                if changes.is_empty() { break; }
+                for c in &changes { t.apply(c); }
+                prop_assert!(active(&t) <= before.max(max_parallel), "{} instances run at once", active(&t));
+            }
+            let parent = t.activities.iter().find(|a| a.key == "fan").unwrap().clone();
+            let instances: Vec<&Act> = t.activities.iter().filter(|a| a.fan_of.is_some()).collect();
+            if parent.status.is_finished() && !was_finished && !t.failing && !instances.is_empty() {
+                prop_assert!(instances.iter().all(|i| i.status.is_finished()), "finished before its instances");
+                if parent.status == Node::Success { prop_assert!(instances.iter().all(|i| i.done())); }
+            }
+        }
+
+        #[test]
+        fn the_engine_always_settles_with_a_fan_out((t, _) in fan_out_tree()) {
+            let mut t = t;
+            for p in t.phases.iter_mut() { if p.status == Node::Waiting { p.not_before = None; } }
+            for _ in 0..200 {
+                let changes = next_changes(&t, t0());
+                if changes.is_empty() { return Ok(()); }
+                for c in &changes { t.apply(c); }
+            }
+            prop_assert!(false, "no fixpoint: {:?}", next_changes(&t, t0()));
         }
 
         #[test]

@@ -170,6 +170,11 @@ pub fn targets(def: &Definition, values: &Map<String, Value>) -> (Vec<String>, V
         match i.kind {
             InputType::Environment | InputType::EnvironmentList => push(&mut envs, v),
             InputType::Service | InputType::ServiceList => push(&mut services, v),
+            InputType::ServiceVersions => {
+                if let Value::Object(map) = v {
+                    push(&mut services, &Value::Array(map.keys().cloned().map(Value::String).collect()));
+                }
+            }
             _ => {}
         }
     }

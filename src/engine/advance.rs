@@ -7,8 +7,8 @@ use diesel_async::AsyncPgConnection;
 use serde_json::json;
 use tracing::Instrument;
 
-use super::tree::tree_of;
-use super::{freeze_gate, kinds, timeouts};
+use super::tree::{act_in, tree_of};
+use super::{fan_out, freeze_gate, kinds, timeouts};
 use crate::db::audit::{self, NewEvent};
 use crate::db::engine::{self as rows, Settled};
 use crate::db::models::processes::DefinitionCache;
@@ -46,7 +46,6 @@ async fn advance_now(conn: &mut AsyncPgConnection, defs: &DefinitionCache, r: Re
         return Ok(changed);
     }
     let mut tree = tree_of(&r, &def, &phases, &activities);
-    let stored = Stored { def: &def, phases: &phases, activities: &activities };
     let mut count = 0;
     for _ in 0..MAX_ROUNDS {
         let changes = next_changes(&tree, now);
@@ -55,7 +54,9 @@ async fn advance_now(conn: &mut AsyncPgConnection, defs: &DefinitionCache, r: Re
         }
         for change in changes {
             count += 1;
-            apply(conn, &r, stored, &mut tree, &change, now).await?;
+            let stored = Stored { def: &def, phases: &phases, activities: &activities };
+            let instances = apply(conn, &r, stored, &mut tree, &change, now).await?;
+            activities.extend(instances);
         }
     }
     Ok(count + settle(conn, &r, &tree, now).await?)
@@ -91,6 +92,7 @@ async fn hold_for_freeze(conn: &mut AsyncPgConnection, r: &Release, now: DateTim
     Ok(Some(usize::from(changed)))
 }
 
+/// Applies one change to the database and the tree; returns the instances a fan-out started.
 async fn apply(
     conn: &mut AsyncPgConnection,
     r: &Release,
@@ -98,7 +100,7 @@ async fn apply(
     tree: &mut Tree,
     change: &Change,
     now: DateTime<Utc>,
-) -> Result<(), OpError> {
+) -> Result<Vec<ReleaseActivity>, OpError> {
     match change {
         Change::Phase { key, to, wake_at } => phase_moved(conn, r, stored.phases, key, *to, *wake_at, now).await?,
         Change::Start { phase, key } => {
@@ -117,7 +119,7 @@ async fn apply(
         }
     }
     tree.apply(change);
-    Ok(())
+    Ok(Vec::new())
 }
 
 /// A phase starts, waits or finishes; its owner hears when it starts.
@@ -148,7 +150,8 @@ async fn phase_moved(
     Ok(())
 }
 
-/// An activity's run starts by its kind, unless it would deploy into a frozen environment now.
+/// An activity's run starts by its kind (a fan-out as its instances), unless it would deploy
+/// into a frozen environment now.
 async fn start_activity(
     conn: &mut AsyncPgConnection,
     r: &Release,
@@ -156,12 +159,19 @@ async fn start_activity(
     tree: &mut Tree,
     (phase, key): (&str, &str),
     now: DateTime<Utc>,
-) -> Result<(), OpError> {
+) -> Result<Vec<ReleaseActivity>, OpError> {
     let row = stored.activities.iter().find(|a| a.phase_key == phase && a.key == key).ok_or(OpError::NotFound)?;
     let activity_def = stored.def.activity(phase, key).ok_or(OpError::NotFound)?;
     let frozen = freeze_gate::hold_if_frozen(conn, r, (stored.def, stored.activities), row, activity_def, now).await?;
+    let mut instances = Vec::new();
     let (status, wake_at, deadline) = match frozen {
         Some(until) => (Node::OnHold, Some(until), None),
+        None if activity_def.for_each.is_some() && !row.is_instance() => {
+            let fanned = fan_out::start(conn, (r, stored.def), stored.activities, row, activity_def, now).await?;
+            instances = fanned.instances;
+            tree.activities.extend(instances.iter().map(|i| act_in(stored.def, i)));
+            (fanned.status, None, None)
+        }
         None => {
             let started = kinds::start(conn, r, row, activity_def, now).await?;
             (started.status, started.wake_at, started.deadline)
@@ -174,7 +184,7 @@ async fn start_activity(
             a.deadline = deadline;
         }
     }
-    Ok(())
+    Ok(instances)
 }
 
 /// The release's own status, hold and reason after the changes; people hear when it is held or
@@ -210,7 +220,10 @@ async fn why_held(conn: &mut AsyncPgConnection, r: &Release, status: Status) -> 
     if status != Status::OnHold {
         return Ok((None, None));
     }
-    let waiting = rows::waiting(conn, r.id).await?;
+    let mut waiting = rows::waiting(conn, r.id).await?;
+    // A fan-out activity waits through its instances, which name themselves.
+    let fanned: Vec<String> = waiting.iter().filter_map(|w| w.fan_of.clone()).collect();
+    waiting.retain(|w| !(w.fan_of.is_none() && fanned.contains(&w.key)));
     let first_kind = waiting.first().map(|w| w.kind);
     let hold = waiting.iter().find_map(|w| w.hold).unwrap_or(match first_kind {
         Some(ActivityKind::Approval) => Hold::Approval,

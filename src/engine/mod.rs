@@ -5,6 +5,7 @@
 //! the database never holds back the others (DESIGN §9).
 
 mod advance;
+mod fan_out;
 mod freeze_gate;
 pub mod kinds;
 mod timeouts;
@@ -20,7 +21,7 @@ use crate::ops::OpError;
 
 pub use advance::advance;
 pub use kinds::webhook;
-pub use tree::{act_of, resolve_point, tree_of};
+pub use tree::{act_in, resolve_point, tree_of};
 
 /// An advance failed in the database: counted; at the limit the release is set aside (OnHold,
 /// hold `engine_error`) with the reason, on its trail and in the log with its cause.

@@ -26,7 +26,7 @@ pub async fn expire(
     let mut any = false;
     for a in activities {
         // Only an activity whose deadline passed is looked at closer (no copy of the others).
-        if a.deadline.is_some_and(|d| d <= now) && super::tree::act_of(a).timed_out(now) {
+        if a.deadline.is_some_and(|d| d <= now) && super::tree::act_in(def, a).timed_out(now) {
             let timeout = def.activity(&a.phase_key, &a.key).and_then(|d| d.timeout.clone()).unwrap_or_default();
             let reason = format!("timed out: no outcome within its timeout of {timeout}");
             end_what_runs(conn, r, a, &reason, now).await?;

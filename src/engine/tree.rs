@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::db::models::releases::{Release, ReleaseActivity, ReleasePhase};
-use crate::domain::engine::{Act, Phase, Tree};
+use crate::domain::engine::{Act, Node, Phase, Tree};
 use crate::domain::process::time::{parse_offset, parse_point};
 use crate::domain::process::Definition;
+use crate::domain::release::Hold;
 
 /// A `not_before` or `until`: an offset from the release's start, or an RFC 3339 time.
 pub fn resolve_point(text: &str, r: &Release) -> Option<DateTime<Utc>> {
@@ -17,6 +18,7 @@ pub fn resolve_point(text: &str, r: &Release) -> Option<DateTime<Utc>> {
 }
 
 pub fn tree_of(r: &Release, def: &Definition, phases: &[ReleasePhase], activities: &[ReleaseActivity]) -> Tree {
+    let act_of = |a: &ReleaseActivity| act_in(def, a);
     Tree {
         phases: phases
             .iter()
@@ -34,8 +36,12 @@ pub fn tree_of(r: &Release, def: &Definition, phases: &[ReleasePhase], activitie
 }
 
 /// An activity row as the engine's rules see it.
-pub fn act_of(a: &ReleaseActivity) -> Act {
+pub fn act_in(def: &Definition, a: &ReleaseActivity) -> Act {
+    let fan_out = def.activity(&a.phase_key, &a.key).filter(|d| d.for_each.is_some() && !a.is_instance());
     Act {
+        fan_of: a.fan_of.clone(),
+        max_parallel: fan_out.map(|d| d.parallelism()),
+        retry_start: a.status == Node::Waiting && a.hold == Some(Hold::DeployLock),
         phase: a.phase_key.clone(),
         key: a.key.clone(),
         kind: a.kind,

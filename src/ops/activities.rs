@@ -278,6 +278,9 @@ pub async fn act(
     conn.transaction(async |conn| {
         let r = Release::lock(conn, person.actor.account_id, release_id).await?;
         let a: ReleaseActivity = activity_by_key(r.id, phase, key).select(ReleaseActivity::as_select()).first(conn).await?;
+        if matches!(verb, Verb::Retry | Verb::Ignore | Verb::Fix) {
+            return decide(conn, person, &r, &a, verb, input, now).await;
+        }
         may_act(person, &r, &a, verb)?;
         let label = person.actor.label.clone();
         let mut event_reason: Option<String> = None;
@@ -402,50 +405,8 @@ pub async fn act(
                 }
                 details["round"] = json!(a.attempts);
             }
-            Verb::Retry => {
-                event_reason = Some(required_reason(input, "reason")?);
-                // Back to NotStarted: the worker starts it again as a new attempt (a new round
-                // for approvals: earlier votes and sign-off links no longer count).
-                update_activity(
-                    conn,
-                    &r,
-                    &a,
-                    ActivityChange { status: Node::NotStarted, hold: None, reason: None, actor: &label, note: None },
-                    now,
-                )
-                .await?;
-                crate::db::models::signoff_tokens::void_activity(conn, r.id, phase, key, now).await?;
-            }
-            Verb::Ignore => {
-                event_reason = Some(required_reason(input, "reason")?);
-                update_activity(
-                    conn,
-                    &r,
-                    &a,
-                    ActivityChange { status: Node::Ignored, hold: None, reason: None, actor: &label, note: event_reason.as_deref() },
-                    now,
-                )
-                .await?;
-            }
-            Verb::Fix => {
-                let note = required_reason(input, "reason")?;
-                update_activity(
-                    conn,
-                    &r,
-                    &a,
-                    ActivityChange {
-                        status: Node::Success,
-                        hold: None,
-                        reason: None,
-                        actor: &label,
-                        note: Some(&format!("fixed: {note}")),
-                    },
-                    now,
-                )
-                .await?;
-                crate::ops::results::record_results(conn, &r, phase, key, now).await?;
-                event_reason = Some(note);
-            }
+            // Decided above, instance by instance.
+            Verb::Retry | Verb::Ignore | Verb::Fix => {}
         }
         let event = NewEvent {
             reason: event_reason,
@@ -458,6 +419,65 @@ pub async fn act(
         Ok(Release::find(conn, r.account_id, r.id).await?)
     })
     .await
+}
+
+/// A release manager's failure decision on a held activity — or, on a fan-out activity, on every
+/// instance that awaits one (DESIGN §3) — each with its audit event.
+async fn decide(
+    conn: &mut AsyncPgConnection,
+    person: &Person<'_>,
+    r: &Release,
+    a: &ReleaseActivity,
+    verb: Verb,
+    input: &ActInput,
+    now: DateTime<Utc>,
+) -> Result<Release, OpError> {
+    let awaiting: Vec<ReleaseActivity> = if a.is_instance() {
+        Vec::new()
+    } else {
+        release_activities::table
+            .filter(release_activities::release_id.eq(r.id))
+            .filter(release_activities::phase_key.eq(&a.phase_key))
+            .filter(release_activities::fan_of.eq(&a.key))
+            .filter(release_activities::status.eq(Node::OnHold))
+            .filter(release_activities::hold.eq(Hold::Decision))
+            .order(release_activities::key)
+            .select(ReleaseActivity::as_select())
+            .load(conn)
+            .await?
+    };
+    let targets = if awaiting.is_empty() { std::slice::from_ref(a) } else { awaiting.as_slice() };
+    for t in targets {
+        may_act(person, r, t, verb)?;
+    }
+    let reason = required_reason(input, "reason")?;
+    let label = person.actor.label.clone();
+    for t in targets {
+        let (phase, key) = (t.phase_key.as_str(), t.key.as_str());
+        let change = |status, note| ActivityChange { status, hold: None, reason: None, actor: &label, note };
+        match verb {
+            Verb::Retry => {
+                // Back to NotStarted: the worker starts it again as a new attempt (a new round
+                // for approvals: earlier votes and sign-off links no longer count).
+                update_activity(conn, r, t, change(Node::NotStarted, None), now).await?;
+                crate::db::models::signoff_tokens::void_activity(conn, r.id, phase, key, now).await?;
+            }
+            Verb::Ignore => {
+                update_activity(conn, r, t, change(Node::Ignored, Some(&reason)), now).await?;
+            }
+            _ => {
+                update_activity(conn, r, t, change(Node::Success, Some(&format!("fixed: {reason}"))), now).await?;
+                crate::ops::results::record_results(conn, r, phase, key, now).await?;
+            }
+        }
+        let event = NewEvent::release(r, label.clone(), format!("activity.{}", verb.as_str()))
+            .with_subject(format!("activity:{phase}.{key}"))
+            .with_details(json!({"attempt": t.attempts}))
+            .with_reason(reason.clone());
+        audit::append(conn, event, now).await?;
+    }
+    crate::db::wake::schedule_now(conn, r.id, now).await?;
+    Ok(Release::find(conn, r.account_id, r.id).await?)
 }
 
 /// Roll back (reason required): the held failure fails the release; its rollback phases run.

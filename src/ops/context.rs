@@ -64,9 +64,29 @@ pub fn lookup_in(
         if let Some(outputs) = a.outputs.as_object() {
             for (k, v) in outputs {
                 map.insert(format!("phases.{}.activities.{}.outputs.{k}", a.phase_key, a.key), v.clone());
+                // A fan-out activity's output is a map item → value over its instances.
+                if let (Some(of), Some(item)) = (&a.fan_of, &a.item) {
+                    let whole = map.entry(format!("phases.{}.activities.{of}.outputs.{k}", a.phase_key)).or_insert_with(|| json!({}));
+                    if let Some(whole) = whole.as_object_mut() {
+                        whole.insert(item.clone(), v.clone());
+                    }
+                }
             }
         }
     }
+    let instance = activities.iter().find(|a| a.phase_key == phase && a.key == activity).filter(|a| a.is_instance());
+    if let Some(item) = instance.and_then(|a| a.item.as_ref()) {
+        map.insert("item".into(), json!(item));
+        if let Some(value) = instance.and_then(|a| a.item_value.as_ref()) {
+            for field in ["key", "service"] {
+                map.insert(format!("item.{field}"), json!(item));
+            }
+            for field in ["value", "version"] {
+                map.insert(format!("item.{field}"), value.clone());
+            }
+        }
+    }
+    let activity = crate::domain::process::template::split_instance(activity).0;
     // Scopes from outer to inner: an inner variable of the same name wins.
     let mut scopes: Vec<(ScopeAt<'_>, &[VariableDef])> = vec![(ScopeAt::GLOBAL, &def.variables)];
     if let Some(p) = def.phase(phase) {

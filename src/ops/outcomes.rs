@@ -108,11 +108,7 @@ async fn attempt_failed(
     permanent: bool,
     now: DateTime<Utc>,
 ) -> Result<(), OpError> {
-    let retry: RetryDef = def
-        .phase(&row.phase_key)
-        .and_then(|p| p.activities.iter().find(|a| a.key == row.key))
-        .and_then(|a| a.retry.clone())
-        .unwrap_or_default();
+    let retry: RetryDef = def.activity(&row.phase_key, &row.key).and_then(|a| a.retry.clone()).unwrap_or_default();
     // Automatic retries count within this run of the activity (a manual retry starts a new run).
     let run_attempts = i64::from(row.attempts - row.run_first_attempt + 1);
     if !permanent && run_attempts < i64::from(retry.max_attempts) {

@@ -27,7 +27,11 @@ pub async fn record_results_of(
     (phase, key): (&str, &str),
     now: DateTime<Utc>,
 ) -> Result<(), OpError> {
-    let Some(adef) = def.phase(phase).and_then(|p| p.activities.iter().find(|a| a.key == key)).cloned() else { return Ok(()) };
+    let Some(adef) = def.activity(phase, key).cloned() else { return Ok(()) };
+    if adef.for_each.is_some() && crate::domain::process::template::split_instance(key).1.is_none() {
+        // A fan-out activity records per instance.
+        return Ok(());
+    }
     if adef.records.is_empty() && adef.deploys.is_none() {
         return Ok(());
     }

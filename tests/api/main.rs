@@ -21,6 +21,7 @@ mod reports;
 mod security;
 mod sso;
 mod statements;
+mod system_releases;
 mod tenancy;
 mod tokens;
 mod validation;

@@ -308,9 +308,25 @@ pub struct ReleaseActivity {
     pub deadline: Option<DateTime<Utc>>,
     /// Why it waits, when it is OnHold.
     pub hold: Option<Hold>,
+    /// A fan-out instance: the activity it is an instance of, its item (as text) and value.
+    pub fan_of: Option<String>,
+    pub item: Option<String>,
+    pub item_value: Option<Value>,
+    /// The deploy lock it waits for, as DESIGN §10 shows it.
+    pub waiting_for: Option<Value>,
 }
 
 impl ReleaseActivity {
+    /// A fan-out instance, rather than an activity of the definition.
+    pub fn is_instance(&self) -> bool {
+        self.fan_of.is_some()
+    }
+
+    /// The key of its activity in the definition (its own key unless it is an instance).
+    pub fn activity_key(&self) -> &str {
+        self.fan_of.as_deref().unwrap_or(&self.key)
+    }
+
     pub fn node(&self) -> Node {
         self.status
     }
@@ -355,16 +371,17 @@ pub async fn replace_tree(
 pub async fn tree(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<(Vec<ReleasePhase>, Vec<ReleaseActivity>)> {
     // One statement (the engine and the release page read a tree on every step): each phase
     // with each of its activities, or once with none.
-    let rows: Vec<(ReleasePhase, Option<ReleaseActivity>)> =
-        release_phases::table
-            .left_join(release_activities::table.on(
-                release_activities::release_id.eq(release_phases::release_id).and(release_activities::phase_key.eq(release_phases::key)),
-            ))
-            .filter(release_phases::release_id.eq(release_id))
-            .order((release_phases::position, release_phases::key, release_activities::position.nullable()))
-            .select((ReleasePhase::as_select(), Option::<ReleaseActivity>::as_select()))
-            .load(conn)
-            .await?;
+    let rows: Vec<(ReleasePhase, Option<ReleaseActivity>)> = release_phases::table
+        .left_join(
+            release_activities::table.on(release_activities::release_id
+                .eq(release_phases::release_id)
+                .and(release_activities::phase_key.eq(release_phases::key))),
+        )
+        .filter(release_phases::release_id.eq(release_id))
+        .order((release_phases::position, release_phases::key, release_activities::position.nullable(), release_activities::key.nullable()))
+        .select((ReleasePhase::as_select(), Option::<ReleaseActivity>::as_select()))
+        .load(conn)
+        .await?;
     let mut phases: Vec<ReleasePhase> = Vec::new();
     let mut activities = Vec::with_capacity(rows.len());
     for (phase, activity) in rows {

@@ -32,10 +32,12 @@ pub enum InputType {
     Service,
     ServiceList,
     Version,
+    /// A manifest: service → version.
+    ServiceVersions,
 }
 
 impl InputType {
-    pub const ALL: [InputType; 11] = [
+    pub const ALL: [InputType; 12] = [
         InputType::String,
         InputType::Text,
         InputType::Number,
@@ -47,6 +49,7 @@ impl InputType {
         InputType::Service,
         InputType::ServiceList,
         InputType::Version,
+        InputType::ServiceVersions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +65,7 @@ impl InputType {
             InputType::Service => "service",
             InputType::ServiceList => "service_list",
             InputType::Version => "version",
+            InputType::ServiceVersions => "service_versions",
         }
     }
 
@@ -237,7 +241,18 @@ pub struct ActivityDef {
     pub wait_for: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
+    /// Fan-out: a template resolving to a list or a map; the activity runs once per item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<String>,
+    /// Fan-out: how many instances run at once (default `DEFAULT_MAX_PARALLEL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
 }
+
+/// How many fan-out instances run at once when `max_parallel` is not given.
+pub const DEFAULT_MAX_PARALLEL: u32 = 10;
+/// How many items one fan-out may have.
+pub const MAX_FAN_OUT: usize = 1_000;
 
 impl ActivityDef {
     pub fn new(key: &str, name: &str, kind: ActivityKind) -> Self {
@@ -265,11 +280,18 @@ impl ActivityDef {
             inputs: BTreeMap::new(),
             wait_for: None,
             until: None,
+            for_each: None,
+            max_parallel: None,
         }
     }
 
     pub fn is_critical(&self) -> bool {
         self.critical.unwrap_or(true)
+    }
+
+    /// How many fan-out instances may run at once.
+    pub fn parallelism(&self) -> usize {
+        usize::try_from(self.max_parallel.unwrap_or(DEFAULT_MAX_PARALLEL).max(1)).unwrap_or(1)
     }
 }
 
@@ -322,7 +344,9 @@ impl Definition {
         self.phases.iter().find(|p| p.key == key)
     }
 
+    /// The activity `key`, or the activity of a fan-out instance `key[item]`.
     pub fn activity(&self, phase: &str, key: &str) -> Option<&ActivityDef> {
+        let key = super::template::split_instance(key).0;
         self.phase(phase).and_then(|p| p.activities.iter().find(|a| a.key == key))
     }
 

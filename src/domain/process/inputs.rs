@@ -95,7 +95,52 @@ pub fn check_value(input: &InputDef, value: &Value, catalog: &Catalog) -> Result
             }
             Ok(Value::Array(items.into_iter().map(Value::String).collect()))
         }
+        InputType::ServiceVersions => check_manifest(value, catalog),
     }
+}
+
+/// How many services one manifest may name.
+pub const MAX_MANIFEST_SERVICES: usize = 1_000;
+
+/// A manifest: a JSON object service → version, or `service=version` lines (also `service:
+/// version`, or separated by commas), as pasted into the form. Canonical: an object in key order.
+fn check_manifest(value: &Value, catalog: &Catalog) -> Result<Value, String> {
+    let pairs: Vec<(String, Value)> = match value {
+        Value::Object(map) => map.iter().map(|(k, v)| (k.trim().to_string(), v.clone())).collect(),
+        Value::String(text) => {
+            let mut pairs = Vec::new();
+            for (n, line) in text.split(['\n', ',']).map(str::trim).enumerate().filter(|(_, l)| !l.is_empty()) {
+                let Some((service, version)) = line.split_once(['=', ':']) else {
+                    return Err(format!("line {}: {line:?} is not service=version", n + 1));
+                };
+                pairs.push((service.trim().to_string(), Value::String(version.trim().to_string())));
+            }
+            pairs
+        }
+        _ => return Err("must be a map of service to version (an object, or service=version lines)".into()),
+    };
+    if pairs.is_empty() {
+        return Err("must name at least one service".into());
+    }
+    if pairs.len() > MAX_MANIFEST_SERVICES {
+        return Err(format!("names {} services; at most {MAX_MANIFEST_SERVICES}", pairs.len()));
+    }
+    let mut out = Map::new();
+    for (service, version) in pairs {
+        check_catalog(InputType::Service, &service, catalog)?;
+        let version = match &version {
+            Value::String(s) => s.trim().to_string(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(format!("the version of {service:?} must be text like 2.3.1")),
+        };
+        if version.is_empty() || version.len() > 100 || version.chars().any(char::is_whitespace) {
+            return Err(format!("the version of {service:?} ({version:?}) is not a version (no spaces, at most 100 characters)"));
+        }
+        if out.insert(service.clone(), Value::String(version)).is_some() {
+            return Err(format!("{service:?} is named twice"));
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 fn check_catalog(kind: InputType, name: &str, catalog: &Catalog) -> Result<(), String> {
@@ -115,6 +160,7 @@ fn is_empty(value: &Value) -> bool {
         Value::Null => true,
         Value::String(s) => s.trim().is_empty(),
         Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
         _ => false,
     }
 }
@@ -184,6 +230,20 @@ mod tests {
         assert!(check_value(&input("s", InputType::ServiceList), &json!(["api", "db"]), &c).is_err());
         assert!(check_value(&input("d", InputType::Datetime), &json!("tomorrow"), &c).is_err());
         assert!(check_value(&input("v", InputType::Version), &json!("2.1 beta"), &c).is_err());
+    }
+
+    #[test]
+    fn a_manifest_is_a_map_of_catalog_services_to_versions() {
+        let c = catalog();
+        let m = input("m", InputType::ServiceVersions);
+        assert_eq!(check_value(&m, &json!({"web": "1.2.0", "api": "2.3.1"}), &c).unwrap(), json!({"api": "2.3.1", "web": "1.2.0"}));
+        assert_eq!(check_value(&m, &json!("api=2.3.1\n web = 1.2.0 \n\n"), &c).unwrap(), json!({"api": "2.3.1", "web": "1.2.0"}));
+        assert_eq!(check_value(&m, &json!("api: 2.3.1, web: 3"), &c).unwrap(), json!({"api": "2.3.1", "web": "3"}));
+        assert!(check_value(&m, &json!("api=1\ndb=2"), &c).unwrap_err().contains("no service \"db\""));
+        assert!(check_value(&m, &json!("api=1\napi=2"), &c).unwrap_err().contains("named twice"));
+        assert!(check_value(&m, &json!("api 1"), &c).unwrap_err().contains("line 1"));
+        assert!(check_value(&m, &json!({"api": "1 2"}), &c).unwrap_err().contains("not a version"));
+        assert!(check_value(&m, &json!(["api"]), &c).is_err());
     }
 
     #[test]

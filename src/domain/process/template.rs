@@ -9,8 +9,14 @@ pub enum Reference {
     Input(String),
     Var(String),
     Release(String),
-    Output { phase: String, activity: String, key: String },
+    Output {
+        phase: String,
+        activity: String,
+        key: String,
+    },
     CallbackUrl,
+    /// `${item}` or `${item.key|value|service|version}` inside a fan-out.
+    Item(Option<String>),
 }
 
 impl std::fmt::Display for Reference {
@@ -21,6 +27,8 @@ impl std::fmt::Display for Reference {
             Reference::Release(n) => write!(f, "release.{n}"),
             Reference::Output { phase, activity, key } => write!(f, "phases.{phase}.activities.{activity}.outputs.{key}"),
             Reference::CallbackUrl => f.write_str("callback.url"),
+            Reference::Item(None) => f.write_str("item"),
+            Reference::Item(Some(field)) => write!(f, "item.{field}"),
         }
     }
 }
@@ -33,6 +41,17 @@ pub enum Segment {
 
 pub const RELEASE_FIELDS: [&str; 4] = ["name", "id", "type", "start"];
 
+/// What `${item.…}` may name: a map item's key and value; a manifest's service and version.
+pub const ITEM_FIELDS: [&str; 4] = ["key", "value", "service", "version"];
+
+/// `deploy` or one fan-out instance `deploy[payment-service]`: its activity key and item.
+pub fn split_instance(key: &str) -> (&str, Option<&str>) {
+    match key.split_once('[') {
+        Some((activity, rest)) if rest.ends_with(']') => (activity, Some(&rest[..rest.len() - 1])),
+        _ => (key, None),
+    }
+}
+
 fn parse_reference(inner: &str) -> Result<Reference, String> {
     let parts: Vec<&str> = inner.trim().split('.').collect();
     let ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -41,12 +60,14 @@ fn parse_reference(inner: &str) -> Result<Reference, String> {
         ["vars", n] if ident(n) => Ok(Reference::Var(n.to_string())),
         ["release", n] if RELEASE_FIELDS.contains(n) => Ok(Reference::Release(n.to_string())),
         ["release", n] => Err(format!("release.{n} is unknown; use release.name, release.id, release.type or release.start")),
-        ["phases", p, "activities", a, "outputs", k] if ident(p) && ident(a) && ident(k) => {
+        ["phases", p, "activities", a, "outputs", k] if ident(p) && ident(split_instance(a).0) && ident(k) => {
             Ok(Reference::Output { phase: p.to_string(), activity: a.to_string(), key: k.to_string() })
         }
+        ["item"] => Ok(Reference::Item(None)),
+        ["item", f] if ITEM_FIELDS.contains(f) => Ok(Reference::Item(Some(f.to_string()))),
         ["callback", "url"] => Ok(Reference::CallbackUrl),
         _ => Err(format!(
-            "${{{inner}}} is not a known reference (inputs.x, vars.x, release.name, phases.P.activities.A.outputs.k, callback.url)"
+            "${{{inner}}} is not a known reference (inputs.x, vars.x, release.name, phases.P.activities.A.outputs.k, callback.url, item)"
         )),
     }
 }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
-use super::definition::{ActivityDef, ActivityKind, Definition, InputType, OnFailure, PhaseDef, VariableDef};
+use super::definition::{ActivityDef, ActivityKind, Definition, InputType, OnFailure, PhaseDef, VariableDef, MAX_FAN_OUT};
 use super::graph::find_cycle;
 use super::inputs::{check_value, Catalog};
 use super::template::{self, Reference};
@@ -70,6 +70,8 @@ impl Visible<'_> {
 struct RefContext<'a> {
     def: &'a Definition,
     visible: Visible<'a>,
+    /// Inside a fan-out activity, where `${item…}` means something.
+    fan_out: bool,
 }
 
 impl RefContext<'_> {
@@ -94,11 +96,14 @@ impl RefContext<'_> {
                 },
                 Reference::Output { phase, activity, .. } => match self.def.phase(phase) {
                     None => errors.add(path, "unknown_reference", format!("${{{r}}}: there is no phase {phase:?}")),
-                    Some(p) if !p.activities.iter().any(|a| &a.key == activity) => {
+                    Some(p) if !p.activities.iter().any(|a| a.key == template::split_instance(activity).0) => {
                         errors.add(path, "unknown_reference", format!("${{{r}}}: phase {phase:?} has no activity {activity:?}"))
                     }
                     _ => {}
                 },
+                Reference::Item(_) if !self.fan_out => {
+                    errors.add(path, "unknown_reference", format!("${{{r}}}: only an activity with `for_each` has an item"))
+                }
                 _ => {}
             }
         }
@@ -187,7 +192,11 @@ pub fn validate(def: &Definition) -> Vec<DefinitionError> {
                 );
             } else if !matches!(
                 input.kind,
-                InputType::Environment | InputType::EnvironmentList | InputType::Service | InputType::ServiceList
+                InputType::Environment
+                    | InputType::EnvironmentList
+                    | InputType::Service
+                    | InputType::ServiceList
+                    | InputType::ServiceVersions
             ) {
                 // Catalog names are checked at activation (and warned about in the editor).
                 if let Err(m) = check_value(input, default, &Catalog::default()) {
@@ -199,7 +208,7 @@ pub fn validate(def: &Definition) -> Vec<DefinitionError> {
 
     let global = Visible { scopes: vec![("global.", def.variables.as_slice())] };
     let mut var_graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    check_vars(&def.variables, "global.", "variables", &RefContext { def, visible: global }, &mut var_graph, &mut errors);
+    check_vars(&def.variables, "global.", "variables", &RefContext { def, visible: global, fan_out: false }, &mut var_graph, &mut errors);
 
     let mut phase_keys = HashSet::new();
     for phase in &def.phases {
@@ -266,7 +275,14 @@ fn check_phase(
     }
     let phase_scope = format!("phase.{}.", phase.key);
     let visible = Visible { scopes: vec![(phase_scope.as_str(), phase.variables.as_slice()), ("global.", def.variables.as_slice())] };
-    check_vars(&phase.variables, &phase_scope, &format!("{path}.variables"), &RefContext { def, visible }, var_graph, errors);
+    check_vars(
+        &phase.variables,
+        &phase_scope,
+        &format!("{path}.variables"),
+        &RefContext { def, visible, fan_out: false },
+        var_graph,
+        errors,
+    );
 
     let mut activity_keys = HashSet::new();
     for activity in &phase.activities {
@@ -345,12 +361,44 @@ fn check_activity(
             ("global.", def.variables.as_slice()),
         ],
     };
-    let ctx = RefContext { def, visible };
+    let outer = RefContext { def, visible, fan_out: false };
+    if let Some(for_each) = &a.for_each {
+        outer.check(&Value::String(for_each.clone()), &format!("{path}.for_each"), errors);
+    }
+    match a.max_parallel {
+        Some(_) if a.for_each.is_none() => {
+            errors.add(format!("{path}.max_parallel"), "invalid", "`max_parallel` is only for an activity with `for_each`")
+        }
+        Some(n) if n == 0 || n as usize > MAX_FAN_OUT => {
+            errors.add(format!("{path}.max_parallel"), "invalid", format!("must be between 1 and {MAX_FAN_OUT}"))
+        }
+        _ => {}
+    }
+    let ctx = RefContext { fan_out: a.for_each.is_some(), ..outer };
     check_vars(&a.variables, &activity_scope, &format!("{path}.variables"), &ctx, var_graph, errors);
     if let Some(deploys) = &a.deploys {
         for (field, v) in [("service", &deploys.service), ("version", &deploys.version), ("environment", &deploys.environment)] {
             if let Some(v) = v {
-                ctx.check(&Value::String(v.clone()), &format!("{path}.deploys.{field}"), errors);
+                let field_path = format!("{path}.deploys.{field}");
+                ctx.check(&Value::String(v.clone()), &field_path, errors);
+                // The phase takes its deploy locks before its first deploy starts, so what it
+                // deploys cannot wait for what it produces.
+                // Only what names a lock counts: the version is read when the deploy is recorded.
+                let own_outputs = field != "version"
+                    && template::references_in(&Value::String(v.clone()))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .any(|r| matches!(&r, Reference::Output { phase: p, .. } if p == &phase.key));
+                if own_outputs {
+                    errors.add(
+                        &field_path,
+                        "deploys_own_outputs",
+                        format!(
+                            "`deploys` may not use outputs of its own phase {:?} (its deploy locks are taken before it starts)",
+                            phase.key
+                        ),
+                    );
+                }
             }
         }
     }

@@ -69,6 +69,10 @@ pub(super) fn build_tree(release: &Release, def: &Definition, manager: Option<&s
                 last_reminded_at: None,
                 escalation_level: 0,
                 deadline: None,
+                fan_of: None,
+                item: None,
+                item_value: None,
+                waiting_for: None,
             });
         }
     }

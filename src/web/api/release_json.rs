@@ -88,16 +88,68 @@ pub struct ActivityJson<'a> {
     /// When its `timeout` runs out, while it is in progress.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deadline: Option<DateTime<Utc>>,
+    /// The deploy lock it waits for: `{environment, service?, held_by: {release_id, name,
+    /// phase}, since}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub waiting_for: Option<&'a Value>,
+    /// A fan-out activity's instances, one per item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<Vec<InstanceJson<'a>>>,
 }
 
-/// An activity's hold while it is OnHold.
+/// One instance of a fan-out activity (DESIGN §3, §10).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InstanceJson<'a> {
+    pub item: &'a str,
+    /// `activity[item]`: the key that names it in URLs (percent-encoded as one segment).
+    pub key: &'a str,
+    pub status: &'a str,
+    pub status_reason: Option<&'a str>,
+    pub hold: Option<&'static str>,
+    pub attempts: i32,
+    pub outputs: &'a Value,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub waiting_for: Option<&'a Value>,
+}
+
+/// An activity's hold while it is OnHold, or Waiting for a deploy lock.
 fn held(a: &ReleaseActivity) -> Option<crate::domain::release::Hold> {
-    a.hold.filter(|_| a.node() == crate::domain::engine::Node::OnHold)
+    use crate::domain::engine::Node;
+    use crate::domain::release::Hold;
+    a.hold.filter(|h| a.node() == Node::OnHold || (*h == Hold::DeployLock && a.node() == Node::Waiting))
+}
+
+impl<'a> InstanceJson<'a> {
+    fn of(a: &'a ReleaseActivity) -> Self {
+        InstanceJson {
+            item: a.item.as_deref().unwrap_or_default(),
+            key: &a.key,
+            status: a.status.as_str(),
+            status_reason: a.status_reason.as_deref(),
+            hold: held(a).map(|h| h.as_str()),
+            attempts: a.attempts,
+            outputs: &a.outputs,
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            waiting_for: a.waiting_for.as_ref().filter(|_| held(a).is_some()),
+        }
+    }
 }
 
 impl<'a> ActivityJson<'a> {
-    fn of(a: &'a ReleaseActivity) -> Self {
+    fn of(a: &'a ReleaseActivity, all: &'a [ReleaseActivity], fan_out: bool) -> Self {
+        let instances: Vec<InstanceJson<'a>> = all
+            .iter()
+            .filter(|i| i.phase_key == a.phase_key && i.fan_of.as_deref() == Some(a.key.as_str()))
+            .map(InstanceJson::of)
+            .collect();
         ActivityJson {
+            waiting_for: a.waiting_for.as_ref().filter(|_| held(a).is_some()),
+            instances: fan_out.then_some(instances),
             key: &a.key,
             name: &a.name,
             kind: a.kind.as_str(),
@@ -115,7 +167,7 @@ impl<'a> ActivityJson<'a> {
 }
 
 impl<'a> PhaseJson<'a> {
-    fn of(p: &'a ReleasePhase, activities: &'a [ReleaseActivity]) -> Self {
+    fn of(p: &'a ReleasePhase, activities: &'a [ReleaseActivity], def: &crate::domain::process::Definition) -> Self {
         let first_held = activities.iter().find(|a| a.phase_key == p.key && held(a).is_some());
         PhaseJson {
             key: &p.key,
@@ -124,7 +176,11 @@ impl<'a> PhaseJson<'a> {
             status_reason: first_held.and_then(|a| a.status_reason.as_deref()),
             hold: first_held.and_then(held).map(|h| h.as_str()),
             owner: &p.owner,
-            activities: activities.iter().filter(|a| a.phase_key == p.key).map(ActivityJson::of).collect(),
+            activities: activities
+                .iter()
+                .filter(|a| a.phase_key == p.key && !a.is_instance())
+                .map(|a| ActivityJson::of(a, activities, def.activity(&a.phase_key, &a.key).is_some_and(|d| d.for_each.is_some())))
+                .collect(),
         }
     }
 }
@@ -164,7 +220,7 @@ impl<'a> ReleaseJson<'a> {
             started_at: r.started_at,
             finished_at: r.finished_at,
             archived_at: r.archived_at,
-            phases: view.phases.iter().map(|p| PhaseJson::of(p, &view.activities)).collect(),
+            phases: view.phases.iter().map(|p| PhaseJson::of(p, &view.activities, &view.definition)).collect(),
             warnings,
         }
     }

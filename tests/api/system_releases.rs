@@ -1,0 +1,171 @@
+//! System releases (DESIGN §2, §3, §8): a manifest of services and versions, an activity fanned
+//! out over it, deploy locks between releases, and the release board — against a real receiver.
+
+use crate::common::TestApp;
+use crate::engine::{act, activity, body, get, world, World};
+use crate::webhooks::{admin_token, allow};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A deploy service that takes a moment per request and remembers how many ran at once.
+#[derive(Clone, Default)]
+struct SlowDeployer {
+    received: Arc<Mutex<Vec<(String, Value)>>>,
+    in_flight: Arc<AtomicUsize>,
+    most_at_once: Arc<AtomicUsize>,
+    /// Services whose deploy answers 500.
+    failing: Arc<Mutex<Vec<String>>>,
+    port: u16,
+}
+
+impl SlowDeployer {
+    async fn start() -> SlowDeployer {
+        let mut d = SlowDeployer::default();
+        let shared = d.clone();
+        let server = HttpServer::new(move || {
+            let state = shared.clone();
+            App::new().app_data(web::Data::new(state)).default_service(web::to(
+                |req: HttpRequest, body: web::Bytes, state: web::Data<SlowDeployer>| async move {
+                    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    state.most_at_once.fetch_max(now, Ordering::SeqCst);
+                    let key = req.headers().get("Idempotency-Key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    state.received.lock().unwrap().push((key, body.clone()));
+                    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+                    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    let service = body["service"].as_str().unwrap_or_default().to_string();
+                    if state.failing.lock().unwrap().contains(&service) {
+                        HttpResponse::InternalServerError().json(json!({"error": "deploy failed"}))
+                    } else {
+                        HttpResponse::Ok().json(json!({"deployed": service}))
+                    }
+                },
+            ))
+        })
+        .workers(2)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        d.port = server.addrs()[0].port();
+        tokio::spawn(server.run());
+        d
+    }
+}
+
+pub const SERVICES: [&str; 12] = [
+    "payment-service",
+    "ledger",
+    "identity-service",
+    "notification-service",
+    "search",
+    "catalog",
+    "checkout",
+    "pricing",
+    "inventory",
+    "shipping",
+    "reviews",
+    "gateway",
+];
+
+/// The account's catalog: PROD1 (a production environment) and the twelve services.
+pub async fn catalog(app: &TestApp) -> String {
+    let admin = admin_token(app).await;
+    assert_eq!(app.api_post(&admin, "/api/v1/environments", &json!({"name": "PROD1", "production": true})).await.status(), 201);
+    for s in SERVICES {
+        assert_eq!(app.api_post(&admin, "/api/v1/services", &json!({"name": s})).await.status(), 201);
+    }
+    admin
+}
+
+pub fn manifest(version_of: impl Fn(usize) -> String) -> Value {
+    Value::Object(SERVICES.iter().enumerate().map(|(i, s)| (s.to_string(), json!(version_of(i)))).collect())
+}
+
+async fn fan_out_release(app: &TestApp, w: &World, d: &SlowDeployer) -> i64 {
+    let yaml = format!(
+        "name: Train\ninputs: [{{name: manifest, type: service_versions, required: true}}]\nphases:\n  - key: prod1\n    name: Prod1\n    activities:\n      - key: deploy\n        name: Deploy\n        kind: webhook\n        for_each: \"${{inputs.manifest}}\"\n        max_parallel: 4\n        config: {{url: \"http://127.0.0.1:{port}/deploy/${{item.service}}\", body: {{service: \"${{item.service}}\", version: \"${{item.version}}\"}}}}\n        deploys: {{service: \"${{item.service}}\", version: \"${{item.version}}\", environment: PROD1}}\n",
+        port = d.port
+    );
+    crate::engine::start(app, w, &yaml, json!({"inputs": {"manifest": manifest(|i| format!("2.{i}.0"))}})).await
+}
+
+#[tokio::test]
+async fn a_manifest_fans_out_one_request_per_service_never_more_than_max_parallel() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    catalog(&app).await;
+    let d = SlowDeployer::start().await;
+    allow(&app, &[format!("127.0.0.1:{}", d.port)]).await;
+    let id = fan_out_release(&app, &w, &d).await;
+    app.run_until_idle().await;
+
+    let received = d.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 12, "exactly one request per service: {received:?}");
+    for (i, s) in SERVICES.iter().enumerate() {
+        let (key, body) = received.iter().find(|(_, b)| b["service"] == *s).unwrap_or_else(|| panic!("no request for {s}"));
+        assert_eq!(body["version"], format!("2.{i}.0"));
+        assert_eq!(key, &format!("{id}/prod1/deploy[{s}]/1"));
+    }
+    let most = d.most_at_once.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&most), "{most} requests at once");
+
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["status"], "Success", "{r}");
+    let deploy = activity(&r, "prod1", "deploy");
+    let instances = deploy["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 12);
+    assert!(instances.iter().all(|i| i["status"] == "Success" && i["attempts"] == 1));
+    assert_eq!(instances[0]["key"], format!("deploy[{}]", instances[0]["item"].as_str().unwrap()));
+    assert_eq!(r["phases"][0]["activities"].as_array().unwrap().len(), 1, "instances are not activities of their own");
+
+    let (_, cells) = body(app.api_get(&w.rm_token, "/api/v1/reports/deployed?environment=PROD1").await).await;
+    let cells = cells["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 12, "{cells:?}");
+    for (i, s) in SERVICES.iter().enumerate() {
+        let cell = cells.iter().find(|c| c["service"] == *s).unwrap();
+        assert_eq!(cell["version"], format!("2.{i}.0"));
+        assert_eq!(cell["release_id"], id);
+    }
+}
+
+#[tokio::test]
+async fn retrying_one_failed_instance_sends_only_its_request_again() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    catalog(&app).await;
+    let d = SlowDeployer::start().await;
+    d.failing.lock().unwrap().push("ledger".into());
+    allow(&app, &[format!("127.0.0.1:{}", d.port)]).await;
+    let id = fan_out_release(&app, &w, &d).await;
+    app.run_until_idle().await;
+
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["status"], "OnHold", "{r}");
+    let deploy = activity(&r, "prod1", "deploy");
+    assert_eq!(deploy["status"], "OnHold");
+    let held: Vec<&Value> = deploy["instances"].as_array().unwrap().iter().filter(|i| i["status"] == "OnHold").collect();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["item"], "ledger");
+    assert_eq!(held[0]["hold"], "decision");
+    assert_eq!(d.received.lock().unwrap().len(), 12);
+
+    // Retry that instance only, by its key as one path segment.
+    d.failing.lock().unwrap().clear();
+    let (status, answer) =
+        act(&app, &w.rm_token, id, "prod1", "deploy%5Bledger%5D", "retry", json!({"reason": "the registry is back"})).await;
+    assert_eq!(status, 200, "{answer}");
+    app.run_until_idle().await;
+    let received = d.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 13, "only the retried instance is sent again");
+    assert_eq!(received[12].0, format!("{id}/prod1/deploy[ledger]/2"));
+    assert_eq!(received[12].1["service"], "ledger");
+    let r = get(&app, &w, id).await;
+    assert_eq!(r["status"], "Success", "{r}");
+
+    // Each instance has its own audit events.
+    let (_, audit) = body(app.api_get(&w.rm_token, &format!("/api/v1/releases/{id}/audit")).await).await;
+    let retried = audit["events"].as_array().unwrap().iter().filter(|e| e["action"] == "activity.retry").count();
+    assert_eq!(retried, 1);
+    assert!(audit["events"].as_array().unwrap().iter().any(|e| e["subject"] == "activity:prod1.deploy[ledger]"));
+}
