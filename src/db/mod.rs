@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod engine;
 pub mod engine_holds;
 pub mod gauges;
+pub mod locks;
 pub mod models;
 pub mod prepared;
 pub mod release_page;

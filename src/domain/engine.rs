@@ -215,7 +215,7 @@ pub fn next_changes(tree: &Tree, now: DateTime<Utc>) -> Vec<Change> {
         }
     }
     // A lock that may have come free: the start is tried again (once per look).
-    for a in tree.activities.iter().filter(|a| a.status == Node::Waiting && a.retry_start) {
+    for a in tree.activities.iter().filter(|a| a.status == Node::Waiting && a.retry_start && !tree.failing) {
         out.push(Change::Start { phase: a.phase.clone(), key: a.key.clone() });
     }
     if !out.is_empty() {

@@ -38,6 +38,7 @@ macro_rules! string_enum {
 pub mod audit;
 pub mod engine;
 pub mod insights;
+pub mod locks;
 pub mod masking;
 pub mod network;
 pub mod notification;

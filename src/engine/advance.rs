@@ -7,6 +7,7 @@ use diesel_async::AsyncPgConnection;
 use serde_json::json;
 use tracing::Instrument;
 
+use super::locks::{self, Taken};
 use super::tree::{act_in, tree_of};
 use super::{fan_out, freeze_gate, kinds, timeouts};
 use crate::db::audit::{self, NewEvent};
@@ -102,7 +103,7 @@ async fn apply(
     now: DateTime<Utc>,
 ) -> Result<Vec<ReleaseActivity>, OpError> {
     match change {
-        Change::Phase { key, to, wake_at } => phase_moved(conn, r, stored.phases, key, *to, *wake_at, now).await?,
+        Change::Phase { key, to, wake_at } => phase_moved(conn, (r, stored.def), stored.phases, key, (*to, *wake_at), now).await?,
         Change::Start { phase, key } => {
             tree.apply(change);
             return start_activity(conn, r, stored, tree, (phase, key), now).await;
@@ -125,15 +126,17 @@ async fn apply(
 /// A phase starts, waits or finishes; its owner hears when it starts.
 async fn phase_moved(
     conn: &mut AsyncPgConnection,
-    r: &Release,
+    (r, def): (&Release, &Definition),
     phases: &[ReleasePhase],
     key: &str,
-    to: Node,
-    wake_at: Option<DateTime<Utc>>,
+    (to, wake_at): (Node, Option<DateTime<Utc>>),
     now: DateTime<Utc>,
 ) -> Result<(), OpError> {
     let times = ((to == Node::Running).then_some(now), to.is_finished().then_some(now));
     rows::set_phase(conn, r.id, key, to, wake_at, times).await?;
+    if to.is_finished() {
+        locks::phase_ended(conn, r, def, key, to == Node::Failed, now).await?;
+    }
     let action = format!("phase.{}", to.as_str().to_lowercase());
     audit::append(conn, event(r, &action, format!("phase:{key}"), json!({"wake_at": wake_at})), now).await?;
     let Some(p) = phases.iter().find(|p| p.key == key).filter(|_| to == Node::Running) else { return Ok(()) };
@@ -166,6 +169,9 @@ async fn start_activity(
     let mut instances = Vec::new();
     let (status, wake_at, deadline) = match frozen {
         Some(until) => (Node::OnHold, Some(until), None),
+        None if activity_def.deploys.is_some() && !row.is_instance() && must_wait(conn, r, stored, row, now).await? => {
+            (Node::Waiting, None, None)
+        }
         None if activity_def.for_each.is_some() && !row.is_instance() => {
             let fanned = fan_out::start(conn, (r, stored.def), stored.activities, row, activity_def, now).await?;
             instances = fanned.instances;
@@ -187,6 +193,32 @@ async fn start_activity(
     Ok(instances)
 }
 
+/// Whether a deploying activity must wait for its phase's deploy locks; if so it is Waiting,
+/// queued on every lock, with the first it cannot take named (audited when that changes).
+async fn must_wait(
+    conn: &mut AsyncPgConnection,
+    r: &Release,
+    stored: Stored<'_>,
+    row: &ReleaseActivity,
+    now: DateTime<Utc>,
+) -> Result<bool, OpError> {
+    match locks::take(conn, (r, stored.def), stored.activities, &row.phase_key, now).await? {
+        Taken::Yes => Ok(false),
+        Taken::Wait { reason, waiting_for } => {
+            let current = rows::activity(conn, r.id, (&row.phase_key, &row.key)).await?;
+            rows::wait_for_lock(conn, r.id, (&row.phase_key, &row.key), &reason, &waiting_for).await?;
+            if current.status_reason.as_deref() != Some(reason.as_str()) || current.status != Node::Waiting {
+                let event = NewEvent::release(r, "system:engine", "activity.waiting")
+                    .with_subject(format!("activity:{}.{}", row.phase_key, row.key))
+                    .with_details(json!({"waiting_for": waiting_for}))
+                    .with_reason(reason);
+                audit::append(conn, event, now).await?;
+            }
+            Ok(true)
+        }
+    }
+}
+
 /// The release's own status, hold and reason after the changes; people hear when it is held or
 /// finished. Returns 1 if its status changed.
 async fn settle(conn: &mut AsyncPgConnection, r: &Release, tree: &Tree, now: DateTime<Utc>) -> Result<usize, OpError> {
@@ -197,7 +229,7 @@ async fn settle(conn: &mut AsyncPgConnection, r: &Release, tree: &Tree, now: Dat
         hold,
         reason: reason.as_deref(),
         finished_at: status.is_finished().then_some(now),
-        next_eval_at: if status.is_finished() { None } else { next_wake(tree) },
+        next_eval_at: if status.is_finished() { None } else { next_look(tree, now) },
     };
     rows::settle(conn, r.id, settled, now).await?;
     let previous = r.status();
@@ -206,6 +238,8 @@ async fn settle(conn: &mut AsyncPgConnection, r: &Release, tree: &Tree, now: Dat
     }
     if status.is_finished() {
         crate::ops::outcomes::child_finished(conn, r, status, now).await?;
+        let freed = crate::db::locks::release(conn, r.id, None).await?;
+        crate::db::locks::wake_waiters(conn, &freed, now).await?;
     }
     let details = json!({"from": previous.as_str(), "to": status.as_str(), "reason": reason});
     audit::append(conn, event(r, "release.status", format!("release:{}", r.id), details), now).await?;
@@ -213,6 +247,18 @@ async fn settle(conn: &mut AsyncPgConnection, r: &Release, tree: &Tree, now: Dat
         announce(conn, r, status, reason.as_deref(), now).await?;
     }
     Ok(1)
+}
+
+/// How often a release waiting for a deploy lock looks again by itself, besides being woken
+/// when a lock it queues on comes free.
+const LOCK_POLL_SECONDS: i64 = 30;
+
+/// When to look at the release again: the earliest time it waits for, or soon while an activity
+/// waits for a deploy lock.
+fn next_look(tree: &Tree, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let lock_wait = tree.activities.iter().any(|a| a.status == Node::Waiting && a.wake_at.is_none());
+    let poll = lock_wait.then(|| now + chrono::TimeDelta::seconds(LOCK_POLL_SECONDS));
+    [next_wake(tree), poll].into_iter().flatten().min()
 }
 
 /// Why a release waits, as data and for people: the activities and who can move them.

@@ -8,6 +8,7 @@ mod advance;
 mod fan_out;
 mod freeze_gate;
 pub mod kinds;
+pub mod locks;
 mod timeouts;
 pub mod tree;
 

@@ -1,5 +1,6 @@
 //! Organizations, environments, services and groups (manage_catalog).
 
+use crate::domain::locks::DeployLock;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::json;
@@ -81,6 +82,18 @@ pub struct EnvironmentInput {
     pub name: Option<String>,
     pub production: Option<bool>,
     pub position: Option<i32>,
+    /// `none`, `service` or `environment`; a new environment without it takes `service` when
+    /// it is a production one, else `none`.
+    pub deploy_lock: Option<String>,
+}
+
+fn deploy_lock_of(input: &EnvironmentInput) -> Result<Option<DeployLock>, OpError> {
+    match input.deploy_lock.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => DeployLock::parse(text)
+            .map(Some)
+            .ok_or_else(|| OpError::invalid("deploy_lock", format!("{text:?} is not none, service or environment"))),
+    }
 }
 
 pub async fn create_environment(
@@ -93,14 +106,16 @@ pub async fn create_environment(
     if input.position.is_some_and(|p| p < 0) {
         return Err(OpError::invalid("position", "must be zero or more"));
     }
+    let production = input.production.unwrap_or(false);
+    let lock = deploy_lock_of(input)?.unwrap_or(DeployLock::default_for(production));
     conn.transaction(async |conn| {
-        let env = Environment::create(conn, actor.account_id, &name, input.production.unwrap_or(false), input.position, now)
+        let env = Environment::create(conn, actor.account_id, &name, (production, lock), input.position, now)
             .await
             .map_err(|e| duplicate(e, "name", || format!("an environment {name:?} already exists")))?;
         audit::append(
             conn,
             event(actor, "environment.create", format!("environment:{name}"))
-                .with_details(json!({"production": env.production, "position": env.position})),
+                .with_details(json!({"production": env.production, "position": env.position, "deploy_lock": env.deploy_lock})),
             now,
         )
         .await?;
@@ -123,7 +138,12 @@ pub async fn update_environment(
     if input.position.is_some_and(|p| p < 0) {
         return Err(OpError::invalid("position", "must be zero or more"));
     }
-    let changes = EnvironmentChanges { name: name.clone(), position: input.position, production: input.production };
+    let changes = EnvironmentChanges {
+        name: name.clone(),
+        position: input.position,
+        production: input.production,
+        deploy_lock: deploy_lock_of(input)?,
+    };
     conn.transaction(async |conn| {
         let before = Environment::find(conn, actor.account_id, id).await?;
         let env = Environment::update(conn, actor.account_id, id, &changes)
@@ -131,8 +151,9 @@ pub async fn update_environment(
             .map_err(|e| duplicate(e, "name", || format!("an environment {:?} already exists", name.clone().unwrap_or_default())))?;
         audit::append(
             conn,
-            event(actor, "environment.update", format!("environment:{}", before.name))
-                .with_details(json!({"name": env.name, "production": env.production, "position": env.position})),
+            event(actor, "environment.update", format!("environment:{}", before.name)).with_details(
+                json!({"name": env.name, "production": env.production, "position": env.position, "deploy_lock": env.deploy_lock}),
+            ),
             now,
         )
         .await?;

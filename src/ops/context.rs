@@ -36,6 +36,20 @@ pub async fn lookup(
     Ok(lookup_in(r, &activities, def, at, secrets, callback_url))
 }
 
+/// What `${item…}` names inside one fan-out instance: the item, and for a map item its key and
+/// value (a manifest's service and version).
+pub fn with_item(map: &mut Lookup, item: &str, value: Option<&Value>) {
+    map.insert("item".into(), json!(item));
+    if let Some(value) = value {
+        for field in ["key", "service"] {
+            map.insert(format!("item.{field}"), json!(item));
+        }
+        for field in ["value", "version"] {
+            map.insert(format!("item.{field}"), value.clone());
+        }
+    }
+}
+
 /// `lookup` over activities the caller has read already (their outputs are referenced).
 pub fn lookup_in(
     r: &Release,
@@ -76,15 +90,7 @@ pub fn lookup_in(
     }
     let instance = activities.iter().find(|a| a.phase_key == phase && a.key == activity).filter(|a| a.is_instance());
     if let Some(item) = instance.and_then(|a| a.item.as_ref()) {
-        map.insert("item".into(), json!(item));
-        if let Some(value) = instance.and_then(|a| a.item_value.as_ref()) {
-            for field in ["key", "service"] {
-                map.insert(format!("item.{field}"), json!(item));
-            }
-            for field in ["value", "version"] {
-                map.insert(format!("item.{field}"), value.clone());
-            }
-        }
+        with_item(&mut map, item, instance.and_then(|a| a.item_value.as_ref()));
     }
     let activity = crate::domain::process::template::split_instance(activity).0;
     // Scopes from outer to inner: an inner variable of the same name wins.

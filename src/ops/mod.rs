@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod context;
 pub mod dashboard;
 pub mod freezes;
+pub mod locks;
 pub mod outbox;
 pub mod outcomes;
 pub mod process_lifecycle;

@@ -74,7 +74,7 @@ pub async fn seed_large(conn: &mut AsyncPgConnection, now: DateTime<Utc>) -> any
         );
     }
     for (name, production) in ENVIRONMENTS {
-        let input = EnvironmentInput { name: Some(name.to_string()), production: Some(*production), position: None };
+        let input = EnvironmentInput { name: Some(name.to_string()), production: Some(*production), position: None, deploy_lock: None };
         catalog::create_environment(conn, &system, &input, now).await.map_err(fail("environment"))?;
     }
     for s in 0..SERVICES {

@@ -111,7 +111,7 @@ pub async fn seed_demo(
     }
     for (name, production) in ENVIRONMENTS {
         if Environment::by_name(conn, account.id, name).await.is_err() {
-            let input = EnvironmentInput { name: Some(name.to_string()), production: Some(*production), position: None };
+            let input = EnvironmentInput { name: Some(name.to_string()), production: Some(*production), position: None, deploy_lock: None };
             ignore_duplicate(catalog::create_environment(conn, &actor, &input, now).await)?;
         }
     }

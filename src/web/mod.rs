@@ -128,7 +128,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 mod page_routes {
     use super::pages::{
         admin_catalog, admin_groups, admin_settings, admin_users, audit, auth, calendar, dashboard, feed, freezes, input_sets, insights,
-        processes as editor, processes, profile, release_groups, releases, reports, signoff, status, work,
+        locks, processes as editor, processes, profile, release_groups, releases, reports, signoff, status, work,
     };
     use super::{health, static_files};
 
@@ -228,6 +228,7 @@ mod page_routes {
     get "/audit" => audit::list,
     post "/audit/verify" => audit::verify,
     get "/work" => work::work,
+    get "/locks" => locks::locks,
     get "/notifications" => work::notifications_page,
     post "/notifications/read" => work::mark_read,
     post "/profile/delegations" => profile::add_delegation,

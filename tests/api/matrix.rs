@@ -73,6 +73,7 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
         ("get", "/admin/freezes") => "SOXRD",
         ("post", "/admin/freezes") => "SRD",
         ("get", "/freezes") => EVERYONE_SIGNED_IN,
+        ("get", "/locks") => EVERYONE_SIGNED_IN,
         ("post", "/freezes") => "SORD",
         ("delete", "/freezes/{id}") => "RD",
         ("post", "/admin/freezes/{id}/delete") => "RD",

@@ -169,3 +169,120 @@ async fn retrying_one_failed_instance_sends_only_its_request_again() {
     assert_eq!(retried, 1);
     assert!(audit["events"].as_array().unwrap().iter().any(|e| e["subject"] == "activity:prod1.deploy[ledger]"));
 }
+
+const ROLL_OUT: &str = "name: Production roll-out
+inputs: [{name: services, type: service_list, default: [payment-service]}]
+phases:
+  - key: rollout
+    name: Production roll-out
+    activities:
+      - {key: deploy, name: Deploy, kind: manual, deploys: {service: \"${inputs.services}\", version: \"1.0\", environment: PROD1}}
+      - {key: verify, name: Verify, kind: manual, depends_on: [deploy]}
+";
+
+async fn roll_out(app: &TestApp, w: &World, process_id: &Value, name: &str, extra: Value) -> i64 {
+    let mut req = json!({"process_id": process_id, "name": name, "activate": true});
+    for (k, v) in extra.as_object().unwrap() {
+        req[k] = v.clone();
+    }
+    let (status, r) = body(app.api_post(&w.rm_token, "/api/v1/releases", &req).await).await;
+    assert_eq!(status, 201, "{r}");
+    app.run_until_idle().await;
+    r["id"].as_i64().unwrap()
+}
+
+async fn locks(app: &TestApp, w: &World) -> Vec<Value> {
+    let (status, l) = body(app.api_get(&w.rm_token, "/api/v1/locks").await).await;
+    assert_eq!(status, 200, "{l}");
+    l["locks"].as_array().unwrap().clone()
+}
+
+fn lock<'a>(locks: &'a [Value], service: &str) -> &'a Value {
+    locks
+        .iter()
+        .find(|l| l["environment"] == "PROD1" && l["service"] == service)
+        .unwrap_or_else(|| panic!("no lock on {service}: {locks:?}"))
+}
+
+fn queue(l: &Value) -> Vec<i64> {
+    l["waiting"].as_array().unwrap().iter().map(|w| w["release_id"].as_i64().unwrap()).collect()
+}
+
+async fn finish_phase(app: &TestApp, w: &World, id: i64) {
+    for key in ["deploy", "verify"] {
+        let (status, r) = act(app, &w.rm_token, id, "rollout", key, "complete", json!({})).await;
+        assert_eq!(status, 200, "{r}");
+        app.run_until_idle().await;
+    }
+}
+
+#[tokio::test]
+async fn a_deploy_lock_queues_releases_hotfixes_first_and_all_or_nothing() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, &[], &[]).await;
+    catalog(&app).await;
+    let (status, p) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": ROLL_OUT})).await).await;
+    assert_eq!(status, 201, "{p}");
+
+    let a = roll_out(&app, &w, &p["id"], "Train 48", json!({})).await;
+    let r = get(&app, &w, a).await;
+    assert_eq!(activity(&r, "rollout", "deploy")["status"], "Running", "{r}");
+    let l = locks(&app, &w).await;
+    assert_eq!(lock(&l, "payment-service")["held_by"]["release_id"], a);
+
+    let b = roll_out(&app, &w, &p["id"], "Train 49", json!({})).await;
+    let r = get(&app, &w, b).await;
+    let deploy = activity(&r, "rollout", "deploy");
+    assert_eq!(deploy["status"], "Waiting", "{r}");
+    assert_eq!(deploy["hold"], "deploy_lock");
+    assert_eq!(r["status"], "Running", "a release waiting for a lock is running");
+    let reason = deploy["status_reason"].as_str().unwrap();
+    assert!(reason.starts_with("waiting for PROD1 / payment-service: held by #"), "{reason}");
+    assert!(reason.contains(&format!("#{a} \"Train 48\" (Production roll-out)")), "{reason}");
+    assert_eq!(deploy["waiting_for"]["environment"], "PROD1");
+    assert_eq!(deploy["waiting_for"]["service"], "payment-service");
+    assert_eq!(deploy["waiting_for"]["held_by"]["release_id"], a);
+    assert_eq!(deploy["waiting_for"]["held_by"]["phase"], "Production roll-out");
+
+    // A hotfix that asks after B goes before B.
+    let h = roll_out(&app, &w, &p["id"], "Hotfix 48.1", json!({"type": "hotfix", "links": {"hotfix_for": a}})).await;
+    assert_eq!(activity(&get(&app, &w, h).await, "rollout", "deploy")["status"], "Waiting");
+    let l = locks(&app, &w).await;
+    assert_eq!(lock(&l, "payment-service")["held_by"]["release_id"], a);
+    assert_eq!(queue(lock(&l, "payment-service")), vec![h, b], "hotfixes first");
+
+    // A phase needing two locks never holds one while it waits for the other.
+    let c = roll_out(&app, &w, &p["id"], "Ledger and payments", json!({"inputs": {"services": ["ledger", "payment-service"]}})).await;
+    let deploy = activity(&get(&app, &w, c).await, "rollout", "deploy").clone();
+    assert_eq!(deploy["status"], "Waiting");
+    assert!(deploy["status_reason"].as_str().unwrap().contains("PROD1 / payment-service"), "{deploy}");
+    let l = locks(&app, &w).await;
+    assert!(lock(&l, "ledger")["held_by"].is_null(), "ledger is free, not held by the waiter: {l:?}");
+    assert_eq!(queue(lock(&l, "ledger")), vec![c]);
+
+    // A's phase ends: the hotfix runs, B still waits (now for the hotfix).
+    finish_phase(&app, &w, a).await;
+    assert_eq!(get(&app, &w, a).await["status"], "Success");
+    assert_eq!(activity(&get(&app, &w, h).await, "rollout", "deploy")["status"], "Running");
+    let r = get(&app, &w, b).await;
+    assert_eq!(activity(&r, "rollout", "deploy")["status"], "Waiting");
+    assert!(activity(&r, "rollout", "deploy")["status_reason"].as_str().unwrap().contains(&format!("#{h} \"Hotfix 48.1\"")));
+    let l = locks(&app, &w).await;
+    assert_eq!(lock(&l, "payment-service")["held_by"]["release_id"], h);
+    assert_eq!(queue(lock(&l, "payment-service")), vec![b, c]);
+
+    // Then B, then C (which takes both of its locks at once).
+    finish_phase(&app, &w, h).await;
+    assert_eq!(activity(&get(&app, &w, b).await, "rollout", "deploy")["status"], "Running");
+    assert_eq!(lock(&locks(&app, &w).await, "payment-service")["held_by"]["release_id"], b);
+    finish_phase(&app, &w, b).await;
+    assert_eq!(activity(&get(&app, &w, c).await, "rollout", "deploy")["status"], "Running");
+    let l = locks(&app, &w).await;
+    assert_eq!(lock(&l, "payment-service")["held_by"]["release_id"], c);
+    assert_eq!(lock(&l, "ledger")["held_by"]["release_id"], c);
+    finish_phase(&app, &w, c).await;
+    assert!(locks(&app, &w).await.is_empty(), "every lock is free and nobody waits");
+    for id in [a, h, b, c] {
+        assert_eq!(get(&app, &w, id).await["status"], "Success");
+    }
+}

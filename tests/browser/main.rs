@@ -98,7 +98,8 @@ async fn create_a_release_from_the_weekly_process_with_an_input_set() {
         let actor = Actor::system(account, "test");
         let now = app.clock_now();
         for env in ["QA", "PROD1"] {
-            let input = catalog::EnvironmentInput { name: Some(env.into()), production: Some(env == "PROD1"), position: None };
+            let input =
+                catalog::EnvironmentInput { name: Some(env.into()), production: Some(env == "PROD1"), position: None, deploy_lock: None };
             catalog::create_environment(&mut conn, &actor, &input, now).await.unwrap();
         }
         for s in ["payments-api", "ledger"] {
@@ -239,7 +240,12 @@ async fn calendar_navigation_swaps_only_the_calendar_and_keeps_history() {
         let mut conn = app.conn().await;
         let actor = railyard::ops::Actor::system(account, "test");
         for env in ["PROD1", "PROD2"] {
-            let input = railyard::ops::catalog::EnvironmentInput { name: Some(env.into()), production: Some(true), position: None };
+            let input = railyard::ops::catalog::EnvironmentInput {
+                name: Some(env.into()),
+                production: Some(true),
+                position: None,
+                deploy_lock: None,
+            };
             railyard::ops::catalog::create_environment(&mut conn, &actor, &input, app.clock_now()).await.unwrap();
         }
     }
@@ -402,7 +408,12 @@ async fn an_org_freeze_holds_a_hotfix_and_the_override_button_lets_it_through_wi
         let system = Actor::system(account, "test");
         let level = railyard::ops::settings::SettingsInput { release_level: Some("organization".into()), ..Default::default() };
         railyard::ops::settings::update_settings(&mut conn, &system, &level, app.clock_now()).await.unwrap();
-        let prod = railyard::ops::catalog::EnvironmentInput { name: Some("PROD1".into()), production: Some(true), position: None };
+        let prod = railyard::ops::catalog::EnvironmentInput {
+            name: Some("PROD1".into()),
+            production: Some(true),
+            position: None,
+            deploy_lock: None,
+        };
         railyard::ops::catalog::create_environment(&mut conn, &system, &prod, app.clock_now()).await.unwrap();
         let actor = Actor::user(orm.id, account, &orm.email);
         let yaml = "name: Hotfix deploy\ninputs: [{name: environment, type: environment, required: true}]\nphases: [{key: p, name: P, activities: [{key: a, name: Deploy, kind: manual}]}]\n";
@@ -475,7 +486,12 @@ async fn a_calendar_entry_opens_its_summary_without_leaving_the_calendar() {
     {
         let mut conn = app.conn().await;
         let system = Actor::system(account, "test");
-        let prod = railyard::ops::catalog::EnvironmentInput { name: Some("PROD1".into()), production: Some(true), position: None };
+        let prod = railyard::ops::catalog::EnvironmentInput {
+            name: Some("PROD1".into()),
+            production: Some(true),
+            position: None,
+            deploy_lock: None,
+        };
         railyard::ops::catalog::create_environment(&mut conn, &system, &prod, app.clock_now()).await.unwrap();
         let actor = Actor::user(rm.id, account, &rm.email);
         let yaml = "name: Deploy\ninputs: [{name: environment, type: environment, required: true}]\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";

@@ -18,6 +18,8 @@ pub struct Environment {
     pub production: bool,
     #[serde(skip)]
     pub created_at: DateTime<Utc>,
+    /// What it locks while a phase deploys into it (DESIGN §2).
+    pub deploy_lock: crate::domain::locks::DeployLock,
 }
 
 #[derive(Debug, Clone, AsChangeset, Default)]
@@ -26,6 +28,7 @@ pub struct EnvironmentChanges {
     pub name: Option<String>,
     pub position: Option<i32>,
     pub production: Option<bool>,
+    pub deploy_lock: Option<crate::domain::locks::DeployLock>,
 }
 
 impl Environment {
@@ -34,7 +37,7 @@ impl Environment {
         conn: &mut AsyncPgConnection,
         account_id: i64,
         name: &str,
-        production: bool,
+        (production, deploy_lock): (bool, crate::domain::locks::DeployLock),
         position: Option<i32>,
         now: DateTime<Utc>,
     ) -> QueryResult<Environment> {
@@ -54,6 +57,7 @@ impl Environment {
                 environments::account_id.eq(account_id),
                 environments::name.eq(name),
                 environments::production.eq(production),
+                environments::deploy_lock.eq(deploy_lock),
                 environments::position.eq(position),
                 environments::created_at.eq(now),
             ))

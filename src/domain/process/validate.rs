@@ -386,9 +386,9 @@ fn check_activity(
                 // Only what names a lock counts: the version is read when the deploy is recorded.
                 let own_outputs = field != "version"
                     && template::references_in(&Value::String(v.clone()))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .any(|r| matches!(&r, Reference::Output { phase: p, .. } if p == &phase.key));
+                        .unwrap_or_default()
+                        .into_iter()
+                        .any(|r| matches!(&r, Reference::Output { phase: p, .. } if p == &phase.key));
                 if own_outputs {
                     errors.add(
                         &field_path,

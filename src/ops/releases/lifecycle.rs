@@ -34,9 +34,11 @@ pub async fn abort(
         }
         rows::abort_tree(conn, release.id, now).await?;
         crate::db::models::webhook_attempts::supersede(conn, release.id).await?;
+        let freed = crate::db::locks::release(conn, release.id, None).await?;
+        crate::db::locks::wake_waiters(conn, &freed, now).await?;
         let aborted: Release = diesel::update(releases::table.find(release.id))
             .set((
-                releases::status.eq(Status::Aborted.as_str()),
+                releases::status.eq(Status::Aborted),
                 releases::status_reason.eq(&reason),
                 releases::finished_at.eq(now),
                 releases::next_eval_at.eq(None::<DateTime<Utc>>),

@@ -73,11 +73,13 @@ pub struct EnvironmentBody {
     pub name: Option<String>,
     pub production: Option<bool>,
     pub position: Option<i32>,
+    /// `none`, `service` or `environment` (DESIGN §2).
+    pub deploy_lock: Option<String>,
 }
 
 impl EnvironmentBody {
     fn input(self) -> EnvironmentInput {
-        EnvironmentInput { name: self.name, production: self.production, position: self.position }
+        EnvironmentInput { name: self.name, production: self.production, position: self.position, deploy_lock: self.deploy_lock }
     }
 }
 

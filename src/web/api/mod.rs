@@ -7,6 +7,7 @@ pub mod callbacks;
 pub mod catalog;
 pub mod deployments;
 pub mod freezes;
+pub mod locks;
 pub mod openapi;
 pub mod processes;
 pub mod release_groups;
@@ -89,6 +90,7 @@ crate::web::route_table! {
         post "/release-groups/{id}/pause" => release_groups::pause,
         post "/release-groups/{id}/resume" => release_groups::resume,
         post "/release-groups/{id}/skip" => release_groups::skip,
+        get "/locks" => locks::list,
         get "/freezes" => freezes::list,
         post "/freezes" => freezes::create,
         delete "/freezes/{id}" => freezes::delete,

@@ -118,7 +118,7 @@ pub fn contract(method: &str, path: &str) -> Option<Contract> {
         ("get", "/release-groups/{id}/preview") => c(None, 200, Named("GroupPreviewJson")),
         ("post", "/release-groups/{id}/pause" | "/release-groups/{id}/resume") => c(None, 200, Named("ReleaseGroupJson")),
         ("post", "/release-groups/{id}/skip") => c(Some(Named("SkipBody")), 200, Named("GroupSkippedJson")),
-        ("get", "/freezes") => c(None, 200, Object),
+        ("get", "/freezes" | "/locks") => c(None, 200, Object),
         ("post", "/freezes") => c(Some(Named("FreezeFields")), 201, Named("FreezeJson")),
         ("delete", "/freezes/{id}") => c(None, 204, Nothing),
         ("get", "/openapi.json") => c(None, 200, Object),

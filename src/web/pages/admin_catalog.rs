@@ -156,11 +156,17 @@ pub async fn delete_org(
 pub struct EnvironmentForm {
     pub name: String,
     pub production: Option<String>,
+    pub deploy_lock: String,
 }
 
 impl EnvironmentForm {
     fn input(&self) -> EnvironmentInput {
-        EnvironmentInput { name: Some(self.name.clone()), production: Some(self.production.is_some()), position: None }
+        EnvironmentInput {
+            name: Some(self.name.clone()),
+            production: Some(self.production.is_some()),
+            position: None,
+            deploy_lock: Some(self.deploy_lock.clone()),
+        }
     }
     pub fn is_production(&self) -> bool {
         self.production.is_some()
@@ -232,7 +238,11 @@ pub async fn environment(
     user.require(Action::ManageCatalog, Scope::Account)?;
     let mut conn = state.db().await?;
     let environment = Environment::find(&mut conn, user.account_id, *id).await?;
-    let form = EnvironmentForm { name: environment.name.clone(), production: environment.production.then(|| "on".to_string()) };
+    let form = EnvironmentForm {
+        name: environment.name.clone(),
+        production: environment.production.then(|| "on".to_string()),
+        deploy_lock: environment.deploy_lock.as_str().to_string(),
+    };
     render(&EnvironmentPage {
         chrome: Chrome::new(&user, &session, format!("Environment {}", environment.name), "/admin/environments"),
         environment,

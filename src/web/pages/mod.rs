@@ -12,6 +12,7 @@ pub mod feed;
 pub mod freezes;
 pub mod input_sets;
 pub mod insights;
+pub mod locks;
 pub mod processes;
 pub mod profile;
 pub mod release_groups;
