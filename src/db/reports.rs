@@ -87,6 +87,27 @@ pub async fn deployed(
     bind_report_filter!(diesel::sql_query(sql), account_id, vis, f).load(conn).await
 }
 
+/// What each of these environments runs now of each of these services (as `deployed`, for a
+/// release board): one index probe per pair.
+pub async fn deployed_of(
+    conn: &mut AsyncPgConnection,
+    account_id: i64,
+    vis: &Visibility,
+    (services, environments): (&[String], &[String]),
+) -> QueryResult<Vec<DeploymentRow>> {
+    let sql = format!(
+        "SELECT newest.* FROM unnest($11::text[]) s(service) CROSS JOIN unnest($12::text[]) e(environment) CROSS JOIN LATERAL \
+           (SELECT d.service, d.environment, d.version, d.release_id, d.release_name, d.deployed_at FROM deployments d \
+            WHERE d.service = s.service AND d.environment = e.environment AND {DEPLOYMENT_WHERE} \
+            ORDER BY d.deployed_at DESC, d.id DESC LIMIT 1) newest"
+    );
+    bind_report_filter!(diesel::sql_query(sql), account_id, vis, ReportFilter::default())
+        .bind::<Array<Text>, _>(services)
+        .bind::<Array<Text>, _>(environments)
+        .load(conn)
+        .await
+}
+
 /// `/reports/history`: deployments newest first, at most `limit`.
 pub async fn history(
     conn: &mut AsyncPgConnection,

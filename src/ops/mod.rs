@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod activities;
 pub mod activity_talk;
 pub mod audit_trail;
+pub mod board;
 pub mod calendar;
 pub mod catalog;
 pub mod context;

@@ -535,11 +535,15 @@ async fn an_activity_deploying_into_an_environment_frozen_at_run_time_is_held_th
     // The target is known only when "pick" has run: the release itself targets nothing frozen.
     let yaml = "name: Late target
 phases:
-  - key: p
-    name: P
+  - key: choose
+    name: Choose
     activities:
       - {key: pick, name: Pick the target, kind: manual}
-      - {key: ship, name: Ship, kind: manual, depends_on: [pick], deploys: {service: ledger, version: '1.0', environment: '${phases.p.activities.pick.outputs.env}'}}
+  - key: p
+    name: P
+    depends_on: [choose]
+    activities:
+      - {key: ship, name: Ship, kind: manual, deploys: {service: ledger, version: '1.0', environment: '${phases.choose.activities.pick.outputs.env}'}}
 ";
     let (_, process) = body(app.api_post(&w.rm_token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
     let mut ids = Vec::new();
@@ -558,7 +562,8 @@ phases:
     }
     app.run_until_idle().await;
     for id in &ids {
-        let (status, e) = crate::engine::act(&app, &w.rm_token, *id, "p", "pick", "complete", json!({"outputs": {"env": "PROD1"}})).await;
+        let (status, e) =
+            crate::engine::act(&app, &w.rm_token, *id, "choose", "pick", "complete", json!({"outputs": {"env": "PROD1"}})).await;
         assert_eq!(status, 200, "{e}");
     }
     app.run_until_idle().await;

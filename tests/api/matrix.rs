@@ -107,7 +107,7 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
         ("post" | "patch" | "delete", "/release-groups/{id}") | ("post", "/release-groups/{id}/delete") => MANAGES_THE_RELEASE,
         ("get", "/releases/{id}" | "/calendar/entries/{id}") => SEES_THE_RELEASE,
         // The release's own trail is part of its page.
-        ("get", "/releases/{id}/audit") => SEES_THE_RELEASE,
+        ("get", "/releases/{id}/audit" | "/releases/{id}/board") => SEES_THE_RELEASE,
         ("post", "/releases/{id}/override-freeze") => "RD",
         // Retrying a release the engine set aside is a failure decision.
         ("post", "/releases/{id}/retry") => MANAGES_THE_RELEASE,

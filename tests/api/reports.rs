@@ -17,9 +17,10 @@ struct Fixture {
 async fn fixture(app: &TestApp) -> Fixture {
     let (account, admin, _) = app.admin_session("acme").await;
     let token = app.api_token(&admin).await;
+    // Releases here deploy the same service to PROD1 at once on purpose: no deploy lock.
     for (name, production) in [("QA", false), ("PROD1", true)] {
-        let (status, env) =
-            body(app.api_post(&token, "/api/v1/environments", &json!({"name": name, "production": production})).await).await;
+        let env = json!({"name": name, "production": production, "deploy_lock": "none"});
+        let (status, env) = body(app.api_post(&token, "/api/v1/environments", &env).await).await;
         assert_eq!(status, 201, "{env}");
     }
     let (status, p) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": DEPLOY})).await).await;

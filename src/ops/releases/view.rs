@@ -97,6 +97,8 @@ pub struct DetailRead {
     pub conflicts: Vec<(i64, String)>,
     /// (release id, org id) of every linked release, to show only those the reader may see.
     pub link_orgs: Vec<(i64, Option<i64>)>,
+    /// A release with a manifest: its board.
+    pub board: Option<crate::ops::board::Board>,
 }
 
 /// What one release page reading depends on besides the data.
@@ -192,7 +194,9 @@ async fn read_detail(
         phases,
         activities,
     };
+    let board = crate::ops::board::board(conn, &view, bindings).await?;
     Ok(DetailRead {
+        board,
         view,
         latest_version: head.latest_version,
         trail,

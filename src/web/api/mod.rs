@@ -71,6 +71,7 @@ crate::web::route_table! {
         post "/callbacks/{token}" => callbacks::callback,
         get "/deployments" => deployments::deployments,
         get "/releases/{id}/audit" => audit::release,
+        get "/releases/{id}/board" => releases::board,
         get "/audit" => audit::account,
         get "/reports/deployed" => reports::deployed,
         get "/reports/history" => reports::history,

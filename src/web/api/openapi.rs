@@ -119,6 +119,7 @@ pub fn contract(method: &str, path: &str) -> Option<Contract> {
         ("post", "/release-groups/{id}/pause" | "/release-groups/{id}/resume") => c(None, 200, Named("ReleaseGroupJson")),
         ("post", "/release-groups/{id}/skip") => c(Some(Named("SkipBody")), 200, Named("GroupSkippedJson")),
         ("get", "/freezes" | "/locks") => c(None, 200, Object),
+        ("get", "/releases/{id}/board") => c(None, 200, Named("Board")),
         ("post", "/freezes") => c(Some(Named("FreezeFields")), 201, Named("FreezeJson")),
         ("delete", "/freezes/{id}") => c(None, 204, Nothing),
         ("get", "/openapi.json") => c(None, 200, Object),
@@ -151,6 +152,7 @@ fn components() -> utoipa::openapi::Components {
     b = add::<ops::processes::InputSetInput>(b);
     b = add::<ops::releases::ReleaseInput>(b);
     b = add::<release_json::ReleaseJson>(b);
+    b = add::<crate::ops::board::Board>(b);
     b = add::<release_json::ReleaseListJson>(b);
     b = add::<release_json::DeletedJson>(b);
     b = add::<releases::ReasonBody>(b);

@@ -42,6 +42,14 @@ pub async fn get(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) 
     Ok(ok(&answer(&mut conn, release, &[]).await?))
 }
 
+/// `GET /api/v1/releases/{id}/board`: the manifest as a board (empty for a release without one).
+pub async fn board(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let (mut conn, release) = visible_or_named(&state, &user, *id).await?;
+    let view = ops::view(&mut conn, release).await?;
+    let board = crate::ops::board::board(&mut conn, &view, &user.bindings).await?;
+    Ok(ok(&board.unwrap_or(crate::ops::board::Board { environments: Vec::new(), rows: Vec::new() })))
+}
+
 pub async fn patch(
     state: web::Data<AppState>,
     user: ApiUser,

@@ -22,6 +22,10 @@ use super::local;
 
 pub struct ActivityRow {
     pub key: String,
+    /// The key as one URL path segment (an instance key `deploy[payment-service]` is encoded).
+    pub path_key: String,
+    /// A fan-out instance's item.
+    pub item: String,
     pub name: String,
     pub kind: String,
     pub status: String,
@@ -39,6 +43,9 @@ pub struct ActivityRow {
     /// Its thread: (author, when, text), oldest first.
     pub comments: Vec<(String, String, String)>,
     pub can_reassign: bool,
+    /// A fan-out activity: its instances, and how many are in each status.
+    pub instances: Vec<ActivityRow>,
+    pub instance_counts: Vec<(&'static str, usize)>,
 }
 
 pub struct PhaseRow {
@@ -118,6 +125,7 @@ pub struct DetailPage {
     pub attempts: Vec<super::pipeline::AttemptView>,
     /// Webhook activities whose failure waits for this viewer's decision: (phase, key).
     pub retry_here: Vec<(String, String)>,
+    pub board: Option<crate::ops::board::Board>,
 }
 
 /// The page's validator: the release's change marker, and what differs from one reader (or one
@@ -182,6 +190,7 @@ pub async fn show(
         not_ready,
         conflicts,
         link_orgs,
+        board,
     } = &*read;
     // A linked release the reader may not see (an org's hotfix on an account release) is
     // counted, never named.
@@ -219,6 +228,58 @@ pub async fn show(
     let timeline = super::pipeline::timeline((view.release.schedule_start, view.release.schedule_end), &shapes, now, &tz);
     let retry_here = super::pipeline::retryable(&view.activities, |a| may_act(&person, &view.release, a, Verb::Retry).is_ok());
     let attempts = super::pipeline::attempts(attempts, &tz);
+    let row_of = |a: &crate::db::models::releases::ReleaseActivity| -> ActivityRow {
+        let allowed: Vec<&'static str> =
+            Verb::ALL.iter().filter(|v| may_act(&person, &view.release, a, **v).is_ok()).map(|v| v.as_str()).collect();
+        ActivityRow {
+            path_key: crate::web::error::percent_encode(&a.key),
+            item: a.item.clone().unwrap_or_default(),
+            key: a.key.clone(),
+            name: a.name.clone(),
+            kind: a.kind.as_str().to_owned(),
+            status: a.status.as_str().to_owned(),
+            owner: a.owner.clone(),
+            attempts: a.attempts,
+            reason: a.status_reason.clone().unwrap_or_default(),
+            acted: [a.last_actor.clone(), a.note.clone()].into_iter().flatten().collect::<Vec<_>>().join(": "),
+            timing: match (a.started_at, a.finished_at) {
+                (Some(s), Some(f)) => {
+                    format!("{} → {} ({} min)", local(Some(s), &tz), local(Some(f), &tz), (f - s).num_minutes())
+                }
+                (Some(s), None) => format!("since {}", local(Some(s), &tz)),
+                _ => String::new(),
+            },
+            outputs: a
+                .outputs
+                .as_object()
+                .filter(|o| !o.is_empty())
+                .map(|o| o.iter().map(|(k, v)| format!("{k}={}", to_text(v))).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+            needs_reason: allowed
+                .iter()
+                .copied()
+                // A manual task's fail is on its own form, with the outputs and comment.
+                .filter(|v| matches!(*v, "reject" | "retry" | "ignore" | "fix"))
+                .collect(),
+            declared_outputs: if a.kind == ActivityKind::Manual && allowed.contains(&"complete") {
+                view.definition.activity(&a.phase_key, &a.key).map(|d| d.records.clone()).unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            comments: comments
+                .iter()
+                .filter(|c| c.phase == a.phase_key && c.activity == a.key)
+                .map(|c| (c.author.clone(), local(Some(c.at), &tz), c.text.clone()))
+                .collect(),
+            can_reassign: a.kind == ActivityKind::Manual
+                && !a.node().is_finished()
+                && crate::domain::release::in_flight(view.release.state(), view.release.status())
+                && user.may(Action::DecideFailure, view.release.scope()),
+            allowed,
+            instances: Vec::new(),
+            instance_counts: Vec::new(),
+        }
+    };
     let r = &view.release;
     let scope = r.scope();
     let state_ = r.state();
@@ -260,52 +321,20 @@ pub async fn show(
                     .activities
                     .iter()
                     .filter(|a| a.phase_key == p.key)
+                    .filter(|a| !a.is_instance())
                     .map(|a| {
-                        let allowed: Vec<&'static str> =
-                            Verb::ALL.iter().filter(|v| may_act(&person, &view.release, a, **v).is_ok()).map(|v| v.as_str()).collect();
+                        let instances: Vec<&crate::db::models::releases::ReleaseActivity> = view
+                            .activities
+                            .iter()
+                            .filter(|i| i.phase_key == a.phase_key && i.fan_of.as_deref() == Some(a.key.as_str()))
+                            .collect();
                         ActivityRow {
-                            key: a.key.clone(),
-                            name: a.name.clone(),
-                            kind: a.kind.as_str().to_owned(),
-                            status: a.status.as_str().to_owned(),
-                            owner: a.owner.clone(),
-                            attempts: a.attempts,
-                            reason: a.status_reason.clone().unwrap_or_default(),
-                            acted: [a.last_actor.clone(), a.note.clone()].into_iter().flatten().collect::<Vec<_>>().join(": "),
-                            timing: match (a.started_at, a.finished_at) {
-                                (Some(s), Some(f)) => {
-                                    format!("{} → {} ({} min)", local(Some(s), &tz), local(Some(f), &tz), (f - s).num_minutes())
-                                }
-                                (Some(s), None) => format!("since {}", local(Some(s), &tz)),
-                                _ => String::new(),
-                            },
-                            outputs: a
-                                .outputs
-                                .as_object()
-                                .filter(|o| !o.is_empty())
-                                .map(|o| o.iter().map(|(k, v)| format!("{k}={}", to_text(v))).collect::<Vec<_>>().join(", "))
-                                .unwrap_or_default(),
-                            needs_reason: allowed
-                                .iter()
-                                .copied()
-                                // A manual task's fail is on its own form, with the outputs and comment.
-                                .filter(|v| matches!(*v, "reject" | "retry" | "ignore" | "fix"))
+                            instance_counts: crate::ops::board::instance_counts(&instances)
+                                .into_iter()
+                                .map(|(s, n)| (s.as_str(), n))
                                 .collect(),
-                            declared_outputs: if a.kind == ActivityKind::Manual && allowed.contains(&"complete") {
-                                view.definition.activity(&a.phase_key, &a.key).map(|d| d.records.clone()).unwrap_or_default()
-                            } else {
-                                Vec::new()
-                            },
-                            comments: comments
-                                .iter()
-                                .filter(|c| c.phase == a.phase_key && c.activity == a.key)
-                                .map(|c| (c.author.clone(), local(Some(c.at), &tz), c.text.clone()))
-                                .collect(),
-                            can_reassign: a.kind == ActivityKind::Manual
-                                && !a.node().is_finished()
-                                && crate::domain::release::in_flight(view.release.state(), view.release.status())
-                                && user.may(Action::DecideFailure, view.release.scope()),
-                            allowed,
+                            instances: instances.into_iter().map(row_of).collect(),
+                            ..row_of(a)
                         }
                     })
                     .collect(),
@@ -362,6 +391,7 @@ pub async fn show(
         timeline,
         attempts,
         retry_here,
+        board: board.clone(),
         can_roll_back: crate::domain::release::in_flight(state_, status)
             && user.may(Action::DecideFailure, scope)
             && view.activities.iter().any(crate::ops::activities::is_decision_hold),
