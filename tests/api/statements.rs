@@ -79,6 +79,29 @@ async fn clone_release(app: &TestApp, template: i64, n: i64) {
     }
 }
 
+/// A release with a 12-service manifest fanned out into PROD1, activated without a schedule (so it
+/// is on the calendar too, from its activation), with one instance done.
+async fn board_release(app: &TestApp, token: &str) -> i64 {
+    use crate::system_releases::{manifest, SERVICES};
+    assert_eq!(app.api_post(token, "/api/v1/environments", &json!({"name": "PROD1", "production": true})).await.status(), 201);
+    for s in SERVICES {
+        assert_eq!(app.api_post(token, "/api/v1/services", &json!({"name": s})).await.status(), 201);
+    }
+    let yaml = "name: Train\ninputs: [{name: manifest, type: service_versions, required: true}]\nphases:\n  - key: prod1\n    name: Prod1\n    activities:\n      - {key: deploy, name: Deploy, kind: manual, for_each: \"${inputs.manifest}\", deploys: {service: \"${item.service}\", version: \"${item.version}\", environment: PROD1}}\n";
+    let (status, p) = body(app.api_post(token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let req = json!({"process_id": p["id"], "name": "Train 48", "type": "hotfix", "inputs": {"manifest": manifest(|i| format!("1.{i}"))}, "activate": true});
+    let (status, r) = body(app.api_post(token, "/api/v1/releases", &req).await).await;
+    assert_eq!(status, 201, "{r}");
+    let id = r["id"].as_i64().unwrap();
+    app.run_until_idle().await;
+    let (status, done) =
+        body(app.api_post(token, &format!("/api/v1/releases/{id}/activities/prod1/deploy%5Bledger%5D/complete"), &json!({})).await).await;
+    assert_eq!(status, 200, "{done}");
+    app.run_until_idle().await;
+    id
+}
+
 #[tokio::test]
 async fn hot_pages_send_a_fixed_number_of_statements_whatever_the_number_of_releases() {
     let app = TestApp::spawn().await;
@@ -93,11 +116,13 @@ async fn hot_pages_send_a_fixed_number_of_statements_whatever_the_number_of_rele
             railyard::db::audit::append(&mut conn, event, app.clock_now()).await.unwrap();
         }
     }
+    let board = board_release(&app, &token).await;
     // (page, path, statements besides the session lookup, DESIGN §11's budget where it sets one)
     let pages = [
         ("calendar month", "/calendar?view=month&date=2026-11-28".to_string(), 3, Some(3)),
         ("release list", "/releases".to_string(), 3, None),
         ("release detail", format!("/releases/{id}"), 6, Some(6)),
+        ("release detail with a board", format!("/releases/{board}"), 7, Some(8)),
         ("dashboard", "/".to_string(), 7, None),
         ("deployed report", "/reports/deployed".to_string(), 5, None),
         ("audit page", "/audit".to_string(), 2, None),

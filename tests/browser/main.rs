@@ -1,6 +1,7 @@
 //! Browser tests: Debian's chromium driven through chromedriver (one driver per test binary).
 
 mod access;
+mod board;
 #[path = "../common/mod.rs"]
 mod common;
 mod harness;
