@@ -4,6 +4,7 @@
 mod driver;
 pub mod large;
 pub mod story;
+pub mod train;
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
@@ -58,7 +59,11 @@ fn ignore_duplicate<T>(result: Result<T, OpError>) -> anyhow::Result<()> {
 }
 
 /// The demo's own processes; `{{CI}}` becomes the demo CI's base URL.
-pub const DEMO_CI_PROCESSES: &[&str] = &[include_str!("../../demo/service-release.yaml"), include_str!("../../demo/hotfix.yaml")];
+pub const DEMO_CI_PROCESSES: &[&str] = &[
+    include_str!("../../demo/service-release.yaml"),
+    include_str!("../../demo/hotfix.yaml"),
+    include_str!("../../demo/system-release-train.yaml"),
+];
 
 /// How to seed: where the demo CI listens, and how many weeks of history to tell.
 #[derive(Debug, Clone)]
@@ -115,7 +120,7 @@ pub async fn seed_demo(
             ignore_duplicate(catalog::create_environment(conn, &actor, &input, now).await)?;
         }
     }
-    for name in SERVICES {
+    for name in SERVICES.iter().chain(train::TRAIN_SERVICES) {
         if Service::by_name(conn, account.id, name).await.is_err() {
             ignore_duplicate(catalog::create_service(conn, &actor, name, now).await)?;
         }
@@ -147,8 +152,13 @@ pub async fn seed_demo(
                 .ok_or_else(|| anyhow::anyhow!("demo process {name} is missing"))
         };
         let (service_release, hotfix) = (find("Service Release")?, find("Demo Hotfix")?);
-        let told = story::tell(conn, secrets, account.id, (&service_release, &hotfix), options.weeks, now).await?;
+        let mut told = story::tell(conn, secrets, account.id, (&service_release, &hotfix), options.weeks, now).await?;
         story::calendar_furniture(conn, secrets, account.id, &service_release, now).await?;
+        let train = find("System Release Train (demo)")?;
+        let (finished, in_flight) = train::tell(conn, secrets, account.id, (&train, &hotfix), now).await?;
+        train::group(conn, secrets, account.id, &train, now).await?;
+        told.finished += finished;
+        told.in_flight += in_flight;
         // Mail about the past is history, not news.
         crate::ops::outbox::retire_before(conn, account.id, now - chrono::TimeDelta::hours(36), now).await?;
         Some(told)

@@ -236,6 +236,7 @@ pub async fn calendar_furniture(
         name_template: "Web weekly {date}".into(),
         horizon_days: "21".into(),
         require_previous_finished: None,
+        owner: "release.manager@demo.railyard.dev".into(),
         ..Default::default()
     };
     crate::ops::release_groups::create(conn, &actor, &group, now)
