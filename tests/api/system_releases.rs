@@ -286,3 +286,58 @@ async fn a_deploy_lock_queues_releases_hotfixes_first_and_all_or_nothing() {
         assert_eq!(get(&app, &w, id).await["status"], "Success");
     }
 }
+
+#[tokio::test]
+async fn the_release_form_takes_a_manifest_as_rows_and_as_fifty_pasted_lines() {
+    let app = TestApp::spawn().await;
+    let (_, admin, client) = app.admin_session("acme").await;
+    let token = app.api_token(&admin).await;
+    let services: Vec<String> = (1..=50).map(|i| format!("svc-{i:02}")).collect();
+    for s in &services {
+        assert_eq!(app.api_post(&token, "/api/v1/services", &json!({"name": s})).await.status(), 201);
+    }
+    let yaml = "name: Manifest\ninputs: [{name: manifest, type: service_versions, required: true}]\nphases: [{key: p, name: P, activities: [{key: a, name: A, kind: manual}]}]\n";
+    let (status, p) = body(app.api_post(&token, "/api/v1/processes", &json!({"definition": yaml})).await).await;
+    assert_eq!(status, 201, "{p}");
+    let pid = p["id"].to_string();
+    let form = client.get_html(&format!("/releases/new?process_id={pid}")).await;
+    assert!(form.contains("name=\"in.manifest.service\"") && form.contains("name=\"in.manifest.paste\""), "rows and a paste box");
+
+    // 50 pasted lines, one of them wrong: the error names the field and what was typed stays.
+    let mut pasted: Vec<String> = services.iter().enumerate().map(|(i, s)| format!("{s}=3.{i}.0")).collect();
+    pasted[49] = "svc-99=1.0".into();
+    let text = pasted.join("\n");
+    let fields = [("process_id", pid.as_str()), ("name", "Train 50"), ("in.manifest.paste", text.as_str())];
+    let res = client.post_form("/releases", &fields).await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("manifest: there is no service &quot;svc-99&quot;") || html.contains("there is no service"), "{html}");
+    assert!(html.contains("value=\"svc-48\"") && html.contains("value=\"3.48.0\""), "the rows keep what was pasted");
+
+    // Corrected: a row plus the 49 good lines.
+    let text = pasted[..49].join("\n");
+    let fields = [
+        ("process_id", pid.as_str()),
+        ("name", "Train 50"),
+        ("in.manifest.service", "svc-50"),
+        ("in.manifest.version", "3.49.0"),
+        ("in.manifest.paste", text.as_str()),
+    ];
+    let res = client.post_form("/releases", &fields).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let (_, list) = body(app.api_get(&token, "/api/v1/releases").await).await;
+    let id = list["releases"][0]["id"].as_i64().unwrap();
+    let (_, r) = body(app.api_get(&token, &format!("/api/v1/releases/{id}")).await).await;
+    let manifest = r["inputs"]["manifest"].as_object().unwrap();
+    assert_eq!(manifest.len(), 50);
+    assert_eq!(manifest["svc-50"], "3.49.0");
+    assert_eq!(manifest["svc-01"], "3.0.0");
+    assert_eq!(r["services"].as_array().unwrap().len(), 50, "the manifest's services are the release's targets: {}", r["services"]);
+
+    // An input set stores one (API, JSON object).
+    let set = json!({"name": "Platform", "values": {"manifest": {"svc-01": "1.0", "svc-02": "2.0"}}});
+    let (status, saved) = body(app.api_post(&token, &format!("/api/v1/processes/{pid}/input-sets"), &set).await).await;
+    assert_eq!(status, 201, "{saved}");
+    let form = client.get_html(&format!("/releases/new?process_id={pid}&input_set=Platform")).await;
+    assert!(form.contains("value=\"svc-02\"") && form.contains("value=\"2.0\""), "the set prefills the rows");
+}

@@ -217,6 +217,8 @@ async fn inputs(
         match check_values(&def.inputs, &values, &catalog, false) {
             Ok(checked) => {
                 for (k, v) in checked {
+                    // Targets are read from the canonical values (a pasted manifest is a map).
+                    values.insert(k.clone(), v.clone());
                     let secret = def.inputs.iter().any(|i| i.name == k && i.secret);
                     sealed_inputs.insert(k, if secret { json!({"$secret": secrets.encrypt(&to_text(&v))}) } else { v });
                 }

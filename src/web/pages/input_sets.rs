@@ -42,7 +42,11 @@ fn fields(def: &Definition, values: &Map<String, Value>, errors: &FieldErrors) -
                 InputType::Boolean => vec!["true".into(), "false".into()],
                 _ => vec![],
             },
-            value: values.get(&i.name).map(to_text).unwrap_or_default(),
+            value: match values.get(&i.name) {
+                // A manifest is edited as `service=version` lines.
+                Some(Value::Object(map)) => map.iter().map(|(k, v)| format!("{k}={}", to_text(v))).collect::<Vec<_>>().join("\n"),
+                other => other.map(to_text).unwrap_or_default(),
+            },
             error: errors.get(&format!("inputs.{}", i.name)).map(str::to_string),
         })
         .collect()

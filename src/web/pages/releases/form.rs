@@ -29,6 +29,62 @@ use super::local_input;
 use crate::domain::release::LinkKind;
 use crate::domain::rule::RuleCode;
 
+/// A stored input value as the form's fields: a list as one field per item, a manifest as
+/// `name.service` / `name.version` pairs (its rows), anything else as text.
+fn push_value(fields: &mut Vec<(String, String)>, name: &str, value: &Value) {
+    match value {
+        Value::Array(items) => fields.extend(items.iter().map(|i| (name.to_string(), to_text(i)))),
+        Value::Object(map) => {
+            for (service, version) in map {
+                fields.push((format!("{name}.service"), service.clone()));
+                fields.push((format!("{name}.version"), to_text(version)));
+            }
+        }
+        other => fields.push((name.to_string(), to_text(other))),
+    }
+}
+
+/// A manifest as typed: its rows (service, version) and the pasted `service=version` lines, as
+/// the lines the domain parses. A pasted line names a service again to replace its row.
+fn manifest_text(fields: &[(String, String)], name: &str) -> String {
+    let of = |suffix: &str| -> Vec<String> {
+        let key = format!("{name}.{suffix}");
+        fields.iter().filter(|(k, _)| *k == key).map(|(_, v)| v.trim().to_string()).collect()
+    };
+    let mut lines: Vec<String> = of("service")
+        .into_iter()
+        .zip(of("version"))
+        .filter(|(s, v)| !s.is_empty() || !v.is_empty())
+        .map(|(s, v)| format!("{s}={v}"))
+        .collect();
+    for pasted in of("paste").iter().flat_map(|p| p.lines()).map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some((service, _)) = pasted.split_once(['=', ':']) {
+            lines.retain(|l| l.split_once('=').map(|(s, _)| s.trim()) != Some(service.trim()));
+        }
+        lines.push(pasted.to_string());
+    }
+    lines.join("\n")
+}
+
+/// The rows a manifest field shows: what was typed (or stored), then blank rows to add more.
+fn manifest_rows(fields: &[(String, String)], name: &str, default: Option<&Value>) -> Vec<(String, String)> {
+    let text = manifest_text(fields, name);
+    let mut rows: Vec<(String, String)> = text
+        .lines()
+        .map(|l| match l.split_once(['=', ':']) {
+            Some((s, v)) => (s.trim().to_string(), v.trim().to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect();
+    if rows.is_empty() {
+        if let Some(Value::Object(map)) = default {
+            rows = map.iter().map(|(s, v)| (s.clone(), to_text(v))).collect();
+        }
+    }
+    rows.extend(std::iter::repeat_n((String::new(), String::new()), 3));
+    rows
+}
+
 /// One input of the release form, with the widget its type calls for.
 pub struct InputField {
     pub name: String,
@@ -40,11 +96,14 @@ pub struct InputField {
     pub choices: Vec<(String, bool)>,
     pub value: String,
     pub error: Option<String>,
+    /// A manifest: its rows (service, version), blank ones last.
+    pub rows: Vec<(String, String)>,
 }
 
 impl InputField {
     pub fn widget(&self) -> &'static str {
         match self.kind {
+            "service_versions" => "manifest",
             "environment_list" | "service_list" => "checkboxes",
             "environment" | "service" | "enum" | "boolean" => "select",
             "datetime" => "datetime",
@@ -125,6 +184,10 @@ impl ReleaseForm {
                             Value::Array(values.into_iter().filter(|v| !v.is_empty()).map(Value::String).collect())
                         }
                     }
+                    InputType::ServiceVersions => match manifest_text(&self.inputs, &i.name) {
+                        text if text.trim().is_empty() => Value::Null,
+                        text => Value::String(text),
+                    },
                     InputType::Datetime => match values.first().map(|v| v.trim()).filter(|v| !v.is_empty()) {
                         Some(v) => match crate::domain::schedule::parse_time(v, tz) {
                             Ok(t) => Value::String(t.to_rfc3339()),
@@ -273,7 +336,7 @@ pub(super) async fn form_page(
                 let value = if chosen.is_empty() { i.default.as_ref().map(to_text).unwrap_or_default() } else { chosen.join(", ") };
                 let options: Vec<String> = match i.kind {
                     InputType::Environment | InputType::EnvironmentList => envs.clone(),
-                    InputType::Service | InputType::ServiceList => services.clone(),
+                    InputType::Service | InputType::ServiceList | InputType::ServiceVersions => services.clone(),
                     InputType::Enum => i.values.clone(),
                     InputType::Boolean => vec!["true".into(), "false".into()],
                     _ => vec![],
@@ -289,6 +352,11 @@ pub(super) async fn form_page(
                     choices: options.into_iter().map(|o| (o.clone(), selected.contains(&o))).collect(),
                     value: if i.secret && !value.is_empty() { MASK.to_string() } else { value },
                     error: errors.get(&format!("inputs.{}", i.name)).map(str::to_string),
+                    rows: if i.kind == InputType::ServiceVersions {
+                        manifest_rows(&form.inputs, &i.name, i.default.as_ref())
+                    } else {
+                        Vec::new()
+                    },
                 }
             })
             .collect(),
@@ -365,10 +433,7 @@ pub async fn new(
         user.require(Action::CreateRelease, process.scope())?;
         if let Ok(set) = InputSet::by_name(&mut conn, user.account_id, pid, &query.input_set).await {
             for (k, v) in processes_ops::revealed(&state.secrets, &set.input_values) {
-                match v {
-                    Value::Array(items) => form.inputs.extend(items.iter().map(|i| (k.clone(), to_text(i)))),
-                    other => form.inputs.push((k.clone(), to_text(&other))),
-                }
+                push_value(&mut form.inputs, &k, &v);
             }
         }
     }
@@ -440,10 +505,7 @@ pub(super) fn form_from_release(
 ) -> ReleaseForm {
     let mut inputs = Vec::new();
     for (k, v) in processes_ops::revealed(secrets, &r.inputs) {
-        match v {
-            Value::Array(items) => inputs.extend(items.iter().map(|i| (k.clone(), to_text(i)))),
-            other => inputs.push((k.clone(), to_text(&other))),
-        }
+        push_value(&mut inputs, &k, &v);
     }
     ReleaseForm {
         process_id: r.process_id.to_string(),
