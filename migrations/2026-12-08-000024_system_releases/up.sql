@@ -4,6 +4,8 @@ ALTER TABLE release_activities
     ADD COLUMN fan_of TEXT,
     ADD COLUMN item TEXT,
     ADD COLUMN item_value JSONB,
+    -- A fan-out activity once its instances exist: people act on the instances, not on it.
+    ADD COLUMN fanned BOOLEAN NOT NULL DEFAULT false,
     -- A deploying activity that waits for a deploy lock: {environment, service?, held_by, since}.
     ADD COLUMN waiting_for JSONB;
 CREATE INDEX release_activities_instances ON release_activities (release_id, phase_key, fan_of) WHERE fan_of IS NOT NULL;

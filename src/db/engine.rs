@@ -219,6 +219,7 @@ pub async fn start_fan_out(
             release_activities::finished_at.eq(None::<DateTime<Utc>>),
             release_activities::status_reason.eq(reason),
             release_activities::waiting_for.eq(None::<serde_json::Value>),
+            release_activities::fanned.eq(true),
         ))
         .execute(conn)
         .await
@@ -323,6 +324,18 @@ pub async fn waiting(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResu
             release_activities::status_reason,
             release_activities::owner,
         ))
+        .load(conn)
+        .await
+}
+
+/// The release's activities waiting for a deploy lock: (name, reason), in the order shown.
+pub async fn lock_waits(conn: &mut AsyncPgConnection, release_id: i64) -> QueryResult<Vec<(String, Option<String>)>> {
+    release_activities::table
+        .filter(release_activities::release_id.eq(release_id))
+        .filter(release_activities::status.eq(Node::Waiting))
+        .filter(release_activities::hold.eq(Hold::DeployLock))
+        .order((release_activities::phase_key, release_activities::position, release_activities::key))
+        .select((release_activities::name, release_activities::status_reason))
         .load(conn)
         .await
 }

@@ -17,6 +17,7 @@ pub async fn waiting_on_people(conn: &mut AsyncPgConnection) -> QueryResult<Vec<
         .filter(releases::state.eq(State::Active))
         .filter(releases::status.eq_any([Status::Running, Status::OnHold]))
         .filter(release_activities::status.eq_any([Node::Running, Node::OnHold]))
+        .filter(release_activities::fanned.eq(false))
         .filter(release_activities::kind.eq_any([ActivityKind::Manual, ActivityKind::Approval]))
         .select((ReleaseActivity::as_select(), Release::as_select()))
         .load(conn)

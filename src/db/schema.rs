@@ -523,6 +523,7 @@ diesel::table! {
         fan_of -> Nullable<Text>,
         item -> Nullable<Text>,
         item_value -> Nullable<Jsonb>,
+        fanned -> Bool,
         waiting_for -> Nullable<Jsonb>,
     }
 }

@@ -223,7 +223,13 @@ async fn must_wait(
 /// finished. Returns 1 if its status changed.
 async fn settle(conn: &mut AsyncPgConnection, r: &Release, tree: &Tree, now: DateTime<Utc>) -> Result<usize, OpError> {
     let status = rollup(tree);
-    let (hold, reason) = why_held(conn, r, status).await?;
+    let (hold, mut reason) = why_held(conn, r, status).await?;
+    if status == Status::Running && tree.activities.iter().any(|a| a.status == Node::Waiting && a.wake_at.is_none()) {
+        // Running, but a deploy waits for a lock: the release says so (page, calendar summary).
+        let waits = rows::lock_waits(conn, r.id).await?;
+        let parts: Vec<String> = waits.into_iter().map(|(name, why)| format!("\"{name}\" {}", why.unwrap_or_default())).collect();
+        reason = (!parts.is_empty()).then(|| parts.join("; "));
+    }
     let settled = Settled {
         status,
         hold,

@@ -77,6 +77,7 @@ pub async fn start(
             fan_of: Some(row.key.clone()),
             item: Some(item.text.clone()),
             item_value: item.value.clone(),
+            fanned: false,
             waiting_for: None,
             ..row.clone()
         })

@@ -131,6 +131,11 @@ pub fn may_act(person: &Person<'_>, r: &Release, a: &ReleaseActivity, verb: Verb
     // undo separation of duties.
     let separated = Some(person.user_id) == r.owner_id || Some(person.user_id) == r.created_by;
     let eligible = a.eligible.contains(&person.user_id) || (!separated && person.delegating_for.iter().any(|u| a.eligible.contains(u)));
+    // A fan-out activity moves through its instances (a failure decision on it is taken to
+    // each instance that waits for one, in `decide`).
+    if a.fanned {
+        return Err(state_conflict(RuleCode::NotWaiting, format!("\"{}\" runs as its instances: act on one of them.", a.name)));
+    }
     // Standing: who could ever do this to this activity.
     match verb {
         Verb::Complete | Verb::Fail => {

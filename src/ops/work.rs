@@ -36,6 +36,7 @@ pub async fn waiting_for(
         .filter(release_activities::account_id.eq(actor.account_id))
         .filter(releases::state.eq(State::Active))
         .filter(release_activities::status.eq_any([Node::Running, Node::OnHold]))
+        .filter(release_activities::fanned.eq(false))
         .filter(
             release_activities::kind.eq_any([ActivityKind::Manual, ActivityKind::Approval]).or(release_activities::status.eq(Node::OnHold)),
         )

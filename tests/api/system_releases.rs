@@ -236,6 +236,11 @@ async fn a_deploy_lock_queues_releases_hotfixes_first_and_all_or_nothing() {
     assert_eq!(deploy["status"], "Waiting", "{r}");
     assert_eq!(deploy["hold"], "deploy_lock");
     assert_eq!(r["status"], "Running", "a release waiting for a lock is running");
+    assert!(
+        r["status_reason"].as_str().unwrap_or_default().contains("\"Deploy\" waiting for PROD1 / payment-service"),
+        "{}",
+        r["status_reason"]
+    );
     let reason = deploy["status_reason"].as_str().unwrap();
     assert!(reason.starts_with("waiting for PROD1 / payment-service: held by #"), "{reason}");
     assert!(reason.contains(&format!("#{a} \"Train 48\" (Production roll-out)")), "{reason}");

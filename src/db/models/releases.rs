@@ -312,6 +312,8 @@ pub struct ReleaseActivity {
     pub fan_of: Option<String>,
     pub item: Option<String>,
     pub item_value: Option<Value>,
+    /// A fan-out activity whose instances exist: it moves only through them.
+    pub fanned: bool,
     /// The deploy lock it waits for, as DESIGN §10 shows it.
     pub waiting_for: Option<Value>,
 }

@@ -72,6 +72,7 @@ pub(super) fn build_tree(release: &Release, def: &Definition, manager: Option<&s
                 fan_of: None,
                 item: None,
                 item_value: None,
+                fanned: false,
                 waiting_for: None,
             });
         }

@@ -16,6 +16,8 @@ pub struct WorkItem {
     pub release_name: String,
     pub phase: String,
     pub key: String,
+    /// The key as one URL path segment (a fan-out instance's brackets encoded).
+    pub path_key: String,
     pub name: String,
     pub what: &'static str,
     pub since: String,
@@ -49,6 +51,7 @@ pub async fn work_items(state: &AppState, user: &CurrentUser) -> Result<Vec<Work
             release_id: r.id,
             release_name: r.name.clone(),
             phase: a.phase_key.clone(),
+            path_key: crate::web::error::percent_encode(&a.key),
             key: a.key.clone(),
             name: a.name.clone(),
             what,
