@@ -210,14 +210,13 @@ pub async fn start_fan_out(
     for chunk in instances.chunks(500) {
         diesel::insert_into(release_activities::table).values(chunk).execute(conn).await?;
     }
-    let reason = format!("{} instances", instances.len());
     diesel::update(activity_by_key(release_id, phase, key))
         .set((
             release_activities::status.eq(Node::Running),
             release_activities::hold.eq(None::<Hold>),
             release_activities::started_at.eq(now),
             release_activities::finished_at.eq(None::<DateTime<Utc>>),
-            release_activities::status_reason.eq(reason),
+            release_activities::status_reason.eq(None::<String>),
             release_activities::waiting_for.eq(None::<serde_json::Value>),
             release_activities::fanned.eq(true),
         ))

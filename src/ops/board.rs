@@ -63,6 +63,9 @@ fn statuses(view: &ReleaseView) -> HashMap<(String, String), Node> {
     let r = &view.release;
     let def = &view.definition;
     let mut out: HashMap<(String, String), Node> = HashMap::new();
+    // What a deploy targets comes from inputs and variables (and, rarely, an earlier phase's
+    // outputs): the instances' own outputs are left out, which keeps a 300-instance board cheap.
+    let activities: Vec<ReleaseActivity> = view.activities.iter().filter(|a| !a.is_instance()).cloned().collect();
     let mut put = |env: &str, service: &str, status: Node| {
         let slot = out.entry((env.to_string(), service.to_string())).or_insert(status);
         // A later deploy (a rollback) shows once it has started.
@@ -73,7 +76,7 @@ fn statuses(view: &ReleaseView) -> HashMap<(String, String), Node> {
     for a in view.activities.iter().filter(|a| !a.is_instance()) {
         let Some(adef) = def.activity(&a.phase_key, &a.key) else { continue };
         let Some(d) = &adef.deploys else { continue };
-        let lookup = lookup_in(r, &view.activities, def, (&a.phase_key, &a.key), Secrets::Masked, None);
+        let lookup = lookup_in(r, &activities, def, (&a.phase_key, &a.key), Secrets::Masked, None);
         let resolve =
             |t: &Option<String>, l: &crate::ops::context::Lookup| t.as_ref().and_then(|t| render(&Value::String(t.clone()), l).ok());
         let mut environments = names(resolve(&d.environment, &lookup));

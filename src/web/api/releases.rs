@@ -43,11 +43,22 @@ pub async fn get(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) 
 }
 
 /// `GET /api/v1/releases/{id}/board`: the manifest as a board (empty for a release without one).
+/// Read through the release page's cache (one read per database snapshot and reader's roles).
 pub async fn board(state: web::Data<AppState>, user: ApiUser, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let (mut conn, release) = visible_or_named(&state, &user, *id).await?;
-    let view = ops::view(&mut conn, release).await?;
-    let board = crate::ops::board::board(&mut conn, &view, &user.bindings).await?;
-    Ok(ok(&board.unwrap_or(crate::ops::board::Board { environments: Vec::new(), rows: Vec::new() })))
+    let mut conn = state.db().await?;
+    let now = state.now();
+    let detail = ops::detail(
+        &mut conn,
+        (&state.pages.release, &state.pages.standing, user.reading(now)),
+        user.actor(),
+        (&user.email, &user.bindings),
+        (*id, None),
+    )
+    .await?;
+    match &detail.read.board {
+        Some(board) => Ok(ok(board)),
+        None => Ok(ok(&crate::ops::board::Board { environments: Vec::new(), rows: Vec::new() })),
+    }
 }
 
 pub async fn patch(

@@ -57,6 +57,9 @@ pub struct PhaseRow {
     pub activities: Vec<ActivityRow>,
 }
 
+/// How many deployments and webhook attempts the page lists, newest last.
+const SHOWN_ROWS: usize = 40;
+
 /// The `?trail_after=` cursor of the release page's trail.
 #[derive(Debug, serde::Deserialize, Default)]
 pub struct DetailQuery {
@@ -100,6 +103,10 @@ pub struct DetailPage {
     pub trail_paged: bool,
     pub artifacts: Vec<(String, String)>,
     pub deployed: Vec<DeployedRow>,
+    /// Earlier deployments and webhook attempts left off the page (the board and the
+    /// instances summarize them).
+    pub deployed_hidden: usize,
+    pub attempts_hidden: usize,
     pub approvals: Vec<ApprovalView>,
     pub can_edit: bool,
     pub can_activate: bool,
@@ -227,10 +234,21 @@ pub async fn show(
     let graph = super::pipeline::graph(&shapes);
     let timeline = super::pipeline::timeline((view.release.schedule_start, view.release.schedule_end), &shapes, now, &tz);
     let retry_here = super::pipeline::retryable(&view.activities, |a| may_act(&person, &view.release, a, Verb::Retry).is_ok());
-    let attempts = super::pipeline::attempts(attempts, &tz);
+    // A system release sends hundreds of requests: the newest are shown, each instance keeps
+    // its own count of attempts.
+    let attempts_hidden = attempts.len().saturating_sub(SHOWN_ROWS);
+    let attempts = super::pipeline::attempts(&attempts[attempts_hidden..], &tz);
+    let deployed_hidden = deployments.len().saturating_sub(SHOWN_ROWS);
     let row_of = |a: &crate::db::models::releases::ReleaseActivity| -> ActivityRow {
-        let allowed: Vec<&'static str> =
-            Verb::ALL.iter().filter(|v| may_act(&person, &view.release, a, **v).is_ok()).map(|v| v.as_str()).collect();
+        // Only an activity in progress can be acted on (a finished or unstarted one is refused
+        // by its state): a 300-instance release asks 300 times less.
+        let allowed: Vec<&'static str> = if a.node().in_progress() {
+            Verb::ALL.iter().filter(|v| may_act(&person, &view.release, a, **v).is_ok()).map(|v| v.as_str()).collect()
+        } else {
+            Vec::new()
+        };
+        // An instance shows its item, status, attempts, reason and actions only.
+        let light = a.is_instance();
         ActivityRow {
             path_key: crate::web::error::percent_encode(&a.key),
             item: a.item.clone().unwrap_or_default(),
@@ -242,7 +260,7 @@ pub async fn show(
             attempts: a.attempts,
             reason: a.status_reason.clone().unwrap_or_default(),
             acted: [a.last_actor.clone(), a.note.clone()].into_iter().flatten().collect::<Vec<_>>().join(": "),
-            timing: match (a.started_at, a.finished_at) {
+            timing: match if light { (None, None) } else { (a.started_at, a.finished_at) } {
                 (Some(s), Some(f)) => {
                     format!("{} → {} ({} min)", local(Some(s), &tz), local(Some(f), &tz), (f - s).num_minutes())
                 }
@@ -252,7 +270,7 @@ pub async fn show(
             outputs: a
                 .outputs
                 .as_object()
-                .filter(|o| !o.is_empty())
+                .filter(|o| !o.is_empty() && !light)
                 .map(|o| o.iter().map(|(k, v)| format!("{k}={}", to_text(v))).collect::<Vec<_>>().join(", "))
                 .unwrap_or_default(),
             needs_reason: allowed
@@ -347,8 +365,11 @@ pub async fn show(
         trail_next: *trail_next,
         trail_paged: query.trail_after.is_some(),
         artifacts: view.release.artifacts.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), to_text(v))).collect()).unwrap_or_default(),
+        deployed_hidden,
+        attempts_hidden,
         deployed: deployments
             .iter()
+            .skip(deployed_hidden)
             .map(|d| DeployedRow {
                 when: local(Some(d.deployed_at), &tz),
                 service: d.service.clone(),
