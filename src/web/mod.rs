@@ -213,6 +213,7 @@ mod page_routes {
     post "/releases/{id}/rebase" => releases::rebase,
     post "/releases/{id}/delete" => releases::delete,
     post "/releases/{id}/rollback" => releases::roll_back,
+    get "/releases/{id}/instances/{phase}/{activity}" => releases::instances::list,
     post "/releases/{id}/activities/{phase}/{activity}/comment" => releases::comment,
     post "/releases/{id}/activities/{phase}/{activity}/reassign" => releases::reassign,
     post "/releases/{id}/activities/{phase}/{activity}/{action}" => releases::act,

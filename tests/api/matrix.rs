@@ -113,6 +113,7 @@ pub fn expected(method: &str, path: &str) -> Option<&'static str> {
         ("post", "/releases/{id}/retry") => MANAGES_THE_RELEASE,
         ("post", "/releases/{id}/activities/{phase}/{activity}/{action}") => "P",
         ("post", "/releases/{id}/activities/{phase}/{activity}/comment") => SEES_THE_RELEASE,
+        ("get", "/releases/{id}/instances/{phase}/{activity}") => SEES_THE_RELEASE,
         ("post", "/releases/{id}/activities/{phase}/{activity}/reassign") => MANAGES_THE_RELEASE,
         ("patch" | "delete", "/releases/{id}") | ("get" | "post", "/releases/{id}/edit") => MANAGES_THE_RELEASE,
         ("post", "/releases/{id}/activate" | "/releases/{id}/run-now" | "/releases/{id}/abort" | "/releases/{id}/restart") => {

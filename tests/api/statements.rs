@@ -122,8 +122,9 @@ async fn hot_pages_send_a_fixed_number_of_statements_whatever_the_number_of_rele
         ("calendar month", "/calendar?view=month&date=2026-11-28".to_string(), 3, Some(3)),
         ("release list", "/releases".to_string(), 3, None),
         ("release detail", format!("/releases/{id}"), 6, Some(6)),
-        // 7 or 8 (whether its conflicts read finds an overlap to name): held to the budget only.
-        ("release detail with a board", format!("/releases/{board}"), 0, Some(8)),
+        // Read at a fresh snapshot (see below): the reader's standing is read again, as on a
+        // first visit.
+        ("release detail with a board", format!("/releases/{board}"), 8, Some(8)),
         ("dashboard", "/".to_string(), 7, None),
         ("deployed report", "/reports/deployed".to_string(), 5, None),
         ("audit page", "/audit".to_string(), 2, None),
@@ -137,6 +138,12 @@ async fn hot_pages_send_a_fixed_number_of_statements_whatever_the_number_of_rele
         clone_release(&app, id, releases - existing).await;
         let mut counts = Vec::new();
         for (name, path, _, _) in &pages {
+            if name.ends_with("with a board") {
+                // The reader's standing, read by the page before, is reused while no transaction
+                // commits (and the worker may commit at any time): a write first makes the count
+                // the same in every run.
+                diesel::sql_query("UPDATE accounts SET name = name").execute(&mut app.conn().await).await.unwrap();
+            }
             counts.push((*name, statements(&client, path).await));
         }
         measured.push(counts);

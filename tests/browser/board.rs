@@ -84,6 +84,21 @@ async fn the_board_of_a_twelve_service_release_marks_what_changes_and_follows_ea
     assert!(browser.text(pricing).await.contains("2.7.1"));
     assert_eq!(count(&browser, "#board-table td.board-cell.changed").await, 5);
 
+    // Last week's fan-out has finished: its instances are listed when its summary is opened.
+    browser.goto(&format!("{}/releases/{last}", app.address)).await;
+    browser.wait_text("#instances-prod1-deploy summary").await;
+    assert_eq!(count(&browser, "#instances-prod1-deploy li.instance").await, 0, "not sent with the page");
+    browser.click("#instances-prod1-deploy summary").await;
+    for _ in 0..100 {
+        if count(&browser, "#instances-prod1-deploy li.instance").await == 12 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&browser, "#instances-prod1-deploy li.instance[data-status=Success]").await, 12);
+    browser.goto(&format!("{}/releases/{id}", app.address)).await;
+    browser.wait_text("#board-table").await;
+
     let board = browser.client.find(fantoccini::Locator::Css("#board")).await.unwrap();
     let png = board.screenshot().await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");

@@ -46,6 +46,8 @@ pub struct ActivityRow {
     /// A fan-out activity: its instances, and how many are in each status.
     pub instances: Vec<ActivityRow>,
     pub instance_counts: Vec<(&'static str, usize)>,
+    /// Every instance has finished: the list is loaded when the summary is opened.
+    pub instances_deferred: bool,
 }
 
 pub struct PhaseRow {
@@ -296,6 +298,7 @@ pub async fn show(
             allowed,
             instances: Vec::new(),
             instance_counts: Vec::new(),
+            instances_deferred: false,
         }
     };
     let r = &view.release;
@@ -346,12 +349,15 @@ pub async fn show(
                             .iter()
                             .filter(|i| i.phase_key == a.phase_key && i.fan_of.as_deref() == Some(a.key.as_str()))
                             .collect();
+                        // A finished fan-out lists its instances when its summary is opened.
+                        let deferred = !instances.is_empty() && instances.iter().all(|i| i.node().is_finished());
                         ActivityRow {
                             instance_counts: crate::ops::board::instance_counts(&instances)
                                 .into_iter()
                                 .map(|(s, n)| (s.as_str(), n))
                                 .collect(),
-                            instances: instances.into_iter().map(row_of).collect(),
+                            instances_deferred: deferred,
+                            instances: if deferred { Vec::new() } else { instances.into_iter().map(row_of).collect() },
                             ..row_of(a)
                         }
                     })

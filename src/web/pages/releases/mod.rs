@@ -4,6 +4,7 @@
 mod actions;
 mod detail;
 mod form;
+pub mod instances;
 mod list;
 mod pipeline;
 
